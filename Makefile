@@ -1,0 +1,79 @@
+# Advocacy: `make run` runs the whole platform locally, `make test` passes the tests.
+# Everything a fresh machine lacks (Python env, Kafka jars, FerretDB) is installed on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+UV_VERSION  := 0.13.9
+LOCAL       := .local
+UV          := $(LOCAL)/tools/uv/bin/uv
+PY          := .venv/bin/python
+PROTOS      := $(shell find protos -name '*.proto' | sort)
+KUSTOMIZE   := $(LOCAL)/tools/bin/kustomize
+KUSTOMIZE_VERSION := v5.7.1
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	$(PYTHON_BOOT) -m venv $(LOCAL)/tools/uv
+	$(LOCAL)/tools/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+$(KUSTOMIZE):
+	@command -v go >/dev/null || { echo "Go is required to install kustomize (and FerretDB): install golang" >&2; exit 1; }
+	GOBIN=$(abspath $(LOCAL)/tools/bin) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+.PHONY: install
+install: .venv/.synced $(KUSTOMIZE) ## Install the locked Python env, the local Kafka + FerretDB, and kustomize
+	$(PY) infra/stack.py install
+
+.PHONY: proto
+proto: .venv/.synced ## Regenerate gen/python from protos/ (stubs and .pyi type stubs)
+	rm -rf gen/python/advocacy
+	mkdir -p gen/python
+	$(PY) -m grpc_tools.protoc -I protos --python_out=gen/python --pyi_out=gen/python \
+		--grpc_python_out=gen/python $(PROTOS)
+	find gen/python/advocacy -type d -exec touch {}/__init__.py \;
+
+.PHONY: check-generated
+check-generated: proto ## Fail when the committed generated code differs from what protos/ produce
+	@git diff --exit-code --stat -- gen/ || \
+		(echo "gen/ is stale: run 'make proto' and commit the result" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- gen/)" || \
+		(git status --porcelain -- gen/; echo "gen/ has untracked generated files: run 'make proto' and commit" >&2; exit 1)
+
+.PHONY: lint
+lint: .venv/.synced ## ruff and mypy
+	$(PY) -m ruff check services infra tests
+	$(PY) -m ruff format --check services infra tests
+	$(PY) -m mypy services infra
+
+.PHONY: up
+up: install ## Start only the local Kafka + FerretDB (idempotent) and provision the topics
+	$(PY) infra/stack.py start
+	$(PY) -m services.common.topics
+
+.PHONY: down
+down: ## Stop the local Kafka + FerretDB (data is kept in .local/)
+	$(PY) infra/stack.py stop
+
+.PHONY: run
+run: install ## Run the whole platform locally: Kafka, FerretDB, the four services (Ctrl-C stops it all)
+	$(PY) -m services.platform
+
+.PHONY: test
+test: install check-generated lint ## Lint, then unit, integration and end-to-end tests on the real broker and FerretDB
+	$(PY) -m pytest
+
+.PHONY: test-unit
+test-unit: .venv/.synced ## Unit tests only (no servers)
+	$(PY) -m pytest tests/unit
+
+.PHONY: clean
+clean: down ## Stop the stack and delete its data (.local/dev)
+	rm -rf $(LOCAL)/dev

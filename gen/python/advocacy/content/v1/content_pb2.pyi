@@ -1,0 +1,137 @@
+import datetime
+
+from advocacy.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ContentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTENT_STATUS_UNSPECIFIED: _ClassVar[ContentStatus]
+    CONTENT_STATUS_DRAFT: _ClassVar[ContentStatus]
+    CONTENT_STATUS_IN_REVIEW: _ClassVar[ContentStatus]
+    CONTENT_STATUS_APPROVED: _ClassVar[ContentStatus]
+    CONTENT_STATUS_PUBLISHED: _ClassVar[ContentStatus]
+    CONTENT_STATUS_EXPIRED: _ClassVar[ContentStatus]
+    CONTENT_STATUS_ARCHIVED: _ClassVar[ContentStatus]
+    CONTENT_STATUS_REJECTED: _ClassVar[ContentStatus]
+CONTENT_STATUS_UNSPECIFIED: ContentStatus
+CONTENT_STATUS_DRAFT: ContentStatus
+CONTENT_STATUS_IN_REVIEW: ContentStatus
+CONTENT_STATUS_APPROVED: ContentStatus
+CONTENT_STATUS_PUBLISHED: ContentStatus
+CONTENT_STATUS_EXPIRED: ContentStatus
+CONTENT_STATUS_ARCHIVED: ContentStatus
+CONTENT_STATUS_REJECTED: ContentStatus
+
+class SuggestedText(_message.Message):
+    __slots__ = ("network", "text")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    network: _common_pb2.Network
+    text: str
+    def __init__(self, network: _Optional[_Union[_common_pb2.Network, str]] = ..., text: _Optional[str] = ...) -> None: ...
+
+class Audience(_message.Message):
+    __slots__ = ("teams", "locations", "languages", "roles")
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
+    LOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    teams: _containers.RepeatedScalarFieldContainer[str]
+    locations: _containers.RepeatedScalarFieldContainer[str]
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, teams: _Optional[_Iterable[str]] = ..., locations: _Optional[_Iterable[str]] = ..., languages: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ContentItem(_message.Message):
+    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_URLS_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_TEXTS_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    title: str
+    summary: str
+    url: str
+    media_urls: _containers.RepeatedScalarFieldContainer[str]
+    topics: _containers.RepeatedScalarFieldContainer[str]
+    language: str
+    suggested_texts: _containers.RepeatedCompositeFieldContainer[SuggestedText]
+    audience: Audience
+    campaign_id: str
+    status: ContentStatus
+    rejection_reason: str
+    publish_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    author_id: str
+    reviewer_id: str
+    version: int
+    published_at: _timestamp_pb2.Timestamp
+    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ContentPublished(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "kind", "item")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[ContentPublished.Kind]
+        KIND_PUBLISHED: _ClassVar[ContentPublished.Kind]
+        KIND_EXPIRED: _ClassVar[ContentPublished.Kind]
+        KIND_ARCHIVED: _ClassVar[ContentPublished.Kind]
+    KIND_UNSPECIFIED: ContentPublished.Kind
+    KIND_PUBLISHED: ContentPublished.Kind
+    KIND_EXPIRED: ContentPublished.Kind
+    KIND_ARCHIVED: ContentPublished.Kind
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    kind: ContentPublished.Kind
+    item: ContentItem
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ContentPublished.Kind, str]] = ..., item: _Optional[_Union[ContentItem, _Mapping]] = ...) -> None: ...
+
+class CreateContentRequest(_message.Message):
+    __slots__ = ("item",)
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    item: ContentItem
+    def __init__(self, item: _Optional[_Union[ContentItem, _Mapping]] = ...) -> None: ...
+
+class GetContentRequest(_message.Message):
+    __slots__ = ("content_id",)
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    def __init__(self, content_id: _Optional[str] = ...) -> None: ...
+
+class TransitionRequest(_message.Message):
+    __slots__ = ("content_id", "expected_version", "actor_id", "reason")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    expected_version: int
+    actor_id: str
+    reason: str
+    def __init__(self, content_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., actor_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,168 @@
+import datetime
+
+from advocacy.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EngagementKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGAGEMENT_KIND_UNSPECIFIED: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_IMPRESSION: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_CLICK: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_REACTION: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_COMMENT: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_RESHARE: _ClassVar[EngagementKind]
+
+class EngagementSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGAGEMENT_SOURCE_UNSPECIFIED: _ClassVar[EngagementSource]
+    ENGAGEMENT_SOURCE_LINK_TRACKER: _ClassVar[EngagementSource]
+    ENGAGEMENT_SOURCE_NETWORK_WEBHOOK: _ClassVar[EngagementSource]
+    ENGAGEMENT_SOURCE_IMPORT: _ClassVar[EngagementSource]
+ENGAGEMENT_KIND_UNSPECIFIED: EngagementKind
+ENGAGEMENT_KIND_IMPRESSION: EngagementKind
+ENGAGEMENT_KIND_CLICK: EngagementKind
+ENGAGEMENT_KIND_REACTION: EngagementKind
+ENGAGEMENT_KIND_COMMENT: EngagementKind
+ENGAGEMENT_KIND_RESHARE: EngagementKind
+ENGAGEMENT_SOURCE_UNSPECIFIED: EngagementSource
+ENGAGEMENT_SOURCE_LINK_TRACKER: EngagementSource
+ENGAGEMENT_SOURCE_NETWORK_WEBHOOK: EngagementSource
+ENGAGEMENT_SOURCE_IMPORT: EngagementSource
+
+class NetworkConnection(_message.Message):
+    __slots__ = ("network", "audience_size", "refreshed_at")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REFRESHED_AT_FIELD_NUMBER: _ClassVar[int]
+    network: _common_pb2.Network
+    audience_size: int
+    refreshed_at: _timestamp_pb2.Timestamp
+    def __init__(self, network: _Optional[_Union[_common_pb2.Network, str]] = ..., audience_size: _Optional[int] = ..., refreshed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Advocate(_message.Message):
+    __slots__ = ("profile", "interests", "networks", "enrolled")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    INTERESTS_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    profile: _common_pb2.AdvocateSnapshot
+    interests: _containers.RepeatedScalarFieldContainer[str]
+    networks: _containers.RepeatedCompositeFieldContainer[NetworkConnection]
+    enrolled: bool
+    def __init__(self, profile: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., interests: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[_Union[NetworkConnection, _Mapping]]] = ..., enrolled: _Optional[bool] = ...) -> None: ...
+
+class Share(_message.Message):
+    __slots__ = ("share_id", "content_id", "advocate_id", "network", "message", "tracked_code", "tracked_url", "audience_size", "shared_at", "idempotency_key")
+    SHARE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_CODE_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_URL_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHARED_AT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    share_id: str
+    content_id: str
+    advocate_id: str
+    network: _common_pb2.Network
+    message: str
+    tracked_code: str
+    tracked_url: str
+    audience_size: int
+    shared_at: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., tracked_code: _Optional[str] = ..., tracked_url: _Optional[str] = ..., audience_size: _Optional[int] = ..., shared_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ShareMade(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "share", "advocate", "campaign_id", "personal_wording", "content_published_at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSONAL_WORDING_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    share: Share
+    advocate: _common_pb2.AdvocateSnapshot
+    campaign_id: str
+    personal_wording: bool
+    content_published_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share: _Optional[_Union[Share, _Mapping]] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., campaign_id: _Optional[str] = ..., personal_wording: _Optional[bool] = ..., content_published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EngagementObserved(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "share_id", "content_id", "advocate", "network", "kind", "count", "source", "actor_fingerprint", "comment_text", "campaign_id", "is_bot", "is_self")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    SHARE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    IS_BOT_FIELD_NUMBER: _ClassVar[int]
+    IS_SELF_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    share_id: str
+    content_id: str
+    advocate: _common_pb2.AdvocateSnapshot
+    network: _common_pb2.Network
+    kind: EngagementKind
+    count: int
+    source: EngagementSource
+    actor_fingerprint: str
+    comment_text: str
+    campaign_id: str
+    is_bot: bool
+    is_self: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., kind: _Optional[_Union[EngagementKind, str]] = ..., count: _Optional[int] = ..., source: _Optional[_Union[EngagementSource, str]] = ..., actor_fingerprint: _Optional[str] = ..., comment_text: _Optional[str] = ..., campaign_id: _Optional[str] = ..., is_bot: _Optional[bool] = ..., is_self: _Optional[bool] = ...) -> None: ...
+
+class EnrollAdvocateRequest(_message.Message):
+    __slots__ = ("advocate",)
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    advocate: Advocate
+    def __init__(self, advocate: _Optional[_Union[Advocate, _Mapping]] = ...) -> None: ...
+
+class GetAdvocateRequest(_message.Message):
+    __slots__ = ("advocate_id",)
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    advocate_id: str
+    def __init__(self, advocate_id: _Optional[str] = ...) -> None: ...
+
+class RecordShareRequest(_message.Message):
+    __slots__ = ("content_id", "advocate_id", "network", "message", "idempotency_key")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    advocate_id: str
+    network: _common_pb2.Network
+    message: str
+    idempotency_key: str
+    def __init__(self, content_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RecordShareResponse(_message.Message):
+    __slots__ = ("share", "created")
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    share: Share
+    created: bool
+    def __init__(self, share: _Optional[_Union[Share, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...

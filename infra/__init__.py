@@ -1,0 +1,1 @@
+"""Local development infrastructure (Kafka broker and MongoDB-compatible server)."""

@@ -1,0 +1,1 @@
+"""Analytics service: reach, engagement and earned media value, aggregated by Faust."""

@@ -1,0 +1,1 @@
+"""Shared plumbing for every Advocacy service: config, gRPC runner, metrics, Kafka, MongoDB, outbox."""

@@ -1,0 +1,93 @@
+"""The shared main loop of an API service (content, share): gRPC server, metrics, background
+tasks such as the outbox relay, database health, and a graceful stop on SIGTERM / SIGINT.
+
+Stop order matters: health turns NOT_SERVING, the gRPC server lets in-flight calls finish
+within the grace period, *then* background tasks get their own stop (so the outbox relay can
+still send what those last calls wrote), then clients close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from services.common.config import ServiceSettings
+from services.common.grpc_server import GrpcServer
+from services.common.logging import configure_logging, get_logger
+from services.common.metrics import serve_metrics
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ApiComponents:
+    """What a service's composition root hands to the runner."""
+
+    register: Callable[[GrpcServer], None]
+    service_names: list[str]
+    mongo: AsyncMongoClient
+    # Long-running coroutines (outbox relays, schedulers); each paired with a stop callback.
+    background: list[tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]] = field(default_factory=list)
+    start: Callable[[], Awaitable[None]] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+async def _watch_database(server: GrpcServer, mongo: AsyncMongoClient, stopping: asyncio.Event) -> None:
+    """Health follows the database: NOT_SERVING while it cannot be reached."""
+    serving: bool | None = None
+    while not stopping.is_set():
+        try:
+            await mongo.admin.command("ping")
+            healthy = True
+        except Exception as exc:
+            healthy = False
+            if serving is not False:
+                log.warning("database_unreachable", error=str(exc)[:200])
+        if healthy != serving:
+            serving = healthy
+            await server.set_serving(healthy)
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=2.0)
+        except TimeoutError:
+            pass
+
+
+async def run_api_service(name: str, settings: ServiceSettings, build: Callable[[], Awaitable[ApiComponents]]) -> None:
+    configure_logging(name, settings.log_level)
+    serve_metrics(settings.metrics_port)
+    components = await build()
+    server = GrpcServer(settings.grpc_host, settings.grpc_port, components.service_names)
+    components.register(server)
+    if components.start:
+        await components.start()
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(run(), name=f"{name}-bg-{i}") for i, (run, _) in enumerate(components.background)
+    ]
+    await server.start()
+    watcher = asyncio.create_task(_watch_database(server, components.mongo, stopping))
+    log.info("started", grpc_port=server.port, metrics_port=settings.metrics_port)
+
+    await stopping.wait()
+    log.info("stopping", grace_seconds=settings.shutdown_grace_seconds)
+    await server.stop(settings.shutdown_grace_seconds)
+    await watcher
+    for _, stop in components.background:
+        stop()
+    _, pending = await asyncio.wait(tasks, timeout=settings.shutdown_grace_seconds) if tasks else (set(), set())
+    for task in pending:
+        task.cancel()
+    if components.close:
+        await components.close()
+    await components.mongo.close()
+    log.info("stopped")

@@ -1,0 +1,131 @@
+"""Runs a grpc.aio server the same way for every service.
+
+Adds the standard `grpc.health.v1` service (so Kubernetes' native `grpc:` probes work),
+server reflection (so `grpcurl` works), RED metrics, a mapping of infrastructure errors
+to precise status codes, and a graceful stop: NOT_SERVING first, then in-flight calls get
+`grace` seconds to finish.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_interceptor import AsyncServerInterceptor
+from grpc_interceptor.exceptions import GrpcException
+from grpc_reflection.v1alpha import reflection
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
+
+from services.common.logging import get_logger
+from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS
+
+log = get_logger(__name__)
+
+# Errors that mean "a dependency is down, try again": clients should see UNAVAILABLE, not INTERNAL.
+_UNAVAILABLE_ERRORS = (ServerSelectionTimeoutError, ConnectionFailure, ExecutionTimeout)
+
+
+class ObservabilityInterceptor(AsyncServerInterceptor):
+    """Counts and times every call; maps raised GrpcExceptions to their status and outages to UNAVAILABLE."""
+
+    async def intercept(
+        self, method: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext, method_name: str
+    ) -> Any:
+        _, service, rpc = method_name.split("/")
+        start = time.perf_counter()
+        streaming = False
+        code = grpc.StatusCode.OK
+        try:
+            response = method(request, context)
+            if hasattr(response, "__aiter__"):
+                # Streaming (e.g. server reflection): observed by its own wrapper while it streams.
+                streaming = True
+                return self._observe_stream(response, context, service, rpc, start)
+            return await response
+        except Exception as exc:
+            code, details = _status_and_log(exc, context, method_name)
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await context.abort(code, details)
+        finally:
+            if not streaming:
+                _record(service, rpc, code, start)
+
+    @staticmethod
+    async def _observe_stream(
+        stream: Any, context: grpc.aio.ServicerContext, service: str, rpc: str, start: float
+    ) -> AsyncIterator[Any]:
+        code = grpc.StatusCode.OK
+        try:
+            async for item in stream:
+                yield item
+        except Exception as exc:
+            code, details = _status_and_log(exc, context, f"/{service}/{rpc}")
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await context.abort(code, details)
+        finally:
+            _record(service, rpc, code, start)
+
+
+def _record(service: str, rpc: str, code: grpc.StatusCode, start: float) -> None:
+    GRPC_HANDLED.labels(service, rpc, code.name).inc()
+    GRPC_HANDLING_SECONDS.labels(service, rpc).observe(time.perf_counter() - start)
+
+
+def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status a client sees for an exception a servicer raised."""
+    if isinstance(exc, GrpcException):
+        # Servicers raise InvalidArgument("field: why"), NotFound(...): mapped here, in one place.
+        return exc.status_code, exc.details
+    if isinstance(exc, _UNAVAILABLE_ERRORS):
+        return grpc.StatusCode.UNAVAILABLE, f"a backing service is unavailable, retry later ({type(exc).__name__})"
+    return grpc.StatusCode.INTERNAL, "internal error"
+
+
+def _status_and_log(exc: Exception, context: grpc.aio.ServicerContext, method_name: str) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, grpc.aio.AbortError):
+        # The servicer aborted the call itself; its status is already on the context.
+        return context.code() or grpc.StatusCode.UNKNOWN, context.details() or ""
+    code, details = status_for(exc)
+    if code is grpc.StatusCode.INTERNAL:
+        log.error("unhandled_error", method=method_name, exc_info=exc)
+    elif code is grpc.StatusCode.UNAVAILABLE:
+        log.warning("dependency_unavailable", method=method_name, error=str(exc)[:300])
+    return code, details
+
+
+class GrpcServer:
+    """A grpc.aio server with health, reflection and metrics; `start()` then `stop()`."""
+
+    def __init__(self, host: str, port: int, service_names: Iterable[str]) -> None:
+        self._server = grpc.aio.server(interceptors=[ObservabilityInterceptor()])
+        self._health = health.aio.HealthServicer()
+        self._service_names = list(service_names)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {host}:{port} (port in use?)")
+
+    @property
+    def server(self) -> grpc.aio.Server:
+        return self._server
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        # "" is the overall server status that Kubernetes' grpc probe asks for.
+        for name in ["", *self._service_names]:
+            await self._health.set(name, status)
+
+    async def stop(self, grace: float) -> None:
+        await self.set_serving(False)
+        await self._server.stop(grace)

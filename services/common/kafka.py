@@ -1,0 +1,19 @@
+"""Kafka producing for the API services (the Faust workers use Faust's own producer)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+
+from services.common.config import ServiceSettings
+
+
+def kafka_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        # acks=all + idempotence: an acknowledged send is durable and a client retry never duplicates it.
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=15_000,
+    )

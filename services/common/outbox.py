@@ -1,0 +1,168 @@
+"""Transactional outbox without transactions.
+
+The events a write emits are stored *inside the document it writes* (an `outbox` array),
+so the state change and the promise to publish are one atomic single-document write, on
+FerretDB and MongoDB alike. The relay sends them to Kafka and, only after Kafka acknowledged,
+removes exactly the sent elements with `$pullAll`. A crash in between re-sends: delivery is
+at-least-once with a stable `event_id`, and every consumer de-duplicates on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from services.common.events import utcnow
+from services.common.logging import get_logger
+from services.common.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    event_id: str
+    topic: str
+    key: str
+    value: bytes
+
+    def to_document(self, created_at: datetime | None = None) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "topic": self.topic,
+            "key": self.key,
+            "value": self.value,
+            "created_at": created_at or utcnow(),
+        }
+
+
+PENDING = {"outbox.0": {"$exists": True}}
+
+
+async def ensure_outbox_index(collection: AsyncCollection) -> None:
+    await collection.create_index([("outbox.created_at", 1)], name="outbox_pending")
+
+
+class OutboxRelay:
+    """Moves outbox events of one collection to Kafka; wakes at once on `notify()`."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        batch_documents: int = 500,
+        idle_poll_seconds: float = 0.5,
+    ) -> None:
+        self._collection = collection
+        # The relay owns its producer: Kafka may be down when the service starts, and the
+        # API must still accept writes, so connecting is retried here rather than at start-up.
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self._batch = batch_documents
+        self._idle = idle_poll_seconds
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self._name = collection.name
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._stopped.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = self._idle
+        while not self._stopping:
+            try:
+                await self._connect()
+                sent = await self.relay_once()
+            except (KafkaError, PyMongoError, OSError) as exc:
+                # Kafka or the database is down: the events stay in their documents; retry with
+                # backoff that new writes do not cut short (they would only hammer a dead broker).
+                log.warning("outbox_relay_retry", collection=self._name, error=str(exc)[:300], backoff_s=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = self._idle
+            if sent == 0:
+                self._wake.clear()
+                await self._wait_for_wake(self._idle)
+        await self._drain_and_close()
+
+    async def _wait_for_wake(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _connect(self) -> None:
+        if self._producer is None:
+            producer = self._producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+
+    async def _drain_and_close(self) -> None:
+        """On stop: one last send of what in-flight calls wrote, then close (the rest waits in Mongo)."""
+        try:
+            if self._producer is not None:
+                await asyncio.wait_for(self.relay_once(), timeout=5.0)
+        except (KafkaError, PyMongoError, OSError, TimeoutError) as exc:
+            log.warning("outbox_final_drain_incomplete", collection=self._name, error=str(exc)[:300])
+        finally:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+
+    async def relay_once(self) -> int:
+        """Sends one batch; returns how many events Kafka acknowledged."""
+        docs = [d async for d in self._collection.find(PENDING, {"outbox": 1}).limit(self._batch)]
+        await self._update_gauges(docs)
+        if not docs:
+            return 0
+        assert self._producer is not None
+        futures = []
+        for doc in docs:
+            for ev in doc["outbox"]:
+                fut = await self._producer.send(ev["topic"], value=bytes(ev["value"]), key=ev["key"].encode())
+                futures.append((ev["topic"], fut))
+        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0] if isinstance(failed[0], KafkaError | OSError) else KafkaError(str(failed[0]))
+        for topic, _ in futures:
+            EVENTS_PRODUCED.labels(topic).inc()
+        for doc in docs:
+            await self._collection.update_one({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
+        return len(futures)
+
+    async def _update_gauges(self, docs: list[dict[str, Any]]) -> None:
+        pending = [ev for d in docs for ev in d["outbox"]]
+        OUTBOX_BACKLOG.labels(self._name).set(len(pending))
+        if pending:
+            oldest = min(ev["created_at"] for ev in pending)
+            if oldest.tzinfo is None:  # a client without tz_aware=True reads naive UTC datetimes
+                oldest = oldest.replace(tzinfo=UTC)
+            OUTBOX_OLDEST_AGE.labels(self._name).set((utcnow() - oldest).total_seconds())
+        else:
+            OUTBOX_OLDEST_AGE.labels(self._name).set(0)

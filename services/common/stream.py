@@ -1,0 +1,213 @@
+"""Faust plumbing shared by the stream processors (rewards, analytics).
+
+- `ProtobufCodec`: events travel on Kafka as protobuf, decoded by a registered Faust codec.
+- `DeadLetteringTopic`: a message that cannot be decoded goes to `<topic>.dlq` with the
+  error and origin in headers, is counted, and the stream goes on.
+- `ServiceWorker`: a Faust worker that also runs the service's gRPC API on the same event
+  loop: listening (NOT_SERVING) from the start, SERVING only after table recovery, and
+  stopped gracefully before the agents on SIGTERM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+from faust.types import AppT
+from faust.types.tuples import Message as FaustMessage
+from google.protobuf.message import Message as ProtoMessage
+from pydantic import Field
+from pymongo import AsyncMongoClient
+
+from services.common.config import ServiceSettings
+from services.common.grpc_server import GrpcServer
+from services.common.logging import configure_logging, get_logger
+from services.common.metrics import EVENTS_DEAD_LETTERED, serve_metrics
+from services.common.topics import dlq_name
+
+log = get_logger(__name__)
+
+
+class StreamSettings(ServiceSettings):
+    # Where Faust keeps RocksDB table state (ADVOCACY_STATE_DIR); lost state is rebuilt from changelogs.
+    state_dir: Path = Path(".local/dev/faust")
+    # rocksdb:// in production (rocksdict), memory:// is fine for tests and tiny setups.
+    faust_store: str = "rocksdb://"
+    topic_replication_factor: int = Field(default=1, ge=1)
+    # Faust's 60 s defaults make a killed worker's partitions wait a minute; these are deliberate.
+    broker_session_timeout_seconds: float = Field(default=20.0, gt=0)
+    broker_heartbeat_interval_seconds: float = Field(default=2.0, gt=0)
+    table_standby_replicas: int = Field(default=0, ge=0)
+
+
+class ProtobufCodec(codecs.Codec):
+    """Serializes one protobuf message type: `SerializeToString()` / `FromString()`."""
+
+    def __init__(self, message_type: type[ProtoMessage], **kwargs: Any) -> None:
+        super().__init__(message_type=message_type, **kwargs)
+        self.message_type = message_type
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, bytes):
+            return obj
+        return obj.SerializeToString()
+
+    def _loads(self, s: bytes) -> Any:
+        return self.message_type.FromString(s)
+
+
+def protobuf_codec_name(message_type: type[ProtoMessage]) -> str:
+    name = f"proto:{message_type.DESCRIPTOR.full_name}"
+    if name not in codecs.codecs:
+        codecs.register(name, ProtobufCodec(message_type))
+    return name
+
+
+class DeadLetteringTopic(faust.Topic):
+    """A topic whose undecodable messages are dead-lettered instead of crashing the agent."""
+
+    async def on_key_decode_error(self, exc: Exception, message: FaustMessage) -> None:
+        await self._dead_letter(exc, message, "undecodable_key")
+
+    async def on_value_decode_error(self, exc: Exception, message: FaustMessage) -> None:
+        await self._dead_letter(exc, message, "undecodable_value")
+
+    async def _dead_letter(self, exc: Exception, message: FaustMessage, reason: str) -> None:
+        await dead_letter(self.app, message, reason, exc)
+
+
+async def dead_letter(app: AppT, message: FaustMessage, reason: str, exc: BaseException | str) -> None:
+    """Sends the raw message to `<topic>.dlq` with why and where it came from, and waits for the ack."""
+    origin = f"{message.topic}/{message.partition}/{message.offset}"
+    headers: list[tuple[str, bytes]] = [
+        ("dlq.reason", reason.encode()),
+        ("dlq.error", str(exc)[:1000].encode()),
+        ("dlq.origin", origin.encode()),
+    ]
+    await app.producer.send_and_wait(dlq_name(message.topic), message.key, message.value, None, None, headers)
+    EVENTS_DEAD_LETTERED.labels(_strip_prefix(app, message.topic), reason).inc()
+    log.warning("dead_lettered", topic=message.topic, offset=message.offset, reason=reason, error=str(exc)[:300])
+
+
+def _strip_prefix(app: AppT, topic: str) -> str:
+    # Metric label values stay bounded when tests use random topic prefixes.
+    prefix = getattr(app, "advocacy_topic_prefix", "")
+    return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
+
+
+def create_app(name: str, settings: StreamSettings) -> faust.App:
+    datadir = settings.state_dir / name
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        # The app id is the consumer group and the changelog topic prefix.
+        id=f"{settings.topic_prefix}advocacy-{name}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.faust_store,
+        datadir=str(datadir),
+        web_enabled=False,
+        autodiscover=False,
+        topic_replication_factor=settings.topic_replication_factor,
+        topic_allow_declare=True,
+        table_standby_replicas=settings.table_standby_replicas,
+        broker_session_timeout=settings.broker_session_timeout_seconds,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval_seconds,
+        broker_rebalance_timeout=settings.broker_session_timeout_seconds,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Our own structlog output; Faust must not hijack stdout.
+        worker_redirect_stdouts=False,
+    )
+    app.advocacy_topic_prefix = settings.topic_prefix  # type: ignore[attr-defined]
+    return app
+
+
+def proto_topic(app: faust.App, name: str, message_type: type[ProtoMessage]) -> DeadLetteringTopic:
+    return DeadLetteringTopic(
+        app,
+        topics=[name],
+        key_type=str,
+        value_type=None,
+        key_serializer="raw",
+        value_serializer=protobuf_codec_name(message_type),
+    )
+
+
+class WorkerLifecycle:
+    """What a stream service runs beside its agents (its gRPC API, database client)."""
+
+    def __init__(
+        self,
+        start: Callable[[], Awaitable[None]],
+        ready: Callable[[], Awaitable[None]],
+        stop: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.start = start
+        self.ready = ready
+        self.stop = stop
+
+
+class ServiceWorker(faust.Worker):
+    def __init__(self, app: faust.App, lifecycle: WorkerLifecycle, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._lifecycle = lifecycle
+
+    async def on_first_start(self) -> None:
+        await self._lifecycle.start()
+        await super().on_first_start()
+
+    async def on_startup_finished(self) -> None:
+        # Faust calls this once tables are recovered and agents run: only now are we ready.
+        await super().on_startup_finished()
+        await self._lifecycle.ready()
+
+    async def on_stop(self) -> None:
+        await self._lifecycle.stop()
+        await super().on_stop()
+
+
+@dataclass
+class StreamComponents:
+    """What a stream service's composition root builds once the worker's event loop runs."""
+
+    register: Callable[[GrpcServer], None]
+    service_names: list[str]
+    mongo: AsyncMongoClient
+
+
+def run_stream_service(
+    name: str,
+    settings: StreamSettings,
+    app: faust.App,
+    build: Callable[[], Awaitable[StreamComponents]],
+) -> None:
+    """Runs the Faust worker with the service's gRPC API on the same loop; exits 0 on SIGTERM."""
+    configure_logging(name, settings.log_level)
+    serve_metrics(settings.metrics_port)
+    running: dict[str, Any] = {}
+
+    async def start() -> None:
+        components = await build()
+        server = GrpcServer(settings.grpc_host, settings.grpc_port, components.service_names)
+        components.register(server)
+        await server.start()
+        await server.set_serving(False)  # listening, but not ready until tables are recovered
+        running.update(server=server, mongo=components.mongo)
+        log.info("grpc_listening", grpc_port=server.port, metrics_port=settings.metrics_port)
+
+    async def ready() -> None:
+        await running["server"].set_serving(True)
+        log.info("ready")
+
+    async def stop() -> None:
+        if "server" in running:
+            await running["server"].stop(settings.shutdown_grace_seconds)
+        if "mongo" in running:
+            await running["mongo"].close()
+        log.info("stopped")
+
+    worker = ServiceWorker(app, WorkerLifecycle(start, ready, stop), loglevel=settings.log_level.lower())
+    worker.execute_from_commandline()

@@ -1,0 +1,102 @@
+"""The one declarative list of Kafka topics, and their provisioning with kafka-python's admin client.
+
+`python -m services.common.topics [--bootstrap HOST:PORT] [--prefix P]` creates what is missing
+and leaves existing topics alone, so it is safe to run on every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+from advocacy.content.v1.content_pb2 import ContentPublished
+from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
+from advocacy.share.v1.share_pb2 import EngagementObserved, ShareMade
+from google.protobuf.message import Message
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    message_type: type[Message]
+    # Every consumed topic gets a `<name>.dlq` sibling for messages that cannot be decoded or validated.
+    has_dlq: bool = True
+    dlq_retention_ms: int = 30 * DAY_MS
+
+
+CONTENT_PUBLISHED = TopicSpec("content-published", 4, 30 * DAY_MS, ContentPublished)
+SHARE_MADE = TopicSpec("share-made", 8, 30 * DAY_MS, ShareMade)
+ENGAGEMENT_OBSERVED = TopicSpec("engagement-observed", 8, 30 * DAY_MS, EngagementObserved)
+POINTS_AWARDED = TopicSpec("points-awarded", 8, 30 * DAY_MS, PointsAwarded)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (CONTENT_PUBLISHED, SHARE_MADE, ENGAGEMENT_OBSERVED, POINTS_AWARDED)
+
+
+def dlq_name(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def desired_topics(prefix: str = "") -> dict[str, dict]:
+    """Topic name -> kafka-python `create_topics` options, DLQs included."""
+    topics: dict[str, dict] = {}
+    for spec in ALL_TOPICS:
+        name = prefix + spec.name
+        topics[name] = {
+            "num_partitions": spec.partitions,
+            "replication_factor": 1,
+            "configs": {"retention.ms": str(spec.retention_ms)},
+        }
+        if spec.has_dlq:
+            topics[dlq_name(name)] = {
+                "num_partitions": 1,
+                "replication_factor": 1,
+                "configs": {"retention.ms": str(spec.dlq_retention_ms)},
+            }
+    return topics
+
+
+def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list[str]:
+    """Creates missing topics and waits until they have leaders; returns the names it created."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="advocacy-provisioner")
+            break
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        existing = set(admin.list_topics())
+        created: list[str] = []
+        for name, options in desired_topics(prefix).items():
+            if name in existing:
+                continue
+            try:
+                admin.create_topics({name: options}, wait_for_metadata=True)
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass  # another process provisioned it first
+        return created
+    finally:
+        admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--prefix", default="")
+    args = parser.parse_args()
+    created = provision(args.bootstrap, args.prefix)
+    print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ", all present"))
+
+
+if __name__ == "__main__":
+    main()

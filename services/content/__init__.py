@@ -1,0 +1,1 @@
+"""Content service: lifecycle, targeting and publishing of what advocates share."""

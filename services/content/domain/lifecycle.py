@@ -1,0 +1,113 @@
+"""The content lifecycle as a pure state machine, and validation of what an item may contain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlparse
+
+
+class Status(StrEnum):
+    DRAFT = "DRAFT"
+    IN_REVIEW = "IN_REVIEW"
+    APPROVED = "APPROVED"
+    PUBLISHED = "PUBLISHED"
+    EXPIRED = "EXPIRED"
+    ARCHIVED = "ARCHIVED"
+    REJECTED = "REJECTED"
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    REJECT = "reject"
+    PUBLISH = "publish"
+    EXPIRE = "expire"
+    ARCHIVE = "archive"
+    EDIT = "edit"
+
+
+# Which states each action may start from. Rejected items go back to draft by editing them.
+_ALLOWED: dict[Action, frozenset[Status]] = {
+    Action.SUBMIT: frozenset({Status.DRAFT}),
+    Action.APPROVE: frozenset({Status.IN_REVIEW}),
+    Action.REJECT: frozenset({Status.IN_REVIEW}),
+    Action.PUBLISH: frozenset({Status.APPROVED}),
+    Action.EXPIRE: frozenset({Status.PUBLISHED}),
+    Action.ARCHIVE: frozenset({Status.DRAFT, Status.APPROVED, Status.PUBLISHED, Status.EXPIRED, Status.REJECTED}),
+    Action.EDIT: frozenset({Status.DRAFT, Status.REJECTED}),
+}
+_RESULT: dict[Action, Status] = {
+    Action.SUBMIT: Status.IN_REVIEW,
+    Action.APPROVE: Status.APPROVED,
+    Action.REJECT: Status.REJECTED,
+    Action.PUBLISH: Status.PUBLISHED,
+    Action.EXPIRE: Status.EXPIRED,
+    Action.ARCHIVE: Status.ARCHIVED,
+    Action.EDIT: Status.DRAFT,
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, action: Action, current: Status) -> None:
+        allowed = ", ".join(sorted(s.value for s in _ALLOWED[action]))
+        super().__init__(f"cannot {action.value} an item that is {current.value} (allowed from: {allowed})")
+        self.action = action
+        self.current = current
+
+
+def transition(current: Status, action: Action) -> Status:
+    if current not in _ALLOWED[action]:
+        raise IllegalTransition(action, current)
+    return _RESULT[action]
+
+
+class InvalidContent(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+MAX_TITLE = 200
+MAX_SUMMARY = 2000
+MAX_URL = 2048
+MAX_TEXT = 3000
+MAX_LIST = 50
+
+
+@dataclass(frozen=True)
+class ContentFields:
+    title: str
+    summary: str
+    url: str
+    topics: tuple[str, ...]
+    suggested_texts: tuple[tuple[str, str], ...]  # (network name, text)
+    publish_at: datetime | None
+    expires_at: datetime | None
+
+
+def validate(fields: ContentFields) -> None:
+    """Raises InvalidContent naming the first bad field."""
+    if not fields.title.strip():
+        raise InvalidContent("title", "must not be empty")
+    if len(fields.title) > MAX_TITLE:
+        raise InvalidContent("title", f"at most {MAX_TITLE} characters")
+    if len(fields.summary) > MAX_SUMMARY:
+        raise InvalidContent("summary", f"at most {MAX_SUMMARY} characters")
+    if len(fields.url) > MAX_URL:
+        raise InvalidContent("url", f"at most {MAX_URL} characters")
+    parsed = urlparse(fields.url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidContent("url", f"must be an absolute http(s) URL, got {fields.url[:100]!r}")
+    if len(fields.topics) > MAX_LIST:
+        raise InvalidContent("topics", f"at most {MAX_LIST} topics")
+    if len(fields.suggested_texts) > MAX_LIST:
+        raise InvalidContent("suggested_texts", f"at most {MAX_LIST} suggested texts")
+    for i, (network, text) in enumerate(fields.suggested_texts):
+        if network == "NETWORK_UNSPECIFIED":
+            raise InvalidContent(f"suggested_texts[{i}].network", "must name a network")
+        if not text.strip() or len(text) > MAX_TEXT:
+            raise InvalidContent(f"suggested_texts[{i}].text", f"must be 1..{MAX_TEXT} characters")
+    if fields.publish_at and fields.expires_at and fields.expires_at <= fields.publish_at:
+        raise InvalidContent("expires_at", "must be after publish_at")

@@ -1,0 +1,121 @@
+"""Starts, watches and stops the four service processes on one machine.
+
+Each service is a real process (`python -m services.<name>`), configured only through its
+ADVOCACY_* environment, exactly as Kubernetes runs it. Ready means its gRPC health says SERVING.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVICE_NAMES = ("content", "share", "rewards", "analytics")
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    grpc: int
+    metrics: int
+
+
+def default_ports(base_grpc: int = 50051, base_metrics: int = 9101) -> dict[str, ServicePorts]:
+    return {name: ServicePorts(base_grpc + i, base_metrics + i) for i, name in enumerate(SERVICE_NAMES)}
+
+
+@dataclass
+class Platform:
+    env: dict[str, str]
+    log_dir: Path
+    ports: dict[str, ServicePorts] = field(default_factory=default_ports)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name].grpc}"
+
+    def _service_env(self, name: str) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        env["ADVOCACY_GRPC_PORT"] = str(self.ports[name].grpc)
+        env["ADVOCACY_METRICS_PORT"] = str(self.ports[name].metrics)
+        if name == "share":
+            env["ADVOCACY_CONTENT_ADDR"] = self.address("content")
+        return env
+
+    def start_service(self, name: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=self._service_env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Own process group: Ctrl-C in the terminal reaches the supervisor only, which stops
+            # the services in order instead of all of them racing at once.
+            start_new_session=True,
+        )
+        log.close()
+
+    def start(self, timeout: float = 90.0) -> None:
+        for name in SERVICE_NAMES:
+            self.start_service(name)
+        for name in SERVICE_NAMES:
+            self.wait_serving(name, timeout)
+
+    def wait_serving(self, name: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.address(name)) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                proc = self.processes.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode} while starting; see {self.log_dir / (name + '.log')}"
+                    )
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{name} not SERVING after {timeout:.0f} s; see {self.log_dir / (name + '.log')}"
+                    )
+                time.sleep(0.2)
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Stops one service; returns its exit code (SIGKILL after `timeout`)."""
+        proc = self.processes.get(name)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+        return self._reap(name, timeout)
+
+    def stop(self, timeout: float = 30.0) -> dict[str, int]:
+        """SIGTERM to every service at once (one signal each: a second one would cut a graceful
+        shutdown short), then waits for each; returns the exit codes."""
+        running = [n for n in SERVICE_NAMES if n in self.processes]
+        for name in running:
+            if self.processes[name].poll() is None:
+                self.processes[name].send_signal(signal.SIGTERM)
+        return {name: self._reap(name, timeout) for name in running}
+
+    def _reap(self, name: str, timeout: float) -> int:
+        proc = self.processes.pop(name, None)
+        if proc is None:
+            return 0
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return proc.returncode
+
+    def exited(self) -> dict[str, int]:
+        return {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}

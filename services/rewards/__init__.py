@@ -1,0 +1,1 @@
+"""Rewards service: a Faust points engine with an exact ledger."""

@@ -1,0 +1,1 @@
+"""Share service: advocates and their networks, recorded shares, tracked links, engagement."""
