@@ -7,6 +7,7 @@ Each test gets its own topic prefix and database: isolation without restarting s
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from infra import stack as local_stack
 from services.common.topics import provision
 
 ROOT = Path(__file__).resolve().parents[1]
+# Shifts every port the tests use, so two checkouts can run their suites side by side.
+PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +28,9 @@ def stack() -> Iterator[local_stack.StackConfig]:
     cfg = local_stack.StackConfig.from_env(
         {},
         data_dir=ROOT / ".local" / "test",
-        kafka_port=29092,
-        kafka_controller_port=29093,
-        mongo_port=37018,
+        kafka_port=29092 + PORT_OFFSET,
+        kafka_controller_port=29093 + PORT_OFFSET,
+        mongo_port=37018 + PORT_OFFSET,
     )
     local_stack.install(cfg)
     local_stack.start(cfg)

@@ -13,7 +13,7 @@ from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
 
 from services.platform.supervisor import Platform, default_ports
-from tests.conftest import ROOT, Isolated, make_isolated
+from tests.conftest import PORT_OFFSET, ROOT, Isolated, make_isolated
 
 
 @dataclass
@@ -51,7 +51,7 @@ def make_platform(isolated: Isolated) -> Platform:
     return Platform(
         env=env,
         log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix,
-        ports=default_ports(base_grpc=51051, base_metrics=19101),
+        ports=default_ports(base_grpc=51051 + PORT_OFFSET, base_metrics=19101 + PORT_OFFSET),
     )
 
 
