@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
-from advocacy.share.v1.share_pb2 import EngagementObserved, ShareMade
+from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
 from google.protobuf.message import Message
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -29,14 +29,28 @@ class TopicSpec:
     # Every consumed topic gets a `<name>.dlq` sibling for messages that cannot be decoded or validated.
     has_dlq: bool = True
     dlq_retention_ms: int = 30 * DAY_MS
+    # Compacted topics keep the latest record per key forever (current state, not history).
+    compacted: bool = False
+
+    def configs(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        return {"retention.ms": str(self.retention_ms)}
 
 
 CONTENT_PUBLISHED = TopicSpec("content-published", 4, 30 * DAY_MS, ContentPublished)
 SHARE_MADE = TopicSpec("share-made", 8, 30 * DAY_MS, ShareMade)
 ENGAGEMENT_OBSERVED = TopicSpec("engagement-observed", 8, 30 * DAY_MS, EngagementObserved)
 POINTS_AWARDED = TopicSpec("points-awarded", 8, 30 * DAY_MS, PointsAwarded)
+ADVOCATE_CHANGED = TopicSpec("advocate-changed", 8, -1, AdvocateChanged, compacted=True)
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (CONTENT_PUBLISHED, SHARE_MADE, ENGAGEMENT_OBSERVED, POINTS_AWARDED)
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    CONTENT_PUBLISHED,
+    SHARE_MADE,
+    ENGAGEMENT_OBSERVED,
+    POINTS_AWARDED,
+    ADVOCATE_CHANGED,
+)
 
 
 def dlq_name(topic: str) -> str:
@@ -51,7 +65,7 @@ def desired_topics(prefix: str = "") -> dict[str, dict]:
         topics[name] = {
             "num_partitions": spec.partitions,
             "replication_factor": 1,
-            "configs": {"retention.ms": str(spec.retention_ms)},
+            "configs": spec.configs(),
         }
         if spec.has_dlq:
             topics[dlq_name(name)] = {

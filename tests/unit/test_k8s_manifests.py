@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.common.topics import desired_topics
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
@@ -342,23 +344,18 @@ def test_overlay_builds(overlay: str) -> None:
     built = load_all(result.stdout)
     kinds = [doc["kind"] for doc in built]
     assert kinds.count("Deployment") == len(SERVICES)
-    assert "Kafka" in kinds and kinds.count("KafkaTopic") == 8
+    assert "Kafka" in kinds and kinds.count("KafkaTopic") == len(desired_topics())
     namespaced = [doc for doc in built if doc["kind"] != "Namespace"]
     assert {doc["metadata"].get("namespace") for doc in namespaced} == {"advocacy"}
 
 
 def test_strimzi_topics_match_the_topic_registry() -> None:
     """deploy/ and the local provisioning declare the same topics, partitions and retention."""
-    from services.common.topics import desired_topics
-
     path = K8S / "components" / "kafka" / "topics.yaml"
     declared = {
-        doc["metadata"]["name"]: (doc["spec"]["partitions"], str(doc["spec"]["config"]["retention.ms"]))
+        doc["metadata"]["name"]: (doc["spec"]["partitions"], {k: str(v) for k, v in doc["spec"]["config"].items()})
         for doc in load_all(path.read_text())
         if doc["kind"] == "KafkaTopic"
     }
-    expected = {
-        name: (options["num_partitions"], options["configs"]["retention.ms"])
-        for name, options in desired_topics().items()
-    }
+    expected = {name: (options["num_partitions"], options["configs"]) for name, options in desired_topics().items()}
     assert declared == expected

@@ -59,6 +59,26 @@ class Advocate(_message.Message):
     enrolled: bool
     def __init__(self, profile: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., interests: _Optional[_Iterable[str]] = ..., networks: _Optional[_Iterable[_Union[NetworkConnection, _Mapping]]] = ..., enrolled: _Optional[bool] = ...) -> None: ...
 
+class EnrolmentPeriod(_message.Message):
+    __slots__ = ("enrolled_at", "left_at")
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    LEFT_AT_FIELD_NUMBER: _ClassVar[int]
+    enrolled_at: _timestamp_pb2.Timestamp
+    left_at: _timestamp_pb2.Timestamp
+    def __init__(self, enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., left_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AdvocateChanged(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "advocate", "enrolments")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    ENROLMENTS_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    advocate: Advocate
+    enrolments: _containers.RepeatedCompositeFieldContainer[EnrolmentPeriod]
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., advocate: _Optional[_Union[Advocate, _Mapping]] = ..., enrolments: _Optional[_Iterable[_Union[EnrolmentPeriod, _Mapping]]] = ...) -> None: ...
+
 class Share(_message.Message):
     __slots__ = ("share_id", "content_id", "advocate_id", "network", "message", "tracked_code", "tracked_url", "audience_size", "shared_at", "idempotency_key")
     SHARE_ID_FIELD_NUMBER: _ClassVar[int]
