@@ -35,17 +35,22 @@ install: .venv/.synced $(KUSTOMIZE) ## Install the locked Python env, the local 
 .PHONY: proto
 proto: .venv/.synced ## Regenerate gen/python from protos/ (stubs and .pyi type stubs)
 	rm -rf gen/python/advocacy
-	mkdir -p gen/python
-	$(PY) -m grpc_tools.protoc -I protos --python_out=gen/python --pyi_out=gen/python \
-		--grpc_python_out=gen/python $(PROTOS)
-	find gen/python/advocacy -type d -exec touch {}/__init__.py \;
+	$(call protoc,gen/python)
+
+# Generates into OUT: message code, gRPC stubs and .pyi type stubs, with package __init__ files.
+define protoc
+	mkdir -p $(1)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTOS)
+	find $(1)/advocacy -type d -exec touch {}/__init__.py \;
+endef
 
 .PHONY: check-generated
-check-generated: proto ## Fail when the committed generated code differs from what protos/ produce
-	@git diff --exit-code --stat -- gen/ || \
-		(echo "gen/ is stale: run 'make proto' and commit the result" >&2; exit 1)
-	@test -z "$$(git status --porcelain -- gen/)" || \
-		(git status --porcelain -- gen/; echo "gen/ has untracked generated files: run 'make proto' and commit" >&2; exit 1)
+check-generated: .venv/.synced ## Fail when gen/ differs from what protos/ generate (stale or hand-edited)
+	rm -rf $(LOCAL)/gen-check
+	$(call protoc,$(LOCAL)/gen-check)
+	@diff -r $(LOCAL)/gen-check/advocacy gen/python/advocacy >/dev/null || \
+		{ diff -r $(LOCAL)/gen-check/advocacy gen/python/advocacy | head -20; \
+		  echo "gen/ is stale: run 'make proto' and commit the result" >&2; exit 1; }
 
 .PHONY: lint
 lint: .venv/.synced ## ruff and mypy

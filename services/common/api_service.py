@@ -50,7 +50,7 @@ async def _watch_database(server: GrpcServer, mongo: AsyncMongoClient, stopping:
                 log.warning("database_unreachable", error=str(exc)[:200])
         if healthy != serving:
             serving = healthy
-            await server.set_serving(healthy)
+            await server.set_ready(healthy)
         try:
             await asyncio.wait_for(stopping.wait(), timeout=2.0)
         except TimeoutError:

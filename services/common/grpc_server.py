@@ -118,14 +118,25 @@ class GrpcServer:
         return self._server
 
     async def start(self) -> None:
+        """Starts listening: alive, but not ready until `set_ready(True)`."""
+        await self._health.set("", _SERVING)
+        await self.set_ready(False)
         await self._server.start()
 
-    async def set_serving(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        # "" is the overall server status that Kubernetes' grpc probe asks for.
-        for name in ["", *self._service_names]:
+    async def set_ready(self, ready: bool) -> None:
+        """Readiness, per service name: NOT_SERVING while a dependency is down or state is recovering.
+
+        The overall status "" (liveness) stays SERVING until shutdown, so Kubernetes takes a pod
+        out of the Service during a database outage instead of restarting it.
+        """
+        status = _SERVING if ready else _NOT_SERVING
+        for name in self._service_names:
             await self._health.set(name, status)
 
     async def stop(self, grace: float) -> None:
-        await self.set_serving(False)
+        await self._health.enter_graceful_shutdown()  # every status NOT_SERVING, and stays so
         await self._server.stop(grace)
+
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -34,6 +34,15 @@ EVENT_PROCESSING_SECONDS = Histogram(
     ["topic"],
     buckets=LATENCY_BUCKETS,
 )
+CONSUMER_LAG = Gauge(
+    "advocacy_consumer_lag_messages",
+    "Messages in a partition not yet processed and committed by this worker (end offset - committed).",
+    ["topic", "partition"],
+)
+STREAM_READY = Gauge(
+    "advocacy_stream_ready",
+    "1 once the stream worker has recovered its tables and runs its agents, else 0.",
+)
 OUTBOX_BACKLOG = Gauge(
     "advocacy_outbox_backlog_events", "Events written to an outbox and not yet acknowledged by Kafka.", ["collection"]
 )

@@ -25,8 +25,8 @@ from pymongo import AsyncMongoClient
 
 from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer
-from services.common.logging import configure_logging, get_logger
-from services.common.metrics import EVENTS_DEAD_LETTERED, serve_metrics
+from services.common.logging import configure_logging, get_logger, logging_config
+from services.common.metrics import CONSUMER_LAG, EVENTS_DEAD_LETTERED, STREAM_READY, serve_metrics
 from services.common.topics import dlq_name
 
 log = get_logger(__name__)
@@ -122,7 +122,23 @@ def create_app(name: str, settings: StreamSettings) -> faust.App:
         worker_redirect_stdouts=False,
     )
     app.advocacy_topic_prefix = settings.topic_prefix  # type: ignore[attr-defined]
+    _report_consumer_lag(app)
     return app
+
+
+def _report_consumer_lag(app: faust.App, interval_seconds: float = 5.0) -> None:
+    """Publishes per-partition lag: the partition's end offset (asked from the broker) minus the
+    offset this worker committed (Faust's monitor; nothing committed yet counts from 0)."""
+
+    @app.timer(interval=interval_seconds, on_leader=False)
+    async def report_consumer_lag() -> None:
+        assigned = list(app.consumer.assignment())
+        ends = await app.consumer.highwaters(*assigned) if assigned else {}
+        committed = app.monitor.tp_committed_offsets
+        CONSUMER_LAG.clear()  # partitions move between workers on rebalance
+        for tp, end in ends.items():
+            lag = max((end or 0) - (committed.get(tp) or 0), 0)
+            CONSUMER_LAG.labels(_strip_prefix(app, tp.topic), str(tp.partition)).set(lag)
 
 
 def proto_topic(app: faust.App, name: str, message_type: type[ProtoMessage]) -> DeadLetteringTopic:
@@ -194,12 +210,13 @@ def run_stream_service(
         server = GrpcServer(settings.grpc_host, settings.grpc_port, components.service_names)
         components.register(server)
         await server.start()
-        await server.set_serving(False)  # listening, but not ready until tables are recovered
+        # Listening (alive) from here on, but not ready until tables are recovered.
         running.update(server=server, mongo=components.mongo)
         log.info("grpc_listening", grpc_port=server.port, metrics_port=settings.metrics_port)
 
     async def ready() -> None:
-        await running["server"].set_serving(True)
+        await running["server"].set_ready(True)
+        STREAM_READY.set(1)
         log.info("ready")
 
     async def stop() -> None:
@@ -209,5 +226,10 @@ def run_stream_service(
             await running["mongo"].close()
         log.info("stopped")
 
-    worker = ServiceWorker(app, WorkerLifecycle(start, ready, stop), loglevel=settings.log_level.lower())
+    worker = ServiceWorker(
+        app,
+        WorkerLifecycle(start, ready, stop),
+        loglevel=settings.log_level.lower(),
+        logging_config=logging_config(settings.log_level),
+    )
     worker.execute_from_commandline()

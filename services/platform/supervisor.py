@@ -20,6 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 SERVICE_NAMES = ("content", "share", "rewards", "analytics")
 
 
+def grpc_service_name(name: str) -> str:
+    """The gRPC service whose health status is the service's readiness."""
+    return f"advocacy.{name}.v1.{name.capitalize()}Service"
+
+
 @dataclass(frozen=True)
 class ServicePorts:
     grpc: int
@@ -69,6 +74,7 @@ class Platform:
             self.wait_serving(name, timeout)
 
     def wait_serving(self, name: str, timeout: float = 90.0) -> None:
+        """Waits for readiness: the service's own health status, not just a listening server."""
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.address(name)) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
@@ -79,7 +85,7 @@ class Platform:
                         f"{name} exited with {proc.returncode} while starting; see {self.log_dir / (name + '.log')}"
                     )
                 try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=grpc_service_name(name)), timeout=1.0)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return
                 except grpc.RpcError:

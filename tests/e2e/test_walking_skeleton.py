@@ -174,14 +174,25 @@ def test_publishing_a_draft_directly_is_an_illegal_transition(clients):
 def test_every_service_has_health_reflection_and_metrics(platform):
     for name, ports in platform.ports.items():
         with grpc.insecure_channel(platform.address(name)) as channel:
-            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
-            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            health = health_pb2_grpc.HealthStub(channel)
+            # Liveness ("") and readiness (the service's own name) both SERVING once started.
+            for service in ("", f"advocacy.{name}.v1.{name.capitalize()}Service"):
+                reply = health.Check(health_pb2.HealthCheckRequest(service=service))
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING, (name, service)
             reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-            replies = list(
-                reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
-            )
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            replies = list(reflection.ServerReflectionInfo(iter([request])))
             services = {s.name for s in replies[0].list_services_response.service}
             assert f"advocacy.{name}.v1.{name.capitalize()}Service" in services
             assert "grpc.health.v1.Health" in services
-        body = urllib.request.urlopen(f"http://127.0.0.1:{ports.metrics}/metrics", timeout=5).read().decode()
-        assert "advocacy_grpc_server_handled_total" in body
+
+        def scrape(port: int = ports.metrics) -> str:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+        assert "advocacy_grpc_server_handled_total" in scrape()
+        if name in ("rewards", "analytics"):
+            assert "advocacy_stream_ready 1.0" in scrape()
+            # Lag per partition of share-made, reported from Faust's monitor every few seconds.
+            assert eventually(
+                lambda s=scrape: 'advocacy_consumer_lag_messages{partition="0",topic="share-made"}' in s()
+            )
