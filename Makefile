@@ -28,8 +28,16 @@ $(KUSTOMIZE):
 	@command -v go >/dev/null || { echo "Go is required to install kustomize (and FerretDB): install golang" >&2; exit 1; }
 	GOBIN=$(abspath $(LOCAL)/tools/bin) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
+# promtool (alert rule checks and unit tests) comes from Debian's prometheus package.
+.PHONY: promtool
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "promtool is required: install Debian's prometheus package (or put promtool on PATH)" >&2; exit 1; fi; }
+
 .PHONY: install
-install: .venv/.synced $(KUSTOMIZE) ## Install the locked Python env, the local Kafka + FerretDB, and kustomize
+install: .venv/.synced $(KUSTOMIZE) promtool ## Install the locked Python env, Kafka + FerretDB, kustomize, promtool
 	$(PY) infra/stack.py install
 
 .PHONY: proto
@@ -74,6 +82,10 @@ run: install ## Run the whole platform locally: Kafka, FerretDB, the four servic
 .PHONY: test
 test: install check-generated lint ## Lint, then unit, integration and end-to-end tests on the real broker and FerretDB
 	$(PY) -m pytest
+
+.PHONY: k8s-check
+k8s-check: install ## Validate the Kubernetes overlays (schemas, structure) and the alert rules (promtool)
+	$(PY) -m pytest -q tests/unit/test_k8s_manifests.py tests/unit/test_k8s_schemas.py tests/unit/test_monitoring.py
 
 .PHONY: test-unit
 test-unit: .venv/.synced ## Unit tests only (no servers)
