@@ -17,7 +17,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from services.common.config import ServiceSettings
-from services.common.grpc_server import GrpcServer
+from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger
 from services.common.metrics import serve_metrics
 
@@ -35,26 +35,6 @@ class ApiComponents:
     background: list[tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]] = field(default_factory=list)
     start: Callable[[], Awaitable[None]] | None = None
     close: Callable[[], Awaitable[None]] | None = None
-
-
-async def _watch_database(server: GrpcServer, mongo: AsyncMongoClient, stopping: asyncio.Event) -> None:
-    """Health follows the database: NOT_SERVING while it cannot be reached."""
-    serving: bool | None = None
-    while not stopping.is_set():
-        try:
-            await mongo.admin.command("ping")
-            healthy = True
-        except Exception as exc:
-            healthy = False
-            if serving is not False:
-                log.warning("database_unreachable", error=str(exc)[:200])
-        if healthy != serving:
-            serving = healthy
-            await server.set_ready(healthy)
-        try:
-            await asyncio.wait_for(stopping.wait(), timeout=2.0)
-        except TimeoutError:
-            pass
 
 
 async def run_api_service(name: str, settings: ServiceSettings, build: Callable[[], Awaitable[ApiComponents]]) -> None:
@@ -75,7 +55,7 @@ async def run_api_service(name: str, settings: ServiceSettings, build: Callable[
         asyncio.create_task(run(), name=f"{name}-bg-{i}") for i, (run, _) in enumerate(components.background)
     ]
     await server.start()
-    watcher = asyncio.create_task(_watch_database(server, components.mongo, stopping))
+    watcher = asyncio.create_task(follow_database(server, components.mongo, stopping))
     log.info("started", grpc_port=server.port, metrics_port=settings.metrics_port)
 
     await stopping.wait()

@@ -24,8 +24,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     # Time in-flight RPCs get to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    # How long a database call may take before the API answers UNAVAILABLE.
-    mongo_timeout_ms: int = Field(default=2000, ge=100)
+    # How long to wait for a reachable database before answering UNAVAILABLE (well under 1 s).
+    mongo_timeout_ms: int = Field(default=800, ge=100)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -8,6 +8,7 @@ to precise status codes, and a graceful stop: NOT_SERVING first, then in-flight 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -17,12 +18,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_interceptor import AsyncServerInterceptor
 from grpc_interceptor.exceptions import GrpcException
 from grpc_reflection.v1alpha import reflection
+from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS
 
 log = get_logger(__name__)
+
+DATABASE_CHECK_SECONDS = 1.0
 
 # Errors that mean "a dependency is down, try again": clients should see UNAVAILABLE, not INTERNAL.
 _UNAVAILABLE_ERRORS = (ServerSelectionTimeoutError, ConnectionFailure, ExecutionTimeout)
@@ -140,3 +144,25 @@ class GrpcServer:
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def follow_database(server: GrpcServer, mongo: AsyncMongoClient, stopping: asyncio.Event) -> None:
+    """Readiness follows the database: NOT_SERVING while a ping fails, SERVING when it answers again."""
+    ready: bool | None = None
+    while not stopping.is_set():
+        try:
+            await mongo.admin.command("ping")
+            healthy = True
+        except Exception as exc:
+            healthy = False
+            if ready is not False:
+                log.warning("database_unreachable", error=str(exc)[:200])
+        if healthy != ready:
+            ready = healthy
+            await server.set_ready(healthy)
+            if healthy:
+                log.info("database_reachable")
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=DATABASE_CHECK_SECONDS)
+        except TimeoutError:
+            pass

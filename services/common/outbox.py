@@ -60,6 +60,7 @@ class OutboxRelay:
         producer_factory: Callable[[], AIOKafkaProducer],
         batch_documents: int = 500,
         idle_poll_seconds: float = 0.5,
+        topic_prefix: str = "",
     ) -> None:
         self._collection = collection
         # The relay owns its producer: Kafka may be down when the service starts, and the
@@ -72,6 +73,8 @@ class OutboxRelay:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._name = collection.name
+        # Metric labels name the logical topic, so test prefixes cannot blow up label cardinality.
+        self._topic_prefix = topic_prefix
 
     def notify(self) -> None:
         self._wake.set()
@@ -151,7 +154,7 @@ class OutboxRelay:
         if failed:
             raise failed[0] if isinstance(failed[0], KafkaError | OSError) else KafkaError(str(failed[0]))
         for topic, _ in futures:
-            EVENTS_PRODUCED.labels(topic).inc()
+            EVENTS_PRODUCED.labels(topic.removeprefix(self._topic_prefix)).inc()
         for doc in docs:
             await self._collection.update_one({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
         return len(futures)

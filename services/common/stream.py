@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pydantic import Field
 from pymongo import AsyncMongoClient
 
 from services.common.config import ServiceSettings
-from services.common.grpc_server import GrpcServer
+from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
 from services.common.metrics import CONSUMER_LAG, EVENTS_DEAD_LETTERED, STREAM_READY, serve_metrics
 from services.common.topics import dlq_name
@@ -204,6 +205,7 @@ def run_stream_service(
     configure_logging(name, settings.log_level)
     serve_metrics(settings.metrics_port)
     running: dict[str, Any] = {}
+    stopping = asyncio.Event()
 
     async def start() -> None:
         components = await build()
@@ -215,11 +217,15 @@ def run_stream_service(
         log.info("grpc_listening", grpc_port=server.port, metrics_port=settings.metrics_port)
 
     async def ready() -> None:
-        await running["server"].set_ready(True)
+        # Tables recovered and agents running: from now on readiness follows the database.
         STREAM_READY.set(1)
+        running["watcher"] = asyncio.create_task(follow_database(running["server"], running["mongo"], stopping))
         log.info("ready")
 
     async def stop() -> None:
+        stopping.set()
+        if "watcher" in running:
+            await running["watcher"]
         if "server" in running:
             await running["server"].stop(settings.shutdown_grace_seconds)
         if "mongo" in running:

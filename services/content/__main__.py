@@ -18,7 +18,11 @@ from services.content.config import ContentSettings
 async def build(settings: ContentSettings) -> ApiComponents:
     mongo = mongo_client(settings)
     repository = ContentRepository(mongo[settings.mongo_db])
-    relay = OutboxRelay(repository.collection, lambda: kafka_producer(settings, client_id="content"))
+    relay = OutboxRelay(
+        repository.collection,
+        lambda: kafka_producer(settings, client_id="content"),
+        topic_prefix=settings.topic_prefix,
+    )
     servicer = ContentServicer(repository, settings.topic, relay.notify)
 
     async def start() -> None:

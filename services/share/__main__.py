@@ -22,7 +22,11 @@ async def build(settings: ShareSettings) -> ApiComponents:
     advocates = AdvocateRepository(db)
     shares = ShareRepository(db)
     content = ContentClient(settings.content_addr)
-    relay = OutboxRelay(shares.collection, lambda: kafka_producer(settings, client_id="share"))
+    relay = OutboxRelay(
+        shares.collection,
+        lambda: kafka_producer(settings, client_id="share"),
+        topic_prefix=settings.topic_prefix,
+    )
     servicer = ShareServicer(advocates, shares, content, settings.topic, settings.public_base_url, relay.notify)
 
     async def start() -> None:
