@@ -62,9 +62,9 @@ check-generated: .venv/.synced ## Fail when gen/ differs from what protos/ gener
 
 .PHONY: lint
 lint: .venv/.synced ## ruff and mypy
-	$(PY) -m ruff check services infra tests
-	$(PY) -m ruff format --check services infra tests
-	$(PY) -m mypy services infra
+	$(PY) -m ruff check services infra tests bench
+	$(PY) -m ruff format --check services infra tests bench
+	$(PY) -m mypy services infra bench
 
 .PHONY: up
 up: install ## Start only the local Kafka + FerretDB (idempotent) and provision the topics
@@ -90,6 +90,10 @@ k8s-check: install ## Validate the Kubernetes overlays (schemas, structure) and 
 .PHONY: test-unit
 test-unit: .venv/.synced ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit
+
+.PHONY: bench
+bench: install ## Benchmarks, each figure a ratio against a baseline measured in the same run
+	$(PY) -m bench
 
 .PHONY: clean
 clean: down ## Stop the stack and delete its data (.local/dev)

@@ -61,6 +61,7 @@ class OutboxRelay:
         batch_documents: int = 500,
         idle_poll_seconds: float = 0.5,
         topic_prefix: str = "",
+        sweep_interval_seconds: float = 10.0,
     ) -> None:
         self._collection = collection
         # The relay owns its producer: Kafka may be down when the service starts, and the
@@ -70,13 +71,26 @@ class OutboxRelay:
         self._batch = batch_documents
         self._idle = idle_poll_seconds
         self._wake = asyncio.Event()
+        # Ids of documents written since the last send: read by `_id`, the one lookup FerretDB's
+        # SQLite backend does not answer with a full scan. A periodic sweep (and one at start)
+        # finds what a crash or another replica left behind.
+        self._known: set[Any] = set()
+        self._sweep_interval = sweep_interval_seconds
+        self._sweep_due = 0.0  # monotonic time of the next sweep; 0 = at once
+        self.last_sweep_at: float | None = None  # loop time of the last completed sweep
         self._stopped = asyncio.Event()
         self._stopping = False
         self._name = collection.name
         # Metric labels name the logical topic, so test prefixes cannot blow up label cardinality.
         self._topic_prefix = topic_prefix
 
-    def notify(self) -> None:
+    def notify(self, document_id: Any = None) -> None:
+        """Wakes the relay. With the id of the document just written, the relay reads exactly that
+        document (by `_id`); without one, it sweeps the whole collection."""
+        if document_id is None:
+            self._sweep_due = 0.0
+        else:
+            self._known.add(document_id)
         self._wake.set()
 
     def stop(self) -> None:
@@ -137,22 +151,44 @@ class OutboxRelay:
                 await self._producer.stop()
                 self._producer = None
 
+    async def _pending_documents(self) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._sweep_due:
+            self._sweep_due = loop.time() + self._sweep_interval
+            known_before = set(self._known)
+            docs = [d async for d in self._collection.find(PENDING, {"outbox": 1}).limit(self._batch)]
+            await self._update_gauges(docs)
+            if len(docs) < self._batch:
+                self._known -= known_before  # the sweep saw all of these; later writes stay known
+            self.last_sweep_at = loop.time()
+            return docs
+        ids = [self._known.pop() for _ in range(min(len(self._known), self._batch))]
+        docs = []
+        for doc_id in ids:
+            doc = await self._collection.find_one({"_id": doc_id}, {"outbox": 1})
+            if doc and doc.get("outbox"):
+                docs.append(doc)
+        return docs
+
     async def relay_once(self) -> int:
         """Sends one batch; returns how many events Kafka acknowledged."""
-        docs = [d async for d in self._collection.find(PENDING, {"outbox": 1}).limit(self._batch)]
-        await self._update_gauges(docs)
+        docs = await self._pending_documents()
         if not docs:
             return 0
         assert self._producer is not None
-        futures = []
-        for doc in docs:
-            for ev in doc["outbox"]:
-                fut = await self._producer.send(ev["topic"], value=bytes(ev["value"]), key=ev["key"].encode())
-                futures.append((ev["topic"], fut))
-        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            raise failed[0] if isinstance(failed[0], KafkaError | OSError) else KafkaError(str(failed[0]))
+        try:
+            futures = []
+            for doc in docs:
+                for ev in doc["outbox"]:
+                    fut = await self._producer.send(ev["topic"], value=bytes(ev["value"]), key=ev["key"].encode())
+                    futures.append((ev["topic"], fut))
+            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise failed[0] if isinstance(failed[0], KafkaError | OSError) else KafkaError(str(failed[0]))
+        except BaseException:
+            self._known.update(doc["_id"] for doc in docs)  # retried by id, not only by the next sweep
+            raise
         for topic, _ in futures:
             EVENTS_PRODUCED.labels(topic.removeprefix(self._topic_prefix)).inc()
         for doc in docs:

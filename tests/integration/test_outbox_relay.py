@@ -88,3 +88,32 @@ async def test_writes_while_kafka_is_down_arrive_after_it_returns(isolated):
     assert sorted(set(seen)) == sorted(eid for _, eid in docs)
     assert await collection.count_documents({"outbox.0": {"$exists": True}}) == 0
     await mongo.close()
+
+
+async def test_notified_documents_are_read_by_id_and_the_sweep_finds_the_rest(isolated):
+    """The fast path reads exactly the documents it was told about; a document nobody announced
+    (a crash between write and notify, another replica's write) waits for the periodic sweep."""
+    settings = ServiceSettings(**{"kafka_bootstrap": isolated.stack.kafka_bootstrap})
+    topic = f"{isolated.prefix}share-made"
+    mongo = AsyncMongoClient(isolated.stack.mongo_url)
+    collection = mongo[isolated.database]["things"]
+    relay = OutboxRelay(collection, lambda: kafka_producer(settings, "test"), sweep_interval_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        while relay.last_sweep_at is None:  # noqa: ASYNC110 - the start-up sweep runs on the empty collection
+            await asyncio.sleep(0.05)
+        announced, announced_id = outbox_doc(topic)
+        silent, silent_id = outbox_doc(topic)
+        await collection.insert_one(silent)
+        await collection.insert_one(announced)
+        relay.notify(announced["_id"])
+        seen = await consume_event_ids(isolated.stack.kafka_bootstrap, topic, expected=1, within=30)
+        assert set(seen) == {announced_id}
+        assert await collection.count_documents({"outbox.0": {"$exists": True}}) == 1
+        relay.notify()  # no id: sweep now
+        seen = await consume_event_ids(isolated.stack.kafka_bootstrap, topic, expected=2, within=30)
+        assert set(seen) == {announced_id, silent_id}
+    finally:
+        relay.stop()
+        await task
+        await mongo.close()

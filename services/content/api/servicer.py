@@ -40,7 +40,9 @@ def _fields(item: ContentItem) -> ContentFields:
 
 
 class ContentServicer(content_pb2_grpc.ContentServiceServicer):
-    def __init__(self, repository: ContentRepository, topic: Callable[[str], str], on_outbox_write: Callable[[], None]):
+    def __init__(
+        self, repository: ContentRepository, topic: Callable[[str], str], on_outbox_write: Callable[[str], None]
+    ):
         self._repo = repository
         self._topic = topic
         self._notify_outbox = on_outbox_write
@@ -116,7 +118,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         if not await self._repo.replace(item, previous_version, events):
             raise Aborted("the item changed concurrently; read it again and retry")
         if events:
-            self._notify_outbox()
+            self._notify_outbox(item.content_id)
         return item
 
     def _published_event(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:

@@ -62,7 +62,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
         content: ContentClient,
         topic: Callable[[str], str],
         public_base_url: str,
-        on_outbox_write: Callable[[], None],
+        on_outbox_write: Callable[[str], None],
     ) -> None:
         self._advocates = advocates
         self._shares = shares
@@ -181,5 +181,5 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             existing = await self._shares.find_by_idempotency_key(request.advocate_id, key)
             assert existing is not None
             return share_pb2.RecordShareResponse(share=existing, created=False)
-        self._notify_outbox()
+        self._notify_outbox(share.share_id)
         return share_pb2.RecordShareResponse(share=share, created=True)

@@ -1,0 +1,164 @@
+"""`make bench`: runs the benchmarks on a stack of their own and prints each figure with its baseline.
+
+Every target is a ratio measured side by side in this run, on this machine: absolute numbers
+from another machine or another day are not comparable. Results also go to
+`.local/bench/results.json` (machine-readable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform as host
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.content.v1 import content_pb2, content_pb2_grpc
+from advocacy.share.v1 import share_pb2, share_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.load import closed_loop
+from infra import stack as local_stack
+from services.common.topics import provision
+from services.platform.supervisor import Platform, default_ports
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".local" / "bench"
+HELLO_PORT = 53999
+
+
+def row(name: str, value: str, baseline: str, ratio: float, target: str, met: bool | None) -> dict[str, object]:
+    return {
+        "benchmark": name,
+        "value": value,
+        "baseline": baseline,
+        "ratio": round(ratio, 3),
+        "target": target,
+        "met": met,
+    }
+
+
+async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> dict[str, object]:
+    """P3: RecordShare (validation, content lookup, database write with outbox) vs hello-world."""
+    hello = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.hello_server", "--port", str(HELLO_PORT))
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{HELLO_PORT}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            await stub.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=30)
+            baseline = await closed_loop(lambda i: stub.Check(health_pb2.HealthCheckRequest()), seconds, concurrency)
+    finally:
+        hello.terminate()
+        await hello.wait()
+
+    async with (
+        grpc.aio.insecure_channel(platform.address("content")) as cch,
+        grpc.aio.insecure_channel(platform.address("share")) as sch,
+    ):
+        content = content_pb2_grpc.ContentServiceStub(cch)
+        share = share_pb2_grpc.ShareServiceStub(sch)
+        item = await content.CreateContent(
+            content_pb2.CreateContentRequest(item=content_pb2.ContentItem(title="Bench", url="https://example.com/b"))
+        )
+        for step in (content.SubmitForReview, content.Approve, content.Publish):
+            item = await step(content_pb2.TransitionRequest(content_id=item.content_id))
+        advocates = [f"bench-{i}" for i in range(200)]
+        for advocate_id in advocates:
+            await share.EnrollAdvocate(
+                share_pb2.EnrollAdvocateRequest(
+                    advocate=share_pb2.Advocate(
+                        profile=AdvocateSnapshot(advocate_id=advocate_id, team="bench"),
+                        networks=[share_pb2.NetworkConnection(network=Network.NETWORK_LINKEDIN, audience_size=500)],
+                    )
+                )
+            )
+        run = uuid.uuid4().hex[:8]
+
+        def record(i: int):  # type: ignore[no-untyped-def]
+            return share.RecordShare(
+                share_pb2.RecordShareRequest(
+                    content_id=item.content_id,
+                    advocate_id=advocates[i % len(advocates)],
+                    network=Network.NETWORK_LINKEDIN,
+                    message="bench",
+                    idempotency_key=f"{run}-{i}",
+                )
+            )
+
+        measured = await closed_loop(record, seconds, concurrency)
+    ratio = measured.rate / baseline.rate
+    return {
+        **row(
+            "P3 RecordShare throughput",
+            f"{measured.rate:,.0f}/s (p50 {measured.p50_ms:.1f} ms, "
+            f"p99 {measured.p99_ms:.1f} ms, {measured.errors} errors)",
+            f"hello-world grpc.aio {baseline.rate:,.0f}/s",
+            ratio,
+            ">= 0.5x",
+            ratio >= 0.5,
+        ),
+        "raw": {"measured": measured.__dict__, "baseline": baseline.__dict__},
+    }
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    width = max(len(str(r["benchmark"])) for r in rows)
+    print(f"\n{'benchmark':<{width}}  {'ratio':>7}  {'target':<8} met  value  |  baseline")
+    for r in rows:
+        met = {True: "yes", False: "NO", None: "-"}[r["met"]]  # type: ignore[index]
+        print(
+            f"{r['benchmark']:<{width}}  {r['ratio']:>6}x  {r['target']:<8} {met:<4} {r['value']}  |  {r['baseline']}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measured phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+
+    cfg = local_stack.StackConfig.from_env(
+        {}, data_dir=DATA, kafka_port=39092, kafka_controller_port=39093, mongo_port=47019
+    )
+    local_stack.install(cfg)
+    local_stack.start(cfg)
+    prefix = f"b{uuid.uuid4().hex[:8]}-"
+    provision(cfg.kafka_bootstrap, prefix)
+    platform = Platform(
+        env={
+            "ADVOCACY_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+            "ADVOCACY_MONGO_URL": cfg.mongo_url,
+            "ADVOCACY_MONGO_DB": prefix.rstrip("-"),
+            "ADVOCACY_TOPIC_PREFIX": prefix,
+            "ADVOCACY_STATE_DIR": str(DATA / "faust" / prefix),
+            "ADVOCACY_LOG_LEVEL": "WARNING",
+        },
+        log_dir=DATA / "logs" / prefix,
+        ports=default_ports(base_grpc=52051, base_metrics=19201),
+    )
+    rows: list[dict[str, object]] = []
+    try:
+        platform.start()
+        rows.append(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
+    finally:
+        platform.stop()
+        local_stack.stop(cfg)
+    print_table(rows)
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": host.python_version(),
+        "machine": host.machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out = DATA / "results.json"
+    out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
+    print(f"\nmachine: {machine}\nresults: {out}")
+
+
+if __name__ == "__main__":
+    main()
