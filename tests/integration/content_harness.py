@@ -86,10 +86,12 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
         await producer.stop()
 
 
-def advocate_changed(advocate_id: str, interests: tuple[str, ...] = (), **profile: str) -> bytes:
+def advocate_changed(
+    advocate_id: str, interests: tuple[str, ...] = (), occurred_at: datetime | None = None, **profile: str
+) -> bytes:
     return share_pb2.AdvocateChanged(
         event_id=new_event_id(),
-        occurred_at=to_timestamp(utcnow()),
+        occurred_at=to_timestamp(occurred_at or utcnow()),
         advocate=share_pb2.Advocate(
             profile=AdvocateSnapshot(advocate_id=advocate_id, display_name=advocate_id, **profile),
             interests=list(interests),
