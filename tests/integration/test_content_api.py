@@ -119,6 +119,9 @@ async def test_illegal_transitions_name_the_current_state(service):
         ({"suggested_texts": [content_pb2.SuggestedText(network=42, text="hi")]}, "item.suggested_texts[0].network"),
         ({"publish_at": "+2h", "expires_at": "+1h"}, "item.expires_at"),
         ({"topics": ["t"] * 51}, "item.topics"),
+        ({"expires_at": "-1h"}, "item.expires_at"),
+        ({"media_urls": ["file:///etc/passwd"]}, "item.media_urls[0]"),
+        ({"summary": "x" * 2001}, "item.summary"),
     ],
 )
 async def test_invalid_items_are_refused_with_the_field_named(service, fields, named):
@@ -126,7 +129,7 @@ async def test_invalid_items_are_refused_with_the_field_named(service, fields, n
     now = utcnow()
     for key in ("publish_at", "expires_at"):
         if key in fields:
-            fields[key] = ts(now + timedelta(hours=int(fields[key][1])))
+            fields[key] = ts(now + timedelta(hours=int(fields[key].removesuffix("h"))))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await content.CreateContent(content_pb2.CreateContentRequest(item=new_item(**fields)))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -107,3 +107,11 @@ def test_only_drafts_and_rejected_items_are_editable_and_archive_is_final():
     assert transition(Status.PUBLISHED, Action.ARCHIVE) is Status.ARCHIVED
     with pytest.raises(IllegalTransition):
         transition(Status.ARCHIVED, Action.ARCHIVE)
+
+
+def test_expiry_in_the_past_is_refused_when_checked_against_now():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(InvalidContent) as err:
+        validate(fields(expires_at=now - timedelta(seconds=1)), now)
+    assert str(err.value) == "expires_at: must be in the future"
+    validate(fields(expires_at=now + timedelta(seconds=1)), now)

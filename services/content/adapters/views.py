@@ -1,9 +1,9 @@
 """Local read models the feed needs, built from other services' events.
 
-- `advocates_view`: the latest `advocate-changed` state per advocate (team, location, language,
+- `content_advocates_view`: the latest `advocate-changed` state per advocate (team, location, language,
   role, interests, enrolled). Writes are upserts of the whole state guarded by `occurred_at`,
   so a redelivered or older record never overwrites a newer one.
-- `shared_items`: one document per (advocate, content) from `share-made`, keyed by both ids, so a
+- `content_shared_items`: one document per (advocate, content) from `share-made`, keyed by both ids, so a
   redelivery (or a second share of the same item) is an upsert that changes nothing.
 """
 
@@ -22,8 +22,9 @@ from services.content.domain.feed import Viewer
 
 class FeedViews:
     def __init__(self, db: AsyncDatabase) -> None:
-        self.advocates = db["advocates_view"]
-        self.shared = db["shared_items"]
+        # Prefixed: every service may share one database, and these are the content service's copies.
+        self.advocates = db["content_advocates_view"]
+        self.shared = db["content_shared_items"]
 
     async def ensure_indexes(self) -> None:
         await self.shared.create_index([("advocate_id", ASCENDING), ("content_id", ASCENDING)])

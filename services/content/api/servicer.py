@@ -66,7 +66,7 @@ def _fields(item: ContentItem) -> ContentFields:
 
 def _validated(item: ContentItem, prefix: str = "item.") -> None:
     try:
-        validate(_fields(item))
+        validate(_fields(item), utcnow())
     except InvalidContent as exc:
         raise InvalidArgument(f"{prefix}{exc}") from exc
 

@@ -110,8 +110,8 @@ def _check_short_list(name: str, values: tuple[str, ...]) -> None:
             raise InvalidContent(f"{name}[{i}]", f"must be 1..{MAX_SHORT} characters")
 
 
-def validate(fields: ContentFields) -> None:
-    """Raises InvalidContent naming the first bad field."""
+def validate(fields: ContentFields, now: datetime | None = None) -> None:
+    """Raises InvalidContent naming the first bad field; with `now`, an expiry must be in the future."""
     if not fields.title.strip():
         raise InvalidContent("title", "must not be empty")
     if len(fields.title) > MAX_TITLE:
@@ -141,3 +141,5 @@ def validate(fields: ContentFields) -> None:
             raise InvalidContent(f"suggested_texts[{i}].text", f"must be 1..{MAX_TEXT} characters")
     if fields.publish_at and fields.expires_at and fields.expires_at <= fields.publish_at:
         raise InvalidContent("expires_at", "must be after publish_at")
+    if now and fields.expires_at and fields.expires_at <= now:
+        raise InvalidContent("expires_at", "must be in the future")
