@@ -9,7 +9,9 @@ lives only in the database, so a restart between scheduling and the due time los
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from prometheus_client import Counter
 from pymongo.errors import PyMongoError
@@ -21,6 +23,12 @@ from services.content.domain.schedule import due_action
 from services.content.transitions import ContentEvents, advance, status_of
 
 log = get_logger(__name__)
+
+# Change records younger than this may still be projected by their writer; older unprojected ones
+# mean the writer died in between, and the scheduler finishes its work.
+REPAIR_SETTLE = timedelta(seconds=5)
+REPAIR_WINDOW = timedelta(hours=1)
+REPAIR_EVERY_SECONDS = 30.0
 
 SCHEDULED_TRANSITIONS = Counter(
     "advocacy_content_scheduled_transitions_total",
@@ -42,6 +50,7 @@ class Scheduler:
         self._notify = on_outbox_write
         self._interval = interval_seconds
         self._stopped = asyncio.Event()
+        self._next_repair = 0.0
 
     def stop(self) -> None:
         self._stopped.set()
@@ -50,6 +59,10 @@ class Scheduler:
         while not self._stopped.is_set():
             try:
                 await self.tick()
+                if time.monotonic() >= self._next_repair:
+                    self._next_repair = time.monotonic() + REPAIR_EVERY_SECONDS
+                    if repaired := await self._repo.repair(utcnow(), REPAIR_SETTLE, REPAIR_WINDOW):
+                        log.warning("projection_repaired", items=repaired)
             except PyMongoError as exc:
                 log.warning("scheduler_retry", error=str(exc)[:300])
             try:

@@ -16,7 +16,7 @@ updates both "match", and a relay's `$pullAll` can write back a stale copy over 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from pymongo import ASCENDING, DESCENDING
@@ -80,6 +80,7 @@ class ContentRepository:
         await self.collection.create_index([("status", ASCENDING), ("published_at", DESCENDING)])
         await self.collection.create_index([("status", ASCENDING), ("_id", DESCENDING)])
         await ensure_outbox_index(self.versions)
+        await self.versions.create_index([("recorded_at", ASCENDING)])
 
     async def insert(self, item: ContentItem) -> None:
         await self.collection.insert_one({"_id": item.content_id, **_document(item)})
@@ -126,6 +127,21 @@ class ContentRepository:
         record = await self.versions.find_one({"_id": version_id(content_id, from_version + 1)}, {"item": 1})
         if record is not None:
             await self._project(ContentItem.FromString(record["item"]), from_version)
+
+    async def repair(self, now: datetime, settle: timedelta, window: timedelta) -> int:
+        """Projects change records whose writer died between recording and projecting them.
+
+        Looks at records from `window` ago up to `settle` ago (younger ones may still be in flight);
+        an item written again later is repaired by that writer anyway (see `replace`)."""
+        repaired = 0
+        query = {"recorded_at": {"$gte": now - window, "$lte": now - settle}}
+        cursor = self.versions.find(query, {"content_id": 1, "version": 1, "item": 1}).sort("recorded_at", ASCENDING)
+        async for record in cursor:
+            current = await self.collection.find_one({"_id": record["content_id"]}, {"version": 1})
+            if current is not None and current["version"] == record["version"] - 1:
+                await self._project(ContentItem.FromString(record["item"]), record["version"] - 1)
+                repaired += 1
+        return repaired
 
     async def due(self, now: datetime, limit: int = 200) -> list[ContentItem]:
         """Approved items whose publish time passed and published items whose expiry passed."""
