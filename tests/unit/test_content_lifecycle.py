@@ -80,3 +80,38 @@ def test_expiry_must_follow_publication():
     with pytest.raises(InvalidContent) as err:
         validate(fields(publish_at=now, expires_at=now - timedelta(hours=1)))
     assert err.value.field == "expires_at"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"suggested_texts": (("unknown(42)", "hi"),)}, "suggested_texts[0].network"),
+        ({"media_urls": ("ftp://example.com/a.png",)}, "media_urls[0]"),
+        ({"topics": ("",)}, "topics[0]"),
+        ({"topics": tuple(f"t{i}" for i in range(51))}, "topics"),
+        ({"language": "x" * 101}, "language"),
+        ({"audience": {"teams": ("x" * 101,)}}, "audience.teams[0]"),
+        ({"summary": "x" * 2001}, "summary"),
+    ],
+)
+def test_more_invalid_fields_are_named(overrides, field):
+    with pytest.raises(InvalidContent) as err:
+        validate(fields(**overrides))
+    assert err.value.field == field
+
+
+def test_only_drafts_and_rejected_items_are_editable_and_archive_is_final():
+    assert transition(Status.DRAFT, Action.EDIT) is Status.DRAFT
+    with pytest.raises(IllegalTransition):
+        transition(Status.IN_REVIEW, Action.EDIT)
+    assert transition(Status.PUBLISHED, Action.ARCHIVE) is Status.ARCHIVED
+    with pytest.raises(IllegalTransition):
+        transition(Status.ARCHIVED, Action.ARCHIVE)
+
+
+def test_expiry_in_the_past_is_refused_when_checked_against_now():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(InvalidContent) as err:
+        validate(fields(expires_at=now - timedelta(seconds=1)), now)
+    assert str(err.value) == "expires_at: must be in the future"
+    validate(fields(expires_at=now + timedelta(seconds=1)), now)

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
-import uuid
+import base64
+import binascii
+import os
+import re
+import time
 from collections.abc import Callable
-from datetime import datetime
 
 import grpc
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
-from advocacy.content.v1.content_pb2 import ContentItem, ContentPublished, ContentStatus
+from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
-from services.common.events import new_event_id, to_timestamp, utcnow
-from services.common.outbox import OutboxEvent
-from services.common.topics import CONTENT_PUBLISHED
+from services.common.events import from_timestamp, to_timestamp, utcnow
 from services.content.adapters.repository import ContentRepository
+from services.content.adapters.views import FeedViews
+from services.content.domain import feed
 from services.content.domain.lifecycle import (
+    MAX_SHORT,
     Action,
     ContentFields,
     IllegalTransition,
     InvalidContent,
-    Status,
     transition,
     validate,
 )
+from services.content.domain.schedule import publish_is_scheduled
+from services.content.transitions import ContentEvents, advance, proto_status, status_of
+
+DEFAULT_PAGE_SIZE = 20
+_CONTENT_ID = re.compile(r"[0-9a-f]{32}")
+MAX_PAGE_SIZE = 100
+
+
+def _network_name(value: int) -> str:
+    try:
+        return str(Network.Name(value))
+    except ValueError:
+        return f"unknown({value})"
 
 
 def _fields(item: ContentItem) -> ContentFields:
@@ -33,99 +49,239 @@ def _fields(item: ContentItem) -> ContentFields:
         summary=item.summary,
         url=item.url,
         topics=tuple(item.topics),
-        suggested_texts=tuple((Network.Name(t.network), t.text) for t in item.suggested_texts),
-        publish_at=item.publish_at.ToDatetime() if item.HasField("publish_at") else None,
-        expires_at=item.expires_at.ToDatetime() if item.HasField("expires_at") else None,
+        suggested_texts=tuple((_network_name(t.network), t.text) for t in item.suggested_texts),
+        publish_at=from_timestamp(item.publish_at) if item.HasField("publish_at") else None,
+        expires_at=from_timestamp(item.expires_at) if item.HasField("expires_at") else None,
+        media_urls=tuple(item.media_urls),
+        language=item.language,
+        campaign_id=item.campaign_id,
+        audience={
+            "teams": tuple(item.audience.teams),
+            "locations": tuple(item.audience.locations),
+            "languages": tuple(item.audience.languages),
+            "roles": tuple(item.audience.roles),
+        },
     )
+
+
+def _validated(item: ContentItem, prefix: str = "item.") -> None:
+    try:
+        validate(_fields(item), utcnow())
+    except InvalidContent as exc:
+        raise InvalidArgument(f"{prefix}{exc}") from exc
+
+
+def _new_content_id() -> str:
+    # Time-ordered (milliseconds, then random): admin listings sort newest first by id alone.
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def _page_size(value: int) -> int:
+    if value < 0 or value > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size: must be 0..{MAX_PAGE_SIZE} (0 = {DEFAULT_PAGE_SIZE})")
+    return value or DEFAULT_PAGE_SIZE
+
+
+def _editable_copy(source: ContentItem) -> ContentItem:
+    """Only what an author may set; identity, state and review fields are the service's."""
+    item = ContentItem()
+    item.CopyFrom(source)
+    for name in (
+        "content_id",
+        "status",
+        "rejection_reason",
+        "reviewer_id",
+        "version",
+        "published_at",
+        "suggested_by",
+        "created_at",
+        "updated_at",
+    ):
+        item.ClearField(name)
+    return item
 
 
 class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     def __init__(
-        self, repository: ContentRepository, topic: Callable[[str], str], on_outbox_write: Callable[[str], None]
+        self,
+        repository: ContentRepository,
+        topic: Callable[[str], str],
+        on_outbox_write: Callable[[], None],
+        views: FeedViews | None = None,
     ):
         self._repo = repository
-        self._topic = topic
+        self._events = ContentEvents(topic)
         self._notify_outbox = on_outbox_write
+        self._views = views
+
+    async def _create(self, source: ContentItem, status: int, author_id: str, suggested_by: str = "") -> ContentItem:
+        item = _editable_copy(source)
+        _validated(item)
+        now = utcnow()
+        item.content_id = _new_content_id()
+        item.status = status  # type: ignore[assignment]
+        item.version = 1
+        item.suggested_by = suggested_by
+        if author_id:
+            item.author_id = author_id
+        item.created_at.CopyFrom(to_timestamp(now))
+        item.updated_at.CopyFrom(to_timestamp(now))
+        await self._repo.insert(item)
+        return item
 
     async def CreateContent(
         self, request: content_pb2.CreateContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        item = ContentItem()
-        item.CopyFrom(request.item)
-        try:
-            validate(_fields(item))
-        except InvalidContent as exc:
-            raise InvalidArgument(f"item.{exc}") from exc
-        item.content_id = uuid.uuid4().hex
-        item.status = ContentStatus.CONTENT_STATUS_DRAFT
-        item.version = 1
-        item.ClearField("published_at")
-        item.rejection_reason = ""
-        await self._repo.insert(item)
-        return item
+        return await self._create(request.item, ContentStatus.CONTENT_STATUS_DRAFT, request.item.author_id)
+
+    async def SuggestContent(
+        self, request: content_pb2.SuggestContentRequest, context: grpc.aio.ServicerContext
+    ) -> ContentItem:
+        if not request.advocate_id.strip():
+            raise InvalidArgument("advocate_id: must not be empty")
+        if len(request.advocate_id) > MAX_SHORT:
+            raise InvalidArgument(f"advocate_id: at most {MAX_SHORT} characters")
+        # A suggestion is a draft its advocate submitted: it starts IN_REVIEW.
+        return await self._create(
+            request.item,
+            ContentStatus.CONTENT_STATUS_IN_REVIEW,
+            author_id=request.advocate_id,
+            suggested_by=request.advocate_id,
+        )
 
     async def GetContent(
         self, request: content_pb2.GetContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        if not request.content_id:
+        return await self._get(request.content_id)
+
+    async def _get(self, content_id: str) -> ContentItem:
+        if not content_id:
             raise InvalidArgument("content_id: must not be empty")
-        item = await self._repo.get(request.content_id)
+        item = await self._repo.get(content_id)
         if item is None:
-            raise NotFound(f"content {request.content_id!r} not found")
+            raise NotFound(f"content {content_id!r} not found")
+        return item
+
+    async def EditContent(
+        self, request: content_pb2.EditContentRequest, context: grpc.aio.ServicerContext
+    ) -> ContentItem:
+        if request.expected_version <= 0:
+            raise InvalidArgument("expected_version: required (the version the edit is based on)")
+        current = await self._get(request.content_id)
+        self._check_version(request.expected_version, current)
+        try:
+            new_status = transition(status_of(current), Action.EDIT)
+        except IllegalTransition as exc:
+            raise FailedPrecondition(str(exc)) from exc
+        item = _editable_copy(request.item)
+        _validated(item)
+        item.content_id = current.content_id
+        item.status = proto_status(new_status)  # type: ignore[assignment]
+        item.version = current.version + 1
+        item.author_id = current.author_id or request.item.author_id
+        item.suggested_by = current.suggested_by
+        item.created_at.CopyFrom(current.created_at)
+        item.updated_at.CopyFrom(to_timestamp(utcnow()))
+        if not await self._repo.replace(item, current.version, [], expected_status=current.status):
+            raise Aborted("version conflict: the item changed concurrently; read it again and retry")
         return item
 
     async def SubmitForReview(
         self, request: content_pb2.TransitionRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        return await self._transition(request, context, Action.SUBMIT)
+        return await self._transition(request, Action.SUBMIT)
 
     async def Approve(self, request: content_pb2.TransitionRequest, context: grpc.aio.ServicerContext) -> ContentItem:
-        return await self._transition(request, context, Action.APPROVE)
+        return await self._transition(request, Action.APPROVE)
 
     async def Reject(self, request: content_pb2.TransitionRequest, context: grpc.aio.ServicerContext) -> ContentItem:
         if not request.reason.strip():
             raise InvalidArgument("reason: required when rejecting")
-        return await self._transition(request, context, Action.REJECT)
+        return await self._transition(request, Action.REJECT)
 
     async def Publish(self, request: content_pb2.TransitionRequest, context: grpc.aio.ServicerContext) -> ContentItem:
-        return await self._transition(request, context, Action.PUBLISH)
+        return await self._transition(request, Action.PUBLISH)
 
-    async def _transition(
-        self, request: content_pb2.TransitionRequest, context: grpc.aio.ServicerContext, action: Action
-    ) -> ContentItem:
-        item = await self.GetContent(content_pb2.GetContentRequest(content_id=request.content_id), context)
-        if request.expected_version and request.expected_version != item.version:
-            raise Aborted(
-                f"version conflict: expected {request.expected_version}, current is {item.version}",
-            )
-        current = Status(ContentStatus.Name(item.status).removeprefix("CONTENT_STATUS_"))
+    async def Archive(self, request: content_pb2.TransitionRequest, context: grpc.aio.ServicerContext) -> ContentItem:
+        return await self._transition(request, Action.ARCHIVE)
+
+    @staticmethod
+    def _check_version(expected: int, item: ContentItem) -> None:
+        if expected and expected != item.version:
+            raise Aborted(f"version conflict: expected {expected}, current is {item.version}")
+
+    async def _transition(self, request: content_pb2.TransitionRequest, action: Action) -> ContentItem:
+        item = await self._get(request.content_id)
+        self._check_version(request.expected_version, item)
+        now = utcnow()
+        if action is Action.PUBLISH and item.status == ContentStatus.CONTENT_STATUS_APPROVED:
+            publish_at = from_timestamp(item.publish_at) if item.HasField("publish_at") else None
+            if publish_is_scheduled(publish_at, now):
+                return item  # stays APPROVED; the scheduler publishes it at publish_at
         try:
-            new_status = transition(current, action)
+            updated, events = advance(item, action, now, self._events, request.actor_id, request.reason)
         except IllegalTransition as exc:
             raise FailedPrecondition(str(exc)) from exc
-        now = utcnow()
-        previous_version = item.version
-        item.status = ContentStatus.Value(f"CONTENT_STATUS_{new_status.value}")
-        item.version += 1
-        if action is Action.REJECT:
-            item.rejection_reason = request.reason
-        if action in (Action.APPROVE, Action.REJECT):
-            item.reviewer_id = request.actor_id
-        events: list[OutboxEvent] = []
-        if action is Action.PUBLISH:
-            item.published_at.CopyFrom(to_timestamp(now))
-            events.append(self._published_event(item, ContentPublished.KIND_PUBLISHED, now))
-        if not await self._repo.replace(item, previous_version, events):
-            raise Aborted("the item changed concurrently; read it again and retry")
+        if not await self._repo.replace(updated, item.version, events, expected_status=item.status):
+            raise Aborted("version conflict: the item changed concurrently; read it again and retry")
         if events:
-            self._notify_outbox(item.content_id)
-        return item
+            self._notify_outbox()
+        return updated
 
-    def _published_event(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:
-        event = ContentPublished(event_id=new_event_id(), occurred_at=to_timestamp(now), kind=kind, item=item)
-        return OutboxEvent(
-            event_id=event.event_id,
-            topic=self._topic(CONTENT_PUBLISHED.name),
-            key=item.content_id,
-            value=event.SerializeToString(),
-        )
+    async def ListContent(
+        self, request: content_pb2.ListContentRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.ListContentResponse:
+        size = _page_size(request.page_size)
+        if request.status not in ContentStatus.values():
+            raise InvalidArgument(f"status: unknown value {request.status}")
+        after: str | None = None
+        if request.page_token:
+            try:
+                after = base64.b64decode(request.page_token, altchars=b"-_", validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+                raise InvalidArgument("page_token: not a token this service issued") from exc
+            if not _CONTENT_ID.fullmatch(after):
+                raise InvalidArgument("page_token: not a token this service issued")
+        items = await self._repo.list_items(request.status, after, size + 1)
+        more = len(items) > size
+        items = items[:size]
+        token = base64.urlsafe_b64encode(items[-1].content_id.encode()).decode() if more else ""
+        return content_pb2.ListContentResponse(items=items, next_page_token=token)
+
+    async def ListFeed(
+        self, request: content_pb2.ListFeedRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.ListFeedResponse:
+        if not request.advocate_id:
+            raise InvalidArgument("advocate_id: must not be empty")
+        size = _page_size(request.page_size)
+        try:
+            after = feed.decode_token(request.page_token) if request.page_token else None
+        except feed.InvalidPageToken as exc:
+            raise InvalidArgument(str(exc)) from exc
+        assert self._views is not None, "ListFeed needs the feed views"
+        viewer = await self._views.viewer(request.advocate_id)
+        if viewer is None:
+            # The view follows `advocate-changed`; a just-enrolled advocate may take a moment to appear.
+            raise NotFound(f"advocate {request.advocate_id!r} not known to the content service (yet)")
+        now = utcnow()
+        candidates = {
+            item.content_id: item for item in await self._repo.feed_candidates(viewer.dimension_values(), now)
+        }
+        ranked = [
+            feed.rank(item.content_id, item.topics, from_timestamp(item.published_at), viewer)
+            for item in candidates.values()
+            # Belt and braces: the query already filtered on the normalised audience.
+            if feed.in_audience(_fields(item).audience, viewer)
+        ]
+        selected, token = feed.page(ranked, size, after)
+        shared = await self._views.shared_content_ids(viewer.advocate_id, [r.content_id for r in selected])
+        entries = [
+            content_pb2.FeedEntry(
+                item=candidates[r.content_id],
+                already_shared=r.content_id in shared,
+                matched_interests=list(r.matched),
+                score=r.score,
+            )
+            for r in selected
+        ]
+        return content_pb2.ListFeedResponse(entries=entries, next_page_token=token)

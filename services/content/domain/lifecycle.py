@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlparse
@@ -74,6 +74,8 @@ MAX_SUMMARY = 2000
 MAX_URL = 2048
 MAX_TEXT = 3000
 MAX_LIST = 50
+MAX_SHORT = 100  # topics, language, campaign id, audience values
+NETWORKS = frozenset({"NETWORK_LINKEDIN", "NETWORK_X", "NETWORK_FACEBOOK", "NETWORK_XING", "NETWORK_INSTAGRAM"})
 
 
 @dataclass(frozen=True)
@@ -85,29 +87,59 @@ class ContentFields:
     suggested_texts: tuple[tuple[str, str], ...]  # (network name, text)
     publish_at: datetime | None
     expires_at: datetime | None
+    media_urls: tuple[str, ...] = ()
+    language: str = ""
+    campaign_id: str = ""
+    # dimension name (teams, locations, languages, roles) -> values
+    audience: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def validate(fields: ContentFields) -> None:
-    """Raises InvalidContent naming the first bad field."""
+def _check_url(name: str, url: str) -> None:
+    if len(url) > MAX_URL:
+        raise InvalidContent(name, f"at most {MAX_URL} characters")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidContent(name, f"must be an absolute http(s) URL, got {url[:100]!r}")
+
+
+def _check_short_list(name: str, values: tuple[str, ...]) -> None:
+    if len(values) > MAX_LIST:
+        raise InvalidContent(name, f"at most {MAX_LIST} values")
+    for i, value in enumerate(values):
+        if not value.strip() or len(value) > MAX_SHORT:
+            raise InvalidContent(f"{name}[{i}]", f"must be 1..{MAX_SHORT} characters")
+
+
+def validate(fields: ContentFields, now: datetime | None = None) -> None:
+    """Raises InvalidContent naming the first bad field; with `now`, an expiry must be in the future."""
     if not fields.title.strip():
         raise InvalidContent("title", "must not be empty")
     if len(fields.title) > MAX_TITLE:
         raise InvalidContent("title", f"at most {MAX_TITLE} characters")
     if len(fields.summary) > MAX_SUMMARY:
         raise InvalidContent("summary", f"at most {MAX_SUMMARY} characters")
-    if len(fields.url) > MAX_URL:
-        raise InvalidContent("url", f"at most {MAX_URL} characters")
-    parsed = urlparse(fields.url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidContent("url", f"must be an absolute http(s) URL, got {fields.url[:100]!r}")
+    _check_url("url", fields.url)
+    if len(fields.media_urls) > MAX_LIST:
+        raise InvalidContent("media_urls", f"at most {MAX_LIST} values")
+    for i, media in enumerate(fields.media_urls):
+        _check_url(f"media_urls[{i}]", media)
     if len(fields.topics) > MAX_LIST:
         raise InvalidContent("topics", f"at most {MAX_LIST} topics")
+    _check_short_list("topics", fields.topics)
+    if len(fields.language) > MAX_SHORT:
+        raise InvalidContent("language", f"at most {MAX_SHORT} characters")
+    if len(fields.campaign_id) > MAX_SHORT:
+        raise InvalidContent("campaign_id", f"at most {MAX_SHORT} characters")
+    for dimension, values in fields.audience.items():
+        _check_short_list(f"audience.{dimension}", values)
     if len(fields.suggested_texts) > MAX_LIST:
         raise InvalidContent("suggested_texts", f"at most {MAX_LIST} suggested texts")
     for i, (network, text) in enumerate(fields.suggested_texts):
-        if network == "NETWORK_UNSPECIFIED":
-            raise InvalidContent(f"suggested_texts[{i}].network", "must name a network")
+        if network not in NETWORKS:
+            raise InvalidContent(f"suggested_texts[{i}].network", f"unknown network {network!r}")
         if not text.strip() or len(text) > MAX_TEXT:
             raise InvalidContent(f"suggested_texts[{i}].text", f"must be 1..{MAX_TEXT} characters")
     if fields.publish_at and fields.expires_at and fields.expires_at <= fields.publish_at:
         raise InvalidContent("expires_at", "must be after publish_at")
+    if now and fields.expires_at and fields.expires_at <= now:
+        raise InvalidContent("expires_at", "must be in the future")

@@ -26,31 +26,45 @@ from advocacy.common.v1 import common_pb2 as advocacy_dot_common_dot_v1_dot_comm
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!advocacy/content/v1/content.proto\x12\x13\x61\x64vocacy.content.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\rSuggestedText\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0c\n\x04text\x18\x02 \x01(\t\"N\n\x08\x41udience\x12\r\n\x05teams\x18\x01 \x03(\t\x12\x11\n\tlocations\x18\x02 \x03(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\r\n\x05roles\x18\x04 \x03(\t\"\xa0\x04\n\x0b\x43ontentItem\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x12\n\nmedia_urls\x18\x05 \x03(\t\x12\x0e\n\x06topics\x18\x06 \x03(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12;\n\x0fsuggested_texts\x18\x08 \x03(\x0b\x32\".advocacy.content.v1.SuggestedText\x12/\n\x08\x61udience\x18\t \x01(\x0b\x32\x1d.advocacy.content.v1.Audience\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x32\n\x06status\x18\x0b \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x18\n\x10rejection_reason\x18\x0c \x01(\t\x12.\n\npublish_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tauthor_id\x18\x0f \x01(\t\x12\x13\n\x0breviewer_id\x18\x10 \x01(\t\x12\x0f\n\x07version\x18\x11 \x01(\x03\x12\x30\n\x0cpublished_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x02\n\x10\x43ontentPublished\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.advocacy.content.v1.ContentPublished.Kind\x12.\n\x04item\x18\x04 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"U\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_PUBLISHED\x10\x01\x12\x10\n\x0cKIND_EXPIRED\x10\x02\x12\x11\n\rKIND_ARCHIVED\x10\x03\"F\n\x14\x43reateContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"\'\n\x11GetContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"c\n\x11TransitionRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t*\xf8\x01\n\rContentStatus\x12\x1e\n\x1a\x43ONTENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONTENT_STATUS_DRAFT\x10\x01\x12\x1c\n\x18\x43ONTENT_STATUS_IN_REVIEW\x10\x02\x12\x1b\n\x17\x43ONTENT_STATUS_APPROVED\x10\x03\x12\x1c\n\x18\x43ONTENT_STATUS_PUBLISHED\x10\x04\x12\x1a\n\x16\x43ONTENT_STATUS_EXPIRED\x10\x05\x12\x1b\n\x17\x43ONTENT_STATUS_ARCHIVED\x10\x06\x12\x1b\n\x17\x43ONTENT_STATUS_REJECTED\x10\x07\x32\xa1\x04\n\x0e\x43ontentService\x12\\\n\rCreateContent\x12).advocacy.content.v1.CreateContentRequest\x1a .advocacy.content.v1.ContentItem\x12V\n\nGetContent\x12&.advocacy.content.v1.GetContentRequest\x1a .advocacy.content.v1.ContentItem\x12[\n\x0fSubmitForReview\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41pprove\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12R\n\x06Reject\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07Publish\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItemb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!advocacy/content/v1/content.proto\x12\x13\x61\x64vocacy.content.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\rSuggestedText\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0c\n\x04text\x18\x02 \x01(\t\"N\n\x08\x41udience\x12\r\n\x05teams\x18\x01 \x03(\t\x12\x11\n\tlocations\x18\x02 \x03(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\r\n\x05roles\x18\x04 \x03(\t\"\x96\x05\n\x0b\x43ontentItem\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x12\n\nmedia_urls\x18\x05 \x03(\t\x12\x0e\n\x06topics\x18\x06 \x03(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12;\n\x0fsuggested_texts\x18\x08 \x03(\x0b\x32\".advocacy.content.v1.SuggestedText\x12/\n\x08\x61udience\x18\t \x01(\x0b\x32\x1d.advocacy.content.v1.Audience\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x32\n\x06status\x18\x0b \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x18\n\x10rejection_reason\x18\x0c \x01(\t\x12.\n\npublish_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tauthor_id\x18\x0f \x01(\t\x12\x13\n\x0breviewer_id\x18\x10 \x01(\t\x12\x0f\n\x07version\x18\x11 \x01(\x03\x12\x30\n\x0cpublished_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csuggested_by\x18\x13 \x01(\t\x12.\n\ncreated_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x02\n\x10\x43ontentPublished\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.advocacy.content.v1.ContentPublished.Kind\x12.\n\x04item\x18\x04 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"U\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_PUBLISHED\x10\x01\x12\x10\n\x0cKIND_EXPIRED\x10\x02\x12\x11\n\rKIND_ARCHIVED\x10\x03\"F\n\x14\x43reateContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"\'\n\x11GetContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"c\n\x11TransitionRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x84\x01\n\x12\x45\x64itContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12.\n\x04item\x18\x03 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\"\\\n\x15SuggestContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\"o\n\x12ListContentRequest\x12\x32\n\x06status\x18\x01 \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x13ListContentResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x0fListFeedRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"}\n\tFeedEntry\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x16\n\x0e\x61lready_shared\x18\x02 \x01(\x08\x12\x19\n\x11matched_interests\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x01\"\\\n\x10ListFeedResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.advocacy.content.v1.FeedEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xf8\x01\n\rContentStatus\x12\x1e\n\x1a\x43ONTENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONTENT_STATUS_DRAFT\x10\x01\x12\x1c\n\x18\x43ONTENT_STATUS_IN_REVIEW\x10\x02\x12\x1b\n\x17\x43ONTENT_STATUS_APPROVED\x10\x03\x12\x1c\n\x18\x43ONTENT_STATUS_PUBLISHED\x10\x04\x12\x1a\n\x16\x43ONTENT_STATUS_EXPIRED\x10\x05\x12\x1b\n\x17\x43ONTENT_STATUS_ARCHIVED\x10\x06\x12\x1b\n\x17\x43ONTENT_STATUS_REJECTED\x10\x07\x32\xeb\x07\n\x0e\x43ontentService\x12\\\n\rCreateContent\x12).advocacy.content.v1.CreateContentRequest\x1a .advocacy.content.v1.ContentItem\x12V\n\nGetContent\x12&.advocacy.content.v1.GetContentRequest\x1a .advocacy.content.v1.ContentItem\x12[\n\x0fSubmitForReview\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41pprove\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12R\n\x06Reject\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07Publish\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12X\n\x0b\x45\x64itContent\x12\'.advocacy.content.v1.EditContentRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41rchive\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12^\n\x0eSuggestContent\x12*.advocacy.content.v1.SuggestContentRequest\x1a .advocacy.content.v1.ContentItem\x12`\n\x0bListContent\x12\'.advocacy.content.v1.ListContentRequest\x1a(.advocacy.content.v1.ListContentResponse\x12W\n\x08ListFeed\x12$.advocacy.content.v1.ListFeedRequest\x1a%.advocacy.content.v1.ListFeedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'advocacy.content.v1.content_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTENTSTATUS']._serialized_start=1324
-  _globals['_CONTENTSTATUS']._serialized_end=1572
+  _globals['_CONTENTSTATUS']._serialized_start=2181
+  _globals['_CONTENTSTATUS']._serialized_end=2429
   _globals['_SUGGESTEDTEXT']._serialized_start=124
   _globals['_SUGGESTEDTEXT']._serialized_end=199
   _globals['_AUDIENCE']._serialized_start=201
   _globals['_AUDIENCE']._serialized_end=279
   _globals['_CONTENTITEM']._serialized_start=282
-  _globals['_CONTENTITEM']._serialized_end=826
-  _globals['_CONTENTPUBLISHED']._serialized_start=829
-  _globals['_CONTENTPUBLISHED']._serialized_end=1107
-  _globals['_CONTENTPUBLISHED_KIND']._serialized_start=1022
-  _globals['_CONTENTPUBLISHED_KIND']._serialized_end=1107
-  _globals['_CREATECONTENTREQUEST']._serialized_start=1109
-  _globals['_CREATECONTENTREQUEST']._serialized_end=1179
-  _globals['_GETCONTENTREQUEST']._serialized_start=1181
-  _globals['_GETCONTENTREQUEST']._serialized_end=1220
-  _globals['_TRANSITIONREQUEST']._serialized_start=1222
-  _globals['_TRANSITIONREQUEST']._serialized_end=1321
-  _globals['_CONTENTSERVICE']._serialized_start=1575
-  _globals['_CONTENTSERVICE']._serialized_end=2120
+  _globals['_CONTENTITEM']._serialized_end=944
+  _globals['_CONTENTPUBLISHED']._serialized_start=947
+  _globals['_CONTENTPUBLISHED']._serialized_end=1225
+  _globals['_CONTENTPUBLISHED_KIND']._serialized_start=1140
+  _globals['_CONTENTPUBLISHED_KIND']._serialized_end=1225
+  _globals['_CREATECONTENTREQUEST']._serialized_start=1227
+  _globals['_CREATECONTENTREQUEST']._serialized_end=1297
+  _globals['_GETCONTENTREQUEST']._serialized_start=1299
+  _globals['_GETCONTENTREQUEST']._serialized_end=1338
+  _globals['_TRANSITIONREQUEST']._serialized_start=1340
+  _globals['_TRANSITIONREQUEST']._serialized_end=1439
+  _globals['_EDITCONTENTREQUEST']._serialized_start=1442
+  _globals['_EDITCONTENTREQUEST']._serialized_end=1574
+  _globals['_SUGGESTCONTENTREQUEST']._serialized_start=1576
+  _globals['_SUGGESTCONTENTREQUEST']._serialized_end=1668
+  _globals['_LISTCONTENTREQUEST']._serialized_start=1670
+  _globals['_LISTCONTENTREQUEST']._serialized_end=1781
+  _globals['_LISTCONTENTRESPONSE']._serialized_start=1783
+  _globals['_LISTCONTENTRESPONSE']._serialized_end=1878
+  _globals['_LISTFEEDREQUEST']._serialized_start=1880
+  _globals['_LISTFEEDREQUEST']._serialized_end=1957
+  _globals['_FEEDENTRY']._serialized_start=1959
+  _globals['_FEEDENTRY']._serialized_end=2084
+  _globals['_LISTFEEDRESPONSE']._serialized_start=2086
+  _globals['_LISTFEEDRESPONSE']._serialized_end=2178
+  _globals['_CONTENTSERVICE']._serialized_start=2432
+  _globals['_CONTENTSERVICE']._serialized_end=3435
 # @@protoc_insertion_point(module_scope)

@@ -51,7 +51,7 @@ class Audience(_message.Message):
     def __init__(self, teams: _Optional[_Iterable[str]] = ..., locations: _Optional[_Iterable[str]] = ..., languages: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContentItem(_message.Message):
-    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at")
+    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at", "suggested_by", "created_at", "updated_at")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,9 @@ class ContentItem(_message.Message):
     REVIEWER_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     title: str
     summary: str
@@ -88,7 +91,10 @@ class ContentItem(_message.Message):
     reviewer_id: str
     version: int
     published_at: _timestamp_pb2.Timestamp
-    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    suggested_by: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suggested_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContentPublished(_message.Message):
     __slots__ = ("event_id", "occurred_at", "kind", "item")
@@ -135,3 +141,71 @@ class TransitionRequest(_message.Message):
     actor_id: str
     reason: str
     def __init__(self, content_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., actor_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EditContentRequest(_message.Message):
+    __slots__ = ("content_id", "expected_version", "item", "actor_id")
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    content_id: str
+    expected_version: int
+    item: ContentItem
+    actor_id: str
+    def __init__(self, content_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., item: _Optional[_Union[ContentItem, _Mapping]] = ..., actor_id: _Optional[str] = ...) -> None: ...
+
+class SuggestContentRequest(_message.Message):
+    __slots__ = ("item", "advocate_id")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    item: ContentItem
+    advocate_id: str
+    def __init__(self, item: _Optional[_Union[ContentItem, _Mapping]] = ..., advocate_id: _Optional[str] = ...) -> None: ...
+
+class ListContentRequest(_message.Message):
+    __slots__ = ("status", "page_size", "page_token")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    status: ContentStatus
+    page_size: int
+    page_token: str
+    def __init__(self, status: _Optional[_Union[ContentStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListContentResponse(_message.Message):
+    __slots__ = ("items", "next_page_token")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ContentItem]
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[ContentItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListFeedRequest(_message.Message):
+    __slots__ = ("advocate_id", "page_size", "page_token")
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    advocate_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, advocate_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class FeedEntry(_message.Message):
+    __slots__ = ("item", "already_shared", "matched_interests", "score")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_SHARED_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_INTERESTS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    item: ContentItem
+    already_shared: bool
+    matched_interests: _containers.RepeatedScalarFieldContainer[str]
+    score: float
+    def __init__(self, item: _Optional[_Union[ContentItem, _Mapping]] = ..., already_shared: _Optional[bool] = ..., matched_interests: _Optional[_Iterable[str]] = ..., score: _Optional[float] = ...) -> None: ...
+
+class ListFeedResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[FeedEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[FeedEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -64,6 +64,31 @@ class ContentServiceStub:
                 request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.TransitionRequest.SerializeToString,
                 response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
                 _registered_method=True)
+        self.EditContent = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/EditContent',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.EditContentRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+                _registered_method=True)
+        self.Archive = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/Archive',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.TransitionRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+                _registered_method=True)
+        self.SuggestContent = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/SuggestContent',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.SuggestContentRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+                _registered_method=True)
+        self.ListContent = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/ListContent',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListContentRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListContentResponse.FromString,
+                _registered_method=True)
+        self.ListFeed = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/ListFeed',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -102,6 +127,39 @@ class ContentServiceServicer:
 
     def Publish(self, request, context):
         """Publishes an approved item now and emits `content-published` through the outbox.
+        An approved item with a future publish_at stays APPROVED and publishes itself at that time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EditContent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Archive(self, request, context):
+        """Takes an item out of circulation; emits `content-published` (KIND_ARCHIVED) if it had been published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuggestContent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListContent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFeed(self, request, context):
+        """The advocate's personal feed: published, unexpired items targeted at them, ranked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,6 +197,31 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.Publish,
                     request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.TransitionRequest.FromString,
                     response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.SerializeToString,
+            ),
+            'EditContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditContent,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.EditContentRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.SerializeToString,
+            ),
+            'Archive': grpc.unary_unary_rpc_method_handler(
+                    servicer.Archive,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.TransitionRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.SerializeToString,
+            ),
+            'SuggestContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestContent,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.SuggestContentRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.SerializeToString,
+            ),
+            'ListContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContent,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListContentRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListContentResponse.SerializeToString,
+            ),
+            'ListFeed': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFeed,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -303,6 +386,141 @@ class ContentService:
             '/advocacy.content.v1.ContentService/Publish',
             advocacy_dot_content_dot_v1_dot_content__pb2.TransitionRequest.SerializeToString,
             advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/EditContent',
+            advocacy_dot_content_dot_v1_dot_content__pb2.EditContentRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Archive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/Archive',
+            advocacy_dot_content_dot_v1_dot_content__pb2.TransitionRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/SuggestContent',
+            advocacy_dot_content_dot_v1_dot_content__pb2.SuggestContentRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ContentItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/ListContent',
+            advocacy_dot_content_dot_v1_dot_content__pb2.ListContentRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ListContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/ListFeed',
+            advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,138 @@
+"""A plain aiokafka consumer loop for API services that keep a local view of other services' events.
+
+At-least-once with idempotent handlers: offsets are committed manually, only after the handler's
+database write returned, so a crash or an outage re-delivers instead of losing; handlers must make
+a redelivery harmless (upserts keyed by event or entity id). A message that cannot be decoded, or
+that its handler rejects as invalid (`ValueError`), goes to `<topic>.dlq` with the same headers the
+Faust workers write (`dlq.reason`, `dlq.error`, `dlq.origin`), is counted, and the loop goes on.
+Kafka or the database being down is retried with backoff from the last committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
+from pymongo.errors import PyMongoError
+
+from services.common.logging import get_logger
+from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
+from services.common.topics import dlq_name
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One topic, the protobuf type on it and the idempotent handler of a decoded message."""
+
+    topic: str  # full name, prefix included
+    message_type: type[ProtoMessage]
+    handler: Callable[[Any], Awaitable[Any]]
+    # The topic's name without the test prefix: bounded metric label values.
+    label: str
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        subscriptions: list[Subscription],
+        producer_factory: Callable[[], AIOKafkaProducer],
+        client_id: str = "advocacy-consumer",
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._subs = {s.topic: s for s in subscriptions}
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self._client_id = client_id
+        self._max_backoff = max_backoff_seconds
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopped.is_set():
+            consumer = AIOKafkaConsumer(
+                *self._subs,
+                bootstrap_servers=self._bootstrap,
+                group_id=self._group_id,
+                client_id=self._client_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await consumer.start()
+                await self._consume(consumer)
+                backoff = 0.2
+            except (KafkaError, PyMongoError, OSError) as exc:
+                # Uncommitted messages come again from the committed offsets: handlers are idempotent.
+                log.warning("consumer_retry", group=self._group_id, error=str(exc)[:300], backoff_s=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+            finally:
+                await consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopped.is_set():
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            for tp, records in batch.items():
+                for record in records:
+                    await self.process(record)
+                # After every write of the batch returned: a crash before this line re-delivers.
+                await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
+
+    async def process(self, record: ConsumerRecord) -> None:
+        sub = self._subs[record.topic]
+        started = time.perf_counter()
+        try:
+            message = sub.message_type.FromString(record.value or b"")
+        except DecodeError as exc:
+            await self._dead_letter(record, sub, "undecodable_value", exc)
+            return
+        try:
+            await sub.handler(message)
+        except ValueError as exc:  # the handler's verdict: valid protobuf, unusable content
+            await self._dead_letter(record, sub, "invalid", exc)
+            return
+        EVENTS_CONSUMED.labels(sub.label).inc()
+        EVENT_PROCESSING_SECONDS.labels(sub.label).observe(time.perf_counter() - started)
+
+    async def _dead_letter(self, record: ConsumerRecord, sub: Subscription, reason: str, exc: BaseException) -> None:
+        if self._producer is None:
+            producer = self._producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.error", str(exc)[:1000].encode()),
+            ("dlq.origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await self._producer.send_and_wait(dlq_name(record.topic), record.value, key=record.key, headers=headers)
+        EVENTS_DEAD_LETTERED.labels(sub.label, reason).inc()
+        log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason, error=str(exc)[:300])
