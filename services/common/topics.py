@@ -94,7 +94,8 @@ def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list
             if name in existing:
                 continue
             try:
-                admin.create_topics({name: options}, wait_for_metadata=True)
+                # Generous: on a loaded 2-core machine a new topic can take seconds to get its leaders.
+                admin.create_topics({name: options}, timeout_ms=60_000, wait_for_metadata=True)
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass  # another process provisioned it first
