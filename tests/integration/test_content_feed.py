@@ -144,7 +144,12 @@ async def test_undecodable_events_are_dead_lettered_and_the_view_goes_on(stack):
     bootstrap = isolated.stack.kafka_bootstrap
     topic = f"{isolated.prefix}advocate-changed"
     try:
-        await produce(bootstrap, topic, [("x", b"\xff\xff not protobuf"), ("cai", advocate_changed("cai", team="it"))])
+        nobody = advocate_changed("")  # valid protobuf, but whose state would it be?
+        await produce(
+            bootstrap,
+            topic,
+            [("x", b"\xff\xff not protobuf"), ("y", nobody), ("cai", advocate_changed("cai", team="it"))],
+        )
         item = await published(content, title="For IT", audience=content_pb2.Audience(teams=["IT"]))
 
         async def cai_feed():
@@ -159,13 +164,14 @@ async def test_undecodable_events_are_dead_lettered_and_the_view_goes_on(stack):
         )
         await consumer.start()
         try:
-            record = await asyncio.wait_for(consumer.getone(), timeout=30)
+            records = [await asyncio.wait_for(consumer.getone(), timeout=30) for _ in range(2)]
         finally:
             await consumer.stop()
-        headers = dict(record.headers)
-        assert record.value == b"\xff\xff not protobuf"
-        assert headers["dlq.reason"] == b"undecodable_value"
-        assert headers["dlq.origin"].decode().startswith(f"{topic}/")
+        by_reason = {dict(r.headers)["dlq.reason"]: r for r in records}
+        assert by_reason[b"undecodable_value"].value == b"\xff\xff not protobuf"
+        assert by_reason[b"invalid"].value == nobody
+        assert b"advocate_id" in dict(by_reason[b"invalid"].headers)["dlq.error"]
+        assert all(dict(r.headers)["dlq.origin"].decode().startswith(f"{topic}/") for r in records)
     finally:
         await channel.close()
         assert process.stop() == {"content": 0}
