@@ -10,63 +10,56 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
-from advocacy.share.v1.share_pb2 import Advocate, EnrolmentPeriod, Share
+from advocacy.share.v1.share_pb2 import Advocate, Share
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.common.events import from_timestamp, to_timestamp
+from services.common.events import from_timestamp
 from services.common.outbox import OutboxEvent, ensure_outbox_index
+from services.share.domain.links import window_open
 
 
 class AdvocateRepository:
-    """One document per advocate; writes are compare-and-set on `version` (no lost updates)."""
+    """Every version of an advocate is its own document, inserted once (`_id` = `<id>:<version>`),
+    with its `advocate-changed` event in its outbox. The unique `_id` is the compare-and-set: of two
+    concurrent changes to the same version, exactly one insert succeeds. Nothing ever updates an
+    advocate document in place except the relay removing sent events, because FerretDB 1.24 (SQLite)
+    applies concurrent updates of one document as read-modify-write and loses some of them."""
 
     def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["advocates"]
+        self.collection = db["advocate_versions"]
 
     async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("advocate_id", ASCENDING), ("version", DESCENDING)])
         await self.collection.create_index([("team", ASCENDING)])
         await ensure_outbox_index(self.collection)
 
     async def get(self, advocate_id: str) -> Advocate | None:
-        doc = await self.collection.find_one({"_id": advocate_id}, {"advocate": 1, "version": 1, "enrolled_at": 1})
-        if doc is None:
-            return None
-        advocate = Advocate.FromString(doc["advocate"])
-        if not doc.get("version"):
-            # A document of the walking skeleton: no version or periods yet; its enrolment began at creation.
-            advocate.version = 0
-            if not advocate.enrolments and doc.get("enrolled_at"):
-                advocate.enrolments.append(EnrolmentPeriod(enrolled_at=to_timestamp(doc["enrolled_at"])))
-        return advocate
+        cursor = self.collection.find({"advocate_id": advocate_id}, {"advocate": 1}).sort("version", DESCENDING)
+        docs = [d async for d in cursor.limit(1)]
+        return Advocate.FromString(docs[0]["advocate"]) if docs else None
 
     async def save(self, advocate: Advocate, event: OutboxEvent) -> bool:
-        """Stores `advocate` (whose version is one more than the stored one) with its event in one
-        write; False when another write got there first (the caller re-reads and retries)."""
-        fields = {
-            "team": advocate.profile.team,
-            "leader": advocate.profile.leader,
-            "enrolled": advocate.enrolled,
-            "version": advocate.version,
-            "advocate": advocate.SerializeToString(),
-        }
-        if advocate.version == 1:
-            try:
-                await self.collection.insert_one(
-                    {"_id": advocate.profile.advocate_id, **fields, "outbox": [event.to_document()]}
-                )
-            except DuplicateKeyError:
-                return False
-            return True
-        previous: Any = advocate.version - 1
-        # Skeleton documents have no version field: they count as version 0.
-        version_filter = {"$in": [0, None]} if previous == 0 else previous
-        result = await self.collection.update_one(
-            {"_id": advocate.profile.advocate_id, "version": version_filter},
-            {"$set": fields, "$push": {"outbox": event.to_document()}},
-        )
-        return result.matched_count == 1
+        """Stores `advocate` (one version after the stored one) with its event in one insert; False
+        when another change of the same version got there first (the caller re-reads and retries)."""
+        advocate_id = advocate.profile.advocate_id
+        try:
+            await self.collection.insert_one(
+                {
+                    "_id": f"{advocate_id}:{advocate.version}",
+                    "advocate_id": advocate_id,
+                    "version": advocate.version,
+                    "team": advocate.profile.team,
+                    "leader": advocate.profile.leader,
+                    "enrolled": advocate.enrolled,
+                    "advocate": advocate.SerializeToString(),
+                    "outbox": [event.to_document()],
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -141,8 +134,9 @@ class ShareRepository:
                     "outbox": [e.to_document() for e in events],
                 }
             )
-        except DuplicateKeyError as exc:
-            if "idempotency" in str(exc):
+        except DuplicateKeyError:
+            # FerretDB's error does not name the index: the key is taken iff its share exists.
+            if await self.find_by_idempotency_key(share.advocate_id, share.idempotency_key) is not None:
                 return False
             raise
         return True
@@ -202,28 +196,43 @@ class ShareRepository:
 
 
 class ClickWindowRepository:
-    """One document per (share, actor fingerprint): when its last click was emitted."""
+    """One document per emitted click window of (share, actor fingerprint), numbered 1, 2, ...:
+    a click opens window n+1 only when window n is at least `window` old, by inserting `_id` =
+    `<share>:<fingerprint>:<n+1>`. Of concurrent clicks exactly one insert succeeds (unique `_id`),
+    so they cannot both count. Insert-only for the same reason as advocates: FerretDB 1.24 loses
+    concurrent in-place updates of one document."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["click_windows"]
 
     async def ensure_indexes(self) -> None:
+        await self.collection.create_index(
+            [("share_id", ASCENDING), ("fingerprint", ASCENDING), ("n", DESCENDING)], name="latest_window"
+        )
         await ensure_outbox_index(self.collection)
 
     async def open_window(
         self, share_id: str, actor_fingerprint: str, now: datetime, window: timedelta, event: OutboxEvent
     ) -> bool:
-        """Starts a new window and stores the click event with it, in one conditional write; False
-        when a window is still open. Concurrent clicks: the update matches for one of them only, and
-        a second upsert of the same `_id` fails on the primary key instead of counting twice."""
+        """True (and the click event stored with the new window) when this click starts a window."""
+        cursor = self.collection.find(
+            {"share_id": share_id, "fingerprint": actor_fingerprint}, {"n": 1, "opened_at": 1}
+        ).sort("n", DESCENDING)
+        latest = [d async for d in cursor.limit(1)]
+        last_at = latest[0]["opened_at"] if latest else None
+        if not window_open(last_at, now, window):
+            return False
+        n = latest[0]["n"] + 1 if latest else 1
         try:
-            await self.collection.update_one(
-                {"_id": f"{share_id}:{actor_fingerprint}", "last_at": {"$lte": now - window}},
+            await self.collection.insert_one(
                 {
-                    "$set": {"last_at": now, "share_id": share_id},
-                    "$push": {"outbox": event.to_document(now)},
-                },
-                upsert=True,
+                    "_id": f"{share_id}:{actor_fingerprint}:{n}",
+                    "share_id": share_id,
+                    "fingerprint": actor_fingerprint,
+                    "n": n,
+                    "opened_at": now,
+                    "outbox": [event.to_document(now)],
+                }
             )
         except DuplicateKeyError:
             return False
