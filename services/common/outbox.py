@@ -60,8 +60,12 @@ class OutboxRelay:
         producer_factory: Callable[[], AIOKafkaProducer],
         batch_documents: int = 500,
         idle_poll_seconds: float = 0.5,
+        order_by: str | None = None,
     ) -> None:
         self._collection = collection
+        # A top-level field to send documents in ascending order of (e.g. a write time): needed when
+        # successive documents carry successive states of one key for a compacted topic.
+        self._order_by = order_by
         # The relay owns its producer: Kafka may be down when the service starts, and the
         # API must still accept writes, so connecting is retried here rather than at start-up.
         self._producer_factory = producer_factory
@@ -136,7 +140,10 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Sends one batch; returns how many events Kafka acknowledged."""
-        docs = [d async for d in self._collection.find(PENDING, {"outbox": 1}).limit(self._batch)]
+        cursor = self._collection.find(PENDING, {"outbox": 1})
+        if self._order_by:
+            cursor = cursor.sort(self._order_by, 1)
+        docs = [d async for d in cursor.limit(self._batch)]
         await self._update_gauges(docs)
         if not docs:
             return 0

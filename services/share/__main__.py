@@ -34,11 +34,12 @@ async def build(settings: ShareSettings) -> ApiComponents:
     content = ContentClient(settings.content_addr)
 
     # One relay per collection that carries an outbox (each document is its own atomic unit).
-    def relay(name: str, collection: AsyncCollection) -> OutboxRelay:
-        return OutboxRelay(collection, lambda: kafka_producer(settings, client_id=f"share-{name}"))
+    def relay(name: str, collection: AsyncCollection, order_by: str | None = None) -> OutboxRelay:
+        return OutboxRelay(collection, lambda: kafka_producer(settings, client_id=f"share-{name}"), order_by=order_by)
 
     relays = {
-        "advocates": relay("advocates", advocates.collection),
+        # Versions of one advocate in the order they were written: `advocate-changed` is compacted.
+        "advocates": relay("advocates", advocates.collection, order_by="written_at"),
         "shares": relay("shares", shares.collection),
         "clicks": relay("clicks", windows.collection),
         "engagements": relay("engagements", engagements.collection),

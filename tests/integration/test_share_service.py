@@ -443,3 +443,32 @@ async def test_shares_accepted_while_kafka_is_down_all_reach_share_made(svc):
     # At-least-once may repeat an event, but with the same event id: one distinct event per share.
     mine = {e.event_id: e.share.share_id for e in events if e.share.share_id in accepted}
     assert sorted(mine.values()) == sorted(accepted)
+
+
+async def test_concurrent_advocate_changes_lose_nothing(svc):
+    """Five profile updates at once: each is applied on top of the previous one (compare-and-set
+    on the version), none is lost, and each emits exactly one `advocate-changed`."""
+    advocate_id = await enroll(svc)
+    teams = [f"team-{i}" for i in range(5)]
+    await asyncio.gather(
+        *(
+            svc.share.UpdateProfile(
+                share_pb2.UpdateProfileRequest(profile=AdvocateSnapshot(advocate_id=advocate_id, team=t))
+            )
+            for t in teams
+        )
+    )
+    final = await svc.share.GetAdvocate(share_pb2.GetAdvocateRequest(advocate_id=advocate_id))
+    assert final.version == 6 and final.profile.team in teams
+    events = await read_events(
+        svc.isolated.stack.kafka_bootstrap,
+        svc.topic("advocate-changed"),
+        AdvocateChanged,
+        lambda evs: any(e.advocate.profile.advocate_id == advocate_id and e.version == 6 for e in evs),
+        settle=2.0,
+    )
+    mine = [e for e in events if e.advocate.profile.advocate_id == advocate_id]
+    assert sorted(e.version for e in mine) == [1, 2, 3, 4, 5, 6]
+    # Sent in write order: the record compaction keeps (the last per key) is the latest state.
+    assert mine[-1].version == 6 and mine[-1].advocate == final
+    assert sorted(e.advocate.profile.team for e in mine[1:]) == teams

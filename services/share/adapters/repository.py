@@ -15,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.common.events import from_timestamp
+from services.common.events import from_timestamp, utcnow
 from services.common.outbox import OutboxEvent, ensure_outbox_index
 from services.share.domain.links import window_open
 
@@ -33,6 +33,7 @@ class AdvocateRepository:
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("version", DESCENDING)])
         await self.collection.create_index([("team", ASCENDING)])
+        await self.collection.create_index([("written_at", ASCENDING)])
         await ensure_outbox_index(self.collection)
 
     async def get(self, advocate_id: str) -> Advocate | None:
@@ -54,6 +55,8 @@ class AdvocateRepository:
                     "leader": advocate.profile.leader,
                     "enrolled": advocate.enrolled,
                     "advocate": advocate.SerializeToString(),
+                    # The relay sends versions in this order, so the compacted topic ends on the latest.
+                    "written_at": utcnow(),
                     "outbox": [event.to_document()],
                 }
             )
