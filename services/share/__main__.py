@@ -68,7 +68,9 @@ async def build(settings: ShareSettings) -> ApiComponents:
         settings.trust_forwarded_for,
         relays["clicks"].notify,
     )
-    http = HttpServer(tracker.app(), settings.http_host, settings.http_port, settings.shutdown_grace_seconds)
+    http = HttpServer(
+        tracker.app(), settings.http_host or settings.grpc_host, settings.http_port, settings.shutdown_grace_seconds
+    )
 
     async def start() -> None:
         for repo in (advocates, shares, windows, engagements):

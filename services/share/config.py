@@ -11,7 +11,8 @@ class ShareSettings(ServiceSettings):
     # The content service, asked whether an item may be shared by an advocate.
     content_addr: str = "127.0.0.1:50051"
     # The tracked-link endpoint (`GET /l/<code>`), served from this process.
-    http_host: str = "127.0.0.1"
+    # Empty: the same interface as gRPC (ADVOCACY_GRPC_HOST), so one setting opens the pod to both.
+    http_host: str = ""
     http_port: int = Field(default=8080, ge=0, le=65535)
     # Base of tracked links handed to advocates (`<base>/l/<code>`): where http_port is reachable publicly.
     public_base_url: str = "http://127.0.0.1:8080"
