@@ -34,6 +34,9 @@ class ApiComponents:
     # Long-running coroutines (outbox relays, schedulers); each paired with a stop callback.
     background: list[tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]] = field(default_factory=list)
     start: Callable[[], Awaitable[None]] | None = None
+    # Stops other entry points (e.g. an HTTP listener) together with the gRPC server, so what
+    # their last requests wrote is still sent by the background tasks' final drain.
+    stop: Callable[[], Awaitable[None]] | None = None
     close: Callable[[], Awaitable[None]] | None = None
 
 
@@ -60,7 +63,10 @@ async def run_api_service(name: str, settings: ServiceSettings, build: Callable[
 
     await stopping.wait()
     log.info("stopping", grace_seconds=settings.shutdown_grace_seconds)
-    await server.stop(settings.shutdown_grace_seconds)
+    if components.stop:
+        await asyncio.gather(server.stop(settings.shutdown_grace_seconds), components.stop())
+    else:
+        await server.stop(settings.shutdown_grace_seconds)
     await watcher
     for _, stop in components.background:
         stop()

@@ -62,8 +62,12 @@ class OutboxRelay:
         idle_poll_seconds: float = 0.5,
         topic_prefix: str = "",
         sweep_interval_seconds: float = 10.0,
+        order_by: str | None = None,
     ) -> None:
         self._collection = collection
+        # A top-level field to send documents in ascending order of (e.g. a write time): needed when
+        # successive documents carry successive states of one key for a compacted topic.
+        self._order_by = order_by
         # The relay owns its producer: Kafka may be down when the service starts, and the
         # API must still accept writes, so connecting is retried here rather than at start-up.
         self._producer_factory = producer_factory
@@ -153,10 +157,14 @@ class OutboxRelay:
 
     async def _pending_documents(self) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
-        if loop.time() >= self._sweep_due:
+        # Ordered relays always sweep: sending by id could overtake an earlier document.
+        if loop.time() >= self._sweep_due or self._order_by:
             self._sweep_due = loop.time() + self._sweep_interval
             known_before = set(self._known)
-            docs = [d async for d in self._collection.find(PENDING, {"outbox": 1}).limit(self._batch)]
+            cursor = self._collection.find(PENDING, {"outbox": 1})
+            if self._order_by:
+                cursor = cursor.sort(self._order_by, 1)
+            docs = [d async for d in cursor.limit(self._batch)]
             await self._update_gauges(docs)
             if len(docs) < self._batch:
                 self._known -= known_before  # the sweep saw all of these; later writes stay known

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
+from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client
 from services.common.outbox import OutboxRelay
 from services.share.adapters.content_client import ContentClient
-from services.share.adapters.repository import AdvocateRepository, ShareRepository
-from services.share.api.servicer import ShareServicer
+from services.share.adapters.repository import (
+    AdvocateRepository,
+    ClickWindowRepository,
+    EngagementRepository,
+    ShareRepository,
+)
+from services.share.api.servicer import Outboxes, ShareServicer
 from services.share.config import ShareSettings
+from services.share.web.tracker import HttpServer, LinkTracker
 
 
 async def build(settings: ShareSettings) -> ApiComponents:
@@ -21,24 +29,66 @@ async def build(settings: ShareSettings) -> ApiComponents:
     db = mongo[settings.mongo_db]
     advocates = AdvocateRepository(db)
     shares = ShareRepository(db)
+    windows = ClickWindowRepository(db)
+    engagements = EngagementRepository(db)
     content = ContentClient(settings.content_addr)
-    relay = OutboxRelay(
-        shares.collection,
-        lambda: kafka_producer(settings, client_id="share"),
-        topic_prefix=settings.topic_prefix,
+
+    # One relay per collection that carries an outbox (each document is its own atomic unit).
+    def relay(name: str, collection: AsyncCollection, order_by: str | None = None) -> OutboxRelay:
+        return OutboxRelay(
+            collection,
+            lambda: kafka_producer(settings, client_id=f"share-{name}"),
+            order_by=order_by,
+            topic_prefix=settings.topic_prefix,
+        )
+
+    relays = {
+        # Versions of one advocate in the order they were written: `advocate-changed` is compacted.
+        "advocates": relay("advocates", advocates.collection, order_by="written_at"),
+        "shares": relay("shares", shares.collection),
+        "clicks": relay("clicks", windows.collection),
+        "engagements": relay("engagements", engagements.collection),
+    }
+    salt = settings.fingerprint_salt.get_secret_value()
+    servicer = ShareServicer(
+        advocates,
+        shares,
+        engagements,
+        content,
+        settings.topic,
+        settings.public_base_url,
+        salt,
+        Outboxes(
+            advocates=relays["advocates"].notify,
+            shares=relays["shares"].notify,
+            engagements=relays["engagements"].notify,
+        ),
     )
-    servicer = ShareServicer(advocates, shares, content, settings.topic, settings.public_base_url, relay.notify)
+    tracker = LinkTracker(
+        shares,
+        windows,
+        settings.topic,
+        salt,
+        timedelta(seconds=settings.click_window_seconds),
+        settings.trust_forwarded_for,
+        relays["clicks"].notify,
+    )
+    http = HttpServer(
+        tracker.app(), settings.http_host or settings.grpc_host, settings.http_port, settings.shutdown_grace_seconds
+    )
 
     async def start() -> None:
-        await advocates.ensure_indexes()
-        await shares.ensure_indexes()
+        for repo in (advocates, shares, windows, engagements):
+            await repo.ensure_indexes()
+        await http.start()
 
     return ApiComponents(
         register=lambda s: share_pb2_grpc.add_ShareServiceServicer_to_server(servicer, s.server),
         service_names=[share_pb2.DESCRIPTOR.services_by_name["ShareService"].full_name],
         mongo=mongo,
-        background=[(relay.run, relay.stop)],
+        background=[(relay.run, relay.stop) for relay in relays.values()],
         start=start,
+        stop=http.stop,
         close=content.close,
     )
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+
 from services.common.config import ServiceSettings
 
 
@@ -8,5 +10,17 @@ class ShareSettings(ServiceSettings):
     metrics_port: int = 9102
     # The content service, asked whether an item may be shared by an advocate.
     content_addr: str = "127.0.0.1:50051"
-    # Base of tracked links handed to advocates (`<base>/l/<code>`).
+    # The tracked-link endpoint (`GET /l/<code>`), served from this process.
+    # Empty: the same interface as gRPC (ADVOCACY_GRPC_HOST), so one setting opens the pod to both.
+    http_host: str = ""
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    # Base of tracked links handed to advocates (`<base>/l/<code>`): where http_port is reachable publicly.
     public_base_url: str = "http://127.0.0.1:8080"
+    # Salt of actor fingerprints (SHA-256 of salt + client IP + user agent). Set a secret in
+    # production: with a known salt, fingerprints of guessable clients could be recomputed.
+    fingerprint_salt: SecretStr = SecretStr("local-development-salt")
+    # One counted click per actor fingerprint per share per window.
+    click_window_seconds: int = Field(default=1800, ge=1)
+    # Behind an ingress / load balancer the client is the left-most X-Forwarded-For address;
+    # only trust it when such a proxy sets it (otherwise anyone could pick their fingerprint).
+    trust_forwarded_for: bool = False

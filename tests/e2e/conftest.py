@@ -15,6 +15,8 @@ from advocacy.share.v1 import share_pb2_grpc
 from services.platform.supervisor import Platform, default_ports
 from tests.conftest import PORT_OFFSET, ROOT, Isolated, make_isolated
 
+SHARE_HTTP_PORT = 19180 + PORT_OFFSET
+
 
 @dataclass
 class Clients:
@@ -47,6 +49,9 @@ def make_platform(isolated: Isolated) -> Platform:
         # A stopped worker's partitions move on quickly in tests.
         "ADVOCACY_BROKER_SESSION_TIMEOUT_SECONDS": "10",
         "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "5",
+        # The share service's tracked-link HTTP port, shifted like every other test port.
+        "ADVOCACY_HTTP_PORT": str(SHARE_HTTP_PORT),
+        "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{SHARE_HTTP_PORT}",
     }
     return Platform(
         env=env,

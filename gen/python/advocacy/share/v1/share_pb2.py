@@ -26,39 +26,61 @@ from advocacy.common.v1 import common_pb2 as advocacy_dot_common_dot_v1_dot_comm
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x64vocacy/share/v1/share.proto\x12\x11\x61\x64vocacy.share.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\x11NetworkConnection\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x15\n\raudience_size\x18\x02 \x01(\x03\x12\x30\n\x0crefreshed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9e\x01\n\x08\x41\x64vocate\x12\x35\n\x07profile\x18\x01 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12\x11\n\tinterests\x18\x02 \x03(\t\x12\x36\n\x08networks\x18\x03 \x03(\x0b\x32$.advocacy.share.v1.NetworkConnection\x12\x10\n\x08\x65nrolled\x18\x04 \x01(\x08\"o\n\x0f\x45nrolmentPeriod\x12/\n\x0b\x65nrolled_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07left_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbb\x01\n\x0f\x41\x64vocateChanged\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x08\x61\x64vocate\x18\x03 \x01(\x0b\x32\x1b.advocacy.share.v1.Advocate\x12\x36\n\nenrolments\x18\x04 \x03(\x0b\x32\".advocacy.share.v1.EnrolmentPeriod\"\x8b\x02\n\x05Share\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x12\n\ncontent_id\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x03 \x01(\t\x12,\n\x07network\x18\x04 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x14\n\x0ctracked_code\x18\x06 \x01(\t\x12\x13\n\x0btracked_url\x18\x07 \x01(\t\x12\x15\n\raudience_size\x18\x08 \x01(\x03\x12-\n\tshared_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\"\x98\x02\n\tShareMade\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05share\x18\x03 \x01(\x0b\x32\x18.advocacy.share.v1.Share\x12\x36\n\x08\x61\x64vocate\x18\x04 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\x18\n\x10personal_wording\x18\x06 \x01(\x08\x12\x38\n\x14\x63ontent_published_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x03\n\x12\x45ngagementObserved\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08share_id\x18\x03 \x01(\t\x12\x12\n\ncontent_id\x18\x04 \x01(\t\x12\x36\n\x08\x61\x64vocate\x18\x05 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12,\n\x07network\x18\x06 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12/\n\x04kind\x18\x07 \x01(\x0e\x32!.advocacy.share.v1.EngagementKind\x12\r\n\x05\x63ount\x18\x08 \x01(\x03\x12\x33\n\x06source\x18\t \x01(\x0e\x32#.advocacy.share.v1.EngagementSource\x12\x19\n\x11\x61\x63tor_fingerprint\x18\n \x01(\t\x12\x14\n\x0c\x63omment_text\x18\x0b \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x0c \x01(\t\x12\x0e\n\x06is_bot\x18\r \x01(\x08\x12\x0f\n\x07is_self\x18\x0e \x01(\x08\"F\n\x15\x45nrollAdvocateRequest\x12-\n\x08\x61\x64vocate\x18\x01 \x01(\x0b\x32\x1b.advocacy.share.v1.Advocate\")\n\x12GetAdvocateRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"\x95\x01\n\x12RecordShareRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\x12,\n\x07network\x18\x03 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"O\n\x13RecordShareResponse\x12\'\n\x05share\x18\x01 \x01(\x0b\x32\x18.advocacy.share.v1.Share\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08*\xc4\x01\n\x0e\x45ngagementKind\x12\x1f\n\x1b\x45NGAGEMENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45NGAGEMENT_KIND_IMPRESSION\x10\x01\x12\x19\n\x15\x45NGAGEMENT_KIND_CLICK\x10\x02\x12\x1c\n\x18\x45NGAGEMENT_KIND_REACTION\x10\x03\x12\x1b\n\x17\x45NGAGEMENT_KIND_COMMENT\x10\x04\x12\x1b\n\x17\x45NGAGEMENT_KIND_RESHARE\x10\x05*\x9e\x01\n\x10\x45ngagementSource\x12!\n\x1d\x45NGAGEMENT_SOURCE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x45NGAGEMENT_SOURCE_LINK_TRACKER\x10\x01\x12%\n!ENGAGEMENT_SOURCE_NETWORK_WEBHOOK\x10\x02\x12\x1c\n\x18\x45NGAGEMENT_SOURCE_IMPORT\x10\x03\x32\x98\x02\n\x0cShareService\x12W\n\x0e\x45nrollAdvocate\x12(.advocacy.share.v1.EnrollAdvocateRequest\x1a\x1b.advocacy.share.v1.Advocate\x12Q\n\x0bGetAdvocate\x12%.advocacy.share.v1.GetAdvocateRequest\x1a\x1b.advocacy.share.v1.Advocate\x12\\\n\x0bRecordShare\x12%.advocacy.share.v1.RecordShareRequest\x1a&.advocacy.share.v1.RecordShareResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x64vocacy/share/v1/share.proto\x12\x11\x61\x64vocacy.share.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\x11NetworkConnection\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x15\n\raudience_size\x18\x02 \x01(\x03\x12\x30\n\x0crefreshed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe7\x01\n\x08\x41\x64vocate\x12\x35\n\x07profile\x18\x01 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12\x11\n\tinterests\x18\x02 \x03(\t\x12\x36\n\x08networks\x18\x03 \x03(\x0b\x32$.advocacy.share.v1.NetworkConnection\x12\x10\n\x08\x65nrolled\x18\x04 \x01(\x08\x12\x36\n\nenrolments\x18\x05 \x03(\x0b\x32\".advocacy.share.v1.EnrolmentPeriod\x12\x0f\n\x07version\x18\x06 \x01(\x03\"o\n\x0f\x45nrolmentPeriod\x12/\n\x0b\x65nrolled_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07left_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcc\x01\n\x0f\x41\x64vocateChanged\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x08\x61\x64vocate\x18\x03 \x01(\x0b\x32\x1b.advocacy.share.v1.Advocate\x12\x36\n\nenrolments\x18\x04 \x03(\x0b\x32\".advocacy.share.v1.EnrolmentPeriod\x12\x0f\n\x07version\x18\x05 \x01(\x03\"\xb4\x02\n\x05Share\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x12\n\ncontent_id\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x03 \x01(\t\x12,\n\x07network\x18\x04 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x14\n\x0ctracked_code\x18\x06 \x01(\t\x12\x13\n\x0btracked_url\x18\x07 \x01(\t\x12\x15\n\raudience_size\x18\x08 \x01(\x03\x12-\n\tshared_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x0b \x01(\t\x12\x12\n\ntarget_url\x18\x0c \x01(\t\"\x98\x02\n\tShareMade\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05share\x18\x03 \x01(\x0b\x32\x18.advocacy.share.v1.Share\x12\x36\n\x08\x61\x64vocate\x18\x04 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\x18\n\x10personal_wording\x18\x06 \x01(\x08\x12\x38\n\x14\x63ontent_published_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x03\n\x12\x45ngagementObserved\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08share_id\x18\x03 \x01(\t\x12\x12\n\ncontent_id\x18\x04 \x01(\t\x12\x36\n\x08\x61\x64vocate\x18\x05 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12,\n\x07network\x18\x06 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12/\n\x04kind\x18\x07 \x01(\x0e\x32!.advocacy.share.v1.EngagementKind\x12\r\n\x05\x63ount\x18\x08 \x01(\x03\x12\x33\n\x06source\x18\t \x01(\x0e\x32#.advocacy.share.v1.EngagementSource\x12\x19\n\x11\x61\x63tor_fingerprint\x18\n \x01(\t\x12\x14\n\x0c\x63omment_text\x18\x0b \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x0c \x01(\t\x12\x0e\n\x06is_bot\x18\r \x01(\x08\x12\x0f\n\x07is_self\x18\x0e \x01(\x08\"F\n\x15\x45nrollAdvocateRequest\x12-\n\x08\x61\x64vocate\x18\x01 \x01(\x0b\x32\x1b.advocacy.share.v1.Advocate\")\n\x12GetAdvocateRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"\xca\x01\n\x12RecordShareRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\x12,\n\x07network\x18\x03 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x18\n\x10sharer_client_ip\x18\x06 \x01(\t\x12\x19\n\x11sharer_user_agent\x18\x07 \x01(\t\"O\n\x13RecordShareResponse\x12\'\n\x05share\x18\x01 \x01(\x0b\x32\x18.advocacy.share.v1.Share\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"#\n\x0cLeaveRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"`\n\x14UpdateProfileRequest\x12\x35\n\x07profile\x18\x01 \x01(\x0b\x32$.advocacy.common.v1.AdvocateSnapshot\x12\x11\n\tinterests\x18\x02 \x03(\t\"f\n\x15\x43onnectNetworkRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x38\n\nconnection\x18\x02 \x01(\x0b\x32$.advocacy.share.v1.NetworkConnection\"]\n\x18\x44isconnectNetworkRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12,\n\x07network\x18\x02 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\"Y\n\x1bListSharesByAdvocateRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x1aListSharesByContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x12ListSharesResponse\x12(\n\x06shares\x18\x01 \x03(\x0b\x32\x18.advocacy.share.v1.Share\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaf\x02\n\x10\x45ngagementReport\x12\x12\n\x08share_id\x18\x01 \x01(\tH\x00\x12\x16\n\x0ctracked_code\x18\x02 \x01(\tH\x00\x12/\n\x04kind\x18\x03 \x01(\x0e\x32!.advocacy.share.v1.EngagementKind\x12\r\n\x05\x63ount\x18\x04 \x01(\x03\x12\x33\n\x06source\x18\x05 \x01(\x0e\x32#.advocacy.share.v1.EngagementSource\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63omment_text\x18\x08 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\t \x01(\tB\x08\n\x06target\"O\n\x17RecordEngagementRequest\x12\x34\n\x07reports\x18\x01 \x03(\x0b\x32#.advocacy.share.v1.EngagementReport\"G\n\x10\x45ngagementResult\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08share_id\x18\x03 \x01(\t\"P\n\x18RecordEngagementResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.advocacy.share.v1.EngagementResult*\xc4\x01\n\x0e\x45ngagementKind\x12\x1f\n\x1b\x45NGAGEMENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45NGAGEMENT_KIND_IMPRESSION\x10\x01\x12\x19\n\x15\x45NGAGEMENT_KIND_CLICK\x10\x02\x12\x1c\n\x18\x45NGAGEMENT_KIND_REACTION\x10\x03\x12\x1b\n\x17\x45NGAGEMENT_KIND_COMMENT\x10\x04\x12\x1b\n\x17\x45NGAGEMENT_KIND_RESHARE\x10\x05*\x9e\x01\n\x10\x45ngagementSource\x12!\n\x1d\x45NGAGEMENT_SOURCE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x45NGAGEMENT_SOURCE_LINK_TRACKER\x10\x01\x12%\n!ENGAGEMENT_SOURCE_NETWORK_WEBHOOK\x10\x02\x12\x1c\n\x18\x45NGAGEMENT_SOURCE_IMPORT\x10\x03\x32\xb7\x07\n\x0cShareService\x12W\n\x0e\x45nrollAdvocate\x12(.advocacy.share.v1.EnrollAdvocateRequest\x1a\x1b.advocacy.share.v1.Advocate\x12Q\n\x0bGetAdvocate\x12%.advocacy.share.v1.GetAdvocateRequest\x1a\x1b.advocacy.share.v1.Advocate\x12\x45\n\x05Leave\x12\x1f.advocacy.share.v1.LeaveRequest\x1a\x1b.advocacy.share.v1.Advocate\x12U\n\rUpdateProfile\x12\'.advocacy.share.v1.UpdateProfileRequest\x1a\x1b.advocacy.share.v1.Advocate\x12W\n\x0e\x43onnectNetwork\x12(.advocacy.share.v1.ConnectNetworkRequest\x1a\x1b.advocacy.share.v1.Advocate\x12]\n\x11\x44isconnectNetwork\x12+.advocacy.share.v1.DisconnectNetworkRequest\x1a\x1b.advocacy.share.v1.Advocate\x12\\\n\x0bRecordShare\x12%.advocacy.share.v1.RecordShareRequest\x1a&.advocacy.share.v1.RecordShareResponse\x12m\n\x14ListSharesByAdvocate\x12..advocacy.share.v1.ListSharesByAdvocateRequest\x1a%.advocacy.share.v1.ListSharesResponse\x12k\n\x13ListSharesByContent\x12-.advocacy.share.v1.ListSharesByContentRequest\x1a%.advocacy.share.v1.ListSharesResponse\x12k\n\x10RecordEngagement\x12*.advocacy.share.v1.RecordEngagementRequest\x1a+.advocacy.share.v1.RecordEngagementResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'advocacy.share.v1.share_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENGAGEMENTKIND']._serialized_start=2075
-  _globals['_ENGAGEMENTKIND']._serialized_end=2271
-  _globals['_ENGAGEMENTSOURCE']._serialized_start=2274
-  _globals['_ENGAGEMENTSOURCE']._serialized_end=2432
+  _globals['_ENGAGEMENTKIND']._serialized_start=3404
+  _globals['_ENGAGEMENTKIND']._serialized_end=3600
+  _globals['_ENGAGEMENTSOURCE']._serialized_start=3603
+  _globals['_ENGAGEMENTSOURCE']._serialized_end=3761
   _globals['_NETWORKCONNECTION']._serialized_start=119
   _globals['_NETWORKCONNECTION']._serialized_end=257
   _globals['_ADVOCATE']._serialized_start=260
-  _globals['_ADVOCATE']._serialized_end=418
-  _globals['_ENROLMENTPERIOD']._serialized_start=420
-  _globals['_ENROLMENTPERIOD']._serialized_end=531
-  _globals['_ADVOCATECHANGED']._serialized_start=534
-  _globals['_ADVOCATECHANGED']._serialized_end=721
-  _globals['_SHARE']._serialized_start=724
-  _globals['_SHARE']._serialized_end=991
-  _globals['_SHAREMADE']._serialized_start=994
-  _globals['_SHAREMADE']._serialized_end=1274
-  _globals['_ENGAGEMENTOBSERVED']._serialized_start=1277
-  _globals['_ENGAGEMENTOBSERVED']._serialized_end=1724
-  _globals['_ENROLLADVOCATEREQUEST']._serialized_start=1726
-  _globals['_ENROLLADVOCATEREQUEST']._serialized_end=1796
-  _globals['_GETADVOCATEREQUEST']._serialized_start=1798
-  _globals['_GETADVOCATEREQUEST']._serialized_end=1839
-  _globals['_RECORDSHAREREQUEST']._serialized_start=1842
-  _globals['_RECORDSHAREREQUEST']._serialized_end=1991
-  _globals['_RECORDSHARERESPONSE']._serialized_start=1993
-  _globals['_RECORDSHARERESPONSE']._serialized_end=2072
-  _globals['_SHARESERVICE']._serialized_start=2435
-  _globals['_SHARESERVICE']._serialized_end=2715
+  _globals['_ADVOCATE']._serialized_end=491
+  _globals['_ENROLMENTPERIOD']._serialized_start=493
+  _globals['_ENROLMENTPERIOD']._serialized_end=604
+  _globals['_ADVOCATECHANGED']._serialized_start=607
+  _globals['_ADVOCATECHANGED']._serialized_end=811
+  _globals['_SHARE']._serialized_start=814
+  _globals['_SHARE']._serialized_end=1122
+  _globals['_SHAREMADE']._serialized_start=1125
+  _globals['_SHAREMADE']._serialized_end=1405
+  _globals['_ENGAGEMENTOBSERVED']._serialized_start=1408
+  _globals['_ENGAGEMENTOBSERVED']._serialized_end=1855
+  _globals['_ENROLLADVOCATEREQUEST']._serialized_start=1857
+  _globals['_ENROLLADVOCATEREQUEST']._serialized_end=1927
+  _globals['_GETADVOCATEREQUEST']._serialized_start=1929
+  _globals['_GETADVOCATEREQUEST']._serialized_end=1970
+  _globals['_RECORDSHAREREQUEST']._serialized_start=1973
+  _globals['_RECORDSHAREREQUEST']._serialized_end=2175
+  _globals['_RECORDSHARERESPONSE']._serialized_start=2177
+  _globals['_RECORDSHARERESPONSE']._serialized_end=2256
+  _globals['_LEAVEREQUEST']._serialized_start=2258
+  _globals['_LEAVEREQUEST']._serialized_end=2293
+  _globals['_UPDATEPROFILEREQUEST']._serialized_start=2295
+  _globals['_UPDATEPROFILEREQUEST']._serialized_end=2391
+  _globals['_CONNECTNETWORKREQUEST']._serialized_start=2393
+  _globals['_CONNECTNETWORKREQUEST']._serialized_end=2495
+  _globals['_DISCONNECTNETWORKREQUEST']._serialized_start=2497
+  _globals['_DISCONNECTNETWORKREQUEST']._serialized_end=2590
+  _globals['_LISTSHARESBYADVOCATEREQUEST']._serialized_start=2592
+  _globals['_LISTSHARESBYADVOCATEREQUEST']._serialized_end=2681
+  _globals['_LISTSHARESBYCONTENTREQUEST']._serialized_start=2683
+  _globals['_LISTSHARESBYCONTENTREQUEST']._serialized_end=2770
+  _globals['_LISTSHARESRESPONSE']._serialized_start=2772
+  _globals['_LISTSHARESRESPONSE']._serialized_end=2859
+  _globals['_ENGAGEMENTREPORT']._serialized_start=2862
+  _globals['_ENGAGEMENTREPORT']._serialized_end=3165
+  _globals['_RECORDENGAGEMENTREQUEST']._serialized_start=3167
+  _globals['_RECORDENGAGEMENTREQUEST']._serialized_end=3246
+  _globals['_ENGAGEMENTRESULT']._serialized_start=3248
+  _globals['_ENGAGEMENTRESULT']._serialized_end=3319
+  _globals['_RECORDENGAGEMENTRESPONSE']._serialized_start=3321
+  _globals['_RECORDENGAGEMENTRESPONSE']._serialized_end=3401
+  _globals['_SHARESERVICE']._serialized_start=3764
+  _globals['_SHARESERVICE']._serialized_end=4715
 # @@protoc_insertion_point(module_scope)

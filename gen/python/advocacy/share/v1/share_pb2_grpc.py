@@ -44,10 +44,45 @@ class ShareServiceStub:
                 request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.GetAdvocateRequest.SerializeToString,
                 response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
                 _registered_method=True)
+        self.Leave = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/Leave',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.LeaveRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+                _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/UpdateProfile',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+                _registered_method=True)
+        self.ConnectNetwork = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/ConnectNetwork',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ConnectNetworkRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+                _registered_method=True)
+        self.DisconnectNetwork = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/DisconnectNetwork',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.DisconnectNetworkRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+                _registered_method=True)
         self.RecordShare = channel.unary_unary(
                 '/advocacy.share.v1.ShareService/RecordShare',
                 request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareRequest.SerializeToString,
                 response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.FromString,
+                _registered_method=True)
+        self.ListSharesByAdvocate = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/ListSharesByAdvocate',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByAdvocateRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesResponse.FromString,
+                _registered_method=True)
+        self.ListSharesByContent = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/ListSharesByContent',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByContentRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesResponse.FromString,
+                _registered_method=True)
+        self.RecordEngagement = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/RecordEngagement',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementResponse.FromString,
                 _registered_method=True)
 
 
@@ -55,7 +90,8 @@ class ShareServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def EnrollAdvocate(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Enrols (or re-enrols) an advocate, creating or replacing profile and networks; emits `advocate-changed`.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -66,8 +102,53 @@ class ShareServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Leave(self, request, context):
+        """Ends the current enrolment period (history is kept); emits `advocate-changed`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordShare(self, request, context):
         """Records a share of a published item and emits `share-made` through the outbox.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSharesByAdvocate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSharesByContent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEngagement(self, request, context):
+        """Network webhooks / pollers report engagement; idempotent per (source, source_event_id); emits
+        `engagement-observed`. All reports are validated before any is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,10 +167,45 @@ def add_ShareServiceServicer_to_server(servicer, server):
                     request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.GetAdvocateRequest.FromString,
                     response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.SerializeToString,
             ),
+            'Leave': grpc.unary_unary_rpc_method_handler(
+                    servicer.Leave,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.LeaveRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.SerializeToString,
+            ),
+            'ConnectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectNetwork,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ConnectNetworkRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.SerializeToString,
+            ),
+            'DisconnectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectNetwork,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.DisconnectNetworkRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.SerializeToString,
+            ),
             'RecordShare': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordShare,
                     request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareRequest.FromString,
                     response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.SerializeToString,
+            ),
+            'ListSharesByAdvocate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSharesByAdvocate,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByAdvocateRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesResponse.SerializeToString,
+            ),
+            'ListSharesByContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSharesByContent,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByContentRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesResponse.SerializeToString,
+            ),
+            'RecordEngagement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEngagement,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -157,6 +273,114 @@ class ShareService:
             _registered_method=True)
 
     @staticmethod
+    def Leave(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/Leave',
+            advocacy_dot_share_dot_v1_dot_share__pb2.LeaveRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/UpdateProfile',
+            advocacy_dot_share_dot_v1_dot_share__pb2.UpdateProfileRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/ConnectNetwork',
+            advocacy_dot_share_dot_v1_dot_share__pb2.ConnectNetworkRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/DisconnectNetwork',
+            advocacy_dot_share_dot_v1_dot_share__pb2.DisconnectNetworkRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.Advocate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def RecordShare(request,
             target,
             options=(),
@@ -173,6 +397,87 @@ class ShareService:
             '/advocacy.share.v1.ShareService/RecordShare',
             advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareRequest.SerializeToString,
             advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSharesByAdvocate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/ListSharesByAdvocate',
+            advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByAdvocateRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSharesByContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/ListSharesByContent',
+            advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByContentRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEngagement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/RecordEngagement',
+            advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementResponse.FromString,
             options,
             channel_credentials,
             insecure,
