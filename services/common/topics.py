@@ -94,11 +94,13 @@ def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list
             if name in existing:
                 continue
             try:
-                # Generous: on a loaded 2-core machine a new topic can take seconds to get its leaders.
-                admin.create_topics({name: options}, timeout_ms=60_000, wait_for_metadata=True)
+                admin.create_topics({name: options}, timeout_ms=60_000)
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass  # another process provisioned it first
+        if created:
+            # Generous: on a loaded 2-core machine new topics can take seconds to get their leaders.
+            admin.wait_for_topics(created, timeout_ms=int(timeout_s * 1000))
         return created
     finally:
         admin.close()
