@@ -30,6 +30,7 @@ from advocacy.share.v1 import share_pb2 as spb
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaProducer
+from pymongo import MongoClient
 
 from services.platform.supervisor import Platform, ServicePorts
 from tests.conftest import PORT_OFFSET, ROOT, Isolated
@@ -564,8 +565,12 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
                 if pts and pts[0].shares > 0:
                     break
                 time.sleep(0.05)
-        produce(isolated, h.produced[half:])
         assert platform.stop_service("analytics", sig=signal.SIGKILL) == -signal.SIGKILL
+        with MongoClient(isolated.stack.mongo_url) as mongo:
+            facts_at_kill = mongo[isolated.database]["facts"].count_documents({})
+        # Killed mid-stream: some facts written, the rest of the history not even produced yet.
+        assert 0 < facts_at_kill < len(h.facts)
+        produce(isolated, h.produced[half:])
         platform.start_service("analytics")
         platform.wait_serving("analytics", timeout=120)
         with grpc.insecure_channel(platform.address("analytics")) as channel:
