@@ -29,7 +29,7 @@ from advocacy.content.v1.content_pb2 import Audience, ContentItem, ContentPublis
 from advocacy.share.v1 import share_pb2 as spb
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from pymongo import MongoClient
 
 from services.platform.supervisor import Platform, ServicePorts
@@ -532,12 +532,36 @@ def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: Histor
     )
 
 
+def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> None:
+    later, earlier = datetime.now(UTC), datetime.now(UTC) - timedelta(hours=1)
+    for bad, name in (
+        (pb.GetStatsRequest(granularity=pb.GRANULARITY_DAY), "dimension"),
+        (req("TEAM", "", "DAY"), "key"),
+        (pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM), "granularity"),
+        (req("PROGRAM", "", "DAY", later, earlier), "end"),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetStats(bad, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and name in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.TopContent(pb.TopContentRequest(metric=pb.TOP_METRIC_ENGAGEMENTS, limit=1000), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in err.value.details()
+
+
 def test_generated_history_matches_the_reference(isolated):
     h = generate()
     assert len(h.produced) > len({e.event_id for _, _, e in h.produced})  # duplicates are in
     assert any(f.too_late for f in h.facts)
     platform = analytics_worker(isolated)
     produce(isolated, h.produced)
+    # Two poison messages: one that does not decode, one without an event id.
+    producer = KafkaProducer(bootstrap_servers=isolated.stack.kafka_bootstrap, acks="all")
+    producer.send(isolated.prefix + "share-made", key=b"adv1", value=b"\xff\xff not protobuf")
+    producer.send(
+        isolated.prefix + "share-made", key=b"adv1", value=spb.ShareMade(occurred_at=ts(h.now)).SerializeToString()
+    )
+    producer.flush(60)
+    producer.close()
     platform.start_service("analytics")
     try:
         platform.wait_serving("analytics", timeout=120)
@@ -545,6 +569,16 @@ def test_generated_history_matches_the_reference(isolated):
             stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
             wait_for_reference(stub, h)
             check_other_queries(stub, h)
+            check_invalid_requests(stub)
+        consumer = KafkaConsumer(
+            isolated.prefix + "share-made.dlq",
+            bootstrap_servers=isolated.stack.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=10_000,
+        )
+        reasons = sorted(dict(m.headers)["dlq.reason"].decode() for m in consumer)
+        consumer.close()
+        assert reasons == ["invalid", "undecodable_value"]
     finally:
         assert platform.stop_service("analytics") == 0
 
