@@ -34,7 +34,7 @@ def main() -> None:
 
     async def build() -> StreamComponents:
         mongo = mongo_client(settings)
-        adapters.repo = AnalyticsRepository(mongo[settings.mongo_db])
+        adapters.repo = AnalyticsRepository(mongo[settings.mongo_db], settings.group_in_database)
         await adapters.repo.ensure_indexes()
         queries = AnalyticsQueries(lambda: adapters.repo, config, settings.currency)
         servicer = AnalyticsServicer(lambda: adapters.repo, queries)

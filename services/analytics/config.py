@@ -44,6 +44,10 @@ class AnalyticsSettings(StreamSettings):
     # How long after its hourly window ends an event is still placed in its windows.
     allowed_lateness_seconds: float = Field(default=48 * 3600, ge=0)
 
+    # Sum facts with `$group` on the server (MongoDB) instead of a projected scan summed by the
+    # service (the default, ~8x faster on FerretDB 1.24, whose `$group` keeps only one accumulator).
+    group_in_database: bool = False
+
     @property
     def allowed_lateness(self) -> timedelta:
         return timedelta(seconds=self.allowed_lateness_seconds)

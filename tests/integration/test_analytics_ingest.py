@@ -47,9 +47,10 @@ async def totals(repo: AnalyticsRepository, granularity: Granularity = Granulari
     return out
 
 
-async def test_duplicates_late_and_unique_clicks(isolated):
+@pytest.mark.parametrize("group_in_database", [False, True], ids=["scan", "group"])
+async def test_duplicates_late_and_unique_clicks(isolated, group_in_database):
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
-    repo = AnalyticsRepository(mongo[isolated.database])
+    repo = AnalyticsRepository(mongo[isolated.database], group_in_database)
     await repo.ensure_indexes()
     ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
     share = spb.ShareMade(

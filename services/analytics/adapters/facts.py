@@ -2,7 +2,8 @@
 
 Exactly-once effect without transactions: every consumed event becomes at most one fact document
 whose `_id` is the event id (a redelivered event hits the unique `_id` and changes nothing), and
-every figure is derived from the facts with `$match`/`$group`/`$sum` when asked. No counter is ever
+every figure is derived from the facts when asked (`$match` + `$group`/`$sum` on the server, or a
+projected scan summed here: see `grouped`). No counter is ever
 incremented, so redelivery, a crash between two writes, or a replay from offset 0 cannot double
 anything. Each fact carries its hourly and daily window start, so a window is a `$group` key.
 
@@ -107,7 +108,9 @@ def fact_document(
 
 
 class AnalyticsRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, group_in_database: bool = False) -> None:
+        # True: `$group` on the server (MongoDB); False: group a projected scan here (FerretDB).
+        self._group_in_database = group_in_database
         self.facts = db["facts"]
         self.advocates = db["advocates"]
         self.contents = db["contents"]
@@ -249,16 +252,10 @@ class AnalyticsRepository:
             group_id["b"] = bucket
         if by:
             group_id["k"] = f"${by}"
-        # One pipeline per counter: FerretDB 1.24 computes only the FIRST accumulator of a `$group`
-        # (measured: every further `$sum` comes back 0), so each `$group` has exactly one.
-        results = await asyncio.gather(*(self._sum(query, group_id, name) for name in COUNTER_FIELDS))
-        counters: dict[tuple[Any, ...], dict[str, int]] = {}
-        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for name, rows in zip(COUNTER_FIELDS, results, strict=True):
-            for gid, value in rows:
-                k = tuple(sorted(gid.items()))
-                ids[k] = gid
-                counters.setdefault(k, {})[name] = value
+        if self._group_in_database:
+            counters, ids = await self._group_on_server(query, group_id)
+        else:
+            counters, ids = await self._group_here(query, group_id)
         out: dict[tuple[datetime | None, str], dict[bool, Group]] = {}
         for k, gid in ids.items():
             totals = Totals(**counters[k])
@@ -267,9 +264,42 @@ class AnalyticsRepository:
             groups.setdefault(bool(gid.get("l")), Group()).add(gid["a"], gid["n"], totals)
         return out
 
-    async def _sum(self, query: dict[str, Any], group_id: dict[str, Any], name: str) -> list[tuple[dict, int]]:
-        pipeline = [{"$match": query}, {"$group": {"_id": group_id, "v": {"$sum": f"${name}"}}}]
-        return [(row["_id"], int(row.get("v") or 0)) async for row in await self.facts.aggregate(pipeline)]
+    async def _group_on_server(
+        self, query: dict[str, Any], group_id: dict[str, str]
+    ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
+        """`$group` in the database, one pipeline per counter: FerretDB 1.24 computes only the FIRST
+        accumulator of a `$group` (measured: every further `$sum` comes back 0)."""
+
+        async def one(name: str) -> list[tuple[dict[str, Any], int]]:
+            pipeline = [{"$match": query}, {"$group": {"_id": group_id, "v": {"$sum": f"${name}"}}}]
+            return [(row["_id"], int(row.get("v") or 0)) async for row in await self.facts.aggregate(pipeline)]
+
+        results = await asyncio.gather(*(one(name) for name in COUNTER_FIELDS))
+        counters: dict[tuple[Any, ...], dict[str, int]] = {}
+        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for name, rows in zip(COUNTER_FIELDS, results, strict=True):
+            for gid, value in rows:
+                k = tuple(sorted(gid.items()))
+                ids[k] = gid
+                counters.setdefault(k, {})[name] = value
+        return counters, ids
+
+    async def _group_here(
+        self, query: dict[str, Any], group_id: dict[str, str]
+    ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
+        """The same grouping over a projected scan: on FerretDB one scan is ~8x faster than the
+        seven single-accumulator pipelines (measured on 1.8k facts: 0.46 s vs ~4 s)."""
+        fields = {ref[1:] for ref in group_id.values()} | set(COUNTER_FIELDS)
+        counters: dict[tuple[Any, ...], dict[str, int]] = {}
+        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
+        async for doc in self.facts.find(query, {f: 1 for f in fields}):
+            gid = {name: doc.get(ref[1:]) for name, ref in group_id.items()}
+            k = tuple(sorted(gid.items()))
+            ids[k] = gid
+            sums = counters.setdefault(k, dict.fromkeys(COUNTER_FIELDS, 0))
+            for name in COUNTER_FIELDS:
+                sums[name] += int(doc.get(name) or 0)
+        return counters, ids
 
     async def content_stats(self, content_id: str) -> tuple[int, int, int]:
         """(shares, distinct sharers, potential reach) of one item, over all time."""
