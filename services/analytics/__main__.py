@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
-from services.analytics.adapters.facts import ShareFactRepository
+from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.api.servicer import AnalyticsServicer
 from services.analytics.config import AnalyticsSettings
+from services.analytics.domain.report import Config
+from services.analytics.queries import AnalyticsQueries
 from services.analytics.stream.agents import register_agents
+from services.analytics.stream.ingest import Ingest
 from services.common.mongo import mongo_client
 from services.common.stream import StreamComponents, create_app, run_stream_service
 
@@ -15,20 +18,26 @@ from services.common.stream import StreamComponents, create_app, run_stream_serv
 class _Adapters:
     """Filled in on the worker's event loop, before any agent runs (the async client binds to it)."""
 
-    facts: ShareFactRepository
+    repo: AnalyticsRepository
 
 
 def main() -> None:
     settings = AnalyticsSettings()
     app = create_app("analytics", settings)
     adapters = _Adapters()
-    register_agents(app, settings.topic, lambda: adapters.facts)
+    register_agents(app, settings.topic, Ingest(lambda: adapters.repo, settings.allowed_lateness))
+    config = Config(
+        rate_card=settings.rate_cards(),
+        organic_reach_rate=settings.organic_reach_rate,
+        company_channel_audience=settings.company_channel_audience,
+    )
 
     async def build() -> StreamComponents:
         mongo = mongo_client(settings)
-        adapters.facts = ShareFactRepository(mongo[settings.mongo_db])
-        await adapters.facts.ensure_indexes()
-        servicer = AnalyticsServicer(lambda: adapters.facts)
+        adapters.repo = AnalyticsRepository(mongo[settings.mongo_db], settings.group_in_database)
+        await adapters.repo.ensure_indexes()
+        queries = AnalyticsQueries(lambda: adapters.repo, config, settings.currency)
+        servicer = AnalyticsServicer(lambda: adapters.repo, queries)
         return StreamComponents(
             register=lambda s: analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(servicer, s.server),
             service_names=[analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name],

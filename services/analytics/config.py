@@ -1,8 +1,56 @@
+"""Analytics settings: ADVOCACY_* env vars; dict-valued ones are JSON, e.g.
+ADVOCACY_RATE_CARD='{"LINKEDIN": {"cpm": 30, "cpc": 5, "reaction_multiplier": 0.5}}'."""
+
 from __future__ import annotations
 
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.analytics.domain.metrics import RateCard
 from services.common.stream import StreamSettings
+
+
+class RateCardEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cpm: float = Field(ge=0)
+    cpc: float = Field(ge=0)
+    reaction_multiplier: float = Field(ge=0)
+
+
+# Indicative defaults only; admins set their own rate card (network names as in common.v1.Network
+# without the NETWORK_ prefix).
+DEFAULT_RATE_CARD = {
+    "LINKEDIN": RateCardEntry(cpm=30.0, cpc=5.0, reaction_multiplier=0.5),
+    "X": RateCardEntry(cpm=6.0, cpc=1.0, reaction_multiplier=0.2),
+    "FACEBOOK": RateCardEntry(cpm=10.0, cpc=1.5, reaction_multiplier=0.3),
+    "XING": RateCardEntry(cpm=20.0, cpc=3.0, reaction_multiplier=0.5),
+    "INSTAGRAM": RateCardEntry(cpm=8.0, cpc=1.2, reaction_multiplier=0.2),
+}
+DEFAULT_ORGANIC_REACH = {"LINKEDIN": 0.1, "X": 0.05, "FACEBOOK": 0.06, "XING": 0.08, "INSTAGRAM": 0.1}
 
 
 class AnalyticsSettings(StreamSettings):
     grpc_port: int = 50054
     metrics_port: int = 9104
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    rate_card: dict[str, RateCardEntry] = Field(default_factory=lambda: dict(DEFAULT_RATE_CARD))
+    # Share of potential reach a post reaches organically, per network: used ONLY for the labelled
+    # impressions estimate, never in place of reported impressions.
+    organic_reach_rate: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ORGANIC_REACH))
+    # Followers of the company's own channels per network (the amplification ratio's denominator).
+    company_channel_audience: dict[str, int] = Field(default_factory=dict)
+    # How long after its hourly window ends an event is still placed in its windows.
+    allowed_lateness_seconds: float = Field(default=48 * 3600, ge=0)
+
+    # Sum facts with `$group` on the server (MongoDB) instead of a projected scan summed by the
+    # service (the default, ~8x faster on FerretDB 1.24, whose `$group` keeps only one accumulator).
+    group_in_database: bool = False
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        return timedelta(seconds=self.allowed_lateness_seconds)
+
+    def rate_cards(self) -> dict[str, RateCard]:
+        return {n: RateCard(e.cpm, e.cpc, e.reaction_multiplier) for n, e in self.rate_card.items()}

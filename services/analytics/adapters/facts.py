@@ -1,69 +1,321 @@
-"""Share facts in MongoDB, one document per event id (a redelivered event is stored once),
-and the content statistics derived from them."""
+"""The analytics materialized views in MongoDB.
+
+Exactly-once effect without transactions: every consumed event becomes at most one fact document
+whose `_id` is the event id (a redelivered event hits the unique `_id` and changes nothing), and
+every figure is derived from the facts when asked (`$match` + `$group`/`$sum` on the server, or a
+projected scan summed here: see `grouped`). No counter is ever
+incremented, so redelivery, a crash between two writes, or a replay from offset 0 cannot double
+anything. Each fact carries its hourly and daily window start, so a window is a `$group` key.
+
+Other views: `advocates` and `contents` keep the latest state per id (older or repeated states are
+ignored by a conditional upsert), `click_keys` assigns each unique-click slot to the one event that
+claimed it first (a redelivery of that event finds itself the owner again).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.analytics.domain.audience import AudienceRule, Period
+from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
+from services.analytics.domain.report import Member
+from services.analytics.domain.windows import Granularity, window_start
 
-class ShareFactRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["share_facts"]
+# Dimension name -> fact field it groups by (PROGRAM: every fact).
+DIMENSION_FIELDS = {
+    "CONTENT": "content_id",
+    "ADVOCATE": "advocate_id",
+    "TEAM": "team",
+    "CAMPAIGN": "campaign_id",
+    "NETWORK": "network",
+    "PROGRAM": None,
+}
+_BUCKET_FIELD = {Granularity.HOUR: "$hour", Granularity.DAY: "$day", Granularity.ALL_TIME: None}
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """Window starts are stored in UTC; a client without tz_aware returns them naive."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+@dataclass(frozen=True)
+class ContentState:
+    content_id: str
+    author_id: str
+    campaign_id: str
+    title: str
+    audience: AudienceRule
+
+
+@dataclass(frozen=True)
+class Comment:
+    event_id: str
+    share_id: str
+    advocate_id: str
+    network: str
+    text: str
+    occurred_at: datetime
+
+
+def fact_document(
+    *,
+    event_id: str,
+    kind: str,
+    content_id: str,
+    advocate_id: str,
+    team: str,
+    leader: bool,
+    campaign_id: str,
+    network: str,
+    occurred_at: datetime,
+    received_at: datetime,
+    too_late: bool,
+    totals: Totals,
+    share_id: str = "",
+    comment_text: str = "",
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": event_id,
+        "kind": kind,
+        "content_id": content_id,
+        "advocate_id": advocate_id,
+        "team": team,
+        "leader": leader,
+        "campaign_id": campaign_id,
+        "network": network,
+        "share_id": share_id,
+        "occurred_at": occurred_at,
+        "hour": window_start(occurred_at, Granularity.HOUR),
+        "day": window_start(occurred_at, Granularity.DAY),
+        "received_at": received_at,
+        # Too late for its hour/day windows: counted in all-time figures only.
+        "too_late": too_late,
+    }
+    for name in COUNTER_FIELDS:
+        doc[name] = getattr(totals, name)
+    if comment_text:
+        doc["comment_text"] = comment_text
+        doc["has_comment"] = True
+    return doc
+
+
+class AnalyticsRepository:
+    def __init__(self, db: AsyncDatabase, group_in_database: bool = False) -> None:
+        # True: `$group` on the server (MongoDB); False: group a projected scan here (FerretDB).
+        self._group_in_database = group_in_database
+        self.facts = db["facts"]
+        self.advocates = db["advocates"]
+        self.contents = db["contents"]
+        self.click_keys = db["click_keys"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("content_id", ASCENDING), ("occurred_at", ASCENDING)])
+        for field in ("content_id", "advocate_id", "team", "campaign_id", "network"):
+            await self.facts.create_index([(field, ASCENDING), ("occurred_at", ASCENDING)])
+        await self.facts.create_index([("occurred_at", ASCENDING)])
 
-    async def record(
-        self,
-        *,
-        event_id: str,
-        content_id: str,
-        advocate_id: str,
-        team: str,
-        leader: bool,
-        campaign_id: str,
-        network: str,
-        audience_size: int,
-        occurred_at: datetime,
-    ) -> bool:
+    # --- writes (all idempotent) ---
+
+    async def record_fact(self, doc: dict[str, Any]) -> bool:
+        """Stores one event's fact; False when it was already stored (a redelivery)."""
         try:
-            await self.collection.insert_one(
-                {
-                    "_id": event_id,
-                    "content_id": content_id,
-                    "advocate_id": advocate_id,
-                    "team": team,
-                    "leader": leader,
-                    "campaign_id": campaign_id,
-                    "network": network,
-                    "audience_size": audience_size,
-                    "occurred_at": occurred_at,
-                }
+            await self.facts.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def claim_click(self, key: str, event_id: str) -> bool:
+        """True when `event_id` owns this unique-click slot (first claim, or a redelivery of the owner)."""
+        try:
+            doc = await self.click_keys.find_one_and_update(
+                {"_id": key},
+                {"$setOnInsert": {"event_id": event_id}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # two upserts raced; the other one inserted it
+            doc = await self.click_keys.find_one({"_id": key})
+        return doc is not None and doc["event_id"] == event_id
+
+    async def _upsert_latest(self, collection: Any, key: str, version_at: datetime, fields: dict[str, Any]) -> bool:
+        """Keeps the newest state per key: an older or repeated state matches no document, its upsert
+        collides with the existing `_id`, and nothing changes."""
+        try:
+            await collection.update_one(
+                {"_id": key, "version_at": {"$lt": version_at}},
+                {"$set": {**fields, "version_at": version_at}},
+                upsert=True,
             )
         except DuplicateKeyError:
             return False
         return True
 
+    async def upsert_advocate(self, state: Member, version_at: datetime) -> bool:
+        return await self._upsert_latest(
+            self.advocates,
+            state.advocate_id,
+            version_at,
+            {
+                "team": state.team,
+                "location": state.location,
+                "language": state.language,
+                "role": state.role,
+                "leader": state.leader,
+                "enrolments": [{"enrolled_at": p.enrolled_at, "left_at": p.left_at} for p in state.periods],
+            },
+        )
+
+    async def upsert_content(self, state: ContentState, version_at: datetime) -> bool:
+        a = state.audience
+        return await self._upsert_latest(
+            self.contents,
+            state.content_id,
+            version_at,
+            {
+                "author_id": state.author_id,
+                "campaign_id": state.campaign_id,
+                "title": state.title,
+                "audience": {
+                    "teams": list(a.teams),
+                    "locations": list(a.locations),
+                    "languages": list(a.languages),
+                    "roles": list(a.roles),
+                },
+            },
+        )
+
+    # --- reads ---
+
+    async def all_advocates(self) -> list[Member]:
+        return [
+            Member(
+                advocate_id=d["_id"],
+                team=d.get("team", ""),
+                location=d.get("location", ""),
+                language=d.get("language", ""),
+                role=d.get("role", ""),
+                leader=bool(d.get("leader")),
+                periods=tuple(Period(p["enrolled_at"], p.get("left_at")) for p in d.get("enrolments", [])),
+            )
+            async for d in self.advocates.find({})
+        ]
+
+    async def content(self, content_id: str) -> ContentState | None:
+        d = await self.contents.find_one({"_id": content_id})
+        if d is None:
+            return None
+        a = d.get("audience", {})
+        return ContentState(
+            content_id=d["_id"],
+            author_id=d.get("author_id", ""),
+            campaign_id=d.get("campaign_id", ""),
+            title=d.get("title", ""),
+            audience=AudienceRule(
+                tuple(a.get("teams", [])),
+                tuple(a.get("locations", [])),
+                tuple(a.get("languages", [])),
+                tuple(a.get("roles", [])),
+            ),
+        )
+
+    async def grouped(
+        self,
+        match: Mapping[str, Any],
+        granularity: Granularity,
+        start: datetime | None,
+        end: datetime | None,
+        by: str | None = None,
+    ) -> dict[tuple[datetime | None, str], dict[bool, Group]]:
+        """Groups facts per (window start, `by` field) and leader flag, from the facts alone.
+
+        Windowed granularities leave out facts that arrived too late for their windows."""
+        query: dict[str, Any] = dict(match)
+        time: dict[str, Any] = {}
+        if start is not None:
+            time["$gte"] = start
+        if end is not None:
+            time["$lt"] = end
+        if time:
+            query["occurred_at"] = time
+        if granularity is not Granularity.ALL_TIME:
+            query["too_late"] = False
+        group_id: dict[str, Any] = {"a": "$advocate_id", "n": "$network", "l": "$leader"}
+        bucket = _BUCKET_FIELD[granularity]
+        if bucket:
+            group_id["b"] = bucket
+        if by:
+            group_id["k"] = f"${by}"
+        if self._group_in_database:
+            counters, ids = await self._group_on_server(query, group_id)
+        else:
+            counters, ids = await self._group_here(query, group_id)
+        out: dict[tuple[datetime | None, str], dict[bool, Group]] = {}
+        for k, gid in ids.items():
+            totals = Totals(**counters[k])
+            key = (_aware(gid.get("b")), gid.get("k", "") if by else "")
+            groups = out.setdefault(key, {})
+            groups.setdefault(bool(gid.get("l")), Group()).add(gid["a"], gid["n"], totals)
+        return out
+
+    async def _group_on_server(
+        self, query: dict[str, Any], group_id: dict[str, str]
+    ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
+        """`$group` in the database, one pipeline per counter: FerretDB 1.24 computes only the FIRST
+        accumulator of a `$group` (measured: every further `$sum` comes back 0)."""
+
+        async def one(name: str) -> list[tuple[dict[str, Any], int]]:
+            pipeline = [{"$match": query}, {"$group": {"_id": group_id, "v": {"$sum": f"${name}"}}}]
+            return [(row["_id"], int(row.get("v") or 0)) async for row in await self.facts.aggregate(pipeline)]
+
+        results = await asyncio.gather(*(one(name) for name in COUNTER_FIELDS))
+        counters: dict[tuple[Any, ...], dict[str, int]] = {}
+        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for name, rows in zip(COUNTER_FIELDS, results, strict=True):
+            for gid, value in rows:
+                k = tuple(sorted(gid.items()))
+                ids[k] = gid
+                counters.setdefault(k, {})[name] = value
+        return counters, ids
+
+    async def _group_here(
+        self, query: dict[str, Any], group_id: dict[str, str]
+    ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
+        """The same grouping over a projected scan: on FerretDB one scan is ~8x faster than the
+        seven single-accumulator pipelines (measured on 1.8k facts: 0.46 s vs ~4 s)."""
+        fields = {ref[1:] for ref in group_id.values()} | set(COUNTER_FIELDS)
+        counters: dict[tuple[Any, ...], dict[str, int]] = {}
+        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
+        async for doc in self.facts.find(query, {f: 1 for f in fields}):
+            gid = {name: doc.get(ref[1:]) for name, ref in group_id.items()}
+            k = tuple(sorted(gid.items()))
+            ids[k] = gid
+            sums = counters.setdefault(k, dict.fromkeys(COUNTER_FIELDS, 0))
+            for name in COUNTER_FIELDS:
+                sums[name] += int(doc.get(name) or 0)
+        return counters, ids
+
     async def content_stats(self, content_id: str) -> tuple[int, int, int]:
-        """(shares, distinct sharers, potential reach) of one item."""
-        match = {"$match": {"content_id": content_id}}
-        reach_rows = [
-            r
-            async for r in await self.collection.aggregate(
-                [match, {"$group": {"_id": None, "reach": {"$sum": "$audience_size"}}}]
+        """(shares, distinct sharers, potential reach) of one item, over all time."""
+        rows = await self.grouped({"content_id": content_id}, Granularity.ALL_TIME, None, None)
+        merged = Group()
+        for groups in rows.values():
+            for g in groups.values():
+                merged.totals.add(g.totals)
+                merged.sharers |= g.sharers
+        return merged.totals.shares, len(merged.sharers), merged.totals.potential_reach
+
+    async def comments(self, content_id: str, limit: int) -> list[Comment]:
+        cursor = self.facts.find({"content_id": content_id, "has_comment": True}).sort("occurred_at", ASCENDING)
+        return [
+            Comment(
+                d["_id"], d.get("share_id", ""), d["advocate_id"], d["network"], d["comment_text"], d["occurred_at"]
             )
+            async for d in cursor.limit(limit)
         ]
-        sharer_rows = [
-            r
-            async for r in await self.collection.aggregate(
-                [match, {"$group": {"_id": "$advocate_id"}}, {"$count": "sharers"}]
-            )
-        ]
-        shares = await self.collection.count_documents({"content_id": content_id})
-        reach = int(reach_rows[0]["reach"]) if reach_rows else 0
-        sharers = int(sharer_rows[0]["sharers"]) if sharer_rows else 0
-        return shares, sharers, reach

@@ -1,26 +1,196 @@
-"""gRPC AnalyticsService: statistics read from the materialized facts in MongoDB."""
+"""gRPC AnalyticsService: figures read from the materialized facts in MongoDB (never worker memory)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import grpc
-from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
-from grpc_interceptor.exceptions import InvalidArgument
+from advocacy.analytics.v1 import analytics_pb2 as pb
+from advocacy.analytics.v1 import analytics_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_interceptor.exceptions import InvalidArgument, NotFound, PermissionDenied
 
-from services.analytics.adapters.facts import ShareFactRepository
+from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.domain.metrics import RateBasis
+from services.analytics.domain.report import Point, to_csv
+from services.analytics.domain.windows import Granularity
+from services.analytics.queries import AnalyticsQueries, NotAuthor, UnknownContent
+from services.common.events import from_timestamp, to_timestamp
+
+_GRANULARITY = {
+    pb.GRANULARITY_HOUR: Granularity.HOUR,
+    pb.GRANULARITY_DAY: Granularity.DAY,
+    pb.GRANULARITY_ALL_TIME: Granularity.ALL_TIME,
+}
+_BASIS = {
+    RateBasis.IMPRESSIONS: pb.RATE_BASIS_IMPRESSIONS,
+    RateBasis.POTENTIAL_REACH: pb.RATE_BASIS_POTENTIAL_REACH,
+    RateBasis.NONE: pb.RATE_BASIS_NONE,
+}
+_OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate")
+
+
+def _time(ts: Timestamp, name: str) -> datetime | None:
+    if not ts.seconds and not ts.nanos:
+        return None
+    try:
+        return from_timestamp(ts)
+    except ValueError as exc:
+        raise InvalidArgument(f"{name}: {exc}") from exc
+
+
+def _range(start: Timestamp, end: Timestamp) -> tuple[datetime | None, datetime | None]:
+    s, e = _time(start, "start"), _time(end, "end")
+    if s and e and s >= e:
+        raise InvalidArgument("end: must be after start")
+    return s, e
+
+
+def point_pb(p: Point) -> pb.StatsPoint:
+    out = pb.StatsPoint(
+        shares=p.shares,
+        distinct_sharers=p.distinct_sharers,
+        potential_reach=p.potential_reach,
+        impressions_reported=p.impressions_reported,
+        impressions_estimated=p.impressions_estimated,
+        unique_clicks=p.unique_clicks,
+        reactions=p.reactions,
+        comments=p.comments,
+        reshares=p.reshares,
+        engagements=p.engagements,
+        engagement_rate_basis=_BASIS[p.engagement_rate_basis],
+        earned_media_value=p.earned_media_value,
+        active_advocates=p.active_advocates,
+        enrolled_advocates=p.enrolled_advocates,
+        leader_potential_reach=p.leader_potential_reach,
+        non_leader_potential_reach=p.non_leader_potential_reach,
+        leader_engagements=p.leader_engagements,
+        non_leader_engagements=p.non_leader_engagements,
+    )
+    if p.window_start is not None:
+        out.window_start.CopyFrom(to_timestamp(p.window_start))
+    for name in _OPTIONAL:
+        value = getattr(p, name)
+        if value is not None:
+            setattr(out, name, value)
+    return out
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
-    def __init__(self, facts: Callable[[], ShareFactRepository]) -> None:
-        self._facts = facts
+    def __init__(self, repo: Callable[[], AnalyticsRepository], queries: AnalyticsQueries) -> None:
+        self._repo = repo
+        self._queries = queries
 
     async def GetContentStats(
-        self, request: analytics_pb2.GetContentStatsRequest, context: grpc.aio.ServicerContext
-    ) -> analytics_pb2.ContentStats:
+        self, request: pb.GetContentStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ContentStats:
         if not request.content_id or len(request.content_id) > 128:
             raise InvalidArgument("content_id: must be 1..128 characters")
-        shares, sharers, reach = await self._facts().content_stats(request.content_id)
-        return analytics_pb2.ContentStats(
+        shares, sharers, reach = await self._repo().content_stats(request.content_id)
+        return pb.ContentStats(
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach
+        )
+
+    async def _series(self, request: pb.GetStatsRequest) -> list[Point]:
+        if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
+            raise InvalidArgument("dimension: required")
+        dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
+        if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
+            raise InvalidArgument("key: must be 1..128 characters")
+        if request.granularity not in _GRANULARITY:
+            raise InvalidArgument("granularity: required")
+        start, end = _range(request.start, request.end)
+        key = request.key if dimension != "PROGRAM" else ""
+        return await self._queries.series(dimension, key, _GRANULARITY[request.granularity], start, end)
+
+    async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.StatsSeries:
+        points = await self._series(request)
+        return pb.StatsSeries(
+            dimension=request.dimension,
+            key=request.key,
+            granularity=request.granularity,
+            currency=self._queries.currency,
+            points=[point_pb(p) for p in points],
+        )
+
+    async def ExportStatsCsv(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.CsvExport:
+        points = await self._series(request)
+        dim = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_").lower()
+        gran = pb.Granularity.Name(request.granularity).removeprefix("GRANULARITY_").lower()
+        safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.key)[:64]
+        filename = f"advocacy-{dim}-{safe_key or 'all'}-{gran}-{self._queries.currency}.csv"
+        return pb.CsvExport(filename=filename, csv=to_csv(points))
+
+    async def TopContent(
+        self, request: pb.TopContentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TopContentResponse:
+        if request.metric == pb.TOP_METRIC_UNSPECIFIED or request.metric not in pb.TopMetric.values():
+            raise InvalidArgument("metric: required")
+        limit = request.limit or 10
+        if not 1 <= limit <= 100:
+            raise InvalidArgument("limit: must be 1..100")
+        start, end = _range(request.start, request.end)
+        metric = pb.TopMetric.Name(request.metric).removeprefix("TOP_METRIC_")
+        rows = await self._queries.top_content(metric, start, end, limit)
+        return pb.TopContentResponse(
+            currency=self._queries.currency,
+            entries=[pb.TopContentEntry(content_id=c, title=title, stats=point_pb(p)) for c, title, p in rows],
+        )
+
+    async def GetProgramOverview(
+        self, request: pb.GetProgramOverviewRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ProgramOverview:
+        start, end = _range(request.start, request.end)
+        totals, extra = await self._queries.overview(start, end)
+        out = pb.ProgramOverview(
+            currency=self._queries.currency,
+            active_advocates=totals.active_advocates,
+            enrolled_advocates=totals.enrolled_advocates,
+            employee_potential_reach=totals.potential_reach,
+            company_channel_audience=int(extra["company_channel_audience"] or 0),
+            active_leaders=int(extra["active_leaders"] or 0),
+            enrolled_leaders=int(extra["enrolled_leaders"] or 0),
+            leader_potential_reach=totals.leader_potential_reach,
+            non_leader_potential_reach=totals.non_leader_potential_reach,
+            leader_engagements=totals.leader_engagements,
+            non_leader_engagements=totals.non_leader_engagements,
+            totals=point_pb(totals),
+        )
+        if totals.adoption is not None:
+            out.adoption = totals.adoption
+        if totals.amplification_ratio is not None:
+            out.amplification_ratio = totals.amplification_ratio
+        if extra["leader_participation"] is not None:
+            out.leader_participation = float(extra["leader_participation"])
+        return out
+
+    async def ListComments(
+        self, request: pb.ListCommentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCommentsResponse:
+        if not request.content_id or len(request.content_id) > 128:
+            raise InvalidArgument("content_id: must be 1..128 characters")
+        if not request.requester_id:
+            raise InvalidArgument("requester_id: required")
+        limit = request.limit or 100
+        if not 1 <= limit <= 1000:
+            raise InvalidArgument("limit: must be 1..1000")
+        try:
+            comments = await self._queries.comments(request.content_id, request.requester_id, limit)
+        except UnknownContent as exc:
+            raise NotFound(f"content_id: no published item {request.content_id}") from exc
+        except NotAuthor as exc:
+            raise PermissionDenied("requester_id: only the item's author may read its comments") from exc
+        return pb.ListCommentsResponse(
+            comments=[
+                pb.CustomerComment(
+                    event_id=c.event_id,
+                    share_id=c.share_id,
+                    advocate_id=c.advocate_id,
+                    network=c.network,
+                    text=c.text,
+                    occurred_at=to_timestamp(c.occurred_at),
+                )
+                for c in comments
+            ]
         )

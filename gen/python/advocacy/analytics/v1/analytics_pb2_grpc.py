@@ -39,6 +39,31 @@ class AnalyticsServiceStub:
                 request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetContentStatsRequest.SerializeToString,
                 response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ContentStats.FromString,
                 _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/GetStats',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.StatsSeries.FromString,
+                _registered_method=True)
+        self.TopContent = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/TopContent',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TopContentRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TopContentResponse.FromString,
+                _registered_method=True)
+        self.GetProgramOverview = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/GetProgramOverview',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramOverviewRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ProgramOverview.FromString,
+                _registered_method=True)
+        self.ListComments = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/ListComments',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ListCommentsRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ListCommentsResponse.FromString,
+                _registered_method=True)
+        self.ExportStatsCsv = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/ExportStatsCsv',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -50,6 +75,39 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStats(self, request, context):
+        """A series of one item / advocate / team / campaign / network / the program.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TopContent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProgramOverview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListComments(self, request, context):
+        """Customer comments on an item's shares, for the item's author ("bring the customer in").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportStatsCsv(self, request, context):
+        """The same series as GetStats, as CSV.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +115,31 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.GetContentStats,
                     request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetContentStatsRequest.FromString,
                     response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ContentStats.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.StatsSeries.SerializeToString,
+            ),
+            'TopContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.TopContent,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TopContentRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TopContentResponse.SerializeToString,
+            ),
+            'GetProgramOverview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgramOverview,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramOverviewRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ProgramOverview.SerializeToString,
+            ),
+            'ListComments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComments,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ListCommentsRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ListCommentsResponse.SerializeToString,
+            ),
+            'ExportStatsCsv': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportStatsCsv,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +169,141 @@ class AnalyticsService:
             '/advocacy.analytics.v1.AnalyticsService/GetContentStats',
             advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetContentStatsRequest.SerializeToString,
             advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ContentStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/GetStats',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.StatsSeries.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TopContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/TopContent',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TopContentRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TopContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgramOverview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/GetProgramOverview',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramOverviewRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ProgramOverview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/ListComments',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ListCommentsRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ListCommentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportStatsCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/ExportStatsCsv',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""Pure analytics logic: metric formulas, time windows, audiences. No I/O."""

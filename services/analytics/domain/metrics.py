@@ -1,0 +1,143 @@
+"""Metric formulas of the product (docs/product.md, "Metrics"), each stated where it is computed.
+
+Every ratio is defined for a zero denominator: it is `None` ("not computable"), never a silent 0
+and never a division error. Potential reach is never presented as measured reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when the denominator is 0 (nothing to divide by)."""
+    if denominator == 0:
+        return None
+    return numerator / denominator
+
+
+@dataclass(frozen=True)
+class RateCard:
+    """What one unit of attention is worth on one network, in the configured currency."""
+
+    cpm: float  # cost per 1000 impressions
+    cpc: float  # cost per click
+    reaction_multiplier: float  # a reaction is worth this many clicks
+
+
+@dataclass
+class Totals:
+    """Additive counters of one group (item, advocate, team, campaign, network, window).
+
+    All fields are sums over facts, so two Totals add up to the Totals of the union.
+    """
+
+    shares: int = 0
+    potential_reach: int = 0  # sum of audience sizes at share time (potential, not measured)
+    impressions: int = 0  # network-reported impressions only
+    clicks: int = 0  # unique clicks (bots, self-clicks and repeats within 30 min removed)
+    reactions: int = 0
+    comments: int = 0
+    reshares: int = 0
+
+    def add(self, other: Totals) -> None:
+        for name in COUNTER_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+COUNTER_FIELDS = ("shares", "potential_reach", "impressions", "clicks", "reactions", "comments", "reshares")
+
+
+def potential_reach(audience_sizes: Iterable[int]) -> int:
+    """Potential reach of a group = sum of the sharers' audience sizes on the network at share time."""
+    return sum(audience_sizes)
+
+
+def engagements(t: Totals) -> int:
+    """Engagements = unique clicks + reactions + comments + reshares (impressions are not engagement)."""
+    return t.clicks + t.reactions + t.comments + t.reshares
+
+
+class RateBasis(StrEnum):
+    IMPRESSIONS = "IMPRESSIONS"
+    POTENTIAL_REACH = "POTENTIAL_REACH"  # impressions unknown: the fallback, labelled as such
+    NONE = "NONE"  # neither known: no rate
+
+
+def engagement_rate(t: Totals) -> tuple[float | None, RateBasis]:
+    """Engagement rate = engagements / impressions; when no impressions were reported (unknown),
+    engagements / potential reach, labelled POTENTIAL_REACH; None when both are 0."""
+    if t.impressions > 0:
+        return engagements(t) / t.impressions, RateBasis.IMPRESSIONS
+    if t.potential_reach > 0:
+        return engagements(t) / t.potential_reach, RateBasis.POTENTIAL_REACH
+    return None, RateBasis.NONE
+
+
+def click_through_rate(t: Totals) -> float | None:
+    """CTR = unique clicks / reported impressions; None when impressions are unknown (0)."""
+    return ratio(t.clicks, t.impressions)
+
+
+def estimated_impressions(reach_by_network: Mapping[str, int], organic_reach_rate: Mapping[str, float]) -> float:
+    """LABELLED ESTIMATE, never shown as impressions: sum over networks of
+    organic-reach rate(network) * potential reach(network). A network without a rate counts 0."""
+    return sum(organic_reach_rate.get(net, 0.0) * reach for net, reach in reach_by_network.items())
+
+
+def earned_media_value(by_network: Mapping[str, Totals], rate_card: Mapping[str, RateCard]) -> float:
+    """EMV = sum over networks of CPM * impressions / 1000 + CPC * (reaction multiplier * reactions + clicks).
+
+    Only reported impressions count (never estimates); a network missing from the rate card is worth 0.
+    """
+    value = 0.0
+    for net, t in by_network.items():
+        card = rate_card.get(net)
+        if card is None:
+            continue
+        value += card.cpm * t.impressions / 1000 + card.cpc * (card.reaction_multiplier * t.reactions + t.clicks)
+    return value
+
+
+def adoption(active: set[str], enrolled: set[str]) -> float | None:
+    """Adoption = advocates with >= 1 share in the window / advocates enrolled during that window.
+
+    Sharers who were not enrolled during the window are not counted (the ratio stays <= 1)."""
+    return ratio(len(active & enrolled), len(enrolled))
+
+
+def share_rate(distinct_sharers: set[str], audience: set[str]) -> float | None:
+    """Share rate of an item = distinct sharers / advocates in its audience (sharers outside it ignored)."""
+    return ratio(len(distinct_sharers & audience), len(audience))
+
+
+def amplification_ratio(reach_by_network: Mapping[str, int], company_audience: Mapping[str, int]) -> float | None:
+    """Amplification = potential reach of employee shares / audience of the company's own channels,
+    over the networks that have a configured company audience; None when none is configured."""
+    networks = [n for n, a in company_audience.items() if a > 0]
+    return ratio(sum(reach_by_network.get(n, 0) for n in networks), sum(company_audience[n] for n in networks))
+
+
+def leader_participation(active: set[str], enrolled_leaders: set[str]) -> float | None:
+    """Leader participation = active leaders / enrolled leaders (active: >= 1 share in the window)."""
+    return ratio(len(active & enrolled_leaders), len(enrolled_leaders))
+
+
+@dataclass
+class Group:
+    """One group's totals with what is not additive: who shared, and the split per network."""
+
+    totals: Totals = field(default_factory=Totals)
+    sharers: set[str] = field(default_factory=set)
+    by_network: dict[str, Totals] = field(default_factory=dict)
+
+    def add(self, advocate_id: str, network: str, t: Totals) -> None:
+        self.totals.add(t)
+        if t.shares > 0:
+            self.sharers.add(advocate_id)
+        self.by_network.setdefault(network, Totals()).add(t)
+
+    def reach_by_network(self) -> dict[str, int]:
+        return {n: t.potential_reach for n, t in self.by_network.items()}

@@ -1,0 +1,148 @@
+"""One figure set (`Point`) from grouped facts, and its CSV rendering. Pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from services.analytics.domain import metrics as m
+from services.analytics.domain.audience import AudienceRule, Period, enrolled_during
+
+
+@dataclass(frozen=True)
+class Member:
+    """An advocate as the reports need them (latest known state)."""
+
+    advocate_id: str
+    team: str
+    location: str
+    language: str
+    role: str
+    leader: bool
+    periods: tuple[Period, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    rate_card: Mapping[str, m.RateCard]
+    organic_reach_rate: Mapping[str, float]
+    company_channel_audience: Mapping[str, int]
+
+
+@dataclass
+class Point:
+    window_start: datetime | None
+    shares: int
+    distinct_sharers: int
+    potential_reach: int
+    impressions_reported: int
+    impressions_estimated: float
+    unique_clicks: int
+    reactions: int
+    comments: int
+    reshares: int
+    engagements: int
+    engagement_rate: float | None
+    engagement_rate_basis: m.RateBasis
+    ctr: float | None
+    earned_media_value: float
+    amplification_ratio: float | None
+    adoption: float | None
+    active_advocates: int
+    enrolled_advocates: int
+    share_rate: float | None
+    leader_potential_reach: int
+    non_leader_potential_reach: int
+    leader_engagements: int
+    non_leader_engagements: int
+
+
+def merge(by_leader: Mapping[bool, m.Group]) -> m.Group:
+    out = m.Group()
+    for g in by_leader.values():
+        out.totals.add(g.totals)
+        out.sharers |= g.sharers
+        for net, t in g.by_network.items():
+            out.by_network.setdefault(net, m.Totals()).add(t)
+    return out
+
+
+def enrolled(members: Iterable[Member], start: datetime | None, end: datetime | None) -> list[Member]:
+    return [a for a in members if enrolled_during(a.periods, start, end)]
+
+
+def point(
+    by_leader: Mapping[bool, m.Group],
+    config: Config,
+    window_start: datetime | None,
+    *,
+    adoption_base: Sequence[Member] | None = None,
+    audience: Sequence[Member] | None = None,
+) -> Point:
+    """Every figure of one group in one window.
+
+    `adoption_base`: the advocates enrolled during the window who could adopt (ADVOCATE, TEAM,
+    PROGRAM); `audience`: the enrolled advocates the item was for (CONTENT: share rate)."""
+    g = merge(by_leader)
+    t = g.totals
+    rate, basis = m.engagement_rate(t)
+    leaders = by_leader.get(True, m.Group()).totals
+    others = by_leader.get(False, m.Group()).totals
+    base_ids = {a.advocate_id for a in adoption_base} if adoption_base is not None else set()
+    return Point(
+        window_start=window_start,
+        shares=t.shares,
+        distinct_sharers=len(g.sharers),
+        potential_reach=t.potential_reach,
+        impressions_reported=t.impressions,
+        impressions_estimated=m.estimated_impressions(g.reach_by_network(), config.organic_reach_rate),
+        unique_clicks=t.clicks,
+        reactions=t.reactions,
+        comments=t.comments,
+        reshares=t.reshares,
+        engagements=m.engagements(t),
+        engagement_rate=rate,
+        engagement_rate_basis=basis,
+        ctr=m.click_through_rate(t),
+        earned_media_value=m.earned_media_value(g.by_network, config.rate_card),
+        amplification_ratio=m.amplification_ratio(g.reach_by_network(), config.company_channel_audience),
+        adoption=m.adoption(g.sharers, base_ids) if adoption_base is not None else None,
+        active_advocates=len(g.sharers & base_ids),
+        enrolled_advocates=len(base_ids),
+        share_rate=(m.share_rate(g.sharers, {a.advocate_id for a in audience}) if audience is not None else None),
+        leader_potential_reach=leaders.potential_reach,
+        non_leader_potential_reach=others.potential_reach,
+        leader_engagements=m.engagements(leaders),
+        non_leader_engagements=m.engagements(others),
+    )
+
+
+def in_audience(members: Iterable[Member], rule: AudienceRule) -> list[Member]:
+    return [a for a in members if rule.includes(a.team, a.location, a.language, a.role)]
+
+
+CSV_COLUMNS = [f.name for f in fields(Point)]
+
+
+def to_csv(points: Iterable[Point]) -> str:
+    """RFC 4180 CSV with a header row; a ratio that cannot be computed is an empty cell."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for p in points:
+        row = []
+        for name in CSV_COLUMNS:
+            value = getattr(p, name)
+            if value is None:
+                row.append("")
+            elif isinstance(value, datetime):
+                row.append(value.isoformat())
+            elif isinstance(value, m.RateBasis):
+                row.append(value.value)
+            else:
+                row.append(str(value))
+        writer.writerow(row)
+    return buf.getvalue()

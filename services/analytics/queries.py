@@ -1,0 +1,108 @@
+"""Read side: series, top content, program overview, comments, computed from the materialized facts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from services.analytics.adapters.facts import DIMENSION_FIELDS, AnalyticsRepository, Comment, ContentState
+from services.analytics.domain import metrics as m
+from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, merge, point
+from services.analytics.domain.windows import Granularity
+
+_SIZE = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
+
+
+class UnknownContent(LookupError):
+    pass
+
+
+class NotAuthor(PermissionError):
+    pass
+
+
+def _clip(
+    bucket: datetime | None, granularity: Granularity, start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The window a point covers, within the requested range."""
+    if bucket is None:
+        return start, end
+    w_start, w_end = bucket, bucket + _SIZE[granularity]
+    return (max(w_start, start) if start else w_start), (min(w_end, end) if end else w_end)
+
+
+class AnalyticsQueries:
+    def __init__(self, repo: Callable[[], AnalyticsRepository], config: Config, currency: str) -> None:
+        self._repo = repo
+        self.config = config
+        self.currency = currency
+
+    async def series(
+        self, dimension: str, key: str, granularity: Granularity, start: datetime | None, end: datetime | None
+    ) -> list[Point]:
+        field = DIMENSION_FIELDS[dimension]
+        match = {field: key} if field else {}
+        rows = await self._repo().grouped(match, granularity, start, end)
+        members = await self._repo().all_advocates()
+        content: ContentState | None = None
+        if dimension == "CONTENT":
+            content = await self._repo().content(key)
+        points = []
+        for (bucket, _), by_leader in sorted(rows.items(), key=lambda kv: kv[0][0] or datetime.min):
+            w_start, w_end = _clip(bucket, granularity, start, end)
+            base: list[Member] | None = None
+            audience: list[Member] | None = None
+            if dimension in ("ADVOCATE", "TEAM", "PROGRAM"):
+                base = enrolled(members, w_start, w_end)
+                if dimension == "TEAM":
+                    base = [a for a in base if a.team == key]
+                elif dimension == "ADVOCATE":
+                    base = [a for a in base if a.advocate_id == key]
+            if content is not None:
+                audience = in_audience(enrolled(members, w_start, w_end), content.audience)
+            points.append(point(by_leader, self.config, bucket, adoption_base=base, audience=audience))
+        return points
+
+    async def top_content(
+        self, metric: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[tuple[str, str, Point]]:
+        rows = await self._repo().grouped({}, Granularity.ALL_TIME, start, end, by="content_id")
+        points = [(content_id, point(by_leader, self.config, None)) for (_, content_id), by_leader in rows.items()]
+        score: dict[str, Callable[[Point], float]] = {
+            "POTENTIAL_REACH": lambda p: p.potential_reach,
+            "ENGAGEMENTS": lambda p: p.engagements,
+            "EARNED_MEDIA_VALUE": lambda p: p.earned_media_value,
+        }
+        points.sort(key=lambda cp: (-score[metric](cp[1]), cp[0]))
+        out = []
+        for content_id, p in points[:limit]:
+            state = await self._repo().content(content_id)
+            out.append((content_id, state.title if state else "", p))
+        return out
+
+    async def overview(
+        self, start: datetime | None, end: datetime | None
+    ) -> tuple[Point, dict[str, float | int | None]]:
+        """The program in [start, end): totals, adoption, amplification and leader participation."""
+        rows = await self._repo().grouped({}, Granularity.ALL_TIME, start, end)
+        by_leader = rows.get((None, ""), {})
+        members = enrolled(await self._repo().all_advocates(), start, end)
+        totals = point(by_leader, self.config, None, adoption_base=members)
+        sharers = merge(by_leader).sharers
+        leaders = {a.advocate_id for a in members if a.leader}
+        company = sum(a for a in self.config.company_channel_audience.values() if a > 0)
+        extra: dict[str, float | int | None] = {
+            "leader_participation": m.leader_participation(sharers, leaders),
+            "active_leaders": len(sharers & leaders),
+            "enrolled_leaders": len(leaders),
+            "company_channel_audience": company,
+        }
+        return totals, extra
+
+    async def comments(self, content_id: str, requester_id: str, limit: int) -> list[Comment]:
+        content = await self._repo().content(content_id)
+        if content is None:
+            raise UnknownContent(content_id)
+        if content.author_id != requester_id:
+            raise NotAuthor(content_id)
+        return await self._repo().comments(content_id, limit)

@@ -1,0 +1,179 @@
+"""Turns consumed events into materialized facts and states (called by the Faust agents).
+
+Each handler is idempotent: calling it twice with the same event leaves the same documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from advocacy.common.v1.common_pb2 import Network
+from advocacy.content.v1.content_pb2 import ContentPublished
+from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementKind, EngagementObserved, ShareMade
+from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import Counter
+
+from services.analytics.adapters.facts import AnalyticsRepository, ContentState, fact_document
+from services.analytics.domain.audience import AudienceRule, Period
+from services.analytics.domain.metrics import Totals
+from services.analytics.domain.report import Member
+from services.analytics.domain.windows import click_key, is_too_late
+from services.common.events import from_timestamp, utcnow
+
+TOO_LATE = Counter(
+    "advocacy_analytics_too_late_events_total",
+    "Events that arrived after their windows' allowed lateness (counted in all-time figures only).",
+    ["topic"],
+)
+DUPLICATES = Counter("advocacy_analytics_duplicate_events_total", "Redelivered events that changed nothing.", ["topic"])
+
+
+class InvalidEvent(ValueError):
+    """An event that decodes but cannot be used (dead-lettered by the agent)."""
+
+
+def network_name(value: int) -> str:
+    return Network.Name(value).removeprefix("NETWORK_")
+
+
+def _ts(ts: Timestamp) -> datetime | None:
+    return from_timestamp(ts) if ts.seconds or ts.nanos else None
+
+
+class Ingest:
+    def __init__(
+        self,
+        repo: Callable[[], AnalyticsRepository],
+        allowed_lateness: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._repo = repo
+        self._lateness = allowed_lateness
+        self._clock = clock
+
+    def _required(self, event_id: str, occurred_at: datetime | None) -> datetime:
+        if not event_id:
+            raise InvalidEvent("event_id: missing")
+        if occurred_at is None:
+            raise InvalidEvent("occurred_at: missing")
+        return occurred_at
+
+    async def share_made(self, event: ShareMade) -> bool:
+        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        share = event.share
+        if not share.content_id or not share.advocate_id:
+            raise InvalidEvent("share: content_id and advocate_id are required")
+        received = self._clock()
+        too_late = is_too_late(occurred_at, received, self._lateness)
+        stored = await self._repo().record_fact(
+            fact_document(
+                event_id=event.event_id,
+                kind="SHARE",
+                content_id=share.content_id,
+                advocate_id=share.advocate_id,
+                team=event.advocate.team,
+                leader=event.advocate.leader,
+                campaign_id=event.campaign_id,
+                network=network_name(share.network),
+                occurred_at=occurred_at,
+                received_at=received,
+                too_late=too_late,
+                totals=Totals(shares=1, potential_reach=max(share.audience_size, 0)),
+                share_id=share.share_id,
+            )
+        )
+        self._count(stored, too_late, "share-made")
+        return stored
+
+    async def engagement_observed(self, event: EngagementObserved) -> bool:
+        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        if not event.content_id or not event.advocate.advocate_id:
+            raise InvalidEvent("content_id and advocate.advocate_id are required")
+        count = max(event.count, 1)
+        totals = Totals()
+        kind = event.kind
+        if kind == EngagementKind.ENGAGEMENT_KIND_IMPRESSION:
+            totals.impressions = count
+        elif kind == EngagementKind.ENGAGEMENT_KIND_CLICK:
+            if event.is_bot or event.is_self:
+                pass  # kept as a fact, never counted
+            elif event.actor_fingerprint:
+                key = click_key(event.share_id, event.actor_fingerprint, occurred_at)
+                totals.clicks = 1 if await self._repo().claim_click(key, event.event_id) else 0
+            else:
+                totals.clicks = count  # an imported aggregate without actors: already unique at its source
+        elif kind == EngagementKind.ENGAGEMENT_KIND_REACTION:
+            totals.reactions = count
+        elif kind == EngagementKind.ENGAGEMENT_KIND_COMMENT:
+            totals.comments = count
+        elif kind == EngagementKind.ENGAGEMENT_KIND_RESHARE:
+            totals.reshares = count
+        else:
+            raise InvalidEvent("kind: unspecified")
+        received = self._clock()
+        too_late = is_too_late(occurred_at, received, self._lateness)
+        stored = await self._repo().record_fact(
+            fact_document(
+                event_id=event.event_id,
+                kind=EngagementKind.Name(kind).removeprefix("ENGAGEMENT_KIND_"),
+                content_id=event.content_id,
+                advocate_id=event.advocate.advocate_id,
+                team=event.advocate.team,
+                leader=event.advocate.leader,
+                campaign_id=event.campaign_id,
+                network=network_name(event.network),
+                occurred_at=occurred_at,
+                received_at=received,
+                too_late=too_late,
+                totals=totals,
+                share_id=event.share_id,
+                comment_text=event.comment_text if kind == EngagementKind.ENGAGEMENT_KIND_COMMENT else "",
+            )
+        )
+        self._count(stored, too_late, "engagement-observed")
+        return stored
+
+    async def advocate_changed(self, event: AdvocateChanged) -> bool:
+        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        profile = event.advocate.profile
+        if not profile.advocate_id:
+            raise InvalidEvent("advocate.profile.advocate_id: missing")
+        periods = []
+        for p in event.enrolments:
+            enrolled_at = _ts(p.enrolled_at)
+            if enrolled_at is None:
+                raise InvalidEvent("enrolments.enrolled_at: missing")
+            periods.append(Period(enrolled_at, _ts(p.left_at)))
+        state = Member(
+            advocate_id=profile.advocate_id,
+            team=profile.team,
+            location=profile.location,
+            language=profile.language,
+            role=profile.role,
+            leader=profile.leader,
+            periods=tuple(periods),
+        )
+        return await self._repo().upsert_advocate(state, occurred_at)
+
+    async def content_published(self, event: ContentPublished) -> bool:
+        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        item = event.item
+        if not item.content_id:
+            raise InvalidEvent("item.content_id: missing")
+        a = item.audience
+        state = ContentState(
+            content_id=item.content_id,
+            author_id=item.author_id,
+            campaign_id=item.campaign_id,
+            title=item.title,
+            audience=AudienceRule(tuple(a.teams), tuple(a.locations), tuple(a.languages), tuple(a.roles)),
+        )
+        return await self._repo().upsert_content(state, occurred_at)
+
+    @staticmethod
+    def _count(stored: bool, too_late: bool, topic: str) -> None:
+        if not stored:
+            DUPLICATES.labels(topic).inc()
+        elif too_late:
+            TOO_LATE.labels(topic).inc()

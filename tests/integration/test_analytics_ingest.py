@@ -1,0 +1,103 @@
+"""Ingest on the real MongoDB-protocol server: a redelivered event never has a second effect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.share.v1 import share_pb2 as spb
+from google.protobuf.timestamp_pb2 import Timestamp
+from pymongo import AsyncMongoClient
+
+from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.domain.windows import Granularity
+from services.analytics.stream.ingest import Ingest, InvalidEvent
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def ts(at: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+def click(event_id: str, at: datetime, fp: str = "f1", **kw: bool) -> spb.EngagementObserved:
+    return spb.EngagementObserved(
+        event_id=event_id,
+        occurred_at=ts(at),
+        share_id="s1",
+        content_id="c1",
+        advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
+        network=Network.NETWORK_LINKEDIN,
+        kind=spb.ENGAGEMENT_KIND_CLICK,
+        count=1,
+        actor_fingerprint=fp,
+        **kw,
+    )
+
+
+async def totals(repo: AnalyticsRepository, granularity: Granularity = Granularity.ALL_TIME):
+    rows = await repo.grouped({}, granularity, None, None)
+    out = {}
+    for (bucket, _), by_leader in rows.items():
+        for g in by_leader.values():
+            out.setdefault(bucket, []).append(g.totals)
+    return out
+
+
+@pytest.mark.parametrize("group_in_database", [False, True], ids=["scan", "group"])
+async def test_duplicates_late_and_unique_clicks(isolated, group_in_database):
+    mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
+    repo = AnalyticsRepository(mongo[isolated.database], group_in_database)
+    await repo.ensure_indexes()
+    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
+    share = spb.ShareMade(
+        event_id="e-share",
+        occurred_at=ts(NOW - timedelta(minutes=5)),
+        share=spb.Share(share_id="s1", content_id="c1", advocate_id="a1", network=1, audience_size=700),
+        advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
+    )
+    assert await ingest.share_made(share)
+    assert not await ingest.share_made(share)  # redelivery
+    t0 = NOW - timedelta(minutes=20)
+    assert await ingest.engagement_observed(click("k1", t0))
+    assert await ingest.engagement_observed(click("k2", t0 + timedelta(minutes=5)))  # same slot: stored, not counted
+    assert not await ingest.engagement_observed(click("k1", t0))  # redelivery of the owner
+    assert await ingest.engagement_observed(click("k3", t0, fp="f2", is_bot=True))
+    assert await ingest.engagement_observed(click("k4", t0, fp="f3", is_self=True))
+    # Four hours old with two hours allowed: all-time only.
+    assert await ingest.engagement_observed(click("k5", NOW - timedelta(hours=4), fp="f9"))
+
+    all_time = (await totals(repo))[None][0]
+    assert (all_time.shares, all_time.potential_reach, all_time.clicks) == (1, 700, 2)
+    hourly = await totals(repo, Granularity.HOUR)
+    assert sum(t.clicks for ts_ in hourly.values() for t in ts_) == 1
+    assert await repo.content_stats("c1") == (1, 1, 700)
+
+    with pytest.raises(InvalidEvent):
+        await ingest.share_made(spb.ShareMade(occurred_at=ts(NOW)))
+    await mongo.close()
+
+
+async def test_only_the_newest_advocate_state_counts(isolated):
+    mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
+    repo = AnalyticsRepository(mongo[isolated.database])
+    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
+
+    def changed(event_id: str, at: datetime, team: str) -> spb.AdvocateChanged:
+        ev = spb.AdvocateChanged(
+            event_id=event_id,
+            occurred_at=ts(at),
+            advocate=spb.Advocate(profile=AdvocateSnapshot(advocate_id="a1", team=team, leader=True)),
+        )
+        ev.enrolments.add().enrolled_at.CopyFrom(ts(at - timedelta(days=1)))
+        return ev
+
+    assert await ingest.advocate_changed(changed("v2", NOW, "blue"))
+    assert not await ingest.advocate_changed(changed("v1", NOW - timedelta(hours=1), "red"))  # older: ignored
+    assert not await ingest.advocate_changed(changed("v2", NOW, "blue"))  # redelivery
+    [member] = await repo.all_advocates()
+    assert (member.team, member.leader, member.periods[0].left_at) == ("blue", True, None)
+    await mongo.close()

@@ -1,0 +1,613 @@
+"""The analytics worker as a process on the real broker and FerretDB, fed a generated history.
+
+The history has duplicates (the same event produced twice), late events (produced last, occurred
+hours earlier) and too-late events (older than the allowed lateness: all-time only). Every figure
+the gRPC API answers is compared with a reference computed here, independently of the service
+code, from the de-duplicated history. The second test SIGKILLs the worker mid-stream, restarts it,
+and expects the very same figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import signal
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+from advocacy.analytics.v1 import analytics_pb2 as pb
+from advocacy.analytics.v1 import analytics_pb2_grpc
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.content.v1.content_pb2 import Audience, ContentItem, ContentPublished
+from advocacy.share.v1 import share_pb2 as spb
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from kafka import KafkaConsumer, KafkaProducer
+from pymongo import MongoClient
+
+from services.platform.supervisor import Platform, ServicePorts
+from tests.conftest import PORT_OFFSET, ROOT, Isolated
+
+RATE_CARD = {
+    "LINKEDIN": {"cpm": 30.0, "cpc": 5.0, "reaction_multiplier": 0.5},
+    "X": {"cpm": 6.0, "cpc": 1.0, "reaction_multiplier": 0.2},
+}  # FACEBOOK deliberately missing: worth 0
+ORGANIC = {"LINKEDIN": 0.1, "X": 0.05, "FACEBOOK": 0.02}
+COMPANY = {"LINKEDIN": 5000, "X": 2000}
+LATENESS = timedelta(hours=48)
+NETWORKS = {"LINKEDIN": Network.NETWORK_LINKEDIN, "X": Network.NETWORK_X, "FACEBOOK": Network.NETWORK_FACEBOOK}
+KINDS = {
+    "IMPRESSION": spb.ENGAGEMENT_KIND_IMPRESSION,
+    "CLICK": spb.ENGAGEMENT_KIND_CLICK,
+    "REACTION": spb.ENGAGEMENT_KIND_REACTION,
+    "COMMENT": spb.ENGAGEMENT_KIND_COMMENT,
+    "RESHARE": spb.ENGAGEMENT_KIND_RESHARE,
+}
+
+
+def ts(at: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+# ---------------------------------------------------------------- the generated history
+
+
+@dataclass
+class Adv:
+    id: str
+    team: str
+    location: str
+    language: str
+    role: str
+    leader: bool
+    periods: list[tuple[datetime, datetime | None]]
+
+
+@dataclass
+class Fact:
+    """One counted event as the reference sees it."""
+
+    event_id: str
+    content: str
+    advocate: str
+    team: str
+    leader: bool
+    campaign: str
+    network: str
+    at: datetime
+    too_late: bool
+    shares: int = 0
+    reach: int = 0
+    impressions: int = 0
+    clicks: int = 0
+    reactions: int = 0
+    comments: int = 0
+    reshares: int = 0
+    comment_text: str = ""
+
+
+@dataclass
+class History:
+    now: datetime
+    produced: list[tuple[str, bytes, Message]] = field(default_factory=list)  # (topic, key, event)
+    advocates: dict[str, Adv] = field(default_factory=dict)
+    contents: dict[str, tuple[str, str, Audience]] = field(default_factory=dict)  # id -> (author, campaign, aud)
+    facts: list[Fact] = field(default_factory=list)
+
+
+def generate(seed: int = 7) -> History:
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    h = History(now=now)
+    ever = now - timedelta(days=30)
+    teams = ["red", "green", "blue"]
+    for i in range(12):
+        periods: list[tuple[datetime, datetime | None]] = [(ever, None)]
+        if i == 10:  # left 40 h ago: not enrolled in recent windows
+            periods = [(ever, now - timedelta(hours=40))]
+        if i == 11:  # enrolled 10 h ago, after an earlier stretch
+            periods = [(ever, now - timedelta(days=20)), (now - timedelta(hours=10), None)]
+        h.advocates[f"adv{i}"] = Adv(
+            f"adv{i}", teams[i % 3], ["berlin", "paris"][i % 2], ["de", "en"][i % 2], "eng", i in (0, 4, 8), periods
+        )
+    contents = {
+        "c-team-red": ("author-1", "camp-a", Audience(teams=["red"])),
+        "c-everyone": ("author-2", "camp-a", Audience()),
+        "c-en": ("author-1", "camp-b", Audience(languages=["en"])),
+        "c-quiet": ("author-3", "", Audience()),
+    }
+    h.contents = contents
+    topics: list[tuple[str, bytes, Message]] = []
+    for cid, (author, campaign, aud) in contents.items():
+        item = ContentItem(content_id=cid, title=f"Title {cid}", author_id=author, campaign_id=campaign)
+        item.audience.CopyFrom(aud)
+        ev = ContentPublished(event_id=f"pub-{cid}", occurred_at=ts(now - timedelta(days=2)), kind=1, item=item)
+        topics.append(("content-published", cid.encode(), ev))
+    for a in h.advocates.values():
+        adv = spb.Advocate(
+            profile=AdvocateSnapshot(
+                advocate_id=a.id, team=a.team, location=a.location, language=a.language, role=a.role, leader=a.leader
+            ),
+            enrolled=a.periods[-1][1] is None,
+        )
+        ev = spb.AdvocateChanged(event_id=f"chg-{a.id}", occurred_at=ts(now - timedelta(days=1)), advocate=adv)
+        for start, end in a.periods:
+            p = ev.enrolments.add()
+            p.enrolled_at.CopyFrom(ts(start))
+            if end is not None:
+                p.left_at.CopyFrom(ts(end))
+        topics.append(("advocate-changed", a.id.encode(), ev))
+    # An older state of adv0 arriving after the newer one must not win (same key, same partition).
+    stale = spb.AdvocateChanged(
+        event_id="chg-adv0-stale",
+        occurred_at=ts(now - timedelta(days=3)),
+        advocate=spb.Advocate(profile=AdvocateSnapshot(advocate_id="adv0", team="blue", leader=False)),
+    )
+    topics.append(("advocate-changed", b"adv0", stale))
+
+    engagements: list[tuple[str, bytes, Message]] = []
+    late: list[tuple[str, bytes, Message]] = []
+    click_slots: set[tuple[str, str, int]] = set()
+    fingerprints = [f"fp{i}" for i in range(5)]
+    active = [a for a in h.advocates.values() if a.id != "adv10"]
+    for n in range(60):
+        a = rnd.choice(active)
+        if a.id == "adv11":
+            at = now - timedelta(hours=rnd.uniform(0.1, 9.5))
+        else:
+            at = now - timedelta(hours=rnd.uniform(0.1, 30))
+        too_late = n >= 56  # ten days old: beyond the allowed lateness
+        if too_late:
+            at = now - timedelta(days=10, hours=rnd.uniform(0, 5))
+        cid = rnd.choice(list(contents))
+        net = rnd.choice(list(NETWORKS))
+        campaign = contents[cid][1]
+        snap = AdvocateSnapshot(advocate_id=a.id, team=a.team, leader=a.leader)
+        audience = rnd.randint(100, 5000)
+        share_id = f"s{n}"
+        share = spb.Share(
+            share_id=share_id,
+            content_id=cid,
+            advocate_id=a.id,
+            network=NETWORKS[net],
+            audience_size=audience,
+            shared_at=ts(at),
+        )
+        ev = spb.ShareMade(event_id=f"share-{n}", occurred_at=ts(at), share=share, advocate=snap, campaign_id=campaign)
+        (late if 20 <= n < 25 else topics).append(("share-made", a.id.encode(), ev))
+        base = dict(content=cid, advocate=a.id, team=a.team, leader=a.leader, campaign=campaign, network=net)
+        h.facts.append(Fact(f"share-{n}", **base, at=at, too_late=too_late, shares=1, reach=audience))
+        for k in range(rnd.randint(0, 6)):
+            kind = rnd.choice(list(KINDS))
+            if kind == "IMPRESSION" and net == "FACEBOOK":
+                continue  # some networks never report impressions: rates fall back, labelled
+            e_at = at + timedelta(minutes=rnd.uniform(0, 50))
+            if e_at > now:
+                e_at = now
+            count = rnd.randint(50, 500) if kind == "IMPRESSION" else rnd.randint(1, 3)
+            fp = rnd.choice(fingerprints)
+            bot = kind == "CLICK" and rnd.random() < 0.15
+            own = kind == "CLICK" and not bot and rnd.random() < 0.1
+            text = f"Question {n}-{k} about {cid}?" if kind == "COMMENT" else ""
+            eid = f"eng-{n}-{k}"
+            e = spb.EngagementObserved(
+                event_id=eid,
+                occurred_at=ts(e_at),
+                share_id=share_id,
+                content_id=cid,
+                advocate=snap,
+                network=NETWORKS[net],
+                kind=KINDS[kind],
+                count=count if kind != "CLICK" else 1,
+                actor_fingerprint=fp,
+                comment_text=text,
+                campaign_id=campaign,
+                is_bot=bot,
+                is_self=own,
+            )
+            f = Fact(eid, **base, at=e_at, too_late=too_late, comment_text=text)
+            if kind == "IMPRESSION":
+                f.impressions = count
+            elif kind == "CLICK":
+                slot = (share_id, fp, int(e_at.timestamp()) // 1800)
+                if not bot and not own and slot not in click_slots:
+                    click_slots.add(slot)
+                    f.clicks = 1
+            elif kind == "REACTION":
+                f.reactions = count
+            elif kind == "COMMENT":
+                f.comments = count
+            else:
+                f.reshares = count
+            h.facts.append(f)
+            engagements.append(("engagement-observed", a.id.encode(), e))
+    stream = topics + engagements + late
+    # Duplicates: every seventh event is delivered twice (at a random later position).
+    for i, item in enumerate(list(stream)):
+        if i % 7 == 3:
+            stream.insert(rnd.randint(i + 1, len(stream)), item)
+    h.produced = stream
+    return h
+
+
+# ---------------------------------------------------------------- the independent reference
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+def _floor(at: datetime, size: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((at - epoch) // size) * size
+
+
+def _enrolled(a: Adv, start: datetime | None, end: datetime | None) -> bool:
+    return any((end is None or s < end) and (start is None or e is None or e > start) for s, e in a.periods)
+
+
+def _fits(aud: Audience, a: Adv) -> bool:
+    return (
+        (not aud.teams or a.team in aud.teams)
+        and (not aud.languages or a.language in aud.languages)
+        and (not aud.locations or a.location in aud.locations)
+        and (not aud.roles or a.role in aud.roles)
+    )
+
+
+def reference_point(
+    h: History, facts: list[Fact], dim: str, key: str, w_start: datetime | None, w_end: datetime | None
+) -> dict[str, Any]:
+    s = lambda name, fs=facts: sum(getattr(f, name) for f in fs)  # noqa: E731
+    clicks, reactions, comments, reshares = s("clicks"), s("reactions"), s("comments"), s("reshares")
+    impressions, reach = s("impressions"), s("reach")
+    eng = clicks + reactions + comments + reshares
+    sharers = {f.advocate for f in facts if f.shares}
+    emv = 0.0
+    est = 0.0
+    for net in NETWORKS:
+        nf = [f for f in facts if f.network == net]
+        est += ORGANIC.get(net, 0) * s("reach", nf)
+        card = RATE_CARD.get(net)
+        if card:
+            emv += card["cpm"] * s("impressions", nf) / 1000 + card["cpc"] * (
+                card["reaction_multiplier"] * s("reactions", nf) + s("clicks", nf)
+            )
+    company_reach = sum(f.reach for f in facts if f.network in COMPANY)
+    out: dict[str, Any] = {
+        "shares": s("shares"),
+        "distinct_sharers": len(sharers),
+        "potential_reach": reach,
+        "impressions_reported": impressions,
+        "impressions_estimated": pytest.approx(est),
+        "unique_clicks": clicks,
+        "reactions": reactions,
+        "comments": comments,
+        "reshares": reshares,
+        "engagements": eng,
+        "engagement_rate": eng / impressions if impressions else (eng / reach if reach else None),
+        "engagement_rate_basis": pb.RATE_BASIS_IMPRESSIONS
+        if impressions
+        else (pb.RATE_BASIS_POTENTIAL_REACH if reach else pb.RATE_BASIS_NONE),
+        "ctr": clicks / impressions if impressions else None,
+        "earned_media_value": pytest.approx(emv),
+        "amplification_ratio": company_reach / sum(COMPANY.values()),
+        "leader_potential_reach": sum(f.reach for f in facts if f.leader),
+        "non_leader_potential_reach": sum(f.reach for f in facts if not f.leader),
+        "leader_engagements": sum(f.clicks + f.reactions + f.comments + f.reshares for f in facts if f.leader),
+        "non_leader_engagements": sum(f.clicks + f.reactions + f.comments + f.reshares for f in facts if not f.leader),
+        "adoption": None,
+        "share_rate": None,
+    }
+    enrolled = [a for a in h.advocates.values() if _enrolled(a, w_start, w_end)]
+    if dim in ("ADVOCATE", "TEAM", "PROGRAM"):
+        base = {
+            a.id
+            for a in enrolled
+            if dim == "PROGRAM" or (dim == "TEAM" and a.team == key) or (dim == "ADVOCATE" and a.id == key)
+        }
+        out["adoption"] = len(sharers & base) / len(base) if base else None
+        out["active_advocates"] = len(sharers & base)
+        out["enrolled_advocates"] = len(base)
+    if dim == "CONTENT":
+        aud = {a.id for a in enrolled if _fits(h.contents[key][2], a)}
+        out["share_rate"] = len(sharers & aud) / len(aud) if aud else None
+    for name in ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate"):
+        if out[name] is not None:
+            out[name] = pytest.approx(out[name])
+    return out
+
+
+def reference_series(
+    h: History, dim: str, key: str, gran: str, start: datetime | None = None, end: datetime | None = None
+) -> list[tuple[datetime | None, dict[str, Any]]]:
+    field_of = {
+        "CONTENT": "content",
+        "ADVOCATE": "advocate",
+        "TEAM": "team",
+        "CAMPAIGN": "campaign",
+        "NETWORK": "network",
+    }
+    facts = [
+        f
+        for f in h.facts
+        if (dim == "PROGRAM" or getattr(f, field_of[dim]) == key)
+        and (start is None or f.at >= start)
+        and (end is None or f.at < end)
+    ]
+    if gran == "ALL_TIME":
+        return [(None, reference_point(h, facts, dim, key, start, end))] if facts else []
+    size = HOUR if gran == "HOUR" else DAY
+    buckets: dict[datetime, list[Fact]] = defaultdict(list)
+    for f in facts:
+        if not f.too_late:
+            buckets[_floor(f.at, size)].append(f)
+    out = []
+    for b in sorted(buckets):
+        ws, we = max(b, start) if start else b, min(b + size, end) if end else b + size
+        out.append((b, reference_point(h, buckets[b], dim, key, ws, we)))
+    return out
+
+
+def actual_point(p: pb.StatsPoint) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in (
+        "shares distinct_sharers potential_reach impressions_reported impressions_estimated unique_clicks reactions "
+        "comments reshares engagements engagement_rate_basis earned_media_value leader_potential_reach "
+        "non_leader_potential_reach leader_engagements non_leader_engagements active_advocates enrolled_advocates"
+    ).split():
+        out[name] = getattr(p, name)
+    for name in ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate"):
+        out[name] = getattr(p, name) if p.HasField(name) else None
+    return out
+
+
+# ---------------------------------------------------------------- running it
+
+
+def produce(isolated: Isolated, events: list[tuple[str, bytes, Message]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=isolated.stack.kafka_bootstrap, acks="all")
+    try:
+        for topic, key, event in events:
+            producer.send(isolated.prefix + topic, key=key, value=event.SerializeToString())
+        producer.flush(60)
+    finally:
+        producer.close()
+
+
+def analytics_worker(isolated: Isolated) -> Platform:
+    env = {
+        **isolated.env,
+        "ADVOCACY_STATE_DIR": str(ROOT / ".local" / "test" / "faust" / isolated.prefix),
+        "ADVOCACY_BROKER_SESSION_TIMEOUT_SECONDS": "10",
+        "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "5",
+        "ADVOCACY_RATE_CARD": json.dumps(RATE_CARD),
+        "ADVOCACY_ORGANIC_REACH_RATE": json.dumps(ORGANIC),
+        "ADVOCACY_COMPANY_CHANNEL_AUDIENCE": json.dumps(COMPANY),
+        "ADVOCACY_ALLOWED_LATENESS_SECONDS": str(LATENESS.total_seconds()),
+        "ADVOCACY_CURRENCY": "CHF",
+    }
+    # Ports apart from the e2e platform's (base + 0..3) so the two never collide.
+    ports = {"analytics": ServicePorts(51051 + PORT_OFFSET + 50, 19101 + PORT_OFFSET + 50)}
+    return Platform(env=env, log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix, ports=ports)
+
+
+def req(
+    dim: str, key: str, gran: str, start: datetime | None = None, end: datetime | None = None
+) -> pb.GetStatsRequest:
+    r = pb.GetStatsRequest(
+        dimension=pb.Dimension.Value(f"DIMENSION_{dim}"),
+        key=key,
+        granularity=pb.Granularity.Value(f"GRANULARITY_{gran}"),
+    )
+    if start:
+        r.start.CopyFrom(ts(start))
+    if end:
+        r.end.CopyFrom(ts(end))
+    return r
+
+
+def series_cases(h: History) -> list[tuple[str, str, str, datetime | None]]:
+    keys = {
+        "CONTENT": list(h.contents),
+        "ADVOCATE": list(h.advocates),
+        "TEAM": ["red", "green", "blue"],
+        "CAMPAIGN": ["camp-a", "camp-b"],
+        "NETWORK": list(NETWORKS),
+        "PROGRAM": [""],
+    }
+    cases: list[tuple[str, str, str, datetime | None]] = [
+        (dim, key, gran, None) for dim, ks in keys.items() for key in ks for gran in ("HOUR", "DAY", "ALL_TIME")
+    ]
+    since = h.now - timedelta(hours=12, minutes=30)  # a range that cuts an hour in half
+    cases += [("PROGRAM", "", gran, since) for gran in ("HOUR", "ALL_TIME")] + [("TEAM", "red", "ALL_TIME", since)]
+    return cases
+
+
+def mismatches(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> list[str]:
+    out = []
+    for dim, key, gran, since in series_cases(h):
+        got = stub.GetStats(req(dim, key, gran, since), timeout=30)
+        expected = reference_series(h, dim, key, gran, since)
+        actual = [
+            (p.window_start.ToDatetime(tzinfo=UTC) if p.HasField("window_start") else None, actual_point(p))
+            for p in got.points
+        ]
+        if [w for w, _ in actual] != [w for w, _ in expected]:
+            out.append(f"{dim}/{key}/{gran}: windows {[w for w, _ in actual]} != {[w for w, _ in expected]}")
+            continue
+        for (w, a), (_, e) in zip(actual, expected, strict=True):
+            diff = {k: (a.get(k), v) for k, v in e.items() if a.get(k) != v}
+            if diff:
+                out.append(f"{dim}/{key}/{gran}/{w}: {diff}")
+    return out
+
+
+def wait_for_reference(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    total = reference_series(h, "PROGRAM", "", "ALL_TIME")[0][1]
+    while time.monotonic() < deadline:
+        try:
+            got = stub.GetStats(req("PROGRAM", "", "ALL_TIME"), timeout=10).points
+            if got and actual_point(got[0]) == total:
+                break
+        except grpc.RpcError:
+            pass  # the worker may still be starting
+        time.sleep(0.5)
+    problems = mismatches(stub, h)
+    assert not problems, "\n".join(problems[:20])
+
+
+def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> None:
+    # Program overview over all time.
+    ov = stub.GetProgramOverview(pb.GetProgramOverviewRequest(), timeout=30)
+    sharers = {f.advocate for f in h.facts if f.shares}
+    leaders = {a.id for a in h.advocates.values() if a.leader}
+    assert ov.currency == "CHF"
+    assert ov.enrolled_advocates == len(h.advocates) and ov.active_advocates == len(sharers)
+    assert ov.adoption == pytest.approx(len(sharers) / len(h.advocates))
+    assert ov.enrolled_leaders == len(leaders) and ov.active_leaders == len(sharers & leaders)
+    assert ov.leader_participation == pytest.approx(len(sharers & leaders) / len(leaders))
+    company_reach = sum(f.reach for f in h.facts if f.network in COMPANY)
+    assert ov.amplification_ratio == pytest.approx(company_reach / sum(COMPANY.values()))
+    assert ov.employee_potential_reach == sum(f.reach for f in h.facts)
+    assert ov.leader_potential_reach == sum(f.reach for f in h.facts if f.leader)
+    assert ov.non_leader_potential_reach == sum(f.reach for f in h.facts if not f.leader)
+
+    # Top content by each metric, in the reference's order.
+    per_content = {c: reference_series(h, "CONTENT", c, "ALL_TIME") for c in h.contents}
+    for metric, name in (
+        (pb.TOP_METRIC_POTENTIAL_REACH, "potential_reach"),
+        (pb.TOP_METRIC_ENGAGEMENTS, "engagements"),
+        (pb.TOP_METRIC_EARNED_MEDIA_VALUE, "earned_media_value"),
+    ):
+        top = stub.TopContent(pb.TopContentRequest(metric=metric, limit=3), timeout=30)
+        values = sorted(
+            (
+                float(p[0][1][name] if name != "earned_media_value" else p[0][1][name].expected)
+                for p in per_content.values()
+                if p
+            ),
+            reverse=True,
+        )[:3]
+        assert [getattr(e.stats, name) for e in top.entries] == pytest.approx(values)
+        for e in top.entries:
+            assert e.title == f"Title {e.content_id}"
+
+    # Customer comments, for the item's author only.
+    for cid, (author, _, _) in h.contents.items():
+        texts = sorted(f.comment_text for f in h.facts if f.content == cid and f.comment_text)
+        got = stub.ListComments(pb.ListCommentsRequest(content_id=cid, requester_id=author), timeout=30)
+        assert sorted(c.text for c in got.comments) == texts
+    with pytest.raises(grpc.RpcError) as denied:
+        stub.ListComments(pb.ListCommentsRequest(content_id="c-everyone", requester_id="someone-else"), timeout=30)
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.ListComments(pb.ListCommentsRequest(content_id="nope", requester_id="x"), timeout=30)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # CSV export: the same series as GetStats.
+    export = stub.ExportStatsCsv(req("PROGRAM", "", "DAY"), timeout=30)
+    rows = list(csv.DictReader(io.StringIO(export.csv)))
+    expected = reference_series(h, "PROGRAM", "", "DAY")
+    assert export.filename.endswith("-CHF.csv")
+    assert [int(r["shares"]) for r in rows] == [e["shares"] for _, e in expected]
+    assert [int(r["potential_reach"]) for r in rows] == [e["potential_reach"] for _, e in expected]
+    assert [float(r["earned_media_value"]) for r in rows] == [e["earned_media_value"] for _, e in expected]
+
+    # The item stats the e2e tests rely on.
+    cs = stub.GetContentStats(pb.GetContentStatsRequest(content_id="c-everyone"), timeout=30)
+    facts = [f for f in h.facts if f.content == "c-everyone" and f.shares]
+    assert (cs.shares, cs.distinct_sharers, cs.potential_reach) == (
+        len(facts),
+        len({f.advocate for f in facts}),
+        sum(f.reach for f in facts),
+    )
+
+
+def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> None:
+    later, earlier = datetime.now(UTC), datetime.now(UTC) - timedelta(hours=1)
+    for bad, name in (
+        (pb.GetStatsRequest(granularity=pb.GRANULARITY_DAY), "dimension"),
+        (req("TEAM", "", "DAY"), "key"),
+        (pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM), "granularity"),
+        (req("PROGRAM", "", "DAY", later, earlier), "end"),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetStats(bad, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and name in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.TopContent(pb.TopContentRequest(metric=pb.TOP_METRIC_ENGAGEMENTS, limit=1000), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in err.value.details()
+
+
+def test_generated_history_matches_the_reference(isolated):
+    h = generate()
+    assert len(h.produced) > len({e.event_id for _, _, e in h.produced})  # duplicates are in
+    assert any(f.too_late for f in h.facts)
+    platform = analytics_worker(isolated)
+    produce(isolated, h.produced)
+    # Two poison messages: one that does not decode, one without an event id.
+    producer = KafkaProducer(bootstrap_servers=isolated.stack.kafka_bootstrap, acks="all")
+    producer.send(isolated.prefix + "share-made", key=b"adv1", value=b"\xff\xff not protobuf")
+    producer.send(
+        isolated.prefix + "share-made", key=b"adv1", value=spb.ShareMade(occurred_at=ts(h.now)).SerializeToString()
+    )
+    producer.flush(60)
+    producer.close()
+    platform.start_service("analytics")
+    try:
+        platform.wait_serving("analytics", timeout=120)
+        with grpc.insecure_channel(platform.address("analytics")) as channel:
+            stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+            wait_for_reference(stub, h)
+            check_other_queries(stub, h)
+            check_invalid_requests(stub)
+        consumer = KafkaConsumer(
+            isolated.prefix + "share-made.dlq",
+            bootstrap_servers=isolated.stack.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=10_000,
+        )
+        reasons = sorted(dict(m.headers)["dlq.reason"].decode() for m in consumer)
+        consumer.close()
+        assert reasons == ["invalid", "undecodable_value"]
+    finally:
+        assert platform.stop_service("analytics") == 0
+
+
+def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
+    h = generate(seed=11)
+    platform = analytics_worker(isolated)
+    platform.start_service("analytics")
+    try:
+        platform.wait_serving("analytics", timeout=120)
+        half = len(h.produced) // 2
+        produce(isolated, h.produced[:half])
+        with grpc.insecure_channel(platform.address("analytics")) as channel:
+            stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # kill it while it is consuming
+                pts = stub.GetStats(req("PROGRAM", "", "ALL_TIME"), timeout=10).points
+                if pts and pts[0].shares > 0:
+                    break
+                time.sleep(0.05)
+        assert platform.stop_service("analytics", sig=signal.SIGKILL) == -signal.SIGKILL
+        with MongoClient(isolated.stack.mongo_url) as mongo:
+            facts_at_kill = mongo[isolated.database]["facts"].count_documents({})
+        # Killed mid-stream: some facts written, the rest of the history not even produced yet.
+        assert 0 < facts_at_kill < len(h.facts)
+        produce(isolated, h.produced[half:])
+        platform.start_service("analytics")
+        platform.wait_serving("analytics", timeout=120)
+        with grpc.insecure_channel(platform.address("analytics")) as channel:
+            wait_for_reference(analytics_pb2_grpc.AnalyticsServiceStub(channel), h)
+    finally:
+        platform.stop_service("analytics")

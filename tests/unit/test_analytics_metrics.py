@@ -1,0 +1,140 @@
+"""Every analytics formula of docs/product.md, with its zero-denominator and unknown-impressions cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.analytics.domain import metrics as m
+from services.analytics.domain.audience import AudienceRule, Period, enrolled_during
+from services.analytics.domain.windows import Granularity, click_key, is_too_late, window_start
+
+CARD = {"LINKEDIN": m.RateCard(cpm=30.0, cpc=5.0, reaction_multiplier=0.5), "X": m.RateCard(6.0, 1.0, 0.2)}
+
+
+def t(**kw: int) -> m.Totals:
+    return m.Totals(**kw)
+
+
+def test_potential_reach_is_the_sum_of_audiences_at_share_time():
+    assert m.potential_reach([500, 1200, 0]) == 1700
+    assert m.potential_reach([]) == 0
+
+
+def test_engagements_are_clicks_reactions_comments_reshares_not_impressions():
+    assert m.engagements(t(impressions=1000, clicks=3, reactions=4, comments=2, reshares=1)) == 10
+
+
+def test_engagement_rate_uses_impressions_when_reported():
+    rate, basis = m.engagement_rate(t(impressions=200, potential_reach=5000, clicks=5, reactions=5))
+    assert rate == pytest.approx(0.05)
+    assert basis is m.RateBasis.IMPRESSIONS
+
+
+def test_engagement_rate_falls_back_to_potential_reach_labelled_when_impressions_unknown():
+    rate, basis = m.engagement_rate(t(potential_reach=1000, clicks=5, comments=5))
+    assert rate == pytest.approx(0.01)
+    assert basis is m.RateBasis.POTENTIAL_REACH
+
+
+def test_engagement_rate_without_any_denominator_is_not_computable():
+    assert m.engagement_rate(t(clicks=3)) == (None, m.RateBasis.NONE)
+
+
+def test_ctr_is_clicks_over_impressions_and_unknown_without_impressions():
+    assert m.click_through_rate(t(impressions=400, clicks=10)) == pytest.approx(0.025)
+    assert m.click_through_rate(t(potential_reach=400, clicks=10)) is None
+
+
+def test_estimated_impressions_use_the_per_network_organic_rate():
+    est = m.estimated_impressions({"LINKEDIN": 1000, "X": 2000, "XING": 50}, {"LINKEDIN": 0.1, "X": 0.05})
+    assert est == pytest.approx(100 + 100)  # XING has no rate: 0
+
+
+def test_emv_uses_the_rate_card_per_network():
+    by_net = {
+        "LINKEDIN": t(impressions=2000, clicks=10, reactions=20),
+        "X": t(impressions=1000, clicks=4, reactions=10),
+        "FACEBOOK": t(impressions=99999, clicks=99),  # not on the rate card: worth 0
+    }
+    expected = (30 * 2000 / 1000 + 5 * (0.5 * 20 + 10)) + (6 * 1000 / 1000 + 1 * (0.2 * 10 + 4))
+    assert m.earned_media_value(by_net, CARD) == pytest.approx(expected)
+    assert m.earned_media_value({}, CARD) == 0
+
+
+def test_adoption_counts_only_advocates_enrolled_in_the_window():
+    assert m.adoption({"a", "b", "x"}, {"a", "b", "c", "d"}) == pytest.approx(0.5)
+    assert m.adoption({"a"}, set()) is None
+
+
+def test_share_rate_is_distinct_sharers_over_the_items_audience():
+    assert m.share_rate({"a", "outsider"}, {"a", "b", "c", "d"}) == pytest.approx(0.25)
+    assert m.share_rate({"a"}, set()) is None
+
+
+def test_amplification_ratio_against_configured_company_channels():
+    reach = {"LINKEDIN": 30000, "X": 6000, "XING": 999}
+    assert m.amplification_ratio(reach, {"LINKEDIN": 2000, "X": 1000}) == pytest.approx(12.0)
+    assert m.amplification_ratio(reach, {}) is None
+    assert m.amplification_ratio(reach, {"LINKEDIN": 0}) is None
+
+
+def test_leader_participation():
+    assert m.leader_participation({"l1", "a"}, {"l1", "l2", "l3", "l4"}) == pytest.approx(0.25)
+    assert m.leader_participation({"a"}, set()) is None
+
+
+def test_ratio_division_by_zero():
+    assert m.ratio(5, 0) is None
+    assert m.ratio(0, 5) == 0
+
+
+def test_group_keeps_distinct_sharers_and_network_split():
+    g = m.Group()
+    g.add("a", "LINKEDIN", t(shares=1, potential_reach=100))
+    g.add("a", "X", t(shares=1, potential_reach=50))
+    g.add("b", "X", t(clicks=3))  # engagement only: not a sharer
+    assert g.totals.shares == 2 and g.totals.potential_reach == 150 and g.totals.clicks == 3
+    assert g.sharers == {"a"}
+    assert g.reach_by_network() == {"LINKEDIN": 100, "X": 50}
+
+
+def test_windows_are_utc_tumbling():
+    at = datetime(2026, 11, 27, 13, 45, 10, tzinfo=UTC)
+    assert window_start(at, Granularity.HOUR) == datetime(2026, 11, 27, 13, tzinfo=UTC)
+    assert window_start(at, Granularity.DAY) == datetime(2026, 11, 27, tzinfo=UTC)
+
+
+def test_allowed_lateness_counts_from_the_end_of_the_hourly_window():
+    at = datetime(2026, 11, 27, 13, 45, tzinfo=UTC)
+    lateness = timedelta(hours=2)
+    assert not is_too_late(at, datetime(2026, 11, 27, 16, 0, tzinfo=UTC), lateness)
+    assert is_too_late(at, datetime(2026, 11, 27, 16, 0, 1, tzinfo=UTC), lateness)
+
+
+def test_click_key_one_per_actor_share_and_30_minute_slot():
+    base = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
+    assert click_key("s", "f", base) == click_key("s", "f", base + timedelta(minutes=29))
+    assert click_key("s", "f", base) != click_key("s", "f", base + timedelta(minutes=30))
+    assert click_key("s", "f", base) != click_key("s", "g", base)
+    assert click_key("s", "f", base) != click_key("s2", "f", base)
+
+
+def test_enrolment_periods_overlap_the_window():
+    d = lambda day: datetime(2026, 11, day, tzinfo=UTC)  # noqa: E731
+    periods = [Period(d(1), d(5)), Period(d(20), None)]
+    assert enrolled_during(periods, d(3), d(4))
+    assert not enrolled_during(periods, d(6), d(19))
+    assert not enrolled_during(periods, d(5), d(6))  # left at the start of the window
+    assert enrolled_during(periods, d(25), None)
+    assert enrolled_during(periods, None, None)
+    assert not enrolled_during([], None, None)
+
+
+def test_audience_rule_empty_means_everyone():
+    assert AudienceRule().includes("sales", "berlin", "de", "engineer")
+    rule = AudienceRule(teams=("sales",), languages=("de", "en"))
+    assert rule.includes("sales", "x", "en", "y")
+    assert not rule.includes("ops", "x", "en", "y")
+    assert not rule.includes("sales", "x", "fr", "y")

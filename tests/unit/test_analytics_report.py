@@ -1,0 +1,86 @@
+"""A figure set from grouped facts, and its CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from services.analytics.domain import metrics as m
+from services.analytics.domain.audience import AudienceRule, Period
+from services.analytics.domain.report import CSV_COLUMNS, Config, Member, in_audience, point, to_csv
+
+D = datetime(2026, 11, 1, tzinfo=UTC)
+CONFIG = Config(
+    rate_card={"LINKEDIN": m.RateCard(30.0, 5.0, 0.5)},
+    organic_reach_rate={"LINKEDIN": 0.1},
+    company_channel_audience={"LINKEDIN": 1000},
+)
+
+
+def member(i: str, team: str = "red", leader: bool = False) -> Member:
+    return Member(i, team, "berlin", "en", "eng", leader, (Period(D, None),))
+
+
+def test_point_combines_leaders_and_others():
+    leaders = m.Group()
+    leaders.add("l1", "LINKEDIN", m.Totals(shares=1, potential_reach=3000, clicks=2))
+    others = m.Group()
+    others.add("a1", "LINKEDIN", m.Totals(shares=2, potential_reach=1000, reactions=4))
+    base = [member("l1", leader=True), member("a1"), member("a2")]
+    p = point({True: leaders, False: others}, CONFIG, D, adoption_base=base, audience=base[:2])
+    assert (p.shares, p.distinct_sharers, p.potential_reach, p.engagements) == (3, 2, 4000, 6)
+    assert p.impressions_reported == 0 and p.impressions_estimated == pytest.approx(400)
+    assert p.engagement_rate == pytest.approx(6 / 4000) and p.engagement_rate_basis is m.RateBasis.POTENTIAL_REACH
+    assert p.ctr is None  # impressions unknown
+    assert p.earned_media_value == pytest.approx(5 * (0.5 * 4 + 2))
+    assert p.amplification_ratio == pytest.approx(4.0)
+    assert p.adoption == pytest.approx(2 / 3) and (p.active_advocates, p.enrolled_advocates) == (2, 3)
+    assert p.share_rate == pytest.approx(1.0)
+    assert (p.leader_potential_reach, p.non_leader_potential_reach) == (3000, 1000)
+    assert (p.leader_engagements, p.non_leader_engagements) == (2, 4)
+
+
+def test_empty_group_has_no_ratios():
+    p = point({}, CONFIG, None, adoption_base=[])
+    assert p.engagement_rate is None and p.engagement_rate_basis is m.RateBasis.NONE
+    assert p.adoption is None and p.share_rate is None and p.amplification_ratio == 0
+
+
+def test_audience_filter():
+    people = [member("a", "red"), member("b", "blue")]
+    assert [x.advocate_id for x in in_audience(people, AudienceRule(teams=("blue",)))] == ["b"]
+
+
+def test_csv_has_a_header_and_empty_cells_for_unknown_ratios():
+    g = m.Group()
+    g.add("a", "LINKEDIN", m.Totals(shares=1, potential_reach=10))
+    text = to_csv([point({False: g}, CONFIG, D)])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert rows[0]["window_start"] == D.isoformat() and rows[0]["shares"] == "1"
+    assert rows[0]["ctr"] == "" and rows[0]["engagement_rate_basis"] == "POTENTIAL_REACH"
+
+
+async def test_a_store_failure_is_retried_until_it_succeeds():
+    from pymongo.errors import AutoReconnect
+
+    from services.analytics.stream.agents import with_retry
+
+    calls: list[str] = []
+    waits: list[float] = []
+
+    async def handle(value: str) -> bool:
+        calls.append(value)
+        if len(calls) < 4:
+            raise AutoReconnect("store down")
+        return True
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    assert await with_retry(handle, "event", sleep) is True
+    assert calls == ["event"] * 4
+    assert waits == [0.5, 1.0, 2.0]
