@@ -113,8 +113,8 @@ def campaign_factor(campaign: Campaign | None, at: datetime) -> float:
 
 
 def multiply(points: int, factor: float) -> int:
-    # Half up, so ×1.5 of 5 is 8 on every platform (Python's round() is banker's rounding).
-    return int(math.floor(points * factor + 0.5))
+    # Half up, so 1.5 times 5 is 8 on every platform (Python's round() is banker's rounding).
+    return math.floor(points * factor + 0.5)
 
 
 @dataclass(frozen=True)
