@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 
 from services.common.mongo import mongo_client
@@ -11,13 +13,15 @@ from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
     CampaignRepository,
     CatalogRepository,
+    DayTotalsRepository,
     RulesCache,
     RuleSetRepository,
     WalletRepository,
 )
+from services.rewards.adapters.topics import ensure_internal_topics
 from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.config import RewardsSettings
-from services.rewards.stream.agents import Deps, register_agents
+from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS, SHARES_BY_CONTENT, Deps, register_agents
 
 
 class _Adapters:
@@ -34,6 +38,14 @@ def main() -> None:
     register_agents(app, settings.topic, lambda: adapters.deps)
 
     async def build() -> StreamComponents:
+        internal = [settings.topic(SHARES_BY_CONTENT), settings.topic(EARLY_SHARERS)]
+        await asyncio.to_thread(
+            ensure_internal_topics,
+            settings.kafka_bootstrap,
+            internal,
+            INTERNAL_PARTITIONS,
+            settings.topic_replication_factor,
+        )
         mongo = mongo_client(settings)
         db = mongo[settings.mongo_db]
         ledger, wallets, catalog = LedgerRepository(db), WalletRepository(db), CatalogRepository(db)
@@ -45,7 +57,9 @@ def main() -> None:
         # Redemptions a crash left half-done are finished before the API serves.
         await redemptions.settle_pending()
         adapters.repos = Repositories(ledger, wallets, catalog, rule_sets, campaigns, redemptions)
-        adapters.deps = Deps(ledger, wallets, RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds))
+        adapters.deps = Deps(
+            ledger, wallets, DayTotalsRepository(db), RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
+        )
         servicer = RewardsServicer(lambda: adapters.repos)
         return StreamComponents(
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),

@@ -33,9 +33,42 @@ class Overdraft(Exception):
     pass
 
 
+class DayTotalsRepository:
+    """Points granted per advocate and local day, one document per (advocate, day) read by `_id`.
+
+    Written only by the award agent, which owns the advocate's partition (a single writer), and
+    keyed by event key (`$set` of `applied.<key>`), so a replay overwrites instead of adding.
+    The agent reserves an event's points here BEFORE it writes the ledger entries, so no other
+    event can ever see less than the ledger holds, and the daily cap stays exact across crashes.
+    """
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db["day_totals"]
+
+    async def others(self, advocate_id: str, day: str, key: str) -> int:
+        doc = await self.collection.find_one({"_id": f"{advocate_id}|{day}"})
+        applied = (doc or {}).get("applied", {})
+        return sum(int(v) for k, v in applied.items() if k != _field(key))
+
+    async def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
+        await self.collection.update_one(
+            {"_id": f"{advocate_id}|{day}"}, {"$set": {f"applied.{_field(key)}": points}}, upsert=True
+        )
+
+
+def _field(key: str) -> str:
+    # Keys become field names: no "." and no leading "$".
+    return key.replace(".", "_").replace("$", "_")
+
+
 class WalletRepository:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["wallet_log"]
+        # A hint of each chain's last seq: lookups by `_id` only (FerretDB scans for sorted finds).
+        self.heads = db["wallet_heads"]
+        # This process's last known (seq, balance) per advocate: the next link is tried directly;
+        # a stale guess only costs a duplicate-key error and a fresh read.
+        self._known: dict[str, tuple[int, int]] = {}
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("key", ASCENDING)], unique=True)
@@ -44,20 +77,29 @@ class WalletRepository:
 
     async def latest(self, advocate_id: str) -> tuple[int, int]:
         """(seq, balance) of the advocate's last link; (0, 0) before the first."""
-        doc = await self.collection.find_one({"advocate_id": advocate_id}, sort=[("seq", DESCENDING)])
-        return (int(doc["seq"]), int(doc["balance"])) if doc else (0, 0)
+        head = await self.heads.find_one({"_id": advocate_id})
+        seq = int(head["seq"]) if head else 0
+        link = await self.collection.find_one({"_id": _link_id(advocate_id, seq)}) if seq else None
+        while True:  # the hint may lag behind the chain: walk forward to the real end
+            nxt = await self.collection.find_one({"_id": _link_id(advocate_id, seq + 1)})
+            if nxt is None:
+                break
+            seq, link = seq + 1, nxt
+        return (seq, int(link["balance"])) if link else (0, 0)
 
     async def apply(self, advocate_id: str, key: str, delta: int, extra: dict | None = None) -> bool:
         """Appends one change unless `key` was applied before (then False). Raises Overdraft if a
         debit is not covered by the balance."""
+        guess = self._known.pop(advocate_id, None)
         while True:
-            seq, balance = await self.latest(advocate_id)
+            seq, balance = guess if guess is not None else await self.latest(advocate_id)
+            guess = None
             if balance + delta < 0:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
                     return False
                 raise Overdraft(advocate_id)
             link = {
-                "_id": f"{advocate_id}:{seq + 1:012d}",
+                "_id": _link_id(advocate_id, seq + 1),
                 "advocate_id": advocate_id,
                 "seq": seq + 1,
                 "key": key,
@@ -67,6 +109,9 @@ class WalletRepository:
             }
             try:
                 await self.collection.insert_one(link)
+                self._known[advocate_id] = (seq + 1, balance + delta)
+                if (seq + 1) % 8 == 0:  # the hint may lag a few links; readers walk forward
+                    await self.heads.update_one({"_id": advocate_id}, {"$max": {"seq": seq + 1}}, upsert=True)
                 return True
             except DuplicateKeyError:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
@@ -94,6 +139,10 @@ class WalletRepository:
             if d["seq"] > latest.get(d["advocate_id"], (0, 0))[0]:
                 latest[d["advocate_id"]] = (int(d["seq"]), int(d["balance"]))
         return {a: b for a, (_, b) in latest.items()}
+
+
+def _link_id(advocate_id: str, seq: int) -> str:
+    return f"{advocate_id}:{seq:012d}"
 
 
 class CatalogRepository:

@@ -42,7 +42,7 @@ from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.stream import dead_letter, proto_topic
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.rewards.adapters.ledger import LedgerRepository, ledger_document
-from services.rewards.adapters.store import RulesCache, WalletRepository
+from services.rewards.adapters.store import DayTotalsRepository, RulesCache, WalletRepository
 from services.rewards.domain.rules import (
     AdvocateState,
     Award,
@@ -74,6 +74,7 @@ POINTS_ENTRIES = Counter(
 class Deps:
     ledger: LedgerRepository
     wallets: WalletRepository
+    days: DayTotalsRepository
     cache: RulesCache
 
 
@@ -98,8 +99,10 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     early = app.topic(
         early_t, key_serializer="raw", value_serializer="raw", partitions=INTERNAL_PARTITIONS, internal=True
     )
-    states = app.Table("rewards-advocates", key_type=str, value_type=None, value_serializer="json")
-    rankings = app.Table("rewards-early-ranking", key_type=str, value_type=None, value_serializer="json")
+    states = app.Table("rewards-advocates", key_type=str, value_type=None)  # values: JSON (table_value_serializer)
+    rankings = app.Table(
+        "rewards-early-ranking", key_type=str, value_type=None
+    )  # values: JSON (table_value_serializer)
 
     @app.agent(inputs, name="award")
     async def award(stream: faust.StreamT) -> None:
@@ -168,7 +171,9 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
         docs: list[dict] = []
         if awards:
             day = local_day(at, snapshot.timezone).isoformat()
-            awards = apply_daily_cap(awards, await d.ledger.day_total(advocate_id, day), rules)
+            awards = apply_daily_cap(awards, await d.days.others(advocate_id, day, key), rules)
+            # Reserved before the ledger write, corrected to what the ledger holds after it.
+            await d.days.reserve(advocate_id, day, key, sum(a.points for a in awards))
             docs = await d.ledger.record(
                 [
                     ledger_document(
@@ -189,6 +194,9 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
                     for a in awards
                 ]
             )
+            held = sum(int(x["points"]) for x in docs)
+            if held != sum(a.points for a in awards):  # the ledger already held another outcome
+                await d.days.reserve(advocate_id, day, key, held)
         await effects(d, advocate_id, key, docs, snapshot.display_name, network, audience, "new")
         state.mark_applied(source, offset)
         # Written last: the state never claims an event whose effects were not done.
