@@ -345,7 +345,7 @@ def run_history(stack, total: int, kills: int) -> None:
             return balances if ok else None
 
         try:
-            balances = wait_for(settled, 900, "balances equal to the reference")
+            balances = wait_for(settled, 2400, "balances equal to the reference")
         except AssertionError:
             got = {
                 a.advocate_id: stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id)).points
@@ -416,6 +416,6 @@ def test_small_history_matches_the_reference(stack):
     run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_SMALL_EVENTS", "1500")), kills=0)
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3000)
 def test_twenty_thousand_events_with_two_sigkills_match_the_reference(stack):
     run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_KILL_EVENTS", "20000")), kills=2)
