@@ -2,33 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 
 from services.common.mongo import mongo_client
 from services.common.stream import StreamComponents, create_app, run_stream_service
 from services.rewards.adapters.ledger import LedgerRepository
-from services.rewards.api.servicer import RewardsServicer
+from services.rewards.adapters.redemption import Redemptions
+from services.rewards.adapters.store import (
+    CampaignRepository,
+    CatalogRepository,
+    DayTotalsRepository,
+    RulesCache,
+    RuleSetRepository,
+    WalletRepository,
+)
+from services.rewards.adapters.topics import ensure_internal_topics
+from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.config import RewardsSettings
-from services.rewards.stream.agents import register_agents
+from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS, SHARES_BY_CONTENT, Deps, register_agents
 
 
 class _Adapters:
     """Filled in on the worker's event loop, before any agent runs (the async client binds to it)."""
 
-    ledger: LedgerRepository
+    repos: Repositories
+    deps: Deps
 
 
 def main() -> None:
     settings = RewardsSettings()
     app = create_app("rewards", settings)
     adapters = _Adapters()
-    register_agents(app, settings.topic, lambda: adapters.ledger)
+    register_agents(app, settings.topic, lambda: adapters.deps)
 
     async def build() -> StreamComponents:
+        internal = [settings.topic(SHARES_BY_CONTENT), settings.topic(EARLY_SHARERS)]
+        await asyncio.to_thread(
+            ensure_internal_topics,
+            settings.kafka_bootstrap,
+            internal,
+            INTERNAL_PARTITIONS,
+            settings.topic_replication_factor,
+        )
         mongo = mongo_client(settings)
-        adapters.ledger = LedgerRepository(mongo[settings.mongo_db])
-        await adapters.ledger.ensure_indexes()
-        servicer = RewardsServicer(lambda: adapters.ledger)
+        db = mongo[settings.mongo_db]
+        ledger, wallets, catalog = LedgerRepository(db), WalletRepository(db), CatalogRepository(db)
+        rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
+        await ledger.ensure_indexes()
+        await wallets.ensure_indexes()
+        await catalog.ensure_indexes()
+        redemptions = Redemptions(ledger, wallets, catalog)
+        # Redemptions a crash left half-done are finished before the API serves.
+        await redemptions.settle_pending()
+        adapters.repos = Repositories(ledger, wallets, catalog, rule_sets, campaigns, redemptions)
+        adapters.deps = Deps(
+            ledger, wallets, DayTotalsRepository(db), RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
+        )
+        servicer = RewardsServicer(lambda: adapters.repos)
         return StreamComponents(
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),
             service_names=[rewards_pb2.DESCRIPTOR.services_by_name["RewardsService"].full_name],

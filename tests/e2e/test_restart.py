@@ -31,7 +31,10 @@ def test_data_survives_a_full_restart(stack):
             idempotency_key="before-restart",
         )
         clients.share.RecordShare(share)
-        eventually(lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points)
+        # share 10 + first share 5 + early sharer 5 (a copied suggested text earns no wording bonus)
+        eventually(
+            lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points == 20
+        )
     finally:
         clients.close()
         codes = platform.stop()
@@ -45,7 +48,7 @@ def test_data_survives_a_full_restart(stack):
     clients = connect(platform)
     try:
         balance = clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id))
-        assert balance.points == 10
+        assert balance.points == 20
         # The same idempotency key after the restart is still the same share.
         assert not clients.share.RecordShare(share).created
         clients.share.RecordShare(
@@ -70,8 +73,10 @@ def test_data_survives_a_full_restart(stack):
         )
         assert stats.potential_reach == 1000
         assert eventually(
-            lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points == 25
+            # The same item on the same network again within 24 h: recorded, worth 0.
+            lambda: len(clients.rewards.ListLedger(rewards_pb2.ListLedgerRequest(advocate_id=advocate_id)).entries) == 4
         )
+        assert clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points == 20
     finally:
         clients.close()
         platform.stop()

@@ -74,10 +74,14 @@ def test_a_share_earns_points_and_adds_reach(clients):
     assert reply.created and reply.share.audience_size == 1240
     assert reply.share.tracked_url.endswith("/l/" + reply.share.tracked_code)
 
+    # share 10 + first share of the item 5 + personal wording 5 + early sharer 5 (the early-sharer
+    # bonus is ranked per item on its own path, so it may land a moment after the others).
     balance = eventually(
-        lambda: (b := clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id))).points and b
+        lambda: (
+            (b := clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id))).points == 25 and b
+        )
     )
-    assert balance.points == 15  # share 10 + personal wording 5
+    assert balance.points == balance.ledger_points == 25
     stats = eventually(
         lambda: (
             (
@@ -89,7 +93,7 @@ def test_a_share_earns_points_and_adds_reach(clients):
     assert (stats.shares, stats.distinct_sharers, stats.potential_reach) == (1, 1, 1240)
 
     ledger = clients.rewards.ListLedger(rewards_pb2.ListLedgerRequest(advocate_id=advocate_id))
-    assert sorted(e.rule for e in ledger.entries) == ["personal_wording", "share"]
+    assert sorted(e.rule for e in ledger.entries) == ["early_sharer", "first_share", "personal_wording", "share"]
 
 
 def test_a_retried_share_is_the_same_share_and_earns_nothing_more(clients):
@@ -107,10 +111,10 @@ def test_a_retried_share_is_the_same_share_and_earns_nothing_more(clients):
     assert first.created and not second.created
     assert second.share.share_id == first.share.share_id
 
-    eventually(lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points)
+    eventually(lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points == 20)
     time.sleep(1.0)  # give a (wrong) second award the time to show up
     balance = clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id))
-    assert balance.points == 10  # a copied suggested text earns no wording bonus
+    assert balance.points == 20  # share + first share + early sharer; a copied suggested text earns no wording bonus
     stats = clients.analytics.GetContentStats(analytics_pb2.GetContentStatsRequest(content_id=item.content_id))
     assert (stats.shares, stats.potential_reach) == (1, 300)
 

@@ -1,4 +1,9 @@
-"""The ledger in MongoDB: one document per (source event, rule), so a replay cannot award twice."""
+"""The ledger in MongoDB: one document per (source event, rule), so a replay cannot award twice.
+
+The ledger is the source of truth: balances and leaderboards are derived from it. When a replay
+re-evaluates an event whose entries already exist, the stored entries win (`record` returns them),
+so what is announced and credited is always what the ledger says.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
+
+from services.rewards.domain.rules import REDEMPTION
 
 DUPLICATE_KEY = 11000
 
@@ -21,19 +28,50 @@ class LedgerRepository:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("occurred_at", DESCENDING)])
+        await self.collection.create_index([("advocate_id", ASCENDING), ("local_day", ASCENDING)])
+        await self.collection.create_index([("source_event_id", ASCENDING)])
+        await self.collection.create_index([("local_day", ASCENDING)])
 
-    async def record(self, entries: list[dict]) -> int:
-        """Inserts entries whose `_id` is new; returns how many were new. Existing ids are left alone."""
+    async def record(self, entries: list[dict]) -> list[dict]:
+        """Inserts entries whose `_id` is new; returns the entries as stored (existing ones win)."""
         if not entries:
-            return 0
+            return []
         try:
-            result = await self.collection.insert_many(entries, ordered=False)
-            return len(result.inserted_ids)
+            await self.collection.insert_many(entries, ordered=False)
+            return entries
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-            return int(exc.details.get("nInserted", 0))
+        ids = [e["_id"] for e in entries]
+        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
+        return [stored.get(e["_id"], e) for e in entries]
+
+    async def insert_count(self, entries: list[dict]) -> int:
+        """How many of `entries` were new (a helper for tests and tools)."""
+        before = await self.collection.count_documents({"_id": {"$in": [e["_id"] for e in entries]}})
+        await self.record(entries)
+        return len(entries) - before
+
+    async def by_source(self, source_event_id: str) -> list[dict]:
+        return [d async for d in self.collection.find({"source_event_id": source_event_id}).sort("_id", ASCENDING)]
+
+    async def by_ids(self, ids: list[str]) -> list[dict]:
+        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
+        return [stored[i] for i in ids if i in stored]
+
+    async def day_total(self, advocate_id: str, day: str) -> int:
+        """Points already granted to the advocate on their local day (what the daily cap counts)."""
+        rows = [
+            r
+            async for r in await self.collection.aggregate(
+                [
+                    {"$match": {"advocate_id": advocate_id, "local_day": day}},
+                    {"$group": {"_id": None, "points": {"$sum": "$points"}}},
+                ]
+            )
+        ]
+        return int(rows[0]["points"]) if rows else 0
 
     async def balance(self, advocate_id: str) -> tuple[int, int]:
         """(points, entries), derived from the ledger itself."""
@@ -47,9 +85,34 @@ class LedgerRepository:
         entries = await self.collection.count_documents({"advocate_id": advocate_id})
         return points, entries
 
+    async def all_balances(self) -> dict[str, int]:
+        rows = self.collection.aggregate([{"$group": {"_id": "$advocate_id", "points": {"$sum": "$points"}}}])
+        return {r["_id"]: int(r["points"]) async for r in await rows}
+
     async def history(self, advocate_id: str, limit: int) -> list[dict]:
         cursor = self.collection.find({"advocate_id": advocate_id}).sort("occurred_at", DESCENDING).limit(limit)
         return [doc async for doc in cursor]
+
+    async def award_totals(
+        self,
+        group: dict | str,
+        first_day: str | None = None,
+        last_day: str | None = None,
+        match: dict | None = None,
+    ) -> list[dict]:
+        """Sums of awarded points (redemptions excluded) grouped by `group`, within [first, last] days."""
+        query: dict = {"rule": {"$ne": REDEMPTION}, **(match or {})}
+        if first_day is not None and last_day is not None:
+            query["local_day"] = {"$gte": first_day, "$lte": last_day}
+        pipeline = [{"$match": query}, {"$group": {"_id": group, "points": {"$sum": "$points"}}}]
+        return [r async for r in await self.collection.aggregate(pipeline)]
+
+    async def advocate_entries(self, advocate_id: str, rules: list[str]) -> list[dict]:
+        cursor = self.collection.find(
+            {"advocate_id": advocate_id, "rule": {"$in": rules}},
+            {"rule": 1, "local_day": 1, "units": 1, "leader": 1, "points": 1},
+        )
+        return [d async for d in cursor]
 
 
 def ledger_document(
@@ -62,15 +125,25 @@ def ledger_document(
     campaign_id: str,
     content_id: str,
     occurred_at: datetime,
+    capped: int = 0,
+    team: str = "",
+    leader: bool = False,
+    local_day: str = "",
+    units: int = 1,
 ) -> dict:
     return {
         "_id": entry_id(source_event_id, rule),
         "advocate_id": advocate_id,
         "points": points,
+        "capped": capped,
         "rule": rule,
         "rule_set_version": rule_set_version,
         "source_event_id": source_event_id,
         "campaign_id": campaign_id,
         "content_id": content_id,
         "occurred_at": occurred_at,
+        "team": team,
+        "leader": leader,
+        "local_day": local_day,
+        "units": units,
     }

@@ -1,53 +1,223 @@
-"""gRPC RewardsService: balances and history, read from the ledger."""
+"""gRPC RewardsService: balances, history, leaderboards, badges, catalogue, redemption and admin."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import grpc
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
-from advocacy.rewards.v1.rewards_pb2 import LedgerEntry
-from grpc_interceptor.exceptions import InvalidArgument
+from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, NotFound
 
-from services.common.events import to_timestamp
+from services.common.events import from_timestamp, to_timestamp
 from services.rewards.adapters.ledger import LedgerRepository
+from services.rewards.adapters.redemption import InsufficientPoints, OutOfStock, Redemptions, UnknownItem
+from services.rewards.adapters.store import CampaignRepository, CatalogRepository, RuleSetRepository, WalletRepository
+from services.rewards.domain import boards
+from services.rewards.domain.rules import CLICK, DEFAULT_RULES, SHARE, Campaign, RuleSet
+from services.rewards.stream.agents import entry_message
 
 MAX_PAGE = 500
+MAX_ID = 128
+PERIODS = {
+    rewards_pb2.PERIOD_WEEK: boards.WEEK,
+    rewards_pb2.PERIOD_MONTH: boards.MONTH,
+    rewards_pb2.PERIOD_QUARTER: boards.QUARTER,
+    rewards_pb2.PERIOD_ALL_TIME: boards.ALL_TIME,
+}
+RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network")]
+
+
+@dataclass
+class Repositories:
+    ledger: LedgerRepository
+    wallets: WalletRepository
+    catalog: CatalogRepository
+    rule_sets: RuleSetRepository
+    campaigns: CampaignRepository
+    redemptions: Redemptions
+
+
+def _id(value: str, field: str) -> str:
+    if not value or len(value) > MAX_ID:
+        raise InvalidArgument(f"{field}: must be 1..{MAX_ID} characters")
+    return value
+
+
+def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
+    msg = rewards_pb2.RuleSet(version=rules.version, **{f: getattr(rules, f) for f in RULE_FIELDS})
+    msg.share_points_by_network.update(rules.share_points_by_network)
+    return msg
 
 
 class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
-    def __init__(self, ledger: Callable[[], LedgerRepository]) -> None:
-        self._ledger = ledger
+    def __init__(self, repos: Callable[[], Repositories]) -> None:
+        self._repos = repos
 
     async def GetBalance(
         self, request: rewards_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Balance:
-        if not request.advocate_id or len(request.advocate_id) > 128:
-            raise InvalidArgument("advocate_id: must be 1..128 characters")
-        points, entries = await self._ledger().balance(request.advocate_id)
-        return rewards_pb2.Balance(advocate_id=request.advocate_id, points=points, entries=entries)
+        advocate_id = _id(request.advocate_id, "advocate_id")
+        r = self._repos()
+        ledger_points, entries = await r.ledger.balance(advocate_id)
+        points = await r.wallets.balance(advocate_id)
+        return rewards_pb2.Balance(advocate_id=advocate_id, points=points, entries=entries, ledger_points=ledger_points)
 
     async def ListLedger(
         self, request: rewards_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.ListLedgerResponse:
-        if not request.advocate_id or len(request.advocate_id) > 128:
-            raise InvalidArgument("advocate_id: must be 1..128 characters")
+        advocate_id = _id(request.advocate_id, "advocate_id")
         if not 0 <= request.page_size <= MAX_PAGE:
             raise InvalidArgument(f"page_size: must be 0..{MAX_PAGE}")
-        docs = await self._ledger().history(request.advocate_id, request.page_size or 50)
-        return rewards_pb2.ListLedgerResponse(
-            entries=[
-                LedgerEntry(
-                    entry_id=d["_id"],
-                    advocate_id=d["advocate_id"],
-                    points=d["points"],
-                    rule=d["rule"],
-                    rule_set_version=d["rule_set_version"],
-                    source_event_id=d["source_event_id"],
-                    campaign_id=d["campaign_id"],
-                    content_id=d["content_id"],
-                    occurred_at=to_timestamp(d["occurred_at"]),
+        docs = await self._repos().ledger.history(advocate_id, request.page_size or 50)
+        return rewards_pb2.ListLedgerResponse(entries=[entry_message(d) for d in docs])
+
+    async def GetLeaderboard(
+        self, request: rewards_pb2.GetLeaderboardRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.Leaderboard:
+        if request.period not in PERIODS:
+            raise InvalidArgument("period: must be WEEK, MONTH, QUARTER or ALL_TIME")
+        if not 0 <= request.limit <= MAX_PAGE:
+            raise InvalidArgument(f"limit: must be 0..{MAX_PAGE}")
+        try:
+            day = date.fromisoformat(request.day) if request.day else datetime.now(UTC).date()
+        except ValueError:
+            raise InvalidArgument("day: must be YYYY-MM-DD") from None
+        bounds = boards.period_bounds(PERIODS[request.period], day)
+        first, last = bounds if bounds else (None, None)
+        rows = await leaderboard(self._repos().ledger, request.board, first, last, request.team, request.campaign_id)
+        limit = request.limit or 100
+        return rewards_pb2.Leaderboard(
+            rows=[
+                rewards_pb2.LeaderboardRow(
+                    rank=i + 1, key=r.key, points=r.points, active_advocates=r.advocates, score=r.score
                 )
-                for d in docs
-            ]
+                for i, r in enumerate(rows[:limit])
+            ],
+            first_day=first or "",
+            last_day=last or "",
         )
+
+    async def GetBadges(
+        self, request: rewards_pb2.GetBadgesRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.Badges:
+        advocate_id = _id(request.advocate_id, "advocate_id")
+        ledger = self._repos().ledger
+        entries = await ledger.advocate_entries(advocate_id, [SHARE, CLICK])
+        shares = [e for e in entries if e["rule"] == SHARE]
+        by_month: dict[str, int] = {}
+        for e in shares:
+            by_month[e["local_day"][:7]] = by_month.get(e["local_day"][:7], 0) + 1
+        bounds = boards.period_bounds(boards.MONTH, datetime.now(UTC).date())
+        assert bounds is not None
+        monthly = await leaderboard(ledger, rewards_pb2.BOARD_GLOBAL, bounds[0], bounds[1], "", "")
+        rank = next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
+        facts = boards.BadgeFacts(
+            shares=len(shares),
+            clicks=sum(int(e.get("units", 1)) for e in entries if e["rule"] == CLICK),
+            share_days=[e["local_day"] for e in shares],
+            leader=any(e.get("leader") for e in shares),
+            shares_by_month=by_month,
+            monthly_rank=rank,
+        )
+        return rewards_pb2.Badges(badges=boards.badges(facts))
+
+    async def ListCatalog(
+        self, request: rewards_pb2.ListCatalogRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.ListCatalogResponse:
+        items = await self._repos().catalog.list()
+        return rewards_pb2.ListCatalogResponse(items=[_item(d) for d in items])
+
+    async def UpsertCatalogItem(
+        self, request: rewards_pb2.UpsertCatalogItemRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.CatalogItem:
+        item = request.item
+        _id(item.item_id, "item.item_id")
+        if not item.name:
+            raise InvalidArgument("item.name: required")
+        if item.cost <= 0:
+            raise InvalidArgument("item.cost: must be > 0")
+        if item.stock < 0:
+            raise InvalidArgument("item.stock: must be >= 0")
+        return _item(await self._repos().catalog.upsert(item.item_id, item.name, item.cost, item.stock))
+
+    async def Redeem(
+        self, request: rewards_pb2.RedeemRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.RedeemResponse:
+        advocate_id = _id(request.advocate_id, "advocate_id")
+        item_id = _id(request.item_id, "item_id")
+        key = _id(request.idempotency_key, "idempotency_key")
+        try:
+            out = await self._repos().redemptions.redeem(advocate_id, item_id, key)
+        except UnknownItem:
+            raise NotFound(f"item_id: no catalogue item {item_id!r}") from None
+        except OutOfStock:
+            raise FailedPrecondition(f"item_id: {item_id!r} is out of stock") from None
+        except InsufficientPoints:
+            raise FailedPrecondition("advocate_id: balance does not cover the item's cost") from None
+        return rewards_pb2.RedeemResponse(entry=entry_message(out.entry), balance=out.balance, created=out.created)
+
+    async def GetRuleSet(
+        self, request: rewards_pb2.GetRuleSetRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.RuleSet:
+        return rules_message(await self._repos().rule_sets.active() or DEFAULT_RULES)
+
+    async def PutRuleSet(
+        self, request: rewards_pb2.PutRuleSetRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.RuleSet:
+        msg = request.rules
+        rules = RuleSet(
+            version=0,
+            share_points_by_network=dict(msg.share_points_by_network),
+            **{f: int(getattr(msg, f)) for f in RULE_FIELDS},
+        )
+        try:
+            rules.validate()
+        except ValueError as exc:
+            raise InvalidArgument(f"rules.{exc}") from None
+        return rules_message(await self._repos().rule_sets.put(rules))
+
+    async def UpsertCampaign(
+        self, request: rewards_pb2.UpsertCampaignRequest, context: grpc.aio.ServicerContext
+    ) -> rewards_pb2.Campaign:
+        c = request.campaign
+        _id(c.campaign_id, "campaign.campaign_id")
+        if not c.HasField("starts_at") or not c.HasField("ends_at"):
+            raise InvalidArgument("campaign.starts_at: starts_at and ends_at are required")
+        starts, ends = from_timestamp(c.starts_at), from_timestamp(c.ends_at)
+        if ends <= starts:
+            raise InvalidArgument("campaign.ends_at: must be after starts_at")
+        if not 0 < c.multiplier <= 100:
+            raise InvalidArgument("campaign.multiplier: must be in (0, 100]")
+        await self._repos().campaigns.upsert(Campaign(c.campaign_id, starts, ends, c.multiplier))
+        return rewards_pb2.Campaign(
+            campaign_id=c.campaign_id,
+            starts_at=to_timestamp(starts),
+            ends_at=to_timestamp(ends),
+            multiplier=c.multiplier,
+        )
+
+
+def _item(d: dict) -> rewards_pb2.CatalogItem:
+    return rewards_pb2.CatalogItem(item_id=d["_id"], name=d["name"], cost=int(d["cost"]), stock=int(d["stock"]))
+
+
+async def leaderboard(
+    ledger: LedgerRepository, board: int, first: str | None, last: str | None, team: str, campaign_id: str
+) -> list[boards.Row]:
+    if board in (rewards_pb2.BOARD_TEAMS, rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE):
+        rows = await ledger.award_totals({"team": "$team", "advocate": "$advocate_id"}, first, last)
+        totals = {(r["_id"]["team"], r["_id"]["advocate"]): int(r["points"]) for r in rows}
+        return boards.rank_teams(totals, per_active_advocate=board == rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE)
+    match: dict = {}
+    if board == rewards_pb2.BOARD_TEAM:
+        match["team"] = _id(team, "team")
+    elif board == rewards_pb2.BOARD_LEADERS:
+        match["leader"] = True
+    elif board == rewards_pb2.BOARD_CAMPAIGN:
+        match["campaign_id"] = _id(campaign_id, "campaign_id")
+    elif board != rewards_pb2.BOARD_GLOBAL:
+        raise InvalidArgument("board: must be GLOBAL, TEAM, LEADERS, CAMPAIGN, TEAMS or TEAMS_PER_ACTIVE_ADVOCATE")
+    rows = await ledger.award_totals("$advocate_id", first, last, match)
+    return boards.rank({r["_id"]: int(r["points"]) for r in rows})

@@ -1,23 +1,180 @@
 """Point rules as data, and their pure evaluation.
 
-A rule set is versioned data; every award names the rule and the version that produced it,
-so a ledger entry can always be explained.
+A rule set is versioned data (stored in MongoDB, changed through an admin RPC); every award names
+the rule and the version that produced it, so a ledger entry can always be explained.
+
+Evaluation is split so that every decision is reproducible:
+- `evaluate_share` / `evaluate_engagement` / `early_sharer_award` give the awards of one event
+  *before* the daily cap, from the advocate's own history (`AdvocateState`), which depends only on
+  the order of that advocate's events within one topic partition (deterministic on replay);
+- `apply_daily_cap` grants what fits under the cap given what the advocate already got that day.
+  All points are non-negative, so a day's total is min(cap, sum) whatever order events arrive in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Rule names: stable identifiers written into the ledger (entry id = "<source event id>:<rule>").
+SHARE = "share"
+DUPLICATE_SHARE = "duplicate_share"
+FIRST_SHARE = "first_share"
+PERSONAL_WORDING = "personal_wording"
+EARLY_SHARER = "early_sharer"
+STREAK = "streak"
+CLICK = "click"
+REACTION = "reaction"
+COMMENT = "comment"
+RESHARE = "reshare"
+REDEMPTION = "redemption"
+
+ENGAGEMENT_RULES = {
+    "ENGAGEMENT_KIND_CLICK": CLICK,
+    "ENGAGEMENT_KIND_REACTION": REACTION,
+    "ENGAGEMENT_KIND_COMMENT": COMMENT,
+    "ENGAGEMENT_KIND_RESHARE": RESHARE,
+}
 
 
 @dataclass(frozen=True)
 class RuleSet:
-    version: int
+    """The default values are product.md's default rule set."""
+
+    version: int = 1
     share_points_by_network: dict[str, int] = field(default_factory=dict)
     share_points_default: int = 10
+    first_share_bonus: int = 5
     personal_wording_bonus: int = 5
+    early_sharer_bonus: int = 5
+    early_sharer_limit: int = 10
+    early_sharer_window_hours: int = 24
+    click_points: int = 2
+    # One click per actor fingerprint per share per this many minutes (product.md: unique clicks).
+    click_dedup_minutes: int = 30
+    reaction_points: int = 1
+    comment_points: int = 3
+    reshare_points: int = 5
+    streak_days: int = 3
+    streak_bonus: int = 20
+    duplicate_window_hours: int = 24
+    # 0 = no cap.
+    daily_cap: int = 200
+
+    def validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int) and value < 0:
+                raise ValueError(f"{f.name}: must be >= 0")
+        for network, points in self.share_points_by_network.items():
+            if points < 0:
+                raise ValueError(f"share_points_by_network: {network} must be >= 0")
+        if self.streak_days < 1:
+            raise ValueError("streak_days: must be >= 1")
+
+    def share_points(self, network: str) -> int:
+        return self.share_points_by_network.get(network, self.share_points_default)
+
+    def engagement_points(self, rule: str) -> int:
+        return {
+            CLICK: self.click_points,
+            REACTION: self.reaction_points,
+            COMMENT: self.comment_points,
+            RESHARE: self.reshare_points,
+        }[rule]
+
+    def to_doc(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> RuleSet:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
 
 
 DEFAULT_RULES = RuleSet(version=1)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    starts_at: datetime
+    ends_at: datetime
+    multiplier: float
+
+    def factor_at(self, at: datetime) -> float:
+        return self.multiplier if self.starts_at <= at < self.ends_at else 1.0
+
+
+def campaign_factor(campaign: Campaign | None, at: datetime) -> float:
+    return campaign.factor_at(at) if campaign is not None else 1.0
+
+
+def multiply(points: int, factor: float) -> int:
+    # Half up, so 1.5 times 5 is 8 on every platform (Python's round() is banker's rounding).
+    return math.floor(points * factor + 0.5)
+
+
+@dataclass(frozen=True)
+class Award:
+    """One rule's outcome for one event. `points` is granted; `capped` is what the daily cap withheld."""
+
+    rule: str
+    points: int
+    capped: int = 0
+    units: int = 1
+
+
+def local_day(at: datetime, timezone: str) -> date:
+    """The advocate's calendar day of an instant (UTC when the zone is unknown or empty)."""
+    try:
+        tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return at.astimezone(tz).date()
+
+
+@dataclass
+class AdvocateState:
+    """What the rules remember about one advocate (a Faust table value, JSON-able via to_dict)."""
+
+    shared_items: set[str] = field(default_factory=set)
+    # "<content id>|<network>" -> epoch seconds of the last share that earned points.
+    last_share: dict[str, float] = field(default_factory=dict)
+    # ISO local days with at least one counted share (the most recent few, for streaks).
+    share_days: list[str] = field(default_factory=list)
+    # "<share id>|<fingerprint>" -> epoch seconds of the last counted click.
+    clicks: dict[str, float] = field(default_factory=dict)
+    # "<topic>/<partition>" -> last source offset applied: a redelivered event is recognised.
+    offsets: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "shared_items": sorted(self.shared_items),
+            "last_share": self.last_share,
+            "share_days": self.share_days,
+            "clicks": self.clicks,
+            "offsets": self.offsets,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict | None) -> AdvocateState:
+        doc = doc or {}
+        return cls(
+            shared_items=set(doc.get("shared_items", [])),
+            last_share=dict(doc.get("last_share", {})),
+            share_days=list(doc.get("share_days", [])),
+            clicks=dict(doc.get("clicks", {})),
+            offsets=dict(doc.get("offsets", {})),
+        )
+
+    def already_applied(self, source: str, offset: int) -> bool:
+        return offset <= self.offsets.get(source, -1)
+
+    def mark_applied(self, source: str, offset: int) -> None:
+        self.offsets[source] = max(offset, self.offsets.get(source, -1))
 
 
 @dataclass(frozen=True)
@@ -26,18 +183,156 @@ class ShareFacts:
 
     network: str
     personal_wording: bool
+    content_id: str = ""
+    occurred_at: datetime | None = None
+    timezone: str = ""
 
 
 @dataclass(frozen=True)
-class Award:
-    rule: str
-    points: int
+class EngagementFacts:
+    kind: str
+    count: int
+    share_id: str
+    occurred_at: datetime
+    actor_fingerprint: str = ""
+    is_bot: bool = False
+    is_self: bool = False
 
 
-def awards_for_share(share: ShareFacts, rules: RuleSet) -> list[Award]:
-    awards = [Award("share", rules.share_points_by_network.get(share.network, rules.share_points_default))]
+STREAK_MEMORY_DAYS = 14
+
+
+def _run_length(days: list[str], end: date) -> int:
+    have = set(days)
+    run = 0
+    day = end
+    while day.isoformat() in have:
+        run += 1
+        day -= timedelta(days=1)
+    return run
+
+
+def evaluate_share(state: AdvocateState, share: ShareFacts, rules: RuleSet, factor: float = 1.0) -> list[Award]:
+    """Awards of one share before the daily cap; updates the advocate's state."""
+    assert share.occurred_at is not None
+    at = share.occurred_at.timestamp()
+    key = f"{share.content_id}|{share.network}"
+    last = state.last_share.get(key)
+    if last is not None and 0 <= at - last < rules.duplicate_window_hours * 3600:
+        # Same item, same network again within the window: recorded, worth nothing, no bonuses.
+        return [Award(DUPLICATE_SHARE, 0)]
+    state.last_share[key] = at
+    # Forget duplicate windows long past, so the state stays small.
+    horizon = at - 2 * rules.duplicate_window_hours * 3600
+    state.last_share = {k: v for k, v in state.last_share.items() if v >= horizon}
+
+    awards = [Award(SHARE, rules.share_points(share.network))]
+    if share.content_id not in state.shared_items:
+        state.shared_items.add(share.content_id)
+        if rules.first_share_bonus:
+            awards.append(Award(FIRST_SHARE, rules.first_share_bonus))
     if share.personal_wording and rules.personal_wording_bonus:
-        awards.append(Award("personal_wording", rules.personal_wording_bonus))
+        awards.append(Award(PERSONAL_WORDING, rules.personal_wording_bonus))
+
+    day = local_day(share.occurred_at, share.timezone)
+    if day.isoformat() not in state.share_days:
+        state.share_days = sorted({*state.share_days, day.isoformat()})[-STREAK_MEMORY_DAYS:]
+        run = _run_length(state.share_days, day)
+        # A streak pays once per completed run of `streak_days` (days 3, 6, 9, … of a run).
+        if rules.streak_bonus and run % rules.streak_days == 0:
+            awards.append(Award(STREAK, rules.streak_bonus))
+    return [replace(a, points=multiply(a.points, factor)) for a in awards]
+
+
+def evaluate_engagement(
+    state: AdvocateState, engagement: EngagementFacts, rules: RuleSet, factor: float = 1.0
+) -> list[Award]:
+    """Awards of one engagement before the daily cap (impressions earn nothing)."""
+    rule = ENGAGEMENT_RULES.get(engagement.kind)
+    if rule is None:
+        return []
+    units = max(engagement.count, 1)
+    if rule == CLICK:
+        if engagement.is_bot or engagement.is_self:
+            return []
+        if engagement.actor_fingerprint:
+            at = engagement.occurred_at.timestamp()
+            window = rules.click_dedup_minutes * 60
+            key = f"{engagement.share_id}|{engagement.actor_fingerprint}"
+            last = state.clicks.get(key)
+            if last is not None and 0 <= at - last < window:
+                return []
+            state.clicks[key] = at
+            state.clicks = {k: v for k, v in state.clicks.items() if v >= at - 2 * window}
+            units = 1
+    points = rules.engagement_points(rule) * units
+    if not points:
+        return []
+    return [Award(rule, multiply(points, factor), units=units)]
+
+
+def early_sharer_award(rules: RuleSet, factor: float = 1.0) -> list[Award]:
+    if not rules.early_sharer_bonus:
+        return []
+    return [Award(EARLY_SHARER, multiply(rules.early_sharer_bonus, factor))]
+
+
+def apply_daily_cap(awards: list[Award], already_today: int, rules: RuleSet) -> list[Award]:
+    """Grants what fits under the daily cap; the excess stays on the entry as `capped`, not awarded."""
+    if not rules.daily_cap:
+        return awards
+    room = max(rules.daily_cap - already_today, 0)
+    out = []
+    for a in awards:
+        granted = min(a.points, room)
+        room -= granted
+        out.append(replace(a, points=granted, capped=a.capped + a.points - granted))
+    return out
+
+
+@dataclass
+class EarlySharerRanking:
+    """Per content item: who shared first within the window (a Faust table keyed by content id)."""
+
+    # advocate id -> the share event id that ranked them (a replay re-announces the same one).
+    sharers: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"sharers": self.sharers}
+
+    @classmethod
+    def from_dict(cls, doc: dict | None) -> EarlySharerRanking:
+        return cls(sharers=dict((doc or {}).get("sharers", {})))
+
+
+def rank_early_sharer(
+    ranking: EarlySharerRanking,
+    advocate_id: str,
+    share_event_id: str,
+    shared_at: datetime,
+    published_at: datetime | None,
+    rules: RuleSet,
+) -> str | None:
+    """The share event id that made this advocate an early sharer of the item, or None.
+
+    Ranked in arrival order at the content's partition: the first `early_sharer_limit` distinct
+    advocates whose share falls within the window after publication.
+    """
+    if advocate_id in ranking.sharers:
+        return ranking.sharers[advocate_id]
+    if published_at is None or len(ranking.sharers) >= rules.early_sharer_limit:
+        return None
+    if not timedelta(0) <= shared_at - published_at <= timedelta(hours=rules.early_sharer_window_hours):
+        return None
+    ranking.sharers[advocate_id] = share_event_id
+    return share_event_id
+
+
+# Backwards-compatible helper for the simplest case (share + personal wording only).
+def awards_for_share(share: ShareFacts, rules: RuleSet) -> list[Award]:
+    awards = [Award(SHARE, rules.share_points(share.network))]
+    if share.personal_wording and rules.personal_wording_bonus:
+        awards.append(Award(PERSONAL_WORDING, rules.personal_wording_bonus))
     return awards
 
 
@@ -54,8 +349,21 @@ def thank_you(first_name: str, award: Award, network: str, audience_size: int) -
     """The human line a notifier can send for one award."""
     who = first_name or "there"
     where = _NETWORK_NAMES.get(network, network)
-    if award.rule == "share":
-        return f"Thanks, {who}: your share on {where} can reach {audience_size:,} people (+{award.points} points)."
-    if award.rule == "personal_wording":
-        return f"Thanks, {who}, for sharing in your own words (+{award.points} points)."
-    return f"Thanks, {who} (+{award.points} points for {award.rule.replace('_', ' ')})."
+    pts = f"+{award.points} points"
+    if award.capped and not award.points:
+        return f"Thanks, {who}: you reached today's points cap, so this one is on the record but not counted."
+    if award.capped:
+        pts += f", {award.capped} over today's cap"
+    lines = {
+        SHARE: f"Thanks, {who}: your share on {where} can reach {audience_size:,} people ({pts}).",
+        PERSONAL_WORDING: f"Thanks, {who}, for sharing in your own words ({pts}).",
+        FIRST_SHARE: f"Thanks, {who}, for being the first of you to share this one ({pts}).",
+        EARLY_SHARER: f"Thanks, {who}: you were among the first to share this item ({pts}).",
+        STREAK: f"Thanks, {who}: that's a sharing streak ({pts}).",
+        DUPLICATE_SHARE: f"Thanks, {who}: you already shared this on {where} today, so no extra points this time.",
+        CLICK: f"Thanks, {who}: your share on {where} got a click ({pts}).",
+        REACTION: f"Thanks, {who}: people are reacting to your share on {where} ({pts}).",
+        COMMENT: f"Thanks, {who}: your share on {where} started a conversation ({pts}).",
+        RESHARE: f"Thanks, {who}: your share on {where} was reshared ({pts}).",
+    }
+    return lines.get(award.rule, f"Thanks, {who} ({pts} for {award.rule.replace('_', ' ')}).")

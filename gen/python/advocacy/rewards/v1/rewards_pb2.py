@@ -25,25 +25,65 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!advocacy/rewards/v1/rewards.proto\x12\x13\x61\x64vocacy.rewards.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x01\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x18\n\x10rule_set_version\x18\x05 \x01(\x05\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncontent_id\x18\t \x01(\t\"\x96\x01\n\rPointsAwarded\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x05\x65ntry\x18\x03 \x01(\x0b\x32 .advocacy.rewards.v1.LedgerEntry\x12\x11\n\tthank_you\x18\x04 \x01(\t\"(\n\x11GetBalanceRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"?\n\x07\x42\x61lance\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x03\";\n\x11ListLedgerRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"G\n\x12ListLedgerResponse\x12\x31\n\x07\x65ntries\x18\x01 \x03(\x0b\x32 .advocacy.rewards.v1.LedgerEntry2\xc3\x01\n\x0eRewardsService\x12R\n\nGetBalance\x12&.advocacy.rewards.v1.GetBalanceRequest\x1a\x1c.advocacy.rewards.v1.Balance\x12]\n\nListLedger\x12&.advocacy.rewards.v1.ListLedgerRequest\x1a\'.advocacy.rewards.v1.ListLedgerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!advocacy/rewards/v1/rewards.proto\x12\x13\x61\x64vocacy.rewards.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x02\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x18\n\x10rule_set_version\x18\x05 \x01(\x05\x12\x17\n\x0fsource_event_id\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncontent_id\x18\t \x01(\t\x12\x15\n\rcapped_points\x18\n \x01(\x03\x12\x0c\n\x04team\x18\x0b \x01(\t\x12\x0e\n\x06leader\x18\x0c \x01(\x08\x12\x11\n\tlocal_day\x18\r \x01(\t\x12\r\n\x05units\x18\x0e \x01(\x03\"\x96\x01\n\rPointsAwarded\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x05\x65ntry\x18\x03 \x01(\x0b\x32 .advocacy.rewards.v1.LedgerEntry\x12\x11\n\tthank_you\x18\x04 \x01(\t\"(\n\x11GetBalanceRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"V\n\x07\x42\x61lance\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x03 \x01(\x03\x12\x15\n\rledger_points\x18\x04 \x01(\x03\";\n\x11ListLedgerRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"G\n\x12ListLedgerResponse\x12\x31\n\x07\x65ntries\x18\x01 \x03(\x0b\x32 .advocacy.rewards.v1.LedgerEntry\"\xbe\x04\n\x07RuleSet\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12W\n\x17share_points_by_network\x18\x02 \x03(\x0b\x32\x36.advocacy.rewards.v1.RuleSet.SharePointsByNetworkEntry\x12\x1c\n\x14share_points_default\x18\x03 \x01(\x03\x12\x19\n\x11\x66irst_share_bonus\x18\x04 \x01(\x03\x12\x1e\n\x16personal_wording_bonus\x18\x05 \x01(\x03\x12\x1a\n\x12\x65\x61rly_sharer_bonus\x18\x06 \x01(\x03\x12\x1a\n\x12\x65\x61rly_sharer_limit\x18\x07 \x01(\x03\x12!\n\x19\x65\x61rly_sharer_window_hours\x18\x08 \x01(\x03\x12\x14\n\x0c\x63lick_points\x18\t \x01(\x03\x12\x1b\n\x13\x63lick_dedup_minutes\x18\n \x01(\x03\x12\x17\n\x0freaction_points\x18\x0b \x01(\x03\x12\x16\n\x0e\x63omment_points\x18\x0c \x01(\x03\x12\x16\n\x0ereshare_points\x18\r \x01(\x03\x12\x13\n\x0bstreak_days\x18\x0e \x01(\x03\x12\x14\n\x0cstreak_bonus\x18\x0f \x01(\x03\x12\x1e\n\x16\x64uplicate_window_hours\x18\x10 \x01(\x03\x12\x11\n\tdaily_cap\x18\x11 \x01(\x03\x1a;\n\x19SharePointsByNetworkEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x13\n\x11GetRuleSetRequest\"@\n\x11PutRuleSetRequest\x12+\n\x05rules\x18\x01 \x01(\x0b\x32\x1c.advocacy.rewards.v1.RuleSet\"\x8f\x01\n\x08\x43\x61mpaign\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12-\n\tstarts_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmultiplier\x18\x04 \x01(\x01\"H\n\x15UpsertCampaignRequest\x12/\n\x08\x63\x61mpaign\x18\x01 \x01(\x0b\x32\x1d.advocacy.rewards.v1.Campaign\"\xae\x01\n\x15GetLeaderboardRequest\x12)\n\x05\x62oard\x18\x01 \x01(\x0e\x32\x1a.advocacy.rewards.v1.Board\x12+\n\x06period\x18\x02 \x01(\x0e\x32\x1b.advocacy.rewards.v1.Period\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\t\x12\x0c\n\x04team\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\x12\r\n\x05limit\x18\x06 \x01(\x05\"d\n\x0eLeaderboardRow\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x18\n\x10\x61\x63tive_advocates\x18\x04 \x01(\x03\x12\r\n\x05score\x18\x05 \x01(\x01\"e\n\x0bLeaderboard\x12\x31\n\x04rows\x18\x01 \x03(\x0b\x32#.advocacy.rewards.v1.LeaderboardRow\x12\x11\n\tfirst_day\x18\x02 \x01(\t\x12\x10\n\x08last_day\x18\x03 \x01(\t\"\'\n\x10GetBadgesRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"\x18\n\x06\x42\x61\x64ges\x12\x0e\n\x06\x62\x61\x64ges\x18\x01 \x03(\t\"I\n\x0b\x43\x61talogItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x63ost\x18\x03 \x01(\x03\x12\r\n\x05stock\x18\x04 \x01(\x03\"J\n\x18UpsertCatalogItemRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.rewards.v1.CatalogItem\"\x14\n\x12ListCatalogRequest\"F\n\x13ListCatalogResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .advocacy.rewards.v1.CatalogItem\"N\n\rRedeemRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"c\n\x0eRedeemResponse\x12/\n\x05\x65ntry\x18\x01 \x01(\x0b\x32 .advocacy.rewards.v1.LedgerEntry\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08*\x9d\x01\n\x05\x42oard\x12\x15\n\x11\x42OARD_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x42OARD_GLOBAL\x10\x01\x12\x0e\n\nBOARD_TEAM\x10\x02\x12\x11\n\rBOARD_LEADERS\x10\x03\x12\x12\n\x0e\x42OARD_CAMPAIGN\x10\x04\x12\x0f\n\x0b\x42OARD_TEAMS\x10\x05\x12#\n\x1f\x42OARD_TEAMS_PER_ACTIVE_ADVOCATE\x10\x06*l\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPERIOD_WEEK\x10\x01\x12\x10\n\x0cPERIOD_MONTH\x10\x02\x12\x12\n\x0ePERIOD_QUARTER\x10\x03\x12\x13\n\x0fPERIOD_ALL_TIME\x10\x04\x32\x94\x07\n\x0eRewardsService\x12R\n\nGetBalance\x12&.advocacy.rewards.v1.GetBalanceRequest\x1a\x1c.advocacy.rewards.v1.Balance\x12]\n\nListLedger\x12&.advocacy.rewards.v1.ListLedgerRequest\x1a\'.advocacy.rewards.v1.ListLedgerResponse\x12^\n\x0eGetLeaderboard\x12*.advocacy.rewards.v1.GetLeaderboardRequest\x1a .advocacy.rewards.v1.Leaderboard\x12O\n\tGetBadges\x12%.advocacy.rewards.v1.GetBadgesRequest\x1a\x1b.advocacy.rewards.v1.Badges\x12`\n\x0bListCatalog\x12\'.advocacy.rewards.v1.ListCatalogRequest\x1a(.advocacy.rewards.v1.ListCatalogResponse\x12Q\n\x06Redeem\x12\".advocacy.rewards.v1.RedeemRequest\x1a#.advocacy.rewards.v1.RedeemResponse\x12R\n\nGetRuleSet\x12&.advocacy.rewards.v1.GetRuleSetRequest\x1a\x1c.advocacy.rewards.v1.RuleSet\x12R\n\nPutRuleSet\x12&.advocacy.rewards.v1.PutRuleSetRequest\x1a\x1c.advocacy.rewards.v1.RuleSet\x12[\n\x0eUpsertCampaign\x12*.advocacy.rewards.v1.UpsertCampaignRequest\x1a\x1d.advocacy.rewards.v1.Campaign\x12\x64\n\x11UpsertCatalogItem\x12-.advocacy.rewards.v1.UpsertCatalogItemRequest\x1a .advocacy.rewards.v1.CatalogItemb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'advocacy.rewards.v1.rewards_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RULESET_SHAREPOINTSBYNETWORKENTRY']._loaded_options = None
+  _globals['_RULESET_SHAREPOINTSBYNETWORKENTRY']._serialized_options = b'8\001'
+  _globals['_BOARD']._serialized_start=2581
+  _globals['_BOARD']._serialized_end=2738
+  _globals['_PERIOD']._serialized_start=2740
+  _globals['_PERIOD']._serialized_end=2848
   _globals['_LEDGERENTRY']._serialized_start=92
-  _globals['_LEDGERENTRY']._serialized_end=315
-  _globals['_POINTSAWARDED']._serialized_start=318
-  _globals['_POINTSAWARDED']._serialized_end=468
-  _globals['_GETBALANCEREQUEST']._serialized_start=470
-  _globals['_GETBALANCEREQUEST']._serialized_end=510
-  _globals['_BALANCE']._serialized_start=512
-  _globals['_BALANCE']._serialized_end=575
-  _globals['_LISTLEDGERREQUEST']._serialized_start=577
-  _globals['_LISTLEDGERREQUEST']._serialized_end=636
-  _globals['_LISTLEDGERRESPONSE']._serialized_start=638
-  _globals['_LISTLEDGERRESPONSE']._serialized_end=709
-  _globals['_REWARDSSERVICE']._serialized_start=712
-  _globals['_REWARDSSERVICE']._serialized_end=907
+  _globals['_LEDGERENTRY']._serialized_end=402
+  _globals['_POINTSAWARDED']._serialized_start=405
+  _globals['_POINTSAWARDED']._serialized_end=555
+  _globals['_GETBALANCEREQUEST']._serialized_start=557
+  _globals['_GETBALANCEREQUEST']._serialized_end=597
+  _globals['_BALANCE']._serialized_start=599
+  _globals['_BALANCE']._serialized_end=685
+  _globals['_LISTLEDGERREQUEST']._serialized_start=687
+  _globals['_LISTLEDGERREQUEST']._serialized_end=746
+  _globals['_LISTLEDGERRESPONSE']._serialized_start=748
+  _globals['_LISTLEDGERRESPONSE']._serialized_end=819
+  _globals['_RULESET']._serialized_start=822
+  _globals['_RULESET']._serialized_end=1396
+  _globals['_RULESET_SHAREPOINTSBYNETWORKENTRY']._serialized_start=1337
+  _globals['_RULESET_SHAREPOINTSBYNETWORKENTRY']._serialized_end=1396
+  _globals['_GETRULESETREQUEST']._serialized_start=1398
+  _globals['_GETRULESETREQUEST']._serialized_end=1417
+  _globals['_PUTRULESETREQUEST']._serialized_start=1419
+  _globals['_PUTRULESETREQUEST']._serialized_end=1483
+  _globals['_CAMPAIGN']._serialized_start=1486
+  _globals['_CAMPAIGN']._serialized_end=1629
+  _globals['_UPSERTCAMPAIGNREQUEST']._serialized_start=1631
+  _globals['_UPSERTCAMPAIGNREQUEST']._serialized_end=1703
+  _globals['_GETLEADERBOARDREQUEST']._serialized_start=1706
+  _globals['_GETLEADERBOARDREQUEST']._serialized_end=1880
+  _globals['_LEADERBOARDROW']._serialized_start=1882
+  _globals['_LEADERBOARDROW']._serialized_end=1982
+  _globals['_LEADERBOARD']._serialized_start=1984
+  _globals['_LEADERBOARD']._serialized_end=2085
+  _globals['_GETBADGESREQUEST']._serialized_start=2087
+  _globals['_GETBADGESREQUEST']._serialized_end=2126
+  _globals['_BADGES']._serialized_start=2128
+  _globals['_BADGES']._serialized_end=2152
+  _globals['_CATALOGITEM']._serialized_start=2154
+  _globals['_CATALOGITEM']._serialized_end=2227
+  _globals['_UPSERTCATALOGITEMREQUEST']._serialized_start=2229
+  _globals['_UPSERTCATALOGITEMREQUEST']._serialized_end=2303
+  _globals['_LISTCATALOGREQUEST']._serialized_start=2305
+  _globals['_LISTCATALOGREQUEST']._serialized_end=2325
+  _globals['_LISTCATALOGRESPONSE']._serialized_start=2327
+  _globals['_LISTCATALOGRESPONSE']._serialized_end=2397
+  _globals['_REDEEMREQUEST']._serialized_start=2399
+  _globals['_REDEEMREQUEST']._serialized_end=2477
+  _globals['_REDEEMRESPONSE']._serialized_start=2479
+  _globals['_REDEEMRESPONSE']._serialized_end=2578
+  _globals['_REWARDSSERVICE']._serialized_start=2851
+  _globals['_REWARDSSERVICE']._serialized_end=3767
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,46 @@ class RewardsServiceStub:
                 request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListLedgerRequest.SerializeToString,
                 response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListLedgerResponse.FromString,
                 _registered_method=True)
+        self.GetLeaderboard = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/GetLeaderboard',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetLeaderboardRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Leaderboard.FromString,
+                _registered_method=True)
+        self.GetBadges = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/GetBadges',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetBadgesRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Badges.FromString,
+                _registered_method=True)
+        self.ListCatalog = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/ListCatalog',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListCatalogRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListCatalogResponse.FromString,
+                _registered_method=True)
+        self.Redeem = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/Redeem',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RedeemResponse.FromString,
+                _registered_method=True)
+        self.GetRuleSet = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/GetRuleSet',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetRuleSetRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RuleSet.FromString,
+                _registered_method=True)
+        self.PutRuleSet = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/PutRuleSet',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.PutRuleSetRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RuleSet.FromString,
+                _registered_method=True)
+        self.UpsertCampaign = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/UpsertCampaign',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.UpsertCampaignRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.UpsertCatalogItem = channel.unary_unary(
+                '/advocacy.rewards.v1.RewardsService/UpsertCatalogItem',
+                request_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.UpsertCatalogItemRequest.SerializeToString,
+                response_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.CatalogItem.FromString,
+                _registered_method=True)
 
 
 class RewardsServiceServicer:
@@ -61,6 +101,57 @@ class RewardsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLeaderboard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBadges(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCatalog(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Redeem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRuleSet(self, request, context):
+        """Admin: rule sets are versioned; Put stores a new version and makes it active (no deploy).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutRuleSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertCampaign(self, request, context):
+        """Admin: campaigns (window + multiplier) known to rewards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertCatalogItem(self, request, context):
+        """Admin: catalogue items; `stock` is set as given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RewardsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +164,46 @@ def add_RewardsServiceServicer_to_server(servicer, server):
                     servicer.ListLedger,
                     request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListLedgerRequest.FromString,
                     response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListLedgerResponse.SerializeToString,
+            ),
+            'GetLeaderboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLeaderboard,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetLeaderboardRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Leaderboard.SerializeToString,
+            ),
+            'GetBadges': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBadges,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetBadgesRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Badges.SerializeToString,
+            ),
+            'ListCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCatalog,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListCatalogRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListCatalogResponse.SerializeToString,
+            ),
+            'Redeem': grpc.unary_unary_rpc_method_handler(
+                    servicer.Redeem,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RedeemResponse.SerializeToString,
+            ),
+            'GetRuleSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRuleSet,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetRuleSetRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RuleSet.SerializeToString,
+            ),
+            'PutRuleSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutRuleSet,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.PutRuleSetRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RuleSet.SerializeToString,
+            ),
+            'UpsertCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertCampaign,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.UpsertCampaignRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Campaign.SerializeToString,
+            ),
+            'UpsertCatalogItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertCatalogItem,
+                    request_deserializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.UpsertCatalogItemRequest.FromString,
+                    response_serializer=advocacy_dot_rewards_dot_v1_dot_rewards__pb2.CatalogItem.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +260,222 @@ class RewardsService:
             '/advocacy.rewards.v1.RewardsService/ListLedger',
             advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListLedgerRequest.SerializeToString,
             advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListLedgerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLeaderboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/GetLeaderboard',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetLeaderboardRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Leaderboard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBadges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/GetBadges',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetBadgesRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Badges.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/ListCatalog',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListCatalogRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.ListCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Redeem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/Redeem',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RedeemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRuleSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/GetRuleSet',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.GetRuleSetRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RuleSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutRuleSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/PutRuleSet',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.PutRuleSetRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.RuleSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/UpsertCampaign',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.UpsertCampaignRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertCatalogItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.rewards.v1.RewardsService/UpsertCatalogItem',
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.UpsertCatalogItemRequest.SerializeToString,
+            advocacy_dot_rewards_dot_v1_dot_rewards__pb2.CatalogItem.FromString,
             options,
             channel_credentials,
             insecure,

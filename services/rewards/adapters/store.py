@@ -1,0 +1,274 @@
+"""Wallets, catalogue, rule sets and campaigns in MongoDB.
+
+FerretDB (our local server) does not make conditional updates atomic: twelve concurrent
+`find_one_and_update({stock: {$gte: 1}}, {$inc: {stock: -1}})` on a stock of 5 all succeed (measured).
+What both FerretDB and MongoDB do enforce atomically is a unique index on insert. So every write
+that must not race is an INSERT that a unique index arbitrates:
+
+- Wallet: an append-only chain per advocate, `wallet_log` documents `_id = "<advocate>:<seq>"`
+  carrying the change (`delta`), its idempotency `key` (unique index) and the resulting `balance`.
+  A change reads the last link and inserts link `seq + 1`; if another writer took that seq, it
+  re-reads and tries again; if its key is already in the chain, it was applied before. A debit is
+  only inserted when the last balance covers it, so no balance can ever go negative, exactly,
+  whichever process (Faust agent or API) writes.
+- Stock: one `stock_claims` document per unit taken, `_id = "<item>:<unit number>"`, unit numbers
+  below the item's capacity; at most `capacity` claims can exist, so stock never goes below zero.
+  Giving a unit back deletes its claim.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
+
+
+class Overdraft(Exception):
+    pass
+
+
+class DayTotalsRepository:
+    """Points granted per advocate and local day, one document per (advocate, day) read by `_id`.
+
+    Written only by the award agent, which owns the advocate's partition (a single writer), and
+    keyed by event key (`$set` of `applied.<key>`), so a replay overwrites instead of adding.
+    The agent reserves an event's points here BEFORE it writes the ledger entries, so no other
+    event can ever see less than the ledger holds, and the daily cap stays exact across crashes.
+    """
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db["day_totals"]
+
+    async def others(self, advocate_id: str, day: str, key: str) -> int:
+        doc = await self.collection.find_one({"_id": f"{advocate_id}|{day}"})
+        applied = (doc or {}).get("applied", {})
+        return sum(int(v) for k, v in applied.items() if k != _field(key))
+
+    async def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
+        await self.collection.update_one(
+            {"_id": f"{advocate_id}|{day}"}, {"$set": {f"applied.{_field(key)}": points}}, upsert=True
+        )
+
+
+def _field(key: str) -> str:
+    # Keys become field names: no "." and no leading "$".
+    return key.replace(".", "_").replace("$", "_")
+
+
+class WalletRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db["wallet_log"]
+        # A hint of each chain's last seq: lookups by `_id` only (FerretDB scans for sorted finds).
+        self.heads = db["wallet_heads"]
+        # This process's last known (seq, balance) per advocate: the next link is tried directly;
+        # a stale guess only costs a duplicate-key error and a fresh read.
+        self._known: dict[str, tuple[int, int]] = {}
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("key", ASCENDING)], unique=True)
+        await self.collection.create_index([("advocate_id", ASCENDING), ("seq", DESCENDING)])
+        await self.collection.create_index([("settled", ASCENDING)])
+
+    async def latest(self, advocate_id: str) -> tuple[int, int]:
+        """(seq, balance) of the advocate's last link; (0, 0) before the first."""
+        head = await self.heads.find_one({"_id": advocate_id})
+        seq = int(head["seq"]) if head else 0
+        link = await self.collection.find_one({"_id": _link_id(advocate_id, seq)}) if seq else None
+        while True:  # the hint may lag behind the chain: walk forward to the real end
+            nxt = await self.collection.find_one({"_id": _link_id(advocate_id, seq + 1)})
+            if nxt is None:
+                break
+            seq, link = seq + 1, nxt
+        return (seq, int(link["balance"])) if link else (0, 0)
+
+    async def apply(self, advocate_id: str, key: str, delta: int, extra: dict | None = None) -> bool:
+        """Appends one change unless `key` was applied before (then False). Raises Overdraft if a
+        debit is not covered by the balance."""
+        guess = self._known.pop(advocate_id, None)
+        while True:
+            seq, balance = guess if guess is not None else await self.latest(advocate_id)
+            guess = None
+            if balance + delta < 0:
+                if await self.collection.find_one({"key": key}, {"_id": 1}):
+                    return False
+                raise Overdraft(advocate_id)
+            link = {
+                "_id": _link_id(advocate_id, seq + 1),
+                "advocate_id": advocate_id,
+                "seq": seq + 1,
+                "key": key,
+                "delta": delta,
+                "balance": balance + delta,
+                **(extra or {}),
+            }
+            try:
+                await self.collection.insert_one(link)
+                self._known[advocate_id] = (seq + 1, balance + delta)
+                if (seq + 1) % 8 == 0:  # the hint may lag a few links; readers walk forward
+                    await self.heads.update_one({"_id": advocate_id}, {"$max": {"seq": seq + 1}}, upsert=True)
+                return True
+            except DuplicateKeyError:
+                if await self.collection.find_one({"key": key}, {"_id": 1}):
+                    return False  # applied before (or by a concurrent retry of the same change)
+                # Another writer took this seq: read the new last link and try again.
+
+    async def credit(self, advocate_id: str, key: str, points: int) -> bool:
+        return await self.apply(advocate_id, key, points)
+
+    async def balance(self, advocate_id: str) -> int:
+        return (await self.latest(advocate_id))[1]
+
+    async def link(self, key: str) -> dict | None:
+        return await self.collection.find_one({"key": key})
+
+    async def mark_settled(self, key: str) -> None:
+        await self.collection.update_one({"key": key}, {"$set": {"settled": True}})
+
+    async def unsettled(self) -> list[dict]:
+        return [d async for d in self.collection.find({"settled": False})]
+
+    async def all_balances(self) -> dict[str, int]:
+        latest: dict[str, tuple[int, int]] = {}
+        async for d in self.collection.find({}, {"advocate_id": 1, "seq": 1, "balance": 1}):
+            if d["seq"] > latest.get(d["advocate_id"], (0, 0))[0]:
+                latest[d["advocate_id"]] = (int(d["seq"]), int(d["balance"]))
+        return {a: b for a, (_, b) in latest.items()}
+
+
+def _link_id(advocate_id: str, seq: int) -> str:
+    return f"{advocate_id}:{seq:012d}"
+
+
+class CatalogRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db["catalog"]
+        self.claims = db["stock_claims"]
+
+    async def ensure_indexes(self) -> None:
+        await self.claims.create_index([("item_id", ASCENDING)])
+
+    async def _claimed(self, item_id: str) -> int:
+        return await self.claims.count_documents({"item_id": item_id})
+
+    async def upsert(self, item_id: str, name: str, cost: int, stock: int) -> dict:
+        """Sets the item and makes `stock` units available from now (capacity = claimed + stock)."""
+        capacity = await self._claimed(item_id) + stock
+        await self.collection.update_one(
+            {"_id": item_id}, {"$set": {"name": name, "cost": cost, "capacity": capacity}}, upsert=True
+        )
+        item = await self.get(item_id)
+        assert item is not None
+        return item
+
+    async def get(self, item_id: str) -> dict | None:
+        doc = await self.collection.find_one({"_id": item_id})
+        if doc is not None:
+            doc["stock"] = max(int(doc["capacity"]) - await self._claimed(item_id), 0)
+        return doc
+
+    async def list(self) -> list[dict]:
+        ids = [d["_id"] async for d in self.collection.find({}, {"_id": 1}).sort("_id", 1)]
+        return [d for d in [await self.get(i) for i in ids] if d is not None]
+
+    async def take_one(self, item_id: str, key: str) -> str | None:
+        """Claims one free unit (unique insert); its claim id, or None when none is left."""
+        item = await self.collection.find_one({"_id": item_id})
+        if item is None:
+            return None
+        taken = {int(d["unit"]) async for d in self.claims.find({"item_id": item_id}, {"unit": 1})}
+        for unit in range(int(item["capacity"])):
+            if unit in taken:
+                continue
+            claim_id = f"{item_id}:{unit}"
+            try:
+                await self.claims.insert_one({"_id": claim_id, "item_id": item_id, "unit": unit, "key": key})
+                return claim_id
+            except DuplicateKeyError:
+                continue  # a concurrent redemption took this unit; try the next
+        return None
+
+    async def put_back(self, claim_id: str) -> None:
+        await self.claims.delete_one({"_id": claim_id})
+
+
+class RuleSetRepository:
+    """Versions are immutable documents; the newest version is the active one."""
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db["rule_sets"]
+
+    async def active(self) -> RuleSet | None:
+        doc = await self.collection.find_one({}, sort=[("_id", -1)])
+        if doc is None:
+            return None
+        doc["version"] = doc.pop("_id")
+        doc.pop("created_at", None)
+        return RuleSet.from_doc(doc)
+
+    async def put(self, rules: RuleSet) -> RuleSet:
+        rules.validate()
+        for _ in range(20):  # two admins at once: the unique _id decides, the loser takes the next number
+            current = await self.active()
+            version = (current.version if current else 1) + 1
+            doc = {**rules.to_doc(), "created_at": datetime.now(UTC)}
+            doc.pop("version")
+            try:
+                await self.collection.insert_one({"_id": version, **doc})
+                return RuleSet.from_doc({**rules.to_doc(), "version": version})
+            except DuplicateKeyError:
+                continue
+        raise RuntimeError("rule set version contention")
+
+
+class CampaignRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db["campaigns"]
+
+    async def upsert(self, campaign: Campaign) -> None:
+        await self.collection.update_one(
+            {"_id": campaign.campaign_id},
+            {"$set": {"starts_at": campaign.starts_at, "ends_at": campaign.ends_at, "multiplier": campaign.multiplier}},
+            upsert=True,
+        )
+
+    async def all(self) -> dict[str, Campaign]:
+        return {
+            d["_id"]: Campaign(d["_id"], d["starts_at"], d["ends_at"], float(d["multiplier"]))
+            async for d in self.collection.find({})
+        }
+
+
+@dataclass
+class RulesCache:
+    """The active rule set and the campaigns, re-read at most every `refresh_seconds` (no deploy needed)."""
+
+    rule_sets: RuleSetRepository
+    campaigns: CampaignRepository
+    refresh_seconds: float = 5.0
+    _rules: RuleSet | None = None
+    _campaigns: dict[str, Campaign] | None = None
+    _loaded_at: float = 0.0
+
+    async def _refresh(self) -> None:
+        if self._rules is None or time.monotonic() - self._loaded_at > self.refresh_seconds:
+            self._rules = await self.rule_sets.active() or DEFAULT_RULES
+            self._campaigns = await self.campaigns.all()
+            self._loaded_at = time.monotonic()
+
+    async def rules(self) -> RuleSet:
+        await self._refresh()
+        assert self._rules is not None
+        return self._rules
+
+    async def campaign(self, campaign_id: str) -> Campaign | None:
+        if not campaign_id:
+            return None
+        await self._refresh()
+        assert self._campaigns is not None
+        return self._campaigns.get(campaign_id)

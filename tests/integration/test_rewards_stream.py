@@ -1,0 +1,421 @@
+"""The rewards worker as a real process on the real broker and database, killed mid-stream.
+
+A generated history of share-made / engagement-observed events is produced with aiokafka; the
+worker (production settings: rocksdb:// tables) is SIGKILLed twice while it works and restarted.
+At the end, balances (wallet chain and ledger), every announced entry and the leaderboards must be
+exactly what a reference computed here, independently, from the same events says.
+
+Generator constraints that make the reference exact (documented in the service):
+- early sharers: an item is shared within 24 h of publication by at most 8 advocates, so all of
+  them rank (the cross-advocate arrival order only matters beyond the limit of 10);
+- on an advocate's local day, all events belong to one campaign (or none), so which entries the
+  daily cap trims cannot move points between campaign boards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import grpc
+import pytest
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
+from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
+from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, Share, ShareMade
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.common.events import to_timestamp
+from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
+from services.platform.supervisor import Platform, ServicePorts
+from services.rewards.domain import boards
+from services.rewards.domain.rules import (
+    DEFAULT_RULES,
+    AdvocateState,
+    Campaign,
+    EngagementFacts,
+    ShareFacts,
+    early_sharer_award,
+    evaluate_engagement,
+    evaluate_share,
+    local_day,
+)
+from tests.conftest import PORT_OFFSET, ROOT, make_isolated
+
+TIMEZONES = ["Europe/Helsinki", "America/Los_Angeles", "Asia/Tokyo", "UTC", "Europe/Berlin", "Australia/Sydney"]
+NETWORKS = ["NETWORK_LINKEDIN", "NETWORK_X", "NETWORK_FACEBOOK", "NETWORK_XING", "NETWORK_INSTAGRAM"]
+START = date(2026, 10, 1)
+DAYS = 28
+CAMPAIGN_DAYS = range(10, 14)
+CAMPAIGN = Campaign(
+    "autumn",
+    datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=10, hours=-15),
+    datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=14, hours=15),
+    2.0,
+)
+
+
+@dataclass
+class Advocate:
+    advocate_id: str
+    name: str
+    team: str
+    leader: bool
+    timezone: str
+
+    def snapshot(self) -> AdvocateSnapshot:
+        return AdvocateSnapshot(
+            advocate_id=self.advocate_id,
+            display_name=self.name,
+            team=self.team,
+            leader=self.leader,
+            timezone=self.timezone,
+        )
+
+
+@dataclass
+class Item:
+    content_id: str
+    published_at: datetime
+    campaign_id: str
+    early: set[str]
+
+
+def generate(total: int, seed: int = 5) -> tuple[list[Advocate], list[tuple[str, bytes, object]]]:
+    """(advocates, [(topic name, key, event message)]) in per-advocate time order."""
+    rnd = random.Random(seed)
+    advocates = [
+        Advocate(f"adv{i:02d}", f"Name{i} Surname", f"team{i % 5}", i % 7 == 0, TIMEZONES[i % len(TIMEZONES)])
+        for i in range(40)
+    ]
+    ids = [a.advocate_id for a in advocates]
+    items: list[Item] = []
+    for n in range(60):
+        day = rnd.randrange(DAYS)
+        campaign = "autumn" if day in CAMPAIGN_DAYS else ""
+        published = datetime.combine(START + timedelta(days=day), datetime.min.time(), UTC) - timedelta(hours=14)
+        items.append(Item(f"item{n:02d}", published, campaign, set(rnd.sample(ids, 8))))
+    events: list[tuple[datetime, str, str, object]] = []
+    shares_per_event = 0.25
+    n_shares = int(total * shares_per_event)
+    seq = 0
+    while len(events) < total:
+        a = rnd.choice(advocates)
+        day = START + timedelta(days=rnd.randrange(DAYS))
+        tz = ZoneInfo(a.timezone)
+        at = datetime.combine(day, datetime.min.time(), tz) + timedelta(minutes=rnd.randrange(8 * 60, 18 * 60))
+        at_utc = at.astimezone(UTC)
+        in_campaign = day.toordinal() - START.toordinal() in CAMPAIGN_DAYS
+        candidates = [
+            i
+            for i in items
+            if i.published_at <= at_utc
+            and (i.campaign_id == "autumn") == in_campaign
+            and (at_utc - i.published_at >= timedelta(hours=24, minutes=1) or a.advocate_id in i.early)
+        ]
+        if not candidates:
+            continue
+        item = rnd.choice(candidates)
+        network = rnd.choice(NETWORKS[:2]) if rnd.random() < 0.7 else rnd.choice(NETWORKS)
+        seq += 1
+        share_id = f"s{seq}"
+        share = ShareMade(
+            event_id=f"sh-{seq}",
+            occurred_at=to_timestamp(at_utc),
+            share=Share(
+                share_id=share_id,
+                content_id=item.content_id,
+                advocate_id=a.advocate_id,
+                network=Network.Value(network),
+                message="my words" if rnd.random() < 0.5 else "suggested",
+                audience_size=rnd.randrange(50, 5000),
+                shared_at=to_timestamp(at_utc),
+            ),
+            advocate=a.snapshot(),
+            campaign_id=item.campaign_id,
+            personal_wording=rnd.random() < 0.5,
+            content_published_at=to_timestamp(item.published_at),
+        )
+        events.append((at_utc, SHARE_MADE.name, a.advocate_id, share))
+        for k in range(rnd.randrange(0, int(2 * (1 - shares_per_event) / shares_per_event) + 1)):
+            kind = rnd.choice(["CLICK", "CLICK", "IMPRESSION", "REACTION", "COMMENT", "RESHARE"])
+            eng_at = at_utc + timedelta(minutes=rnd.randrange(1, 120))
+            events.append(
+                (
+                    eng_at,
+                    ENGAGEMENT_OBSERVED.name,
+                    a.advocate_id,
+                    EngagementObserved(
+                        event_id=f"en-{seq}-{k}",
+                        occurred_at=to_timestamp(eng_at),
+                        share_id=share_id,
+                        content_id=item.content_id,
+                        advocate=a.snapshot(),
+                        network=Network.Value(network),
+                        kind=EngagementKind.Value(f"ENGAGEMENT_KIND_{kind}"),
+                        count=rnd.randrange(1, 4) if kind in ("REACTION", "IMPRESSION") else 1,
+                        actor_fingerprint=f"fp{rnd.randrange(6)}",
+                        campaign_id=item.campaign_id,
+                        is_bot=rnd.random() < 0.05,
+                        is_self=rnd.random() < 0.05,
+                    ),
+                )
+            )
+        if len(events) > total:
+            events = events[:total]
+    del n_shares
+    # Per advocate (= per partition) in time order, as the share service would emit them.
+    events.sort(key=lambda e: (e[0], e[1], e[3].event_id))
+    return advocates, [(topic, key.encode(), msg) for _, topic, key, msg in events]
+
+
+def reference(advocates: list[Advocate], events: list[tuple[str, bytes, object]]) -> dict:
+    """Balances and per-(advocate, local day) totals from the pure domain functions, cap applied per day."""
+    rules = DEFAULT_RULES
+    by_id = {a.advocate_id: a for a in advocates}
+    share_states: dict[str, AdvocateState] = defaultdict(AdvocateState)
+    click_states: dict[str, AdvocateState] = defaultdict(AdvocateState)
+    raw_by_day: dict[tuple[str, str], int] = defaultdict(int)
+    campaign_of_day: dict[tuple[str, str], str] = {}
+    ranked: set[tuple[str, str]] = set()
+    for topic, _key, msg in events:
+        if topic == SHARE_MADE.name:
+            assert isinstance(msg, ShareMade)
+            a = by_id[msg.share.advocate_id]
+            at = msg.occurred_at.ToDatetime(tzinfo=UTC)
+            factor = CAMPAIGN.factor_at(at) if msg.campaign_id == "autumn" else 1.0
+            facts = ShareFacts(
+                Network.Name(msg.share.network), msg.personal_wording, msg.share.content_id, at, a.timezone
+            )
+            awards = evaluate_share(share_states[a.advocate_id], facts, rules, factor)
+            pub = msg.content_published_at.ToDatetime(tzinfo=UTC)
+            rank_key = (msg.share.content_id, a.advocate_id)
+            if rank_key not in ranked and timedelta(0) <= at - pub <= timedelta(hours=24):
+                ranked.add(rank_key)
+                awards = awards + early_sharer_award(rules, factor)
+        else:
+            assert isinstance(msg, EngagementObserved)
+            a = by_id[msg.advocate.advocate_id]
+            at = msg.occurred_at.ToDatetime(tzinfo=UTC)
+            factor = CAMPAIGN.factor_at(at) if msg.campaign_id == "autumn" else 1.0
+            facts_e = EngagementFacts(
+                EngagementKind.Name(msg.kind),
+                msg.count,
+                msg.share_id,
+                at,
+                msg.actor_fingerprint,
+                msg.is_bot,
+                msg.is_self,
+            )
+            awards = evaluate_engagement(click_states[a.advocate_id], facts_e, rules, factor)
+        if awards:
+            day = local_day(at, a.timezone).isoformat()
+            raw_by_day[(a.advocate_id, day)] += sum(x.points for x in awards)
+            campaign = msg.campaign_id
+            assert campaign_of_day.setdefault((a.advocate_id, day), campaign) == campaign
+    by_day = {k: min(rules.daily_cap, v) for k, v in raw_by_day.items()}
+    balances: dict[str, int] = defaultdict(int)
+    for (adv, _day), p in by_day.items():
+        balances[adv] += p
+    capped_days = sum(1 for k, v in raw_by_day.items() if v > rules.daily_cap)
+    return {"by_day": by_day, "balances": dict(balances), "campaign_of_day": campaign_of_day, "capped": capped_days}
+
+
+def board(ref: dict, advocates: list[Advocate], first: str | None, last: str | None, keep=lambda a, day: True):
+    by_id = {a.advocate_id: a for a in advocates}
+    totals: dict[str, int] = defaultdict(int)
+    for (adv, day), p in ref["by_day"].items():
+        if (first is None or first <= day <= last) and keep(by_id[adv], day):
+            totals[adv] += p
+    return {k: v for k, v in totals.items()}
+
+
+async def produce(bootstrap: str, prefix: str, events: list[tuple[str, bytes, object]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(prefix + topic, msg.SerializeToString(), key=key) for topic, key, msg in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def announced_ids(bootstrap: str, topic: str, expected: int, wait_s: float = 120.0) -> set[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    ids: set[str] = set()
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batch.values():
+                for r in records:
+                    ids.add(PointsAwarded.FromString(r.value).event_id)
+            if len(ids) >= expected and not batch:
+                break
+    finally:
+        await consumer.stop()
+    return ids
+
+
+def start_worker(isolated, tag: str) -> Platform:
+    env = {
+        **isolated.env,
+        "ADVOCACY_STATE_DIR": str(ROOT / ".local" / "test" / "faust" / isolated.prefix),
+        # The production store: the test proves recovery of rocksdb-backed tables.
+        "ADVOCACY_FAUST_STORE": "rocksdb://",
+        # A SIGKILLed member's partitions are reassigned after the session timeout: short, deliberately.
+        "ADVOCACY_BROKER_SESSION_TIMEOUT_SECONDS": "6",
+        "ADVOCACY_BROKER_HEARTBEAT_INTERVAL_SECONDS": "1",
+        "ADVOCACY_RULES_REFRESH_SECONDS": "1",
+        "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "3",
+    }
+    ports = {"rewards": ServicePorts(grpc=53053 + PORT_OFFSET, metrics=19203 + PORT_OFFSET)}
+    return Platform(env=env, log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix / tag, ports=ports)
+
+
+def ledger_count(stub: rewards_pb2_grpc.RewardsServiceStub, advocates: list[Advocate]) -> int:
+    try:
+        return sum(
+            stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id), timeout=10).entries
+            for a in advocates
+        )
+    except grpc.RpcError:
+        return -1
+
+
+def wait_for(probe, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(1.0)
+
+
+def run_history(stack, total: int, kills: int) -> None:
+    isolated = make_isolated(stack)
+    advocates, events = generate(total)
+    ref = reference(advocates, events)
+    platform = start_worker(isolated, "worker")
+    platform.start_service("rewards")
+    platform.wait_serving("rewards", 120)
+    channel = grpc.insecure_channel(platform.address("rewards"))
+    stub = rewards_pb2_grpc.RewardsServiceStub(channel)
+    try:
+        stub.UpsertCampaign(
+            rewards_pb2.UpsertCampaignRequest(
+                campaign=rewards_pb2.Campaign(
+                    campaign_id=CAMPAIGN.campaign_id,
+                    starts_at=to_timestamp(CAMPAIGN.starts_at),
+                    ends_at=to_timestamp(CAMPAIGN.ends_at),
+                    multiplier=CAMPAIGN.multiplier,
+                )
+            )
+        )
+        time.sleep(1.5)  # the agent's rule/campaign cache refreshes every second
+        chunks = kills + 1
+        size = len(events) // chunks + 1
+        for n in range(chunks):
+            asyncio.run(produce(stack.kafka_bootstrap, isolated.prefix, events[n * size : (n + 1) * size]))
+            if n == chunks - 1:
+                break
+            # Kill while the worker is in the middle of this chunk.
+            before = ledger_count(stub, advocates)
+            wait_for(lambda b=before: ledger_count(stub, advocates) > b + 300, 600, "progress before a kill")
+            assert platform.stop_service("rewards", sig=signal.SIGKILL) == -signal.SIGKILL
+            platform.start_service("rewards")
+            platform.wait_serving("rewards", 180)
+
+        def settled():
+            balances = {
+                a.advocate_id: stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id), timeout=10)
+                for a in advocates
+            }
+            ok = all(b.points == ref["balances"].get(a, 0) for a, b in balances.items())
+            return balances if ok else None
+
+        try:
+            balances = wait_for(settled, 2400, "balances equal to the reference")
+        except AssertionError:
+            got = {
+                a.advocate_id: stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id)).points
+                for a in advocates
+            }
+            diff = {a: (got[a], ref["balances"].get(a, 0)) for a in got if got[a] != ref["balances"].get(a, 0)}
+            raise AssertionError(f"balances differ from the reference (got, want): {diff}") from None
+        time.sleep(3)  # nothing more may arrive: a late double award would show now
+        for a in advocates:
+            b = stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id))
+            assert (
+                b.points == ref["balances"].get(a.advocate_id, 0) == b.ledger_points == balances[a.advocate_id].points
+            )
+
+        def got_board(b, period, day="", **kw):
+            reply = stub.GetLeaderboard(
+                rewards_pb2.GetLeaderboardRequest(board=b, period=period, day=day, limit=500, **kw), timeout=30
+            )
+            return {r.key: r.points for r in reply.rows if r.points}, reply
+
+        def nonzero(d):
+            return {k: v for k, v in d.items() if v}
+
+        for period, name in (
+            (rewards_pb2.PERIOD_WEEK, boards.WEEK),
+            (rewards_pb2.PERIOD_MONTH, boards.MONTH),
+            (rewards_pb2.PERIOD_QUARTER, boards.QUARTER),
+            (rewards_pb2.PERIOD_ALL_TIME, boards.ALL_TIME),
+        ):
+            for day in ("2026-10-12", "2026-10-27"):
+                bounds = boards.period_bounds(name, date.fromisoformat(day))
+                first, last = bounds if bounds else (None, None)
+                got, _ = got_board(rewards_pb2.BOARD_GLOBAL, period, day)
+                assert got == nonzero(board(ref, advocates, first, last)), (name, day)
+                got, _ = got_board(rewards_pb2.BOARD_TEAM, period, day, team="team1")
+                assert got == nonzero(board(ref, advocates, first, last, lambda a, d: a.team == "team1"))
+                got, _ = got_board(rewards_pb2.BOARD_LEADERS, period, day)
+                assert got == nonzero(board(ref, advocates, first, last, lambda a, d: a.leader))
+                got, _ = got_board(rewards_pb2.BOARD_CAMPAIGN, period, day, campaign_id="autumn")
+                want = board(
+                    ref, advocates, first, last, lambda a, d: ref["campaign_of_day"].get((a.advocate_id, d)) == "autumn"
+                )
+                assert got == nonzero(want)
+        _, fair = got_board(rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE, rewards_pb2.PERIOD_ALL_TIME)
+        team_points: dict[tuple[str, str], int] = {
+            (a.team, a.advocate_id): ref["balances"].get(a.advocate_id, 0) for a in advocates
+        }
+        want_rows = boards.rank_teams(team_points, per_active_advocate=True)
+        assert [(r.key, r.points, r.active_advocates) for r in fair.rows] == [
+            (r.key, r.points, r.advocates) for r in want_rows
+        ]
+        # Every ledger entry was announced (re-announcements carry the same event id).
+        entries = sum(
+            stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id)).entries for a in advocates
+        )
+        ids = asyncio.run(announced_ids(stack.kafka_bootstrap, isolated.prefix + POINTS_AWARDED.name, entries))
+        assert len(ids) == entries
+        print(f"events={len(events)} ledger_entries={entries} capped_days={ref['capped']} kills={kills}")
+        if total >= 10_000:
+            assert ref["capped"] > 0, "the history should exercise the daily cap"
+    finally:
+        channel.close()
+        platform.stop_service("rewards")
+
+
+@pytest.mark.timeout(600)
+def test_small_history_matches_the_reference(stack):
+    run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_SMALL_EVENTS", "1500")), kills=0)
+
+
+@pytest.mark.timeout(3000)
+def test_twenty_thousand_events_with_two_sigkills_match_the_reference(stack):
+    run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_KILL_EVENTS", "20000")), kills=2)
