@@ -81,7 +81,11 @@ run: install ## Run the whole platform locally: Kafka, FerretDB, the four servic
 
 .PHONY: test
 test: install check-generated lint ## Lint, then unit, integration and end-to-end tests on the real broker and FerretDB
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+.PHONY: test-slow
+test-slow: install ## The long fault runs (e.g. 20k events with SIGKILLs through rewards)
+	$(PY) -m pytest -m slow
 
 .PHONY: k8s-check
 k8s-check: install ## Validate the Kubernetes overlays (schemas, structure) and the alert rules (promtool)

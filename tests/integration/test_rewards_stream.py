@@ -417,5 +417,6 @@ def test_small_history_matches_the_reference(stack):
 
 
 @pytest.mark.timeout(3000)
+@pytest.mark.slow
 def test_twenty_thousand_events_with_two_sigkills_match_the_reference(stack):
     run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_KILL_EVENTS", "20000")), kills=2)
