@@ -15,7 +15,9 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
-import services.common.metrics  # noqa: F401 - registers the metrics the services export
+import services.common.metrics
+import services.rewards.stream.agents
+import services.share.web.tracker  # noqa: F401
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "components" / "monitoring"
 
