@@ -111,7 +111,10 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             start = time.perf_counter()
             try:
                 await process(event, name)
-            except (DecodeError, ValueError) as exc:
+            except DecodeError as exc:
+                await dead_letter(app, event.message, "undecodable_value", exc)
+                continue
+            except ValueError as exc:
                 await dead_letter(app, event.message, "invalid", exc)
                 continue
             EVENTS_CONSUMED.labels(name).inc()
