@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
-from services.common.topics import dlq_name
+from services.common.topics import dlq_headers, dlq_name
 
 log = get_logger(__name__)
 
@@ -128,11 +128,7 @@ class ConsumerLoop:
                 await producer.stop()
                 raise
             self._producer = producer
-        headers = [
-            ("dlq.reason", reason.encode()),
-            ("dlq.error", str(exc)[:1000].encode()),
-            ("dlq.origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-        ]
+        headers = dlq_headers(reason, exc, record.topic, record.partition, record.offset)
         await self._producer.send_and_wait(dlq_name(record.topic), record.value, key=record.key, headers=headers)
         EVENTS_DEAD_LETTERED.labels(sub.label, reason).inc()
         log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason, error=str(exc)[:300])

@@ -28,7 +28,7 @@ from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
 from services.common.metrics import CONSUMER_LAG, EVENTS_DEAD_LETTERED, STREAM_READY, serve_metrics
-from services.common.topics import dlq_name
+from services.common.topics import dlq_headers, dlq_name
 
 log = get_logger(__name__)
 
@@ -83,12 +83,7 @@ class DeadLetteringTopic(faust.Topic):
 
 async def dead_letter(app: AppT, message: FaustMessage, reason: str, exc: BaseException | str) -> None:
     """Sends the raw message to `<topic>.dlq` with why and where it came from, and waits for the ack."""
-    origin = f"{message.topic}/{message.partition}/{message.offset}"
-    headers: list[tuple[str, bytes]] = [
-        ("dlq.reason", reason.encode()),
-        ("dlq.error", str(exc)[:1000].encode()),
-        ("dlq.origin", origin.encode()),
-    ]
+    headers = dlq_headers(reason, exc, message.topic, message.partition, message.offset)
     await app.producer.send_and_wait(dlq_name(message.topic), message.key, message.value, None, None, headers)
     EVENTS_DEAD_LETTERED.labels(_strip_prefix(app, message.topic), reason).inc()
     log.warning("dead_lettered", topic=message.topic, offset=message.offset, reason=reason, error=str(exc)[:300])

@@ -57,6 +57,17 @@ def dlq_name(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+def dlq_headers(
+    reason: str, error: BaseException | str, topic: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """What every dead-lettered message carries: why, the error, and where it came from."""
+    return [
+        ("dlq.reason", reason.encode()),
+        ("dlq.error", str(error)[:1000].encode()),
+        ("dlq.origin", f"{topic}/{partition}/{offset}".encode()),
+    ]
+
+
 def desired_topics(prefix: str = "") -> dict[str, dict]:
     """Topic name -> kafka-python `create_topics` options, DLQs included."""
     topics: dict[str, dict] = {}

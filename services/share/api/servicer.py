@@ -82,7 +82,8 @@ class Outboxes:
     """Wakes the relay of the collection a call wrote to."""
 
     advocates: Callable[[], None]
-    shares: Callable[[], None]
+    # Given the share's id, the relay reads that document by `_id` instead of sweeping.
+    shares: Callable[[str], None]
     engagements: Callable[[], None]
 
 
@@ -302,7 +303,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             existing = await self._shares.find_by_idempotency_key(request.advocate_id, key)
             assert existing is not None
             return share_pb2.RecordShareResponse(share=existing, created=False)
-        self._outboxes.shares()
+        self._outboxes.shares(share.share_id)
         return share_pb2.RecordShareResponse(share=share, created=True)
 
     async def ListSharesByAdvocate(
