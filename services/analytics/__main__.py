@@ -11,7 +11,7 @@ from services.analytics.domain.report import Config
 from services.analytics.queries import AnalyticsQueries
 from services.analytics.stream.agents import register_agents
 from services.analytics.stream.ingest import Ingest
-from services.common.mongo import mongo_client
+from services.common.mongo import mongo_client, prepare_database
 from services.common.stream import StreamComponents, create_app, run_stream_service
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     async def build() -> StreamComponents:
         mongo = mongo_client(settings)
         adapters.repo = AnalyticsRepository(mongo[settings.mongo_db], settings.group_in_database)
-        await adapters.repo.ensure_indexes()
+        await prepare_database(adapters.repo.ensure_indexes)
         queries = AnalyticsQueries(lambda: adapters.repo, config, settings.currency)
         servicer = AnalyticsServicer(lambda: adapters.repo, queries)
         return StreamComponents(

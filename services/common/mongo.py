@@ -6,9 +6,17 @@ both support: single-document atomic writes, unique indexes, simple aggregations
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from services.common.config import ServiceSettings
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
 
 
 def mongo_client(settings: ServiceSettings) -> AsyncMongoClient:
@@ -22,3 +30,24 @@ def mongo_client(settings: ServiceSettings) -> AsyncMongoClient:
         socketTimeoutMS=max(timeout * 5, 10_000),
         appname="advocacy",
     )
+
+
+async def prepare_database(*steps: Callable[[], Awaitable[object]], within_seconds: float = 60.0) -> None:
+    """Runs start-up steps (index creation) in order, retrying a failing step with backoff.
+
+    A database that is briefly unreachable or busy at start (FerretDB's SQLite backend can refuse
+    concurrent first writes to a new database) should delay a service, not crash it.
+    """
+    deadline = time.monotonic() + within_seconds
+    for step in steps:
+        delay = 0.2
+        while True:
+            try:
+                await step()
+                break
+            except PyMongoError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database_setup_retry", step=getattr(step, "__qualname__", str(step)), error=str(exc)[:300])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -10,7 +10,7 @@ from advocacy.share.v1.share_pb2 import AdvocateChanged, ShareMade
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.consumer import ConsumerLoop, Subscription
 from services.common.kafka import kafka_producer
-from services.common.mongo import mongo_client
+from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
 from services.common.topics import ADVOCATE_CHANGED, SHARE_MADE
 from services.content.adapters.repository import ContentRepository
@@ -51,8 +51,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         background.append((consumer.run, consumer.stop))
 
     async def start() -> None:
-        await repository.ensure_indexes()
-        await views.ensure_indexes()
+        await prepare_database(repository.ensure_indexes, views.ensure_indexes)
 
     return ApiComponents(
         register=lambda s: content_pb2_grpc.add_ContentServiceServicer_to_server(servicer, s.server),

@@ -25,6 +25,18 @@ def grpc_service_name(name: str) -> str:
     return f"advocacy.{name}.v1.{name.capitalize()}Service"
 
 
+class ServiceCrashed(RuntimeError):
+    """A service process exited before it was ready."""
+
+
+def log_tail(path: Path, lines: int = 25, width: int = 400) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return "(no log)"
+    return "\n".join("  " + line[:width] for line in text)
+
+
 @dataclass(frozen=True)
 class ServicePorts:
     grpc: int
@@ -41,6 +53,7 @@ class Platform:
     log_dir: Path
     ports: dict[str, ServicePorts] = field(default_factory=default_ports)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    startup_crashes: list[str] = field(default_factory=list)
 
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name].grpc}"
@@ -67,11 +80,25 @@ class Platform:
         )
         log.close()
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0, restarts: int = 2) -> None:
+        """Starts every service and waits until each is ready. A service that dies while starting
+        is started again up to `restarts` times (as Kubernetes would restart its pod); each such
+        crash is kept in `startup_crashes` with its log tail, and the last one raises."""
         for name in SERVICE_NAMES:
             self.start_service(name)
         for name in SERVICE_NAMES:
-            self.wait_serving(name, timeout)
+            for attempt in range(restarts + 1):
+                try:
+                    self.wait_serving(name, timeout)
+                    break
+                except ServiceCrashed as crash:
+                    self.startup_crashes.append(str(crash))
+                    print(f"warning: {crash}", file=sys.stderr)
+                    if attempt == restarts:
+                        raise
+                    self.processes.pop(name, None)
+                    time.sleep(1.0)
+                    self.start_service(name)
 
     def wait_serving(self, name: str, timeout: float = 90.0) -> None:
         """Waits for readiness: the service's own health status, not just a listening server."""
@@ -81,8 +108,10 @@ class Platform:
             while True:
                 proc = self.processes.get(name)
                 if proc is not None and proc.poll() is not None:
-                    raise RuntimeError(
-                        f"{name} exited with {proc.returncode} while starting; see {self.log_dir / (name + '.log')}"
+                    log = self.log_dir / f"{name}.log"
+                    raise ServiceCrashed(
+                        f"{name} exited with {proc.returncode} while starting; see {log}; its last lines:\n"
+                        + log_tail(log)
                     )
                 try:
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=grpc_service_name(name)), timeout=1.0)

@@ -6,7 +6,7 @@ import asyncio
 
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 
-from services.common.mongo import mongo_client
+from services.common.mongo import mongo_client, prepare_database
 from services.common.stream import StreamComponents, create_app, run_stream_service
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.redemption import Redemptions
@@ -50,9 +50,7 @@ def main() -> None:
         db = mongo[settings.mongo_db]
         ledger, wallets, catalog = LedgerRepository(db), WalletRepository(db), CatalogRepository(db)
         rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
-        await ledger.ensure_indexes()
-        await wallets.ensure_indexes()
-        await catalog.ensure_indexes()
+        await prepare_database(ledger.ensure_indexes, wallets.ensure_indexes, catalog.ensure_indexes)
         redemptions = Redemptions(ledger, wallets, catalog)
         # Redemptions a crash left half-done are finished before the API serves.
         await redemptions.settle_pending()

@@ -10,7 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.kafka import kafka_producer
-from services.common.mongo import mongo_client
+from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
 from services.share.adapters.content_client import ContentClient
 from services.share.adapters.repository import (
@@ -79,7 +79,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
 
     async def start() -> None:
         for repo in (advocates, shares, windows, engagements):
-            await repo.ensure_indexes()
+            await prepare_database(repo.ensure_indexes)
         await http.start()
 
     return ApiComponents(

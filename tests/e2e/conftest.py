@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass
 
 import grpc
@@ -64,6 +65,8 @@ def make_platform(isolated: Isolated) -> Platform:
 def platform(stack) -> Iterator[Platform]:
     platform = make_platform(make_isolated(stack))
     platform.start()
+    for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
+        warnings.warn(f"a service crashed while starting: {crash}", stacklevel=1)
     yield platform
     platform.stop()
 
