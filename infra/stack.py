@@ -749,6 +749,14 @@ def stop(cfg: StackConfig) -> None:
     _say(f"stop: done in {time.monotonic() - started:.1f}s")
 
 
+def reset(cfg: StackConfig) -> None:
+    """Stops both servers and deletes their data (topics, databases); the next start is a first start."""
+    stop(cfg)
+    for path in (cfg.kafka_dir, cfg.ferretdb_sqlite_dir, cfg.ferretdb_state_dir):
+        shutil.rmtree(path, ignore_errors=True)
+    _say(f"reset: data of {cfg.data} deleted")
+
+
 def status(cfg: StackConfig) -> dict[str, ServiceStatus]:
     """Current state of both services (pid None means not running)."""
     return {
@@ -784,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="infra/stack.py",
         description="Install, start and stop the local Kafka broker and FerretDB (MongoDB protocol).",
     )
-    parser.add_argument("command", choices=["install", "start", "stop", "status"])
+    parser.add_argument("command", choices=["install", "start", "stop", "status", "reset"])
     parser.add_argument("--data-dir", type=Path, help=f"profile data dir (env {ENV_DATA_DIR}; default .local/dev)")
     for field, flag in CLI_PORT_FLAGS.items():
         parser.add_argument(flag, type=int, dest=field, help=f"env {ENV_PORTS[field]}")
@@ -803,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
             start(cfg)
         elif args.command == "stop":
             stop(cfg)
+        elif args.command == "reset":
+            reset(cfg)
         else:
             return 0 if _print_status(cfg) else 1
     except StackError as error:

@@ -8,6 +8,7 @@ Each test gets its own topic prefix and database: isolation without restarting s
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ def stack() -> Iterator[local_stack.StackConfig]:
         mongo_port=37018 + PORT_OFFSET,
     )
     local_stack.install(cfg)
+    # Every test isolates itself by topic prefix and database, so earlier sessions' data is only
+    # weight: thousands of partitions make the broker's (re)start slow.
+    local_stack.reset(cfg)
+    shutil.rmtree(cfg.data / "faust", ignore_errors=True)
     local_stack.start(cfg)
     yield cfg
     # Leave nothing running behind a test session.
