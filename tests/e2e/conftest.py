@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -13,6 +13,7 @@ from advocacy.content.v1 import content_pb2_grpc
 from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
 
+from services.common.auth import ADMIN, authorized_channel
 from services.platform.supervisor import Platform, default_ports
 from tests.conftest import PORT_OFFSET, ROOT, Isolated, make_isolated
 
@@ -32,8 +33,11 @@ class Clients:
             channel.close()
 
 
-def connect(platform: Platform) -> Clients:
-    channels = {name: grpc.insecure_channel(platform.address(name)) for name in platform.ports}
+def connect(platform: Platform, role: str = ADMIN, subject: str = "e2e-admin") -> Clients:
+    """Stubs for every service that send a token of `role` for `subject` on every call (admin by
+    default: it may call every RPC on behalf of anyone, as the tests' internal app does)."""
+    token = platform.token(role, subject)
+    channels = {name: authorized_channel(platform.address(name), token) for name in platform.ports}
     return Clients(
         content=content_pb2_grpc.ContentServiceStub(channels["content"]),
         share=share_pb2_grpc.ShareServiceStub(channels["share"]),

@@ -309,7 +309,7 @@ def run_history(stack, total: int, kills: int) -> None:
     platform = start_worker(isolated, "worker")
     platform.start_service("rewards")
     platform.wait_serving("rewards", 120)
-    channel = grpc.insecure_channel(platform.address("rewards"))
+    channel = platform.channel("rewards")
     stub = rewards_pb2_grpc.RewardsServiceStub(channel)
     try:
         stub.UpsertCampaign(
