@@ -1,6 +1,7 @@
 """Runs a grpc.aio server the same way for every service.
 
 Adds bearer-token authentication and the authorization policy (services/common/auth.py, policy.py),
+bounds on every request (services/common/validation.py),
 the standard `grpc.health.v1` service (so Kubernetes' native `grpc:` probes work),
 server reflection (so `grpcurl` works), RED metrics, a mapping of infrastructure errors
 to precise status codes, and a graceful stop: NOT_SERVING first, then in-flight calls get
@@ -26,6 +27,7 @@ from services.common.auth import AuthInterceptor, TokenVerifier, server_credenti
 from services.common.config import ServiceSettings
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS
+from services.common.validation import ValidationInterceptor
 
 log = get_logger(__name__)
 
@@ -126,6 +128,7 @@ class GrpcServer:
             interceptors.append(AuthInterceptor(auth))
         else:
             log.warning("authentication_disabled", reason="ADVOCACY_AUTH_ENABLED=false")
+        interceptors.append(ValidationInterceptor())
         self._server = grpc.aio.server(interceptors=interceptors)
         self._health = health.aio.HealthServicer()
         self._service_names = list(service_names)

@@ -68,7 +68,11 @@ def make_platform(isolated: Isolated) -> Platform:
 @pytest.fixture(scope="module")
 def platform(stack) -> Iterator[Platform]:
     platform = make_platform(make_isolated(stack))
-    platform.start()
+    try:
+        platform.start()
+    except BaseException:
+        platform.stop()  # the services that did start must not outlive a failed start
+        raise
     for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
         warnings.warn(f"a service crashed while starting: {crash}", stacklevel=1)
     yield platform

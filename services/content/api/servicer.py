@@ -15,6 +15,7 @@ from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
+from services.common.auth import ADVOCATE, current_caller
 from services.common.events import from_timestamp, to_timestamp, utcnow
 from services.content.adapters.repository import ContentRepository
 from services.content.adapters.views import FeedViews
@@ -74,6 +75,12 @@ def _validated(item: ContentItem, prefix: str = "item.") -> None:
 def _new_content_id() -> str:
     # Time-ordered (milliseconds, then random): admin listings sort newest first by id alone.
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def _visible_to_advocate(item: ContentItem, advocate_id: str) -> bool:
+    """Published (or expired: an advocate's old shares point at it) items, and their own suggestions."""
+    shared_statuses = (ContentStatus.CONTENT_STATUS_PUBLISHED, ContentStatus.CONTENT_STATUS_EXPIRED)
+    return item.status in shared_statuses or item.suggested_by == advocate_id
 
 
 def _page_size(value: int) -> int:
@@ -152,11 +159,18 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def GetContent(
         self, request: content_pb2.GetContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        return await self._get(request.content_id)
+        item = await self._get(request.content_id)
+        caller = current_caller()
+        if caller is not None and caller.role == ADVOCATE and not _visible_to_advocate(item, caller.subject):
+            # Drafts, reviews and rejections are the program team's: to an advocate they do not exist.
+            raise NotFound(f"content {request.content_id!r} not found")
+        return item
 
     async def _get(self, content_id: str) -> ContentItem:
         if not content_id:
             raise InvalidArgument("content_id: must not be empty")
+        if len(content_id) > MAX_SHORT:
+            raise InvalidArgument(f"content_id: at most {MAX_SHORT} characters")
         item = await self._repo.get(content_id)
         if item is None:
             raise NotFound(f"content {content_id!r} not found")
