@@ -38,7 +38,7 @@ from tests.e2e.rpcs import Rpc, all_rpcs
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = int(os.environ.get("ADVOCACY_FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("ADVOCACY_FUZZ_EXAMPLES", "150"))
 MAX_DEPTH = 3
 # Statuses that mean the service failed rather than refused the request.
 FAILURES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
