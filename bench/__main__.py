@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.load import closed_loop
 from infra import stack as local_stack
+from services.common.auth import SERVICE
 from services.common.topics import provision
 from services.platform.supervisor import Platform, default_ports
 
@@ -57,8 +58,9 @@ async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> dict
         await hello.wait()
 
     async with (
-        grpc.aio.insecure_channel(platform.address("content")) as cch,
-        grpc.aio.insecure_channel(platform.address("share")) as sch,
+        # Authenticated like production traffic: the admin sets up, an internal app records the shares.
+        platform.aio_channel("content") as cch,
+        platform.aio_channel("share", role=SERVICE, subject="bench-app") as sch,
     ):
         content = content_pb2_grpc.ContentServiceStub(cch)
         share = share_pb2_grpc.ShareServiceStub(sch)

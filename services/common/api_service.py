@@ -44,7 +44,7 @@ async def run_api_service(name: str, settings: ServiceSettings, build: Callable[
     configure_logging(name, settings.log_level)
     serve_metrics(settings.metrics_port)
     components = await build()
-    server = GrpcServer(settings.grpc_host, settings.grpc_port, components.service_names)
+    server = GrpcServer.from_settings(settings, components.service_names)
     components.register(server)
     if components.start:
         await components.start()

@@ -6,6 +6,8 @@ fails at start-up, not at first use.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +28,25 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # How long to wait for a reachable database before answering UNAVAILABLE (well under 1 s).
     mongo_timeout_ms: int = Field(default=800, ge=100)
+
+    # Authentication (services/common/auth.py): on unless switched off explicitly; a service with
+    # neither key refuses to start. The local platform passes a generated development key.
+    auth_enabled: bool = True
+    auth_hs256_key: SecretStr | None = None
+    # JWKS file with the public keys (RS256 / ES256 / EdDSA) of the identity provider.
+    auth_jwks_file: Path | None = None
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # The token this service sends to other services; minted from auth_hs256_key when unset.
+    auth_service_token: SecretStr | None = None
+    # TLS for the gRPC server; mutual TLS when tls_client_ca_file is set (clients need a cert it signed).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    # TLS for this service's own gRPC clients: the CA of the other services' certificates (the
+    # tls_cert_file / tls_key_file pair is presented as the client certificate).
+    tls_ca_file: Path | None = None
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -1,6 +1,8 @@
 """Runs a grpc.aio server the same way for every service.
 
-Adds the standard `grpc.health.v1` service (so Kubernetes' native `grpc:` probes work),
+Adds bearer-token authentication and the authorization policy (services/common/auth.py, policy.py),
+bounds on every request (services/common/validation.py),
+the standard `grpc.health.v1` service (so Kubernetes' native `grpc:` probes work),
 server reflection (so `grpcurl` works), RED metrics, a mapping of infrastructure errors
 to precise status codes, and a graceful stop: NOT_SERVING first, then in-flight calls get
 `grace` seconds to finish.
@@ -21,8 +23,11 @@ from grpc_reflection.v1alpha import reflection
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, ServerSelectionTimeoutError
 
+from services.common.auth import AuthInterceptor, TokenVerifier, server_credentials, verifier_from_settings
+from services.common.config import ServiceSettings
 from services.common.logging import get_logger
 from services.common.metrics import GRPC_HANDLED, GRPC_HANDLING_SECONDS
+from services.common.validation import ValidationInterceptor
 
 log = get_logger(__name__)
 
@@ -103,19 +108,52 @@ def _status_and_log(exc: Exception, context: grpc.aio.ServicerContext, method_na
 
 
 class GrpcServer:
-    """A grpc.aio server with health, reflection and metrics; `start()` then `stop()`."""
+    """A grpc.aio server with health, reflection, metrics and authentication; `start()` then `stop()`.
 
-    def __init__(self, host: str, port: int, service_names: Iterable[str]) -> None:
-        self._server = grpc.aio.server(interceptors=[ObservabilityInterceptor()])
+    `auth` None serves without authentication (only when switched off explicitly); `credentials`
+    None listens without TLS.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        service_names: Iterable[str],
+        auth: TokenVerifier | None,
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> None:
+        # Observability outermost: refused calls are counted and mapped to their status like any other.
+        interceptors: list[AsyncServerInterceptor] = [ObservabilityInterceptor()]
+        if auth is not None:
+            interceptors.append(AuthInterceptor(auth))
+        else:
+            log.warning("authentication_disabled", reason="ADVOCACY_AUTH_ENABLED=false")
+        interceptors.append(ValidationInterceptor())
+        self._server = grpc.aio.server(interceptors=interceptors)
         self._health = health.aio.HealthServicer()
         self._service_names = list(service_names)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             [*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {host}:{port} (port in use?)")
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, service_names: Iterable[str]) -> GrpcServer:
+        """Listens on the configured address with the configured authentication and TLS."""
+        return cls(
+            settings.grpc_host,
+            settings.grpc_port,
+            service_names,
+            auth=verifier_from_settings(settings),
+            credentials=server_credentials(settings),
+        )
 
     @property
     def server(self) -> grpc.aio.Server:

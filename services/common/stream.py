@@ -204,7 +204,7 @@ def run_stream_service(
 
     async def start() -> None:
         components = await build()
-        server = GrpcServer(settings.grpc_host, settings.grpc_port, components.service_names)
+        server = GrpcServer.from_settings(settings, components.service_names)
         components.register(server)
         await server.start()
         # Listening (alive) from here on, but not ready until tables are recovered.

@@ -56,6 +56,13 @@ def main() -> None:
             ports = platform.ports[name]
             print(f"  {name:<10} gRPC {platform.address(name):<16} metrics http://127.0.0.1:{ports.metrics}/metrics")
         print(f"  kafka      {cfg.kafka_bootstrap}\n  mongodb    {cfg.mongo_url}\n  logs       {platform.log_dir}/")
+        print(
+            "  tokens     every API needs one (roles admin, advocate, service), e.g.\n"
+            "             export ADVOCACY_TOKEN=$(.venv/bin/python -m services.common.auth token "
+            "--role admin --sub alice)\n"
+            '             grpcurl -H "authorization: Bearer $ADVOCACY_TOKEN" -plaintext '
+            f"{platform.address('rewards')} advocacy.rewards.v1.RewardsService/GetRuleSet"
+        )
     while not stop:
         if dead := platform.exited():
             print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)

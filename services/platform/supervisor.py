@@ -17,6 +17,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.auth import ADMIN, KEY_ENV, authorized_aio_channel, authorized_channel, dev_token, local_dev_key
+
 SERVICE_NAMES = ("content", "share", "rewards", "analytics")
 
 
@@ -58,8 +60,26 @@ class Platform:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name].grpc}"
 
+    @property
+    def auth_key(self) -> str:
+        """The HS256 key the services verify tokens with: the configured one, else this checkout's
+        generated development key (never a key from the repository)."""
+        return self.env.get(KEY_ENV) or os.environ.get(KEY_ENV) or local_dev_key()
+
+    def token(self, role: str, subject: str) -> str:
+        """A token this platform accepts (tests, `make run`)."""
+        return dev_token(subject, role, key=self.auth_key)
+
+    def channel(self, name: str, role: str = ADMIN, subject: str = "tests") -> grpc.Channel:
+        """A channel to one service that sends a token of `role` for `subject` on every call."""
+        return authorized_channel(self.address(name), self.token(role, subject))
+
+    def aio_channel(self, name: str, role: str = ADMIN, subject: str = "tests") -> grpc.aio.Channel:
+        return authorized_aio_channel(self.address(name), self.token(role, subject))
+
     def _service_env(self, name: str) -> dict[str, str]:
         env = {**os.environ, **self.env}
+        env.setdefault(KEY_ENV, self.auth_key)
         env["ADVOCACY_GRPC_PORT"] = str(self.ports[name].grpc)
         env["ADVOCACY_METRICS_PORT"] = str(self.ports[name].metrics)
         if name == "share":

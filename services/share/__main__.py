@@ -9,6 +9,7 @@ from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.api_service import ApiComponents, run_api_service
+from services.common.auth import service_channel
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
@@ -31,7 +32,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     shares = ShareRepository(db)
     windows = ClickWindowRepository(db)
     engagements = EngagementRepository(db)
-    content = ContentClient(settings.content_addr)
+    content = ContentClient(service_channel(settings.content_addr, settings, "share"))
 
     # One relay per collection that carries an outbox (each document is its own atomic unit).
     def relay(name: str, collection: AsyncCollection, order_by: str | None = None) -> OutboxRelay:

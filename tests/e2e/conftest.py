@@ -13,6 +13,7 @@ from advocacy.content.v1 import content_pb2_grpc
 from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
 
+from services.common.auth import ADMIN, authorized_channel
 from services.platform.supervisor import Platform, default_ports
 from tests.conftest import PORT_OFFSET, ROOT, Isolated, make_isolated
 
@@ -32,8 +33,11 @@ class Clients:
             channel.close()
 
 
-def connect(platform: Platform) -> Clients:
-    channels = {name: grpc.insecure_channel(platform.address(name)) for name in platform.ports}
+def connect(platform: Platform, role: str = ADMIN, subject: str = "e2e-admin") -> Clients:
+    """Stubs for every service that send a token of `role` for `subject` on every call (admin by
+    default: it may call every RPC on behalf of anyone, as the tests' internal app does)."""
+    token = platform.token(role, subject)
+    channels = {name: authorized_channel(platform.address(name), token) for name in platform.ports}
     return Clients(
         content=content_pb2_grpc.ContentServiceStub(channels["content"]),
         share=share_pb2_grpc.ShareServiceStub(channels["share"]),
@@ -64,7 +68,11 @@ def make_platform(isolated: Isolated) -> Platform:
 @pytest.fixture(scope="module")
 def platform(stack) -> Iterator[Platform]:
     platform = make_platform(make_isolated(stack))
-    platform.start()
+    try:
+        platform.start()
+    except BaseException:
+        platform.stop()  # the services that did start must not outlive a failed start
+        raise
     for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
         warnings.warn(f"a service crashed while starting: {crash}", stacklevel=1)
     yield platform

@@ -18,9 +18,10 @@ from tests.e2e.test_walking_skeleton import enroll, eventually, publish_item
 
 def test_data_survives_a_full_restart(stack):
     platform = make_platform(make_isolated(stack))
-    platform.start()
-    clients = connect(platform)
+    clients = None
     try:
+        platform.start()
+        clients = connect(platform)
         item = publish_item(clients)
         advocate_id = enroll(clients, audience=500)
         share = share_pb2.RecordShareRequest(
@@ -36,17 +37,19 @@ def test_data_survives_a_full_restart(stack):
             lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points == 20
         )
     finally:
-        clients.close()
-        codes = platform.stop()
+        if clients is not None:
+            clients.close()
+        codes = platform.stop()  # also when the start failed: no service may outlive the test
     assert codes == {"content": 0, "share": 0, "rewards": 0, "analytics": 0}  # SIGTERM is a clean exit
 
     local_stack.stop(stack)
     local_stack.start(stack)
     time.sleep(0.5)
 
-    platform.start()
-    clients = connect(platform)
+    clients = None
     try:
+        platform.start()
+        clients = connect(platform)
         balance = clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id))
         assert balance.points == 20
         # The same idempotency key after the restart is still the same share.
@@ -78,5 +81,6 @@ def test_data_survives_a_full_restart(stack):
         )
         assert clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points == 20
     finally:
-        clients.close()
+        if clients is not None:
+            clients.close()
         platform.stop()

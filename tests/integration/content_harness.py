@@ -42,7 +42,7 @@ async def start(process: Platform) -> None:
 
 
 def stub(process: Platform) -> tuple[grpc.aio.Channel, content_pb2_grpc.ContentServiceStub]:
-    channel = grpc.aio.insecure_channel(process.address("content"))
+    channel = process.aio_channel("content")
     return channel, content_pb2_grpc.ContentServiceStub(channel)
 
 

@@ -565,7 +565,7 @@ def test_generated_history_matches_the_reference(isolated):
     platform.start_service("analytics")
     try:
         platform.wait_serving("analytics", timeout=120)
-        with grpc.insecure_channel(platform.address("analytics")) as channel:
+        with platform.channel("analytics") as channel:
             stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
             wait_for_reference(stub, h)
             check_other_queries(stub, h)
@@ -591,7 +591,7 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
         platform.wait_serving("analytics", timeout=120)
         half = len(h.produced) // 2
         produce(isolated, h.produced[:half])
-        with grpc.insecure_channel(platform.address("analytics")) as channel:
+        with platform.channel("analytics") as channel:
             stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # kill it while it is consuming
@@ -607,7 +607,7 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
         produce(isolated, h.produced[half:])
         platform.start_service("analytics")
         platform.wait_serving("analytics", timeout=120)
-        with grpc.insecure_channel(platform.address("analytics")) as channel:
+        with platform.channel("analytics") as channel:
             wait_for_reference(analytics_pb2_grpc.AnalyticsServiceStub(channel), h)
     finally:
         platform.stop_service("analytics")

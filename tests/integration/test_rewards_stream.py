@@ -277,7 +277,8 @@ def start_worker(isolated, tag: str) -> Platform:
         "ADVOCACY_RULES_REFRESH_SECONDS": "1",
         "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "3",
     }
-    ports = {"rewards": ServicePorts(grpc=53053 + PORT_OFFSET, metrics=19203 + PORT_OFFSET)}
+    # No metrics endpoint (port 0): 19203 + offset was the e2e rewards metrics port of the offset 100 higher.
+    ports = {"rewards": ServicePorts(grpc=53053 + PORT_OFFSET, metrics=0)}
     return Platform(env=env, log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix / tag, ports=ports)
 
 
@@ -309,7 +310,7 @@ def run_history(stack, total: int, kills: int) -> None:
     platform = start_worker(isolated, "worker")
     platform.start_service("rewards")
     platform.wait_serving("rewards", 120)
-    channel = grpc.insecure_channel(platform.address("rewards"))
+    channel = platform.channel("rewards")
     stub = rewards_pb2_grpc.RewardsServiceStub(channel)
     try:
         stub.UpsertCampaign(

@@ -40,8 +40,8 @@ class Services:
     def __init__(self, platform: Platform, isolated: Isolated) -> None:
         self.platform = platform
         self.isolated = isolated
-        self.content_channel = grpc.aio.insecure_channel(platform.address("content"))
-        self.share_channel = grpc.aio.insecure_channel(platform.address("share"))
+        self.content_channel = platform.aio_channel("content")
+        self.share_channel = platform.aio_channel("share")
         self.content = content_pb2_grpc.ContentServiceStub(self.content_channel)
         self.share = share_pb2_grpc.ShareServiceStub(self.share_channel)
         self.base_url = f"http://127.0.0.1:{HTTP_PORT}"

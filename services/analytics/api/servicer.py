@@ -170,8 +170,8 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> pb.ListCommentsResponse:
         if not request.content_id or len(request.content_id) > 128:
             raise InvalidArgument("content_id: must be 1..128 characters")
-        if not request.requester_id:
-            raise InvalidArgument("requester_id: required")
+        if not request.requester_id or len(request.requester_id) > 128:
+            raise InvalidArgument("requester_id: must be 1..128 characters")
         limit = request.limit or 100
         if not 1 <= limit <= 1000:
             raise InvalidArgument("limit: must be 1..1000")

@@ -15,12 +15,14 @@ from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
+from services.common.auth import ADVOCATE, current_caller
 from services.common.events import from_timestamp, to_timestamp, utcnow
 from services.content.adapters.repository import ContentRepository
 from services.content.adapters.views import FeedViews
 from services.content.domain import feed
 from services.content.domain.lifecycle import (
     MAX_SHORT,
+    MAX_SUMMARY,
     Action,
     ContentFields,
     IllegalTransition,
@@ -74,6 +76,17 @@ def _validated(item: ContentItem, prefix: str = "item.") -> None:
 def _new_content_id() -> str:
     # Time-ordered (milliseconds, then random): admin listings sort newest first by id alone.
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def _check_short(value: str, field: str) -> None:
+    if len(value) > MAX_SHORT:
+        raise InvalidArgument(f"{field}: at most {MAX_SHORT} characters")
+
+
+def _visible_to_advocate(item: ContentItem, advocate_id: str) -> bool:
+    """Published (or expired: an advocate's old shares point at it) items, and their own suggestions."""
+    shared_statuses = (ContentStatus.CONTENT_STATUS_PUBLISHED, ContentStatus.CONTENT_STATUS_EXPIRED)
+    return item.status in shared_statuses or item.suggested_by == advocate_id
 
 
 def _page_size(value: int) -> int:
@@ -132,6 +145,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def CreateContent(
         self, request: content_pb2.CreateContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
+        _check_short(request.item.author_id, "item.author_id")
         return await self._create(request.item, ContentStatus.CONTENT_STATUS_DRAFT, request.item.author_id)
 
     async def SuggestContent(
@@ -139,8 +153,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> ContentItem:
         if not request.advocate_id.strip():
             raise InvalidArgument("advocate_id: must not be empty")
-        if len(request.advocate_id) > MAX_SHORT:
-            raise InvalidArgument(f"advocate_id: at most {MAX_SHORT} characters")
+        _check_short(request.advocate_id, "advocate_id")
         # A suggestion is a draft its advocate submitted: it starts IN_REVIEW.
         return await self._create(
             request.item,
@@ -152,11 +165,17 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def GetContent(
         self, request: content_pb2.GetContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        return await self._get(request.content_id)
+        item = await self._get(request.content_id)
+        caller = current_caller()
+        if caller is not None and caller.role == ADVOCATE and not _visible_to_advocate(item, caller.subject):
+            # Drafts, reviews and rejections are the program team's: to an advocate they do not exist.
+            raise NotFound(f"content {request.content_id!r} not found")
+        return item
 
     async def _get(self, content_id: str) -> ContentItem:
         if not content_id:
             raise InvalidArgument("content_id: must not be empty")
+        _check_short(content_id, "content_id")
         item = await self._repo.get(content_id)
         if item is None:
             raise NotFound(f"content {content_id!r} not found")
@@ -167,6 +186,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> ContentItem:
         if request.expected_version <= 0:
             raise InvalidArgument("expected_version: required (the version the edit is based on)")
+        _check_short(request.actor_id, "actor_id")
+        _check_short(request.item.author_id, "item.author_id")
         current = await self._get(request.content_id)
         self._check_version(request.expected_version, current)
         try:
@@ -207,10 +228,15 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
 
     @staticmethod
     def _check_version(expected: int, item: ContentItem) -> None:
+        if expected < 0:
+            raise InvalidArgument("expected_version: must be >= 0 (0 = do not check)")
         if expected and expected != item.version:
             raise Aborted(f"version conflict: expected {expected}, current is {item.version}")
 
     async def _transition(self, request: content_pb2.TransitionRequest, action: Action) -> ContentItem:
+        _check_short(request.actor_id, "actor_id")
+        if len(request.reason) > MAX_SUMMARY:
+            raise InvalidArgument(f"reason: at most {MAX_SUMMARY} characters")
         item = await self._get(request.content_id)
         self._check_version(request.expected_version, item)
         now = utcnow()
@@ -253,6 +279,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> content_pb2.ListFeedResponse:
         if not request.advocate_id:
             raise InvalidArgument("advocate_id: must not be empty")
+        _check_short(request.advocate_id, "advocate_id")
         size = _page_size(request.page_size)
         try:
             after = feed.decode_token(request.page_token) if request.page_token else None

@@ -20,6 +20,9 @@ from services.rewards.stream.agents import entry_message
 
 MAX_PAGE = 500
 MAX_ID = 128
+MAX_NAME = 200
+# Costs and stock: bounded so sums stay far inside int64.
+MAX_AMOUNT = 1_000_000_000
 PERIODS = {
     rewards_pb2.PERIOD_WEEK: boards.WEEK,
     rewards_pb2.PERIOD_MONTH: boards.MONTH,
@@ -78,6 +81,9 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     ) -> rewards_pb2.Leaderboard:
         if request.period not in PERIODS:
             raise InvalidArgument("period: must be WEEK, MONTH, QUARTER or ALL_TIME")
+        for value, field in ((request.team, "team"), (request.campaign_id, "campaign_id"), (request.day, "day")):
+            if len(value) > MAX_ID:
+                raise InvalidArgument(f"{field}: at most {MAX_ID} characters")
         if not 0 <= request.limit <= MAX_PAGE:
             raise InvalidArgument(f"limit: must be 0..{MAX_PAGE}")
         try:
@@ -134,12 +140,12 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     ) -> rewards_pb2.CatalogItem:
         item = request.item
         _id(item.item_id, "item.item_id")
-        if not item.name:
-            raise InvalidArgument("item.name: required")
-        if item.cost <= 0:
-            raise InvalidArgument("item.cost: must be > 0")
-        if item.stock < 0:
-            raise InvalidArgument("item.stock: must be >= 0")
+        if not item.name.strip() or len(item.name) > MAX_NAME:
+            raise InvalidArgument(f"item.name: must be 1..{MAX_NAME} characters")
+        if not 0 < item.cost <= MAX_AMOUNT:
+            raise InvalidArgument(f"item.cost: must be 1..{MAX_AMOUNT}")
+        if not 0 <= item.stock <= MAX_AMOUNT:
+            raise InvalidArgument(f"item.stock: must be 0..{MAX_AMOUNT}")
         return _item(await self._repos().catalog.upsert(item.item_id, item.name, item.cost, item.stock))
 
     async def Redeem(

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from advocacy.common.v1.common_pb2 import Network
+
 # Rule names: stable identifiers written into the ledger (entry id = "<source event id>:<rule>").
 SHARE = "share"
 DUPLICATE_SHARE = "duplicate_share"
@@ -37,6 +39,11 @@ ENGAGEMENT_RULES = {
     "ENGAGEMENT_KIND_COMMENT": COMMENT,
     "ENGAGEMENT_KIND_RESHARE": RESHARE,
 }
+
+
+# Points, limits, hours: a bound far above any sensible rule, well inside int64 once summed.
+MAX_RULE_VALUE = 1_000_000
+NETWORK_NAMES = frozenset(Network.keys()) - {"NETWORK_UNSPECIFIED"}
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,13 @@ class RuleSet:
     def validate(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int) and value < 0:
-                raise ValueError(f"{f.name}: must be >= 0")
+            if isinstance(value, int) and not 0 <= value <= MAX_RULE_VALUE:
+                raise ValueError(f"{f.name}: must be 0..{MAX_RULE_VALUE}")
         for network, points in self.share_points_by_network.items():
-            if points < 0:
-                raise ValueError(f"share_points_by_network: {network} must be >= 0")
+            if network not in NETWORK_NAMES:
+                raise ValueError(f"share_points_by_network: unknown network {network[:40]!r} (e.g. NETWORK_LINKEDIN)")
+            if not 0 <= points <= MAX_RULE_VALUE:
+                raise ValueError(f"share_points_by_network: {network} must be 0..{MAX_RULE_VALUE}")
         if self.streak_days < 1:
             raise ValueError("streak_days: must be >= 1")
 

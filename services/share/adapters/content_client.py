@@ -12,8 +12,9 @@ class ContentUnavailable(Exception):
 
 
 class ContentClient:
-    def __init__(self, address: str, timeout_seconds: float = 2.0) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 2.0) -> None:
+        # The channel carries the share service's own token (services.common.auth.service_channel).
+        self._channel = channel
         self._stub = content_pb2_grpc.ContentServiceStub(self._channel)
         self._timeout = timeout_seconds
 
