@@ -30,7 +30,9 @@ from services.platform.supervisor import Platform, default_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".local" / "bench"
-HELLO_PORT = 53999
+# Shifts every port the bench uses (as ADVOCACY_TEST_PORT_OFFSET does for tests): parallel checkouts.
+PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
+HELLO_PORT = 53999 + PORT_OFFSET
 
 
 def row(name: str, value: str, baseline: str, ratio: float, target: str, met: bool | None) -> dict[str, object]:
@@ -123,7 +125,9 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = local_stack.StackConfig.from_env(
-        {}, data_dir=DATA, kafka_port=39092, kafka_controller_port=39093, mongo_port=47019
+        {}, data_dir=DATA, kafka_port=39092 + PORT_OFFSET,
+        kafka_controller_port=39093 + PORT_OFFSET,
+        mongo_port=47019 + PORT_OFFSET,
     )
     local_stack.install(cfg)
     local_stack.start(cfg)
@@ -137,9 +141,10 @@ def main() -> None:
             "ADVOCACY_TOPIC_PREFIX": prefix,
             "ADVOCACY_STATE_DIR": str(DATA / "faust" / prefix),
             "ADVOCACY_LOG_LEVEL": "WARNING",
+            "ADVOCACY_HTTP_PORT": str(18080 + PORT_OFFSET),
         },
         log_dir=DATA / "logs" / prefix,
-        ports=default_ports(base_grpc=52051, base_metrics=19201),
+        ports=default_ports(base_grpc=52051 + PORT_OFFSET, base_metrics=19201 + PORT_OFFSET),
     )
     rows: list[dict[str, object]] = []
     try:
