@@ -125,7 +125,9 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = local_stack.StackConfig.from_env(
-        {}, data_dir=DATA, kafka_port=39092 + PORT_OFFSET,
+        {},
+        data_dir=DATA,
+        kafka_port=39092 + PORT_OFFSET,
         kafka_controller_port=39093 + PORT_OFFSET,
         mongo_port=47019 + PORT_OFFSET,
     )
