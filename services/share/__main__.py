@@ -40,6 +40,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
             lambda: kafka_producer(settings, client_id=f"share-{name}"),
             order_by=order_by,
             topic_prefix=settings.topic_prefix,
+            sweep_interval_seconds=settings.outbox_sweep_seconds,
         )
 
     relays = {
@@ -80,6 +81,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     async def start() -> None:
         for repo in (advocates, shares, windows, engagements):
             await prepare_database(repo.ensure_indexes)
+        await prepare_database(shares.migrate)  # before serving: old-shape shares get their aliases
         await http.start()
 
     return ApiComponents(
