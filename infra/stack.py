@@ -716,7 +716,10 @@ def start_mongo(cfg: StackConfig, wait: bool = True) -> bool:
         str(cfg.ferretdb_bin),
         "--handler=sqlite",
         # Trailing slash: FerretDB wants a directory URI (one SQLite file per database).
-        f"--sqlite-url=file:{cfg.ferretdb_sqlite_dir}/",
+        # synchronous=NORMAL (SQLite's recommendation with WAL, FerretDB's default journal): no
+        # fsync per commit, still never corrupt; an OS crash or power loss may lose the last
+        # commits of this local database. Measured: +30-50 % writes/s (insert + update pairs).
+        f"--sqlite-url=file:{cfg.ferretdb_sqlite_dir}/?_pragma=synchronous(normal)",
         f"--listen-addr={HOST}:{cfg.mongo_port}",
         "--telemetry=disable",
         f"--state-dir={cfg.ferretdb_state_dir}",

@@ -18,7 +18,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
@@ -50,6 +49,9 @@ class OutboxEvent:
 
 
 PENDING = {"outbox.0": {"$exists": True}}
+# Sent events removed by this many concurrent updates (each takes two of FerretDB's 100 SQLite
+# connections while it runs).
+REMOVE_CONCURRENCY = 16
 
 
 async def ensure_outbox_index(collection: AsyncCollection) -> None:
@@ -212,10 +214,16 @@ class OutboxRelay:
             raise
         for topic, _ in futures:
             EVENTS_PRODUCED.labels(topic.removeprefix(self._topic_prefix)).inc()
-        # One round trip for the batch; each statement filters by `_id` alone (an index lookup).
-        await self._collection.bulk_write(
-            [UpdateOne({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}}) for doc in docs], ordered=False
-        )
+        # Concurrent single updates by `_id` (an index lookup each), a bounded number at a time. Not
+        # one multi-statement bulk_write: FerretDB 1.24 keeps every statement's query open until the
+        # command ends, and a bulk of ~100 exhausts its SQLite connection pool and hangs the server.
+        for start in range(0, len(docs), REMOVE_CONCURRENCY):
+            await asyncio.gather(
+                *(
+                    self._collection.update_one({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
+                    for doc in docs[start : start + REMOVE_CONCURRENCY]
+                )
+            )
         return len(futures)
 
     async def _update_gauges(self, docs: list[dict[str, Any]]) -> None:
