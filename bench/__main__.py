@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
@@ -23,6 +24,7 @@ from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.api import bench_p2
 from bench.load import closed_loop
 from infra import stack as local_stack
 from services.common.topics import provision
@@ -152,6 +154,9 @@ def main() -> None:
     try:
         platform.start()
         rows.append(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
+        # P2 starts its search for a sustained rate at what P3 measured the API can take.
+        p3 = cast(dict[str, dict[str, float]], rows[-1]["raw"])["measured"]
+        rows.extend(asyncio.run(bench_p2(platform.address, first_rate=p3["requests"] / p3["seconds"])))
     finally:
         platform.stop()
         local_stack.stop(cfg)

@@ -31,7 +31,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     shares = ShareRepository(db)
     windows = ClickWindowRepository(db)
     engagements = EngagementRepository(db)
-    content = ContentClient(settings.content_addr)
+    content = ContentClient(settings.content_addr, cache_seconds=settings.content_cache_seconds)
 
     # One relay per collection that carries an outbox (each document is its own atomic unit).
     def relay(name: str, collection: AsyncCollection, order_by: str | None = None) -> OutboxRelay:
