@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from advocacy.content.v1 import content_pb2, content_pb2_grpc
+from advocacy.content.v1 import content_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 
 from services.share.adapters.content_client import ContentClient
