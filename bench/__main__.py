@@ -156,7 +156,7 @@ def main() -> None:
         rows.append(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
         # P2 starts its search for a sustained rate at what P3 measured the API can take.
         p3 = cast(dict[str, dict[str, float]], rows[-1]["raw"])["measured"]
-        rows.extend(asyncio.run(bench_p2(platform.address, first_rate=p3["requests"] / p3["seconds"])))
+        rows.extend(asyncio.run(bench_p2(platform.address, platform.env, first_rate=p3["requests"] / p3["seconds"])))
     finally:
         platform.stop()
         local_stack.stop(cfg)
