@@ -116,12 +116,12 @@ class AwardWatch:
             if (event := self._waiting.get(advocate_id)) is not None:
                 event.set()
 
-    async def announced(self, advocate_id: str, timeout: float) -> bool:
+    async def announced(self, advocate_id: str, within: float) -> bool:
         if advocate_id in self._seen:
             return True
         event = self._waiting.setdefault(advocate_id, asyncio.Event())
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), within)
         except TimeoutError:
             return False
         finally:
