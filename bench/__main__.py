@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".local" / "bench"
 # Shifts every port the bench uses (as ADVOCACY_TEST_PORT_OFFSET does for tests): parallel checkouts.
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
-HELLO_PORT = 53999 + PORT_OFFSET
+HELLO_PORT = 57999 + PORT_OFFSET
 
 
 def row(name: str, value: str, baseline: str, ratio: float, target: str, met: bool | None) -> dict[str, object]:
@@ -148,7 +148,7 @@ def main() -> None:
             "ADVOCACY_HTTP_PORT": str(18080 + PORT_OFFSET),
         },
         log_dir=DATA / "logs" / prefix,
-        ports=default_ports(base_grpc=52051 + PORT_OFFSET, base_metrics=19201 + PORT_OFFSET),
+        ports=default_ports(base_grpc=56051 + PORT_OFFSET, base_metrics=21201 + PORT_OFFSET),
     )
     rows: list[dict[str, object]] = []
     try:
