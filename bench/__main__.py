@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
@@ -23,6 +24,7 @@ from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.api import bench_p2
 from bench.load import closed_loop
 from infra import stack as local_stack
 from services.common.auth import SERVICE
@@ -31,7 +33,9 @@ from services.platform.supervisor import Platform, default_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".local" / "bench"
-HELLO_PORT = 53999
+# Shifts every port the bench uses (as ADVOCACY_TEST_PORT_OFFSET does for tests): parallel checkouts.
+PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
+HELLO_PORT = 57999 + PORT_OFFSET
 
 
 def row(name: str, value: str, baseline: str, ratio: float, target: str, met: bool | None) -> dict[str, object]:
@@ -125,7 +129,11 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = local_stack.StackConfig.from_env(
-        {}, data_dir=DATA, kafka_port=39092, kafka_controller_port=39093, mongo_port=47019
+        {},
+        data_dir=DATA,
+        kafka_port=39092 + PORT_OFFSET,
+        kafka_controller_port=39093 + PORT_OFFSET,
+        mongo_port=47019 + PORT_OFFSET,
     )
     local_stack.install(cfg)
     local_stack.start(cfg)
@@ -139,14 +147,20 @@ def main() -> None:
             "ADVOCACY_TOPIC_PREFIX": prefix,
             "ADVOCACY_STATE_DIR": str(DATA / "faust" / prefix),
             "ADVOCACY_LOG_LEVEL": "WARNING",
+            "ADVOCACY_HTTP_PORT": str(18080 + PORT_OFFSET),
         },
         log_dir=DATA / "logs" / prefix,
-        ports=default_ports(base_grpc=52051, base_metrics=19201),
+        ports=default_ports(base_grpc=56051 + PORT_OFFSET, base_metrics=21201 + PORT_OFFSET),
     )
     rows: list[dict[str, object]] = []
     try:
         platform.start()
         rows.append(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
+        # P2 starts its search for a sustained rate at what P3 measured the API can take.
+        p3 = cast(dict[str, dict[str, float]], rows[-1]["raw"])["measured"]
+        rows.extend(
+            asyncio.run(bench_p2(platform.aio_channel, platform.env, first_rate=p3["requests"] / p3["seconds"]))
+        )
     finally:
         platform.stop()
         local_stack.stop(cfg)

@@ -54,6 +54,19 @@ KAFKA_POM = HERE / "kafka" / "pom.xml"
 KAFKA_LOG4J = HERE / "kafka" / "log4j2.properties"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
+# FerretDB 1.24's SQLite backend looks `_id` up with `_ferretdb_sjson->'$._id' = ?` while the unique
+# `_id` index it creates is on `_ferretdb_sjson->"_id"`: SQLite only uses an expression index for
+# the identical expression, so every "pushed-down" `_id` find, update and delete scanned the whole
+# table (EXPLAIN QUERY PLAN: `SCAN` vs `SEARCH ... USING INDEX ..__id_`; 5,000 documents: 53 ms per
+# lookup instead of < 1 ms). The build rewrites the lookup to the index's expression; existing
+# databases keep working (their indexes already have that form). Bump the tag when the patch changes.
+FERRETDB_PATCH = "id-lookup-uses-id-index-1"
+FERRETDB_PATCHES = {
+    "internal/backends/sqlite/metadata/metadata.go": (
+        """IDColumn = DefaultColumn + "->'$._id'\"""",
+        """IDColumn = DefaultColumn + `->"_id"`""",
+    ),
+}
 MIN_JAVA = 17
 
 HOST = "127.0.0.1"
@@ -316,6 +329,9 @@ def _go() -> str:
 def _ferretdb_installed(cfg: StackConfig) -> bool:
     if not os.access(cfg.ferretdb_bin, os.X_OK):
         return False
+    marker = cfg.ferretdb_bin.with_name("ferretdb.patch")
+    if not marker.exists() or marker.read_text().strip() != FERRETDB_PATCH:
+        return False  # an unpatched (older) build: rebuild it
     result = subprocess.run([str(cfg.ferretdb_bin), "--version"], capture_output=True, text=True, check=False)
     return result.returncode == 0 and f"version: {FERRETDB_VERSION}" in result.stdout
 
@@ -344,6 +360,13 @@ def _install_ferretdb(cfg: StackConfig) -> None:
             version_dir = src / "build" / "version"
             version_dir.chmod(0o755)  # the module cache (and so the copy) is read-only
             (version_dir / "version.txt").write_text(FERRETDB_VERSION + "\n")
+            for rel, (old, new) in FERRETDB_PATCHES.items():
+                path = src / rel
+                text = path.read_text()
+                if old not in text:
+                    raise StackError(f"FerretDB patch {FERRETDB_PATCH}: {rel} no longer contains {old!r}")
+                path.chmod(0o644)
+                path.write_text(text.replace(old, new))
             out = cfg.ferretdb_bin.with_name("ferretdb.partial")
             build = subprocess.run(
                 [go, "build", "-trimpath", "-buildvcs=false", "-o", str(out), "./cmd/ferretdb"],
@@ -352,6 +375,7 @@ def _install_ferretdb(cfg: StackConfig) -> None:
             if build.returncode != 0:
                 raise StackError(f"go build of FerretDB failed:\n{build.stdout}{build.stderr}")
             os.replace(out, cfg.ferretdb_bin)
+            cfg.ferretdb_bin.with_name("ferretdb.patch").write_text(FERRETDB_PATCH + "\n")
 
 
 def install(cfg: StackConfig) -> None:
@@ -692,7 +716,10 @@ def start_mongo(cfg: StackConfig, wait: bool = True) -> bool:
         str(cfg.ferretdb_bin),
         "--handler=sqlite",
         # Trailing slash: FerretDB wants a directory URI (one SQLite file per database).
-        f"--sqlite-url=file:{cfg.ferretdb_sqlite_dir}/",
+        # synchronous=NORMAL (SQLite's recommendation with WAL, FerretDB's default journal): no
+        # fsync per commit, still never corrupt; an OS crash or power loss may lose the last
+        # commits of this local database. Measured: +30-50 % writes/s (insert + update pairs).
+        f"--sqlite-url=file:{cfg.ferretdb_sqlite_dir}/?_pragma=synchronous(normal)",
         f"--listen-addr={HOST}:{cfg.mongo_port}",
         "--telemetry=disable",
         f"--state-dir={cfg.ferretdb_state_dir}",

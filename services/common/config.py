@@ -28,6 +28,10 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # How long to wait for a reachable database before answering UNAVAILABLE (well under 1 s).
     mongo_timeout_ms: int = Field(default=800, ge=100)
+    # How often an outbox relay looks for events nobody told it about (a crashed process's, another
+    # replica's): its own writes it sends at once by `_id`. On FerretDB the sweep reads the whole
+    # collection, so it is rare; a restarted process sweeps at start anyway.
+    outbox_sweep_seconds: float = Field(default=60.0, gt=0)
 
     # Authentication (services/common/auth.py): on unless switched off explicitly; a service with
     # neither key refuses to start. The local platform passes a generated development key.

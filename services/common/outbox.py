@@ -10,6 +10,7 @@ at-least-once with a stable `event_id`, and every consumer de-duplicates on it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,16 +36,22 @@ class OutboxEvent:
     value: bytes
 
     def to_document(self, created_at: datetime | None = None) -> dict[str, Any]:
+        at = created_at or utcnow()
         return {
             "event_id": self.event_id,
             "topic": self.topic,
             "key": self.key,
             "value": self.value,
-            "created_at": created_at or utcnow(),
+            # BSON keeps milliseconds: truncated here, the element a writer hands to the relay
+            # equals the stored one, so `$pullAll` of it removes it.
+            "created_at": at.replace(microsecond=at.microsecond // 1000 * 1000),
         }
 
 
 PENDING = {"outbox.0": {"$exists": True}}
+# Sent events removed by this many concurrent updates (each takes two of FerretDB's 100 SQLite
+# connections while it runs).
+REMOVE_CONCURRENCY = 16
 
 
 async def ensure_outbox_index(collection: AsyncCollection) -> None:
@@ -75,10 +82,11 @@ class OutboxRelay:
         self._batch = batch_documents
         self._idle = idle_poll_seconds
         self._wake = asyncio.Event()
-        # Ids of documents written since the last send: read by `_id`, the one lookup FerretDB's
-        # SQLite backend does not answer with a full scan. A periodic sweep (and one at start)
-        # finds what a crash or another replica left behind.
-        self._known: set[Any] = set()
+        # Documents written since the last send, by id, with their outbox when the writer handed
+        # it over (then nothing is read back) or None (then read by `_id`, the one lookup FerretDB's
+        # SQLite backend does not answer with a full scan). Insertion-ordered: sent in write order.
+        # A periodic sweep (and one at start) finds what a crash or another replica left behind.
+        self._known: dict[Any, list[dict[str, Any]] | None] = {}
         self._sweep_interval = sweep_interval_seconds
         self._sweep_due = 0.0  # monotonic time of the next sweep; 0 = at once
         self.last_sweep_at: float | None = None  # loop time of the last completed sweep
@@ -88,13 +96,14 @@ class OutboxRelay:
         # Metric labels name the logical topic, so test prefixes cannot blow up label cardinality.
         self._topic_prefix = topic_prefix
 
-    def notify(self, document_id: Any = None) -> None:
+    def notify(self, document_id: Any = None, outbox: list[dict[str, Any]] | None = None) -> None:
         """Wakes the relay. With the id of the document just written, the relay reads exactly that
-        document (by `_id`); without one, it sweeps the whole collection."""
+        document (by `_id`), or with its `outbox` as written (`OutboxEvent.to_document()` elements)
+        reads nothing; without an id, it sweeps the whole collection."""
         if document_id is None:
             self._sweep_due = 0.0
-        else:
-            self._known.add(document_id)
+        elif outbox is not None or document_id not in self._known:
+            self._known[document_id] = outbox
         self._wake.set()
 
     def stop(self) -> None:
@@ -167,16 +176,21 @@ class OutboxRelay:
             docs = [d async for d in cursor.limit(self._batch)]
             await self._update_gauges(docs)
             if len(docs) < self._batch:
-                self._known -= known_before  # the sweep saw all of these; later writes stay known
+                for doc_id in known_before:  # the sweep saw all of these; later writes stay known
+                    self._known.pop(doc_id, None)
             self.last_sweep_at = loop.time()
             return docs
-        ids = [self._known.pop() for _ in range(min(len(self._known), self._batch))]
-        docs = []
-        for doc_id in ids:
-            doc = await self._collection.find_one({"_id": doc_id}, {"outbox": 1})
-            if doc and doc.get("outbox"):
-                docs.append(doc)
-        return docs
+        taken = list(itertools.islice(self._known, self._batch))
+        handed = []
+        unread = []
+        for doc_id in taken:
+            outbox = self._known.pop(doc_id)
+            if outbox is None:
+                unread.append(doc_id)
+            elif outbox:
+                handed.append({"_id": doc_id, "outbox": outbox})
+        read = await asyncio.gather(*(self._collection.find_one({"_id": i}, {"outbox": 1}) for i in unread))
+        return handed + [doc for doc in read if doc and doc.get("outbox")]
 
     async def relay_once(self) -> int:
         """Sends one batch; returns how many events Kafka acknowledged."""
@@ -195,12 +209,21 @@ class OutboxRelay:
             if failed:
                 raise failed[0] if isinstance(failed[0], KafkaError | OSError) else KafkaError(str(failed[0]))
         except BaseException:
-            self._known.update(doc["_id"] for doc in docs)  # retried by id, not only by the next sweep
+            for doc in docs:  # retried by id, not only by the next sweep
+                self._known.setdefault(doc["_id"], doc["outbox"])
             raise
         for topic, _ in futures:
             EVENTS_PRODUCED.labels(topic.removeprefix(self._topic_prefix)).inc()
-        for doc in docs:
-            await self._collection.update_one({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
+        # Concurrent single updates by `_id` (an index lookup each), a bounded number at a time. Not
+        # one multi-statement bulk_write: FerretDB 1.24 keeps every statement's query open until the
+        # command ends, and a bulk of ~100 exhausts its SQLite connection pool and hangs the server.
+        for start in range(0, len(docs), REMOVE_CONCURRENCY):
+            await asyncio.gather(
+                *(
+                    self._collection.update_one({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
+                    for doc in docs[start : start + REMOVE_CONCURRENCY]
+                )
+            )
         return len(futures)
 
     async def _update_gauges(self, docs: list[dict[str, Any]]) -> None:

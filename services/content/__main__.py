@@ -27,7 +27,10 @@ async def build(settings: ContentSettings) -> ApiComponents:
     repository = ContentRepository(db)
     views = FeedViews(db)
     relay = OutboxRelay(
-        repository.versions, lambda: kafka_producer(settings, client_id="content"), topic_prefix=settings.topic_prefix
+        repository.versions,
+        lambda: kafka_producer(settings, client_id="content"),
+        topic_prefix=settings.topic_prefix,
+        sweep_interval_seconds=settings.outbox_sweep_seconds,
     )
     servicer = ContentServicer(repository, settings.topic, relay.notify, views)
     scheduler = Scheduler(repository, ContentEvents(settings.topic), relay.notify, settings.scheduler_interval_seconds)

@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 
 from services.common.events import from_timestamp, utcnow
 from services.common.logging import get_logger
-from services.content.adapters.repository import ContentRepository
+from services.content.adapters.repository import ContentRepository, version_id
 from services.content.domain.schedule import due_action
 from services.content.transitions import ContentEvents, advance, status_of
 
@@ -42,7 +42,7 @@ class Scheduler:
         self,
         repository: ContentRepository,
         events: ContentEvents,
-        on_outbox_write: Callable[[], None],
+        on_outbox_write: Callable[[str], None],
         interval_seconds: float = 1.0,
     ) -> None:
         self._repo = repository
@@ -85,9 +85,9 @@ class Scheduler:
                 continue
             updated, events = advance(item, action, now, self._events, actor_id="scheduler")
             if await self._repo.replace(updated, item.version, events, expected_status=item.status):
+                if events:
+                    self._notify(version_id(updated.content_id, updated.version))
                 won += 1
                 SCHEDULED_TRANSITIONS.labels(action.value).inc()
                 log.info("scheduled_transition", content_id=item.content_id, action=action.value)
-        if won:
-            self._notify()
         return won

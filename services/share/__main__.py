@@ -32,7 +32,9 @@ async def build(settings: ShareSettings) -> ApiComponents:
     shares = ShareRepository(db)
     windows = ClickWindowRepository(db)
     engagements = EngagementRepository(db)
-    content = ContentClient(service_channel(settings.content_addr, settings, "share"))
+    content = ContentClient(
+        service_channel(settings.content_addr, settings, "share"), cache_seconds=settings.content_cache_seconds
+    )
 
     # One relay per collection that carries an outbox (each document is its own atomic unit).
     def relay(name: str, collection: AsyncCollection, order_by: str | None = None) -> OutboxRelay:
@@ -41,6 +43,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
             lambda: kafka_producer(settings, client_id=f"share-{name}"),
             order_by=order_by,
             topic_prefix=settings.topic_prefix,
+            sweep_interval_seconds=settings.outbox_sweep_seconds,
         )
 
     relays = {
@@ -81,6 +84,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     async def start() -> None:
         for repo in (advocates, shares, windows, engagements):
             await prepare_database(repo.ensure_indexes)
+        await prepare_database(shares.migrate)  # before serving: old-shape shares get their aliases
         await http.start()
 
     return ApiComponents(

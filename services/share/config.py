@@ -10,6 +10,10 @@ class ShareSettings(ServiceSettings):
     metrics_port: int = 9102
     # The content service, asked whether an item may be shared by an advocate.
     content_addr: str = "127.0.0.1:50051"
+    # How long a *published* item, as GetContent answered, is reused for further shares (0: ask
+    # every time). Expiry is still checked against the clock on every share; an item archived or
+    # retargeted meanwhile is seen at most this late. Unpublished or unknown items are never kept.
+    content_cache_seconds: float = Field(default=1.0, ge=0)
     # The tracked-link endpoint (`GET /l/<code>`), served from this process.
     # Empty: the same interface as gRPC (ADVOCACY_GRPC_HOST), so one setting opens the pod to both.
     http_host: str = ""

@@ -122,3 +122,32 @@ async def test_notified_documents_are_read_by_id_and_the_sweep_finds_the_rest(is
         relay.stop()
         await task
         await mongo.close()
+
+
+async def test_an_outbox_handed_over_by_the_writer_is_sent_and_removed_without_a_read(isolated):
+    """The writer passes the outbox it inserted; the relay sends it and `$pullAll`s exactly those
+    elements (stored datetimes keep milliseconds only: the handed copy must match them)."""
+    settings = ServiceSettings(**{"kafka_bootstrap": isolated.stack.kafka_bootstrap})
+    topic = f"{isolated.prefix}share-made"
+    mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
+    collection = mongo[isolated.database]["things"]
+    relay = OutboxRelay(collection, lambda: kafka_producer(settings, "test"), sweep_interval_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        while relay.last_sweep_at is None:  # noqa: ASYNC110 - the start-up sweep runs on the empty collection
+            await asyncio.sleep(0.05)
+        written = [outbox_doc(topic) for _ in range(30)]
+        await collection.insert_many([doc for doc, _ in written])
+        for doc, _ in written:
+            relay.notify(doc["_id"], doc["outbox"])
+        seen = await consume_event_ids(isolated.stack.kafka_bootstrap, topic, expected=30, within=30)
+        assert set(seen) == {event_id for _, event_id in written}
+        for _ in range(100):
+            if await collection.count_documents({"outbox.0": {"$exists": True}}) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await collection.count_documents({"outbox.0": {"$exists": True}}) == 0
+    finally:
+        relay.stop()
+        await task
+        await mongo.close()

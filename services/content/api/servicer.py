@@ -17,7 +17,7 @@ from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgu
 
 from services.common.auth import ADVOCATE, current_caller
 from services.common.events import from_timestamp, to_timestamp, utcnow
-from services.content.adapters.repository import ContentRepository
+from services.content.adapters.repository import ContentRepository, version_id
 from services.content.adapters.views import FeedViews
 from services.content.domain import feed
 from services.content.domain.lifecycle import (
@@ -119,7 +119,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         self,
         repository: ContentRepository,
         topic: Callable[[str], str],
-        on_outbox_write: Callable[[], None],
+        on_outbox_write: Callable[[str], None],
         views: FeedViews | None = None,
     ):
         self._repo = repository
@@ -251,7 +251,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         if not await self._repo.replace(updated, item.version, events, expected_status=item.status):
             raise Aborted("version conflict: the item changed concurrently; read it again and retry")
         if events:
-            self._notify_outbox()
+            self._notify_outbox(version_id(updated.content_id, updated.version))
         return updated
 
     async def ListContent(

@@ -1,10 +1,17 @@
-"""The content service as seen from the share service: one gRPC call per share."""
+"""The content service as seen from the share service: GetContent, with published items kept
+for a moment (`cache_seconds`) so a burst of shares of one item costs one call, not one each."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import grpc
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
-from advocacy.content.v1.content_pb2 import ContentItem
+from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
+
+# Bounds the memory of the cache; when full it starts over (items are re-read on next use).
+MAX_CACHED = 10_000
 
 
 class ContentUnavailable(Exception):
@@ -12,13 +19,44 @@ class ContentUnavailable(Exception):
 
 
 class ContentClient:
-    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 2.0) -> None:
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 2.0, cache_seconds: float = 0.0) -> None:
         # The channel carries the share service's own token (services.common.auth.service_channel).
         self._channel = channel
         self._stub = content_pb2_grpc.ContentServiceStub(self._channel)
         self._timeout = timeout_seconds
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, ContentItem]] = {}
+        # One GetContent in flight per item: concurrent shares of it wait for that answer.
+        self._pending: dict[str, asyncio.Future[ContentItem | None]] = {}
 
     async def get(self, content_id: str) -> ContentItem | None:
+        if self._ttl <= 0:
+            return await self._fetch(content_id)
+        cached = self._cache.get(content_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        pending = self._pending.get(content_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ContentItem | None] = asyncio.get_running_loop().create_future()
+        self._pending[content_id] = future
+        try:
+            item = await self._fetch(content_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody else needs to
+            raise
+        else:
+            future.set_result(item)
+            if item is not None and item.status == ContentStatus.CONTENT_STATUS_PUBLISHED:
+                if len(self._cache) >= MAX_CACHED:
+                    self._cache.clear()
+                self._cache[content_id] = (time.monotonic() + self._ttl, item)
+            return item
+        finally:
+            del self._pending[content_id]
+
+    async def _fetch(self, content_id: str) -> ContentItem | None:
         try:
             return await self._stub.GetContent(
                 content_pb2.GetContentRequest(content_id=content_id), timeout=self._timeout

@@ -3,6 +3,7 @@ the fields queries use). Every write that emits an event carries it in the docum
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass
@@ -13,11 +14,13 @@ from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.share.v1.share_pb2 import Advocate, Share
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.events import from_timestamp, utcnow
 from services.common.outbox import OutboxEvent, ensure_outbox_index
+from services.share.adapters.chain import Chain
 from services.share.domain.links import window_open
+from services.share.domain.sharing import share_id_for
 
 
 class AdvocateRepository:
@@ -25,10 +28,15 @@ class AdvocateRepository:
     with its `advocate-changed` event in its outbox. The unique `_id` is the compare-and-set: of two
     concurrent changes to the same version, exactly one insert succeeds. Nothing ever updates an
     advocate document in place except the relay removing sent events, because FerretDB 1.24 (SQLite)
-    applies concurrent updates of one document as read-modify-write and loses some of them."""
+    applies concurrent updates of one document as read-modify-write and loses some of them.
+
+    The latest version is found by `_id` reads only (see `Chain`): a head document per advocate
+    (`advocate_heads`, `_id` = advocate id) with the version and a copy of it, then a probe for
+    the next version. Never a sorted query: on FerretDB that scans every version of everyone."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["advocate_versions"]
+        self._chain = Chain(self.collection, db["advocate_heads"], _version_id, ("advocate",))
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("version", DESCENDING)])
@@ -37,32 +45,32 @@ class AdvocateRepository:
         await ensure_outbox_index(self.collection)
 
     async def get(self, advocate_id: str) -> Advocate | None:
-        cursor = self.collection.find({"advocate_id": advocate_id}, {"advocate": 1}).sort("version", DESCENDING)
-        docs = [d async for d in cursor.limit(1)]
-        return Advocate.FromString(docs[0]["advocate"]) if docs else None
+        _, fields = await self._chain.latest(advocate_id)
+        return Advocate.FromString(fields["advocate"]) if fields else None
 
     async def save(self, advocate: Advocate, event: OutboxEvent) -> bool:
         """Stores `advocate` (one version after the stored one) with its event in one insert; False
         when another change of the same version got there first (the caller re-reads and retries)."""
         advocate_id = advocate.profile.advocate_id
-        try:
-            await self.collection.insert_one(
-                {
-                    "_id": f"{advocate_id}:{advocate.version}",
-                    "advocate_id": advocate_id,
-                    "version": advocate.version,
-                    "team": advocate.profile.team,
-                    "leader": advocate.profile.leader,
-                    "enrolled": advocate.enrolled,
-                    "advocate": advocate.SerializeToString(),
-                    # The relay sends versions in this order, so the compacted topic ends on the latest.
-                    "written_at": utcnow(),
-                    "outbox": [event.to_document()],
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+        return await self._chain.append(
+            advocate_id,
+            advocate.version,
+            {
+                "advocate_id": advocate_id,
+                "version": advocate.version,
+                "team": advocate.profile.team,
+                "leader": advocate.profile.leader,
+                "enrolled": advocate.enrolled,
+                "advocate": advocate.SerializeToString(),
+                # The relay sends versions in this order, so the compacted topic ends on the latest.
+                "written_at": utcnow(),
+                "outbox": [event.to_document()],
+            },
+        )
+
+
+def _version_id(advocate_id: str, version: int) -> str:
+    return f"{advocate_id}:{version}"
 
 
 @dataclass(frozen=True)
@@ -96,28 +104,79 @@ def _decode_token(token: str) -> tuple[datetime, str]:
         raise InvalidPageToken("page_token: not a token this service issued") from exc
 
 
+# Marks a database whose shares were migrated to `_id` = share id = tracked code (see `migrate`).
+SHARE_IDS_MIGRATION = "share-ids-v2"
+
+
 class ShareRepository:
+    """One document per share, `_id` = share id = tracked code = `share_id_for(advocate, key)`:
+    the idempotency check, a retry, a click and an engagement report each find it with one `_id`
+    read, and the insert itself enforces one share per (advocate, key) on FerretDB and MongoDB.
+
+    Shares written before (random `_id`, 12-character tracked code, uniqueness by secondary
+    indexes) stay valid: `migrate` writes, once per database, alias documents (`share_aliases`,
+    `_id` = old tracked code or the id the new scheme derives for its (advocate, key)) pointing
+    at their `_id`; lookups follow an alias only on a database that had such shares."""
+
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["shares"]
+        self._aliases = db["share_aliases"]
+        self._migrations = db["share_migrations"]
+        self._legacy = False  # set by `migrate`: this database holds shares of the old shape
 
     async def ensure_indexes(self) -> None:
-        # The idempotency guarantee: one share per (advocate, client key), enforced by the database.
-        await self.collection.create_index(
-            [("advocate_id", ASCENDING), ("idempotency_key", ASCENDING)], unique=True, name="idempotency"
-        )
-        await self.collection.create_index([("tracked_code", ASCENDING)], unique=True, name="tracked_code")
+        # Listing an advocate's or an item's shares, newest first (a scan on FerretDB, indexed on
+        # MongoDB; not a hot path). Uniqueness needs no index any more: it is the `_id`.
         await self.collection.create_index([("content_id", ASCENDING), ("shared_at", DESCENDING)])
         await self.collection.create_index([("advocate_id", ASCENDING), ("shared_at", DESCENDING)])
         await ensure_outbox_index(self.collection)
 
-    async def find_by_idempotency_key(self, advocate_id: str, key: str) -> Share | None:
-        doc = await self.collection.find_one({"advocate_id": advocate_id, "idempotency_key": key}, {"share": 1})
+    async def migrate(self) -> int:
+        """Once per database (before serving): aliases for shares of the old shape. Returns how
+        many such shares there are. One scan of the collection, the first time only; stop older
+        share service versions before starting this one (they would keep writing old shapes)."""
+        marker = await self._migrations.find_one({"_id": SHARE_IDS_MIGRATION})
+        if marker is None:
+            legacy = 0
+            cursor = self.collection.find({}, {"advocate_id": 1, "idempotency_key": 1, "tracked_code": 1})
+            async for doc in cursor:
+                derived = share_id_for(doc.get("advocate_id", ""), doc.get("idempotency_key", ""))
+                if doc["_id"] == derived:
+                    continue
+                legacy += 1
+                for alias in {doc.get("tracked_code"), derived} - {None, ""}:
+                    try:
+                        await self._aliases.insert_one({"_id": alias, "share_id": doc["_id"]})
+                    except DuplicateKeyError:
+                        pass  # a concurrent or interrupted migration wrote it already
+            try:
+                await self._migrations.insert_one({"_id": SHARE_IDS_MIGRATION, "legacy": legacy, "at": utcnow()})
+            except DuplicateKeyError:
+                pass
+            marker = {"legacy": legacy}
+        self._legacy = marker["legacy"] > 0
+        return int(marker["legacy"])
+
+    async def _resolve(self, doc_id: str, projection: dict[str, int]) -> dict[str, Any] | None:
+        doc = await self.collection.find_one({"_id": doc_id}, projection)
+        if doc is None and self._legacy:
+            alias = await self._aliases.find_one({"_id": doc_id})
+            if alias is not None:
+                doc = await self.collection.find_one({"_id": alias["share_id"]}, projection)
+        return doc
+
+    async def get(self, share_id: str) -> Share | None:
+        """The share stored under this id (old-shape shares also under their derived id)."""
+        doc = await self._resolve(share_id, {"share": 1})
         return Share.FromString(doc["share"]) if doc else None
 
     async def insert(
         self, share: Share, advocate: AdvocateSnapshot, sharer_fingerprint: str, events: list[OutboxEvent]
-    ) -> bool:
-        """Stores the share with its events in one write; False if the idempotency key was taken."""
+    ) -> tuple[Share, list[dict[str, Any]] | None]:
+        """Stores the share with its events in one write. Returns the stored share and the outbox
+        written (for the relay), or the share that already holds this id (a concurrent retry with
+        the same key won) and None."""
+        outbox = [e.to_document() for e in events]
         try:
             await self.collection.insert_one(
                 {
@@ -127,6 +186,7 @@ class ShareRepository:
                     "content_id": share.content_id,
                     "network": share.network,
                     "campaign_id": share.campaign_id,
+                    # Kept as fields: databases from before carry unique indexes on them.
                     "tracked_code": share.tracked_code,
                     "target_url": share.target_url,
                     "sharer_fingerprint": sharer_fingerprint,
@@ -134,19 +194,25 @@ class ShareRepository:
                     "advocate": advocate.SerializeToString(),
                     "shared_at": from_timestamp(share.shared_at),
                     "share": share.SerializeToString(),
-                    "outbox": [e.to_document() for e in events],
+                    "outbox": outbox,
                 }
             )
         except DuplicateKeyError:
-            # FerretDB's error does not name the index: the key is taken iff its share exists.
-            if await self.find_by_idempotency_key(share.advocate_id, share.idempotency_key) is not None:
-                return False
-            raise
-        return True
+            existing = await self.get(share.share_id)
+            if existing is None and self._legacy:
+                # Only an old secondary unique index can refuse an unused `_id`: find its share.
+                doc = await self.collection.find_one(
+                    {"advocate_id": share.advocate_id, "idempotency_key": share.idempotency_key}, {"share": 1}
+                )
+                existing = Share.FromString(doc["share"]) if doc else None
+            if existing is None:
+                raise
+            return existing, None
+        return share, outbox
 
-    async def _tracked(self, query: dict[str, Any]) -> TrackedShare | None:
-        doc = await self.collection.find_one(
-            query,
+    async def _tracked(self, doc_id: str) -> TrackedShare | None:
+        doc = await self._resolve(
+            doc_id,
             {
                 "content_id": 1,
                 "advocate_id": 1,
@@ -174,10 +240,10 @@ class ShareRepository:
         )
 
     async def by_code(self, code: str) -> TrackedShare | None:
-        return await self._tracked({"tracked_code": code})
+        return await self._tracked(code)
 
     async def by_id(self, share_id: str) -> TrackedShare | None:
-        return await self._tracked({"_id": share_id})
+        return await self._tracked(share_id)
 
     async def page(self, field: str, value: str, page_size: int, page_token: str) -> tuple[list[Share], str]:
         """Newest first, keyset-paginated on (shared_at, _id): stable while new shares arrive."""
@@ -203,10 +269,12 @@ class ClickWindowRepository:
     a click opens window n+1 only when window n is at least `window` old, by inserting `_id` =
     `<share>:<fingerprint>:<n+1>`. Of concurrent clicks exactly one insert succeeds (unique `_id`),
     so they cannot both count. Insert-only for the same reason as advocates: FerretDB 1.24 loses
-    concurrent in-place updates of one document."""
+    concurrent in-place updates of one document. The latest window is found by `_id` reads
+    (`Chain`, heads in `click_heads`), never by a sorted query."""
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["click_windows"]
+        self._chain = Chain(self.collection, db["click_heads"], _window_id, ("opened_at",))
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(
@@ -216,30 +284,22 @@ class ClickWindowRepository:
 
     async def open_window(
         self, share_id: str, actor_fingerprint: str, now: datetime, window: timedelta, event: OutboxEvent
-    ) -> bool:
-        """True (and the click event stored with the new window) when this click starts a window."""
-        cursor = self.collection.find(
-            {"share_id": share_id, "fingerprint": actor_fingerprint}, {"n": 1, "opened_at": 1}
-        ).sort("n", DESCENDING)
-        latest = [d async for d in cursor.limit(1)]
-        last_at = latest[0]["opened_at"] if latest else None
-        if not window_open(last_at, now, window):
-            return False
-        n = latest[0]["n"] + 1 if latest else 1
-        try:
-            await self.collection.insert_one(
-                {
-                    "_id": f"{share_id}:{actor_fingerprint}:{n}",
-                    "share_id": share_id,
-                    "fingerprint": actor_fingerprint,
-                    "n": n,
-                    "opened_at": now,
-                    "outbox": [event.to_document(now)],
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+    ) -> tuple[str, list[dict[str, Any]]] | None:
+        """(window `_id`, outbox stored with it) for the relay when this click starts a window;
+        None when it falls into the current one (or a concurrent click opened the next)."""
+        key = f"{share_id}:{actor_fingerprint}"
+        n, latest = await self._chain.latest(key)
+        if not window_open(latest["opened_at"] if latest else None, now, window):
+            return None
+        outbox = [event.to_document(now)]
+        record = {"share_id": share_id, "fingerprint": actor_fingerprint, "n": n + 1, "opened_at": now}
+        if not await self._chain.append(key, n + 1, {**record, "outbox": outbox}):
+            return None
+        return _window_id(key, n + 1), outbox
+
+
+def _window_id(key: str, n: int) -> str:
+    return f"{key}:{n}"
 
 
 class EngagementRepository:
@@ -252,13 +312,38 @@ class EngagementRepository:
         await self.collection.create_index([("share_id", ASCENDING)])
         await ensure_outbox_index(self.collection)
 
-    async def insert(self, record_id: str, share_id: str, event_id: str, event: OutboxEvent) -> tuple[str, bool]:
-        """Returns (event id, created); a repeated report returns the first report's event id."""
+    async def insert_many(self, records: list[EngagementRecord]) -> list[tuple[str, bool]]:
+        """Stores the records (one round trip); per record (event id, created): a repeated report
+        (already stored, or earlier in the same batch) returns the first report's event id."""
+        if not records:
+            return []
+        docs = [
+            {"_id": r.record_id, "share_id": r.share_id, "event_id": r.event_id, "outbox": r.outbox} for r in records
+        ]
+        refused: set[int] = set()
         try:
-            await self.collection.insert_one(
-                {"_id": record_id, "share_id": share_id, "event_id": event_id, "outbox": [event.to_document()]}
-            )
-        except DuplicateKeyError:
-            doc = await self.collection.find_one({"_id": record_id}, {"event_id": 1})
-            return (doc["event_id"] if doc else ""), False
-        return event_id, True
+            await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            refused = {e["index"] for e in errors}
+        first = {}
+        if refused:
+            ids = {records[i].record_id for i in refused}
+            found = await asyncio.gather(*(self.collection.find_one({"_id": i}, {"event_id": 1}) for i in ids))
+            first = {d["_id"]: d["event_id"] for d in found if d}
+        return [
+            (first.get(r.record_id, ""), False) if i in refused else (r.event_id, True) for i, r in enumerate(records)
+        ]
+
+
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class EngagementRecord:
+    record_id: str  # (source, source event id): the idempotency of a report
+    share_id: str
+    event_id: str
+    outbox: list[dict[str, Any]]

@@ -3,11 +3,12 @@ queries and engagement ingest (with `engagement-observed`), every event through 
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import grpc
 from advocacy.common.v1.common_pb2 import Network
@@ -22,6 +23,7 @@ from services.common.topics import ADVOCATE_CHANGED, ENGAGEMENT_OBSERVED, SHARE_
 from services.share.adapters.content_client import ContentClient, ContentUnavailable
 from services.share.adapters.repository import (
     AdvocateRepository,
+    EngagementRecord,
     EngagementRepository,
     InvalidPageToken,
     ShareRepository,
@@ -36,6 +38,7 @@ from services.share.domain.sharing import (
     NotShareable,
     check_shareable,
     is_personal_wording,
+    share_id_for,
 )
 
 MAX_ID = 128
@@ -77,14 +80,18 @@ def _page_size(value: int) -> int:
     return value
 
 
+# (document id, its outbox as written): the relay sends that without reading or sweeping.
+Notify = Callable[[str, list[dict[str, Any]]], None]
+
+
 @dataclass(frozen=True)
 class Outboxes:
     """Wakes the relay of the collection a call wrote to."""
 
+    # Ordered (a compacted topic): that relay sweeps in write order.
     advocates: Callable[[], None]
-    # Given the share's id, the relay reads that document by `_id` instead of sweeping.
-    shares: Callable[[str], None]
-    engagements: Callable[[], None]
+    shares: Notify
+    engagements: Notify
 
 
 class ShareServicer(share_pb2_grpc.ShareServiceServicer):
@@ -220,12 +227,25 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
                 raise InvalidArgument(f"{field}: at most {MAX_CLIENT_FIELD} characters")
         # Without a client key every call is a new share; with one, a retry returns the first share.
         key = request.idempotency_key or uuid.uuid4().hex
-        if request.idempotency_key:
-            existing = await self._shares.find_by_idempotency_key(request.advocate_id, key)
-            if existing is not None:
-                return share_pb2.RecordShareResponse(share=existing, created=False)
+        share_id = share_id_for(request.advocate_id, key)
 
-        advocate = await self._existing(request.advocate_id, "advocate_id")
+        async def first_share() -> Share | None:
+            return await self._shares.get(share_id) if request.idempotency_key else None
+
+        async def content_item() -> ContentItem | ContentUnavailable | None:
+            try:
+                return await self._content.get(request.content_id)
+            except ContentUnavailable as exc:
+                return exc
+
+        # Independent reads, each by `_id` (or one gRPC call): concurrently, one round trip of latency.
+        existing, advocate, item = await asyncio.gather(
+            first_share(), self._advocates.get(request.advocate_id), content_item()
+        )
+        if existing is not None:
+            return share_pb2.RecordShareResponse(share=existing, created=False)
+        if advocate is None:
+            raise NotFound(f"advocate {request.advocate_id!r} not found")
         if not advocate.enrolled:
             raise FailedPrecondition("advocate_id: the advocate is not enrolled")
         connection = next((n for n in advocate.networks if n.network == request.network), None)
@@ -233,10 +253,8 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             raise FailedPrecondition(
                 f"network: {Network.Name(request.network)} is not connected for this advocate",
             )
-        try:
-            item = await self._content.get(request.content_id)
-        except ContentUnavailable as exc:
-            raise Unavailable(str(exc)) from exc
+        if isinstance(item, ContentUnavailable):
+            raise Unavailable(str(item)) from item
         if item is None:
             raise NotFound(f"content {request.content_id!r} not found")
         now = utcnow()
@@ -254,8 +272,8 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             # The tracked link may only ever lead to an http(s) page of the item itself.
             raise FailedPrecondition("content_id: the item has no http(s) URL to link to")
 
-        code = secrets.token_urlsafe(9)
-        share_id = uuid.uuid4().hex
+        # The tracked code is the share id: a click finds the share with one `_id` read.
+        code = share_id
         share = Share(
             share_id=share_id,
             content_id=item.content_id,
@@ -298,12 +316,11 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             if request.sharer_client_ip or request.sharer_user_agent
             else ""
         )
-        if not await self._shares.insert(share, advocate.profile, sharer, [outbox]):
+        stored, written = await self._shares.insert(share, advocate.profile, sharer, [outbox])
+        if written is None:
             # A concurrent retry with the same key won the race: answer with its share.
-            existing = await self._shares.find_by_idempotency_key(request.advocate_id, key)
-            assert existing is not None
-            return share_pb2.RecordShareResponse(share=existing, created=False)
-        self._outboxes.shares(share.share_id)
+            return share_pb2.RecordShareResponse(share=stored, created=False)
+        self._outboxes.shares(share.share_id, written)
         return share_pb2.RecordShareResponse(share=share, created=True)
 
     async def ListSharesByAdvocate(
@@ -335,23 +352,23 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             raise InvalidArgument(f"reports: 1..{MAX_BATCH} per call")
         now = utcnow()
         # Everything is validated and every share resolved before anything is written.
-        targets: list[TrackedShare] = []
         for i, report in enumerate(request.reports):
             try:
                 validate_report(report, f"reports[{i}]", now)
             except InvalidReport as exc:
                 raise InvalidArgument(str(exc)) from exc
-            by = report.WhichOneof("target")
-            share = (
-                await self._shares.by_id(report.share_id)
-                if by == "share_id"
-                else await self._shares.by_code(report.tracked_code)
-            )
+        # A share id and a tracked code are both the share's `_id` (old-shape shares: an alias).
+        refs = [getattr(report, report.WhichOneof("target") or "share_id") for report in request.reports]
+        distinct = list(dict.fromkeys(refs))
+        found = dict(zip(distinct, await asyncio.gather(*(self._shares.by_id(r) for r in distinct)), strict=True))
+        targets: list[TrackedShare] = []
+        for i, (report, ref) in enumerate(zip(request.reports, refs, strict=True)):
+            share = found[ref]
             if share is None:
-                raise NotFound(f"reports[{i}].{by}: no such share")
+                raise NotFound(f"reports[{i}].{report.WhichOneof('target')}: no such share")
             targets.append(share)
 
-        results = []
+        records = []
         for report, share in zip(request.reports, targets, strict=True):
             event = EngagementObserved(
                 event_id=new_event_id(),
@@ -373,9 +390,13 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
                 key=share.advocate_id,
                 value=event.SerializeToString(),
             )
-            event_id, created = await self._engagements.insert(
-                idempotency_id(report), share.share_id, event.event_id, outbox
+            records.append(
+                EngagementRecord(idempotency_id(report), share.share_id, event.event_id, [outbox.to_document()])
             )
-            results.append(share_pb2.EngagementResult(event_id=event_id, created=created, share_id=share.share_id))
-        self._outboxes.engagements()
+        stored = await self._engagements.insert_many(records)
+        results = []
+        for record, (event_id, created) in zip(records, stored, strict=True):
+            if created:
+                self._outboxes.engagements(record.record_id, record.outbox)
+            results.append(share_pb2.EngagementResult(event_id=event_id, created=created, share_id=record.share_id))
         return share_pb2.RecordEngagementResponse(results=results)

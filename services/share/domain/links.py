@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from advocacy.common.v1.common_pb2 import Network
 from crawleruseragents import is_crawler
 
-# Tracked codes are `secrets.token_urlsafe(9)` (12 characters); anything else is not ours.
+# Tracked codes are share ids (32 hex characters; 12-character `token_urlsafe(9)` codes before
+# that); anything else is not ours.
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
 

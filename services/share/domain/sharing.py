@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,3 +61,11 @@ def is_personal_wording(message: str, suggested_texts: list[str]) -> bool:
     if not normalized:
         return False
     return all(normalized != _normalize(t) for t in suggested_texts)
+
+
+def share_id_for(advocate_id: str, idempotency_key: str) -> str:
+    """The id of the share an advocate records under a client key: a retry with the same key names
+    the same share, so storing it under this `_id` makes the database enforce one share per key
+    (and a retry finds it with one `_id` read). 128 bits of SHA-256: collisions are not a concern.
+    The share's tracked code is the same string, so a click finds its share by `_id` too."""
+    return hashlib.sha256(f"share\0{advocate_id}\0{idempotency_key}".encode()).hexdigest()[:32]

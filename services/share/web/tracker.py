@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, EngagementSource
 from aiohttp import web
@@ -43,7 +44,7 @@ class LinkTracker:
         salt: str,
         window: timedelta,
         trust_forwarded_for: bool,
-        on_outbox_write: Callable[[], None],
+        on_outbox_write: Callable[[str, list[dict[str, Any]]], None],
     ) -> None:
         self._shares = shares
         self._windows = windows
@@ -134,7 +135,7 @@ class LinkTracker:
             CLICKS.labels("error").inc()
             return self._redirect(share.target_url)
         if opened:
-            self._notify()
+            self._notify(*opened)
             log.info("click", share_id=share.share_id, event_id=event.event_id, outcome=kind.outcome)
         CLICKS.labels(kind.outcome if opened else "repeat").inc()
         return self._redirect(share.target_url)
