@@ -7,6 +7,7 @@ so what is announced and credited is always what the ledger says.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING
@@ -33,7 +34,8 @@ class LedgerRepository:
         await self.collection.create_index([("local_day", ASCENDING)])
 
     async def record(self, entries: list[dict]) -> list[dict]:
-        """Inserts entries whose `_id` is new; returns the entries as stored (existing ones win)."""
+        """Inserts entries whose `_id` is new, in one bulk write; returns the entries as stored
+        (existing ones win, read back by `_id`, the only filter FerretDB does not scan for)."""
         if not entries:
             return []
         try:
@@ -43,9 +45,14 @@ class LedgerRepository:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-        ids = [e["_id"] for e in entries]
-        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
+            existing = [entries[int(e["index"])]["_id"] for e in errors]
+        stored = await self.stored(existing)
         return [stored.get(e["_id"], e) for e in entries]
+
+    async def stored(self, ids: list[str]) -> dict[str, dict]:
+        """The entries among `ids` that exist, each read by `_id`."""
+        docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids))
+        return {d["_id"]: d for d in docs if d is not None}
 
     async def insert_count(self, entries: list[dict]) -> int:
         """How many of `entries` were new (a helper for tests and tools)."""

@@ -18,19 +18,40 @@ that must not race is an INSERT that a unique index arbitrates:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
+
+DUPLICATE_KEY = 11000
 
 
 class Overdraft(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Head:
+    """A wallet chain's last link: its seq, the balance, and the source offsets credited so far."""
+
+    seq: int
+    balance: int
+    credited: dict[str, int]
+
+
+@dataclass(frozen=True)
+class EventCredit:
+    """One source event's points, identified by its partition ("<topic>/<partition>") and offset."""
+
+    source: str
+    offset: int
+    points: int
 
 
 class DayTotalsRepository:
@@ -40,20 +61,55 @@ class DayTotalsRepository:
     keyed by event key (`$set` of `applied.<key>`), so a replay overwrites instead of adding.
     The agent reserves an event's points here BEFORE it writes the ledger entries, so no other
     event can ever see less than the ledger holds, and the daily cap stays exact across crashes.
+
+    The single writer keeps the documents it read in memory (`load`, once per day and advocate
+    while it owns the partition; `forget` on every rebalance) and writes a whole batch's
+    reservations in one bulk write (`flush`), so the cap costs no round trip per event.
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["day_totals"]
+        self._cache: dict[str, dict[str, int]] = {}
+        self._pending: dict[str, dict[str, int]] = {}
 
-    async def others(self, advocate_id: str, day: str, key: str) -> int:
-        doc = await self.collection.find_one({"_id": f"{advocate_id}|{day}"})
-        applied = (doc or {}).get("applied", {})
-        return sum(int(v) for k, v in applied.items() if k != _field(key))
+    def forget(self) -> None:
+        """Another worker may have written while we did not own a partition: read again."""
+        self._cache.clear()
 
-    async def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
-        await self.collection.update_one(
-            {"_id": f"{advocate_id}|{day}"}, {"$set": {f"applied.{_field(key)}": points}}, upsert=True
-        )
+    async def load(self, advocate_days: set[tuple[str, str]]) -> None:
+        missing = [_day_id(a, d) for a, d in advocate_days if _day_id(a, d) not in self._cache]
+        docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in missing))
+        for doc_id, doc in zip(missing, docs, strict=True):
+            self._cache[doc_id] = {k: int(v) for k, v in (doc or {}).get("applied", {}).items()}
+
+    def reserved(self, advocate_id: str, day: str, key: str) -> bool:
+        """Whether `key` holds a reservation (made before its ledger write, maybe by a crashed run)."""
+        return _field(key) in self._cache[_day_id(advocate_id, day)]
+
+    def others(self, advocate_id: str, day: str, key: str) -> int:
+        applied = self._cache[_day_id(advocate_id, day)]
+        return sum(v for k, v in applied.items() if k != _field(key))
+
+    def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
+        """Reserves in memory; `flush` writes it (before the ledger write that it guards)."""
+        doc_id = _day_id(advocate_id, day)
+        self._cache[doc_id][_field(key)] = points
+        self._pending.setdefault(doc_id, {})[_field(key)] = points
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        if pending:
+            await self.collection.bulk_write(
+                [
+                    UpdateOne({"_id": doc_id}, {"$set": {f"applied.{k}": v for k, v in fields.items()}}, upsert=True)
+                    for doc_id, fields in pending.items()
+                ],
+                ordered=False,
+            )
+
+
+def _day_id(advocate_id: str, day: str) -> str:
+    return f"{advocate_id}|{day}"
 
 
 def _field(key: str) -> str:
@@ -66,52 +122,71 @@ class WalletRepository:
         self.collection = db["wallet_log"]
         # A hint of each chain's last seq: lookups by `_id` only (FerretDB scans for sorted finds).
         self.heads = db["wallet_heads"]
-        # This process's last known (seq, balance) per advocate: the next link is tried directly;
-        # a stale guess only costs a duplicate-key error and a fresh read.
-        self._known: dict[str, tuple[int, int]] = {}
+        # This process's last known head per advocate: the next link is tried directly; a stale
+        # guess only costs a duplicate-key error and a fresh read.
+        self._known: dict[str, Head] = {}
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("key", ASCENDING)], unique=True)
         await self.collection.create_index([("advocate_id", ASCENDING), ("seq", DESCENDING)])
         await self.collection.create_index([("settled", ASCENDING)])
 
-    async def latest(self, advocate_id: str) -> tuple[int, int]:
-        """(seq, balance) of the advocate's last link; (0, 0) before the first."""
-        head = await self.heads.find_one({"_id": advocate_id})
-        seq = int(head["seq"]) if head else 0
+    async def head(self, advocate_id: str) -> Head:
+        """The advocate's last link: (seq, balance, credited offsets); (0, 0, {}) before the first."""
+        hint = await self.heads.find_one({"_id": advocate_id})
+        seq = int(hint["seq"]) if hint else 0
         link = await self.collection.find_one({"_id": _link_id(advocate_id, seq)}) if seq else None
         while True:  # the hint may lag behind the chain: walk forward to the real end
             nxt = await self.collection.find_one({"_id": _link_id(advocate_id, seq + 1)})
             if nxt is None:
                 break
             seq, link = seq + 1, nxt
-        return (seq, int(link["balance"])) if link else (0, 0)
+        if link is None:
+            return Head(0, 0, {})
+        return Head(seq, int(link["balance"]), {k: int(v) for k, v in link.get("credited", {}).items()})
+
+    async def latest(self, advocate_id: str) -> tuple[int, int]:
+        """(seq, balance) of the advocate's last link; (0, 0) before the first."""
+        h = await self.head(advocate_id)
+        return h.seq, h.balance
+
+    def _link(self, advocate_id: str, head: Head, key: str, delta: int, credited: dict[str, int]) -> dict:
+        link = {
+            "_id": _link_id(advocate_id, head.seq + 1),
+            "advocate_id": advocate_id,
+            "seq": head.seq + 1,
+            "key": key,
+            "delta": delta,
+            "balance": head.balance + delta,
+        }
+        if credited:  # carried forward by every link, so the last link always holds it
+            link["credited"] = credited
+        return link
+
+    def _linked(self, advocate_id: str, link: dict) -> list[UpdateOne]:
+        credited = {k: int(v) for k, v in link.get("credited", {}).items()}
+        self._known[advocate_id] = Head(link["seq"], link["balance"], credited)
+        if link["seq"] % 8 == 0:  # the hint may lag a few links; readers walk forward
+            return [UpdateOne({"_id": advocate_id}, {"$max": {"seq": link["seq"]}}, upsert=True)]
+        return []
 
     async def apply(self, advocate_id: str, key: str, delta: int, extra: dict | None = None) -> bool:
         """Appends one change unless `key` was applied before (then False). Raises Overdraft if a
         debit is not covered by the balance."""
         guess = self._known.pop(advocate_id, None)
         while True:
-            seq, balance = guess if guess is not None else await self.latest(advocate_id)
+            head = guess if guess is not None else await self.head(advocate_id)
             guess = None
-            if balance + delta < 0:
+            if head.balance + delta < 0:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
                     return False
                 raise Overdraft(advocate_id)
-            link = {
-                "_id": _link_id(advocate_id, seq + 1),
-                "advocate_id": advocate_id,
-                "seq": seq + 1,
-                "key": key,
-                "delta": delta,
-                "balance": balance + delta,
-                **(extra or {}),
-            }
+            link = {**self._link(advocate_id, head, key, delta, head.credited), **(extra or {})}
             try:
                 await self.collection.insert_one(link)
-                self._known[advocate_id] = (seq + 1, balance + delta)
-                if (seq + 1) % 8 == 0:  # the hint may lag a few links; readers walk forward
-                    await self.heads.update_one({"_id": advocate_id}, {"$max": {"seq": seq + 1}}, upsert=True)
+                hints = self._linked(advocate_id, link)
+                if hints:
+                    await self.heads.bulk_write(hints)
                 return True
             except DuplicateKeyError:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
@@ -121,8 +196,59 @@ class WalletRepository:
     async def credit(self, advocate_id: str, key: str, points: int) -> bool:
         return await self.apply(advocate_id, key, points)
 
+    async def credit_events(self, credits: dict[str, list[EventCredit]]) -> int:
+        """Credits a batch of source events, one link per advocate, all links in one bulk insert.
+
+        Idempotent per source event without a key per event: every link carries `credited`, the
+        highest offset credited so far per source partition. One advocate's events of one source
+        partition are credited in offset order by the partition's single award agent, so an event
+        at or below that offset was credited before (a redelivery) and is skipped. Returns the
+        number of links written."""
+        pending = dict(credits)
+        written = 0
+        while pending:
+            missing = [a for a in pending if a not in self._known]
+            for advocate_id, head in zip(missing, await asyncio.gather(*map(self.head, missing)), strict=True):
+                self._known[advocate_id] = head
+            links: list[dict] = []
+            for advocate_id, items in pending.items():
+                head = self._known[advocate_id]
+                # Sources become field names: no "." and no leading "$".
+                todo = [c for c in items if c.offset > head.credited.get(_field(c.source), -1)]
+                delta = sum(c.points for c in todo)
+                if not delta:
+                    continue
+                credited = dict(head.credited)
+                for c in todo:
+                    credited[_field(c.source)] = max(c.offset, credited.get(_field(c.source), -1))
+                seq = head.seq + 1
+                links.append(self._link(advocate_id, head, f"credit:{advocate_id}:{seq}", delta, credited))
+            failed: set[int] = set()
+            if links:
+                try:
+                    await self.collection.insert_many(links, ordered=False)
+                except BulkWriteError as exc:
+                    errors = exc.details.get("writeErrors", [])
+                    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                        raise
+                    failed = {int(e["index"]) for e in errors}
+            hints: list[UpdateOne] = []
+            retry: dict[str, list[EventCredit]] = {}
+            for i, link in enumerate(links):
+                advocate_id = link["advocate_id"]
+                if i in failed:  # another writer (a redemption) took this seq: read the chain again
+                    self._known.pop(advocate_id, None)
+                    retry[advocate_id] = pending[advocate_id]
+                else:
+                    written += 1
+                    hints += self._linked(advocate_id, link)
+            if hints:
+                await self.heads.bulk_write(hints, ordered=False)
+            pending = retry
+        return written
+
     async def balance(self, advocate_id: str) -> int:
-        return (await self.latest(advocate_id))[1]
+        return (await self.head(advocate_id)).balance
 
     async def link(self, key: str) -> dict | None:
         return await self.collection.find_one({"key": key})
