@@ -14,9 +14,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.common.mongo import duplicate_indexes
 from services.rewards.domain.rules import REDEMPTION
-
-DUPLICATE_KEY = 11000
 
 
 def entry_id(source_event_id: str, rule: str) -> str:
@@ -42,10 +41,7 @@ class LedgerRepository:
             await self.collection.insert_many(entries, ordered=False)
             return entries
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            existing = [entries[int(e["index"])]["_id"] for e in errors]
+            existing = [entries[i]["_id"] for i in sorted(duplicate_indexes(exc))]
         stored = await self.stored(existing)
         return [stored.get(e["_id"], e) for e in entries]
 

@@ -27,9 +27,8 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.common.mongo import duplicate_indexes
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
-
-DUPLICATE_KEY = 11000
 
 
 class Overdraft(Exception):
@@ -228,10 +227,7 @@ class WalletRepository:
                 try:
                     await self.collection.insert_many(links, ordered=False)
                 except BulkWriteError as exc:
-                    errors = exc.details.get("writeErrors", [])
-                    if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                        raise
-                    failed = {int(e["index"]) for e in errors}
+                    failed = duplicate_indexes(exc)
             hints: list[UpdateOne] = []
             retry: dict[str, list[EventCredit]] = {}
             for i, link in enumerate(links):
