@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -54,61 +54,73 @@ class EventCredit:
 
 
 class DayTotalsRepository:
-    """Points granted per advocate and local day, one document per (advocate, day) read by `_id`.
+    """Points granted per advocate, local day and event key: one `day_points` document per
+    reservation, `_id = "<advocate>|<day>|<key>"`.
 
-    Written only by the award agent, which owns the advocate's partition (a single writer), and
-    keyed by event key (`$set` of `applied.<key>`), so a replay overwrites instead of adding.
-    The agent reserves an event's points here BEFORE it writes the ledger entries, so no other
-    event can ever see less than the ledger holds, and the daily cap stays exact across crashes.
+    Written only by the award agent, which owns the advocate's partition (a single writer). The
+    agent reserves an event's points here BEFORE it writes the ledger entries, so no other event
+    can ever see less than the ledger holds, and the daily cap stays exact across crashes; a replay
+    of the same key overwrites its reservation instead of adding to it.
 
-    The single writer keeps the documents it read in memory (`load`, once per day and advocate
-    while it owns the partition; `forget` on every rebalance) and writes a whole batch's
-    reservations in one bulk write (`flush`), so the cap costs no round trip per event.
+    The single writer keeps every reservation in memory (read once with one scan after start and
+    after each rebalance) and writes a batch's new reservations with one bulk insert, so the cap
+    costs no round trip per event. Inserts, not updates: FerretDB 1.24 stalls on multi-statement
+    upserts (measured: an unordered bulk of 60 `$set` upserts on existing documents timed out).
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["day_totals"]
-        self._cache: dict[str, dict[str, int]] = {}
-        self._pending: dict[str, dict[str, int]] = {}
+        self.collection = db["day_points"]
+        self._cache: dict[str, dict[str, int]] | None = None
+        self._pending: dict[str, dict] = {}
+        self._changed: dict[str, int] = {}
 
     def forget(self) -> None:
         """Another worker may have written while we did not own a partition: read again."""
-        self._cache.clear()
+        self._cache = None
 
-    async def load(self, advocate_days: set[tuple[str, str]]) -> None:
-        missing = [_day_id(a, d) for a, d in advocate_days if _day_id(a, d) not in self._cache]
-        docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in missing))
-        for doc_id, doc in zip(missing, docs, strict=True):
-            self._cache[doc_id] = {k: int(v) for k, v in (doc or {}).get("applied", {}).items()}
+    async def load(self) -> None:
+        if self._cache is not None:
+            return
+        cache: dict[str, dict[str, int]] = {}
+        async for doc in self.collection.find({}, {"ad": 1, "key": 1, "points": 1}):
+            cache.setdefault(doc["ad"], {})[doc["key"]] = int(doc["points"])
+        self._cache = cache
+
+    def _applied(self, advocate_id: str, day: str) -> dict[str, int]:
+        assert self._cache is not None, "load() first"
+        return self._cache.setdefault(f"{advocate_id}|{day}", {})
 
     def reserved(self, advocate_id: str, day: str, key: str) -> bool:
         """Whether `key` holds a reservation (made before its ledger write, maybe by a crashed run)."""
-        return _field(key) in self._cache[_day_id(advocate_id, day)]
+        return key in self._applied(advocate_id, day)
 
     def others(self, advocate_id: str, day: str, key: str) -> int:
-        applied = self._cache[_day_id(advocate_id, day)]
-        return sum(v for k, v in applied.items() if k != _field(key))
+        return sum(v for k, v in self._applied(advocate_id, day).items() if k != key)
 
     def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
         """Reserves in memory; `flush` writes it (before the ledger write that it guards)."""
-        doc_id = _day_id(advocate_id, day)
-        self._cache[doc_id][_field(key)] = points
-        self._pending.setdefault(doc_id, {})[_field(key)] = points
+        applied = self._applied(advocate_id, day)
+        doc_id = f"{advocate_id}|{day}|{key}"
+        if key in applied or doc_id in self._changed:
+            self._changed[doc_id] = points  # rare: a replay or a correction overwrites
+        else:
+            self._pending[doc_id] = {"_id": doc_id, "ad": f"{advocate_id}|{day}", "key": key, "points": points}
+        applied[key] = points
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
+        changed, self._changed = self._changed, {}
+        for doc_id in [i for i in changed if i in pending]:
+            pending[doc_id]["points"] = changed.pop(doc_id)
         if pending:
-            await self.collection.bulk_write(
-                [
-                    UpdateOne({"_id": doc_id}, {"$set": {f"applied.{k}": v for k, v in fields.items()}}, upsert=True)
-                    for doc_id, fields in pending.items()
-                ],
-                ordered=False,
-            )
-
-
-def _day_id(advocate_id: str, day: str) -> str:
-    return f"{advocate_id}|{day}"
+            docs = list(pending.values())
+            try:
+                await self.collection.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:  # written before by a crashed run: overwrite below
+                for i in duplicate_indexes(exc):
+                    changed[docs[i]["_id"]] = docs[i]["points"]
+        for doc_id, points in changed.items():
+            await self.collection.update_one({"_id": doc_id}, {"$set": {"points": points}})
 
 
 def _field(key: str) -> str:
@@ -162,12 +174,18 @@ class WalletRepository:
             link["credited"] = credited
         return link
 
-    def _linked(self, advocate_id: str, link: dict) -> list[UpdateOne]:
+    def _linked(self, advocate_id: str, link: dict) -> list[tuple[str, int]]:
         credited = {k: int(v) for k, v in link.get("credited", {}).items()}
         self._known[advocate_id] = Head(link["seq"], link["balance"], credited)
         if link["seq"] % 8 == 0:  # the hint may lag a few links; readers walk forward
-            return [UpdateOne({"_id": advocate_id}, {"$max": {"seq": link["seq"]}}, upsert=True)]
+            return [(advocate_id, link["seq"])]
         return []
+
+    async def _hint(self, hints: list[tuple[str, int]]) -> None:
+        # One update each: FerretDB 1.24 stalls on multi-statement upserts (see DayTotalsRepository).
+        await asyncio.gather(
+            *(self.heads.update_one({"_id": a}, {"$max": {"seq": seq}}, upsert=True) for a, seq in hints)
+        )
 
     async def apply(self, advocate_id: str, key: str, delta: int, extra: dict | None = None) -> bool:
         """Appends one change unless `key` was applied before (then False). Raises Overdraft if a
@@ -183,9 +201,7 @@ class WalletRepository:
             link = {**self._link(advocate_id, head, key, delta, head.credited), **(extra or {})}
             try:
                 await self.collection.insert_one(link)
-                hints = self._linked(advocate_id, link)
-                if hints:
-                    await self.heads.bulk_write(hints)
+                await self._hint(self._linked(advocate_id, link))
                 return True
             except DuplicateKeyError:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
@@ -228,7 +244,7 @@ class WalletRepository:
                     await self.collection.insert_many(links, ordered=False)
                 except BulkWriteError as exc:
                     failed = duplicate_indexes(exc)
-            hints: list[UpdateOne] = []
+            hints: list[tuple[str, int]] = []
             retry: dict[str, list[EventCredit]] = {}
             for i, link in enumerate(links):
                 advocate_id = link["advocate_id"]
@@ -238,8 +254,7 @@ class WalletRepository:
                 else:
                     written += 1
                     hints += self._linked(advocate_id, link)
-            if hints:
-                await self.heads.bulk_write(hints, ordered=False)
+            await self._hint(hints)
             pending = retry
         return written
 

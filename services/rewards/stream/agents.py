@@ -160,7 +160,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             if e.advocate_id not in states:
                 states[e.advocate_id] = AdvocateState.from_dict(states_table.get(e.advocate_id))
             last_event[e.advocate_id] = e.event
-        await d.days.load({(e.advocate_id, e.day) for e in events})
+        await d.days.load()
         # 1. Evaluate in memory, in arrival order (per partition = per advocate offset order).
         done: list[tuple[Incoming, list[dict]]] = []
         replayed = 0
