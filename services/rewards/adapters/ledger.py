@@ -17,6 +17,8 @@ from pymongo.errors import BulkWriteError
 from services.common.mongo import duplicate_indexes
 from services.rewards.domain.rules import REDEMPTION
 
+READ_CONCURRENCY = 16
+
 
 def entry_id(source_event_id: str, rule: str) -> str:
     return f"{source_event_id}:{rule}"
@@ -47,8 +49,11 @@ class LedgerRepository:
 
     async def stored(self, ids: list[str]) -> dict[str, dict]:
         """The entries among `ids` that exist, each read by `_id`."""
-        docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids))
-        return {d["_id"]: d for d in docs if d is not None}
+        found: dict[str, dict] = {}
+        for n in range(0, len(ids), READ_CONCURRENCY):  # a few at a time: FerretDB serializes them anyway
+            docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids[n : n + READ_CONCURRENCY]))
+            found.update((d["_id"], d) for d in docs if d is not None)
+        return found
 
     async def insert_count(self, entries: list[dict]) -> int:
         """How many of `entries` were new (a helper for tests and tools)."""

@@ -223,8 +223,10 @@ class WalletRepository:
         written = 0
         while pending:
             missing = [a for a in pending if a not in self._known]
-            for advocate_id, head in zip(missing, await asyncio.gather(*map(self.head, missing)), strict=True):
-                self._known[advocate_id] = head
+            for n in range(0, len(missing), 16):  # a few chains at a time: FerretDB serializes reads anyway
+                chunk = missing[n : n + 16]
+                for advocate_id, head in zip(chunk, await asyncio.gather(*map(self.head, chunk)), strict=True):
+                    self._known[advocate_id] = head
             links: list[dict] = []
             for advocate_id, items in pending.items():
                 head = self._known[advocate_id]

@@ -8,18 +8,33 @@
   table ranks the first sharers, and each early sharer's share goes back, keyed by advocate, to the
   internal early-sharer topic that `award` consumes (so the daily cap sees the bonus like any award).
 
+Batches: `award` takes up to BATCH_MAX_EVENTS events (or what arrives within BATCH_WITHIN_SECONDS),
+evaluates them in memory, in arrival order, against the advocates' table states (pure domain
+code), then does the effects in bulk: the batch's day reservations in one insert, all ledger
+entries in one unordered `insert_many`, one wallet link per advocate, every `points-awarded` send
+in flight at once. Its offsets are acknowledged only after the whole batch is done.
+
 Exactly-once in effect, without Kafka transactions:
 - the advocate's state records the last source offset applied per input partition; it is written
-  to the table only after the event's effects (ledger, wallet, announcements) are done, and the
-  state changelog is flushed before offsets are committed, so after a crash the recovered state is
-  a prefix of what was processed;
-- an event the state already covers is not evaluated again: its entries are read back from the
-  ledger and re-credited (idempotent per event key) and re-announced (same event ids);
+  to the table only after ALL the batch's effects are done (ledger entries stored, wallet links
+  inserted, every announcement acknowledged by Kafka), and the state changelog is flushed before
+  offsets are committed, so after a crash the recovered state is a prefix of what was processed;
+- an event the state already covers is skipped: its effects were complete before the state said
+  so (this is why the announcements' acks are awaited before the table writes);
 - an event the state does not cover is evaluated against that prefix state (first share,
   duplicates, streaks and click de-duplication depend only on the order within one partition, so
-  the outcome is the same) and `LedgerRepository.record` keeps any entries already stored;
-- the daily cap counts what the ledger already holds for the advocate's day, so it stays exact
-  whatever the interleaving of the topics after a restart.
+  the outcome is the same); entries a crashed run already stored win (`LedgerRepository.record`
+  keeps them, ledger entry id = "<source event id>:<rule>", unique);
+- the wallet is credited once per source event: every wallet link carries `credited`, the highest
+  offset credited so far per source partition, and an advocate's events of one partition are
+  credited in offset order, so a redelivered event at or below it is not credited again; an entry
+  stored from another Kafka message (the same event sent twice, e.g. an early-sharer bonus
+  re-announced after a crash; ledger documents record their `position`) is not credited again;
+- the daily cap counts what is reserved for the advocate's local day (DayTotalsRepository): an
+  event's points are reserved BEFORE its ledger entries are written and corrected to what the
+  ledger holds after, and a redelivered event whose key already holds a reservation reads its
+  stored entries first, so the cap stays exact whatever the interleaving of the topics after a
+  restart.
 """
 
 from __future__ import annotations
@@ -163,6 +178,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
         await d.days.load()
         # 1. Evaluate in memory, in arrival order (per partition = per advocate offset order).
         done: list[tuple[Incoming, list[dict]]] = []
+        existing: dict[str, dict] = {}  # entries a crashed run stored already (read back by _id)
         replayed = 0
         for e in events:
             state = states[e.advocate_id]
@@ -180,6 +196,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
                 docs = [e.ledger_document(a, rules.version) for a in awards]
                 if maybe_stored:
                     stored = await d.ledger.stored([doc["_id"] for doc in docs])
+                    existing.update(stored)
                     docs = [stored.get(doc["_id"], doc) for doc in docs]
                 d.days.reserve(e.advocate_id, e.day, e.key, sum(int(x["points"]) for x in docs))
             state.mark_applied(e.source, e.offset)
@@ -188,8 +205,8 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             POINTS_EVENTS_REPLAYED.inc(replayed)
         # 2. The effects in bulk: day reservations before the ledger entries they guard.
         await d.days.flush()
-        new_docs = [doc for _, docs in done for doc in docs]
-        stored_docs = {doc["_id"]: doc for doc in await d.ledger.record(new_docs)}
+        new_docs = [doc for _, docs in done for doc in docs if doc["_id"] not in existing]
+        stored_docs = {**existing, **{doc["_id"]: doc for doc in await d.ledger.record(new_docs)}}
         credits: dict[str, list[EventCredit]] = {}
         for e, docs in done:
             held = [stored_docs[doc["_id"]] for doc in docs]
