@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +39,7 @@ from aiokafka.errors import KafkaError
 from bench.stream import produce
 from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
-from services.platform.supervisor import Platform, ServiceCrashed, ServicePorts
+from services.platform.supervisor import Platform, ServicePorts
 from services.rewards.domain import boards
 from services.rewards.domain.rules import (
     DEFAULT_RULES,
@@ -327,35 +326,6 @@ def start_workers(isolated, tag: str, services: tuple[str, ...]) -> Platform:
     return platform
 
 
-def restart(platform: Platform, name: str, attempts: int = 3) -> None:
-    """Starts a killed worker again; a start that dies (e.g. its port briefly taken by another
-    process's ephemeral port on this shared machine) is retried, as Kubernetes would."""
-    for attempt in range(attempts):
-        platform.start_service(name)
-        try:
-            platform.wait_serving(name, 180)
-            return
-        except ServiceCrashed:
-            if attempt == attempts - 1:
-                raise
-            platform.processes.pop(name, None)
-            time.sleep(2.0)
-
-
-def consumed_since_start(platform: Platform, name: str) -> int:
-    """Events the worker processed since it (re)started, from its Prometheus endpoint."""
-    url = f"http://127.0.0.1:{platform.ports[name].metrics}/metrics"
-    try:
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-    except OSError:
-        return 0
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in text.splitlines()
-        if line.startswith("advocacy_events_consumed_total{")
-    )
-
-
 async def committed(bootstrap: str, group: str, topics: set[str]) -> int:
     """Events the group committed on `topics` (committed offset = events done, per partition)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -395,23 +365,29 @@ def run_history(stack, total: int, kills: int, services: tuple[str, ...] = ("rew
         time.sleep(1.5)  # the agent's rule/campaign cache refreshes every second
         started = time.monotonic()
         asyncio.run(produce(stack.kafka_bootstrap, isolated.prefix, events))
-        # Each worker is killed after about 1/(kills+1) of the events since its last start (a
-        # restart redoes what was not committed), independently, while it is mid-stream.
-        step = max(total // (kills + 1) // 2, 100)
-        left = dict.fromkeys(services, kills)
+        # Kill i of each worker comes once it committed i/(kills+1) of the events: spread over
+        # the run, and always mid-stream (it has not committed everything yet).
+        next_kill = dict.fromkeys(services, 1)
         kill_log: list[str] = []
         deadline = time.monotonic() + 1800
-        while any(left.values()):
-            assert time.monotonic() < deadline, f"kills not done: {left}"
+        while any(k <= kills for k in next_kill.values()):
+            assert time.monotonic() < deadline, f"kills not done: {next_kill}"
             for name in services:
-                if left[name] and consumed_since_start(platform, name) >= step:
-                    done = asyncio.run(committed(stack.kafka_bootstrap, groups[name], inputs))
+                if next_kill[name] > kills:
+                    continue
+                done = asyncio.run(committed(stack.kafka_bootstrap, groups[name], inputs))
+                if done >= total * next_kill[name] // (kills + 1):
                     assert done < total, f"{name} finished before its kill: raise the event count"
                     assert platform.stop_service(name, sig=signal.SIGKILL) == -signal.SIGKILL
                     kill_log.append(f"{name}@{done}")
-                    left[name] -= 1
-                    restart(platform, name)
-            time.sleep(0.3)
+                    next_kill[name] += 1
+                    platform.start_service(name)
+            for name in platform.exited():
+                # A restart that died (e.g. its port briefly held by another process on this
+                # shared machine) is started again, as Kubernetes would.
+                platform.processes.pop(name, None)
+                platform.start_service(name)
+            time.sleep(0.2)
         for name in services:
             platform.wait_serving(name, 180)
 
