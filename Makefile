@@ -84,8 +84,12 @@ test: install check-generated lint ## Lint, then unit, integration and end-to-en
 	$(PY) -m pytest -m "not slow"
 
 .PHONY: test-slow
-test-slow: install ## The long fault runs (e.g. 20k events with SIGKILLs through rewards)
+test-slow: install ## The long runs (marked slow), e.g. the R1 fault run
 	$(PY) -m pytest -m slow
+
+.PHONY: test-faults
+test-faults: install ## R1: 100k events, rewards and analytics each SIGKILLed 10 times, vs references (minutes)
+	$(PY) -m pytest -s tests/faults
 
 .PHONY: k8s-check
 k8s-check: install ## Validate the Kubernetes overlays (schemas, structure) and the alert rules (promtool)

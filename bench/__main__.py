@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.api import bench_p2
 from bench.load import closed_loop
+from bench.stream import run_p1
 from infra import stack as local_stack
 from services.common.auth import SERVICE
 from services.common.topics import provision
@@ -126,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measured phase")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--stream-events", type=int, default=5000, help="P1: events per contender")
     args = parser.parse_args()
 
     cfg = local_stack.StackConfig.from_env(
@@ -163,6 +165,9 @@ def main() -> None:
         )
     finally:
         platform.stop()
+    try:
+        rows.extend(run_p1(cfg, args.stream_events, DATA))
+    finally:
         local_stack.stop(cfg)
     print_table(rows)
     machine = {

@@ -11,12 +11,23 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.common.config import ServiceSettings
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
+
+DUPLICATE_KEY = 11000
+
+
+def duplicate_indexes(exc: BulkWriteError) -> set[int]:
+    """The positions an unordered bulk insert refused as duplicate `_id`s (the documents exist);
+    re-raises when anything else failed."""
+    errors = exc.details.get("writeErrors", [])
+    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise exc
+    return {int(e["index"]) for e in errors}
 
 
 def mongo_client(settings: ServiceSettings) -> AsyncMongoClient:

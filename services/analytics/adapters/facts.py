@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.analytics.domain.audience import AudienceRule, Period
 from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
 from services.analytics.domain.report import Member
 from services.analytics.domain.windows import Granularity, window_start
+from services.common.mongo import duplicate_indexes
 
 # Dimension name -> fact field it groups by (PROGRAM: every fact).
 DIMENSION_FIELDS = {
@@ -125,24 +126,42 @@ class AnalyticsRepository:
 
     async def record_fact(self, doc: dict[str, Any]) -> bool:
         """Stores one event's fact; False when it was already stored (a redelivery)."""
+        return (await self.record_facts([doc]))[0]
+
+    async def record_facts(self, docs: list[dict[str, Any]]) -> list[bool]:
+        """Stores facts in one unordered bulk insert; per fact, False when it was already stored."""
+        if not docs:
+            return []
         try:
-            await self.facts.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+            await self.facts.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            duplicates = duplicate_indexes(exc)
+            return [i not in duplicates for i in range(len(docs))]
+        return [True] * len(docs)
 
     async def claim_click(self, key: str, event_id: str) -> bool:
         """True when `event_id` owns this unique-click slot (first claim, or a redelivery of the owner)."""
+        return (await self.claim_clicks([(key, event_id)]))[key] == event_id
+
+    async def claim_clicks(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        """The owning event id of each unique-click slot: the first claim ever (in `claims` order
+        within a batch) owns it. One bulk insert; slots taken before are read back by `_id`."""
+        first: dict[str, str] = {}
+        for key, event_id in claims:
+            first.setdefault(key, event_id)
+        if not first:
+            return {}
+        docs = [{"_id": key, "event_id": event_id} for key, event_id in first.items()]
         try:
-            doc = await self.click_keys.find_one_and_update(
-                {"_id": key},
-                {"$setOnInsert": {"event_id": event_id}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:  # two upserts raced; the other one inserted it
-            doc = await self.click_keys.find_one({"_id": key})
-        return doc is not None and doc["event_id"] == event_id
+            await self.click_keys.insert_many(docs, ordered=False)
+            return first
+        except BulkWriteError as exc:
+            taken = [docs[i]["_id"] for i in sorted(duplicate_indexes(exc))]
+        found = await asyncio.gather(*(self.click_keys.find_one({"_id": key}) for key in taken))
+        for key, doc in zip(taken, found, strict=True):
+            if doc is not None:
+                first[key] = doc["event_id"]
+        return first
 
     async def _upsert_latest(self, collection: Any, key: str, version_at: datetime, fields: dict[str, Any]) -> bool:
         """Keeps the newest state per key: an older or repeated state matches no document, its upsert

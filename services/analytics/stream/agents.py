@@ -1,5 +1,8 @@
 """Faust agents of the analytics service: one per consumed topic, each a thin loop around `Ingest`.
 
+Shares and engagement are taken in batches: each batch's facts are stored with one bulk insert
+(and its unique-click claims with another), and the batch's offsets are acknowledged only after.
+
 An event that decodes but is unusable goes to the topic's DLQ; the stream goes on.
 """
 
@@ -8,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import faust
 from advocacy.content.v1.content_pb2 import ContentPublished
@@ -23,15 +26,16 @@ from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEME
 
 log = get_logger(__name__)
 
+T = TypeVar("T")
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 
 
 async def with_retry(
-    handle: Callable[[Any], Awaitable[bool]],
+    handle: Callable[[Any], Awaitable[T]],
     value: Any,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> bool:
+) -> T:
     """Retries a database failure until it succeeds (with capped backoff): every handler is
     idempotent, so a retry after a write that did land changes nothing, and the offset is not
     committed past an event whose effect is unknown."""
@@ -45,15 +49,42 @@ async def with_retry(
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
 
+# A batch is at most this many events, or what arrived within this time (Faust `take_events`).
+BATCH_MAX_EVENTS = 500
+BATCH_WITHIN_SECONDS = 0.25
+
+
 def register_agents(app: faust.App, topic: Callable[[str], str], ingest: Ingest) -> None:
+    # The two high-volume topics: a batch of facts in two bulk writes.
+    for spec, message_type in ((SHARE_MADE, ShareMade), (ENGAGEMENT_OBSERVED, EngagementObserved)):
+        _register_batched(app, spec, proto_topic(app, topic(spec.name), message_type), ingest)
+    # Latest-state views (a conditional upsert each): low volume, one at a time.
     handlers: list[tuple[TopicSpec, Any, Callable[[Any], Awaitable[bool]]]] = [
         (CONTENT_PUBLISHED, ContentPublished, ingest.content_published),
         (ADVOCATE_CHANGED, AdvocateChanged, ingest.advocate_changed),
-        (SHARE_MADE, ShareMade, ingest.share_made),
-        (ENGAGEMENT_OBSERVED, EngagementObserved, ingest.engagement_observed),
     ]
     for spec, message_type, handle in handlers:
         _register(app, spec, proto_topic(app, topic(spec.name), message_type), handle)
+
+
+def _register_batched(app: faust.App, spec: TopicSpec, channel: Any, ingest: Ingest) -> None:
+    async def process(stream: faust.StreamT) -> None:
+        # Offsets of a batch are acknowledged only after its facts are stored.
+        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+            start = time.perf_counter()
+            facts = []
+            for event in batch:
+                try:
+                    facts.append(ingest.fact(event.value))
+                except InvalidEvent as exc:
+                    await dead_letter(app, event.message, "invalid", exc)
+            await with_retry(ingest.facts, facts)
+            elapsed = (time.perf_counter() - start) / max(len(batch), 1)
+            EVENTS_CONSUMED.labels(spec.name).inc(len(facts))
+            for _ in facts:
+                EVENT_PROCESSING_SECONDS.labels(spec.name).observe(elapsed)
+
+    app.agent(channel, name=f"analytics-{spec.name}")(process)
 
 
 def _register(app: faust.App, spec: TopicSpec, channel: Any, handle: Callable[[Any], Awaitable[bool]]) -> None:

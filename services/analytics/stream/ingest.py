@@ -6,7 +6,9 @@ Each handler is idempotent: calling it twice with the same event leaves the same
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1.content_pb2 import ContentPublished
@@ -27,6 +29,15 @@ TOO_LATE = Counter(
     ["topic"],
 )
 DUPLICATES = Counter("advocacy_analytics_duplicate_events_total", "Redelivered events that changed nothing.", ["topic"])
+
+
+@dataclass
+class Fact:
+    """One event's fact document, and the unique-click slot it claims (if any)."""
+
+    doc: dict[str, Any]
+    topic: str
+    slot: str = ""
 
 
 class InvalidEvent(ValueError):
@@ -60,47 +71,56 @@ class Ingest:
         return occurred_at
 
     async def share_made(self, event: ShareMade) -> bool:
+        return (await self.facts([self.share_fact(event)]))[0]
+
+    async def engagement_observed(self, event: EngagementObserved) -> bool:
+        return (await self.facts([self.engagement_fact(event)]))[0]
+
+    def fact(self, event: ShareMade | EngagementObserved) -> Fact:
+        """The fact of a share or engagement event (raises InvalidEvent); `facts` stores it."""
+        if isinstance(event, ShareMade):
+            return self.share_fact(event)
+        return self.engagement_fact(event)
+
+    def share_fact(self, event: ShareMade) -> Fact:
         occurred_at = self._required(event.event_id, _ts(event.occurred_at))
         share = event.share
         if not share.content_id or not share.advocate_id:
             raise InvalidEvent("share: content_id and advocate_id are required")
         received = self._clock()
         too_late = is_too_late(occurred_at, received, self._lateness)
-        stored = await self._repo().record_fact(
-            fact_document(
-                event_id=event.event_id,
-                kind="SHARE",
-                content_id=share.content_id,
-                advocate_id=share.advocate_id,
-                team=event.advocate.team,
-                leader=event.advocate.leader,
-                campaign_id=event.campaign_id,
-                network=network_name(share.network),
-                occurred_at=occurred_at,
-                received_at=received,
-                too_late=too_late,
-                totals=Totals(shares=1, potential_reach=max(share.audience_size, 0)),
-                share_id=share.share_id,
-            )
+        doc = fact_document(
+            event_id=event.event_id,
+            kind="SHARE",
+            content_id=share.content_id,
+            advocate_id=share.advocate_id,
+            team=event.advocate.team,
+            leader=event.advocate.leader,
+            campaign_id=event.campaign_id,
+            network=network_name(share.network),
+            occurred_at=occurred_at,
+            received_at=received,
+            too_late=too_late,
+            totals=Totals(shares=1, potential_reach=max(share.audience_size, 0)),
+            share_id=share.share_id,
         )
-        self._count(stored, too_late, "share-made")
-        return stored
+        return Fact(doc, "share-made")
 
-    async def engagement_observed(self, event: EngagementObserved) -> bool:
+    def engagement_fact(self, event: EngagementObserved) -> Fact:
         occurred_at = self._required(event.event_id, _ts(event.occurred_at))
         if not event.content_id or not event.advocate.advocate_id:
             raise InvalidEvent("content_id and advocate.advocate_id are required")
         count = max(event.count, 1)
         totals = Totals()
         kind = event.kind
+        slot = ""
         if kind == EngagementKind.ENGAGEMENT_KIND_IMPRESSION:
             totals.impressions = count
         elif kind == EngagementKind.ENGAGEMENT_KIND_CLICK:
             if event.is_bot or event.is_self:
                 pass  # kept as a fact, never counted
             elif event.actor_fingerprint:
-                key = click_key(event.share_id, event.actor_fingerprint, occurred_at)
-                totals.clicks = 1 if await self._repo().claim_click(key, event.event_id) else 0
+                slot = click_key(event.share_id, event.actor_fingerprint, occurred_at)  # counted if it owns it
             else:
                 totals.clicks = count  # an imported aggregate without actors: already unique at its source
         elif kind == EngagementKind.ENGAGEMENT_KIND_REACTION:
@@ -113,25 +133,35 @@ class Ingest:
             raise InvalidEvent("kind: unspecified")
         received = self._clock()
         too_late = is_too_late(occurred_at, received, self._lateness)
-        stored = await self._repo().record_fact(
-            fact_document(
-                event_id=event.event_id,
-                kind=EngagementKind.Name(kind).removeprefix("ENGAGEMENT_KIND_"),
-                content_id=event.content_id,
-                advocate_id=event.advocate.advocate_id,
-                team=event.advocate.team,
-                leader=event.advocate.leader,
-                campaign_id=event.campaign_id,
-                network=network_name(event.network),
-                occurred_at=occurred_at,
-                received_at=received,
-                too_late=too_late,
-                totals=totals,
-                share_id=event.share_id,
-                comment_text=event.comment_text if kind == EngagementKind.ENGAGEMENT_KIND_COMMENT else "",
-            )
+        doc = fact_document(
+            event_id=event.event_id,
+            kind=EngagementKind.Name(kind).removeprefix("ENGAGEMENT_KIND_"),
+            content_id=event.content_id,
+            advocate_id=event.advocate.advocate_id,
+            team=event.advocate.team,
+            leader=event.advocate.leader,
+            campaign_id=event.campaign_id,
+            network=network_name(event.network),
+            occurred_at=occurred_at,
+            received_at=received,
+            too_late=too_late,
+            totals=totals,
+            share_id=event.share_id,
+            comment_text=event.comment_text if kind == EngagementKind.ENGAGEMENT_KIND_COMMENT else "",
         )
-        self._count(stored, too_late, "engagement-observed")
+        return Fact(doc, "engagement-observed", slot)
+
+    async def facts(self, facts: list[Fact]) -> list[bool]:
+        """Stores a batch of facts in two bulk writes (click slots, then facts); per fact, whether
+        it was new (False: a redelivery). Unique clicks: a slot counts for the event that owns it."""
+        repo = self._repo()
+        owners = await repo.claim_clicks([(f.slot, f.doc["_id"]) for f in facts if f.slot])
+        for f in facts:
+            if f.slot:
+                f.doc["clicks"] = 1 if owners[f.slot] == f.doc["_id"] else 0
+        stored = await repo.record_facts([f.doc for f in facts])
+        for f, new in zip(facts, stored, strict=True):
+            self._count(new, f.doc["too_late"], f.topic)
         return stored
 
     async def advocate_changed(self, event: AdvocateChanged) -> bool:

@@ -7,15 +7,17 @@ so what is announced and credited is always what the ledger says.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.common.mongo import duplicate_indexes
 from services.rewards.domain.rules import REDEMPTION
 
-DUPLICATE_KEY = 11000
+READ_CONCURRENCY = 16
 
 
 def entry_id(source_event_id: str, rule: str) -> str:
@@ -33,19 +35,25 @@ class LedgerRepository:
         await self.collection.create_index([("local_day", ASCENDING)])
 
     async def record(self, entries: list[dict]) -> list[dict]:
-        """Inserts entries whose `_id` is new; returns the entries as stored (existing ones win)."""
+        """Inserts entries whose `_id` is new, in one bulk write; returns the entries as stored
+        (existing ones win, read back by `_id`, the only filter FerretDB does not scan for)."""
         if not entries:
             return []
         try:
             await self.collection.insert_many(entries, ordered=False)
             return entries
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-        ids = [e["_id"] for e in entries]
-        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
+            existing = [entries[i]["_id"] for i in sorted(duplicate_indexes(exc))]
+        stored = await self.stored(existing)
         return [stored.get(e["_id"], e) for e in entries]
+
+    async def stored(self, ids: list[str]) -> dict[str, dict]:
+        """The entries among `ids` that exist, each read by `_id`."""
+        found: dict[str, dict] = {}
+        for n in range(0, len(ids), READ_CONCURRENCY):  # a few at a time: FerretDB serializes them anyway
+            docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids[n : n + READ_CONCURRENCY]))
+            found.update((d["_id"], d) for d in docs if d is not None)
+        return found
 
     async def insert_count(self, entries: list[dict]) -> int:
         """How many of `entries` were new (a helper for tests and tools)."""

@@ -18,14 +18,16 @@ that must not race is an INSERT that a unique index arbitrates:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.common.mongo import duplicate_indexes
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
 
@@ -33,27 +35,92 @@ class Overdraft(Exception):
     pass
 
 
-class DayTotalsRepository:
-    """Points granted per advocate and local day, one document per (advocate, day) read by `_id`.
+@dataclass(frozen=True)
+class Head:
+    """A wallet chain's last link: its seq, the balance, and the source offsets credited so far."""
 
-    Written only by the award agent, which owns the advocate's partition (a single writer), and
-    keyed by event key (`$set` of `applied.<key>`), so a replay overwrites instead of adding.
-    The agent reserves an event's points here BEFORE it writes the ledger entries, so no other
-    event can ever see less than the ledger holds, and the daily cap stays exact across crashes.
+    seq: int
+    balance: int
+    credited: dict[str, int]
+
+
+@dataclass(frozen=True)
+class EventCredit:
+    """One source event's points, identified by its partition ("<topic>/<partition>") and offset."""
+
+    source: str
+    offset: int
+    points: int
+
+
+class DayTotalsRepository:
+    """Points granted per advocate, local day and event key: one `day_points` document per
+    reservation, `_id = "<advocate>|<day>|<key>"`.
+
+    Written only by the award agent, which owns the advocate's partition (a single writer). The
+    agent reserves an event's points here BEFORE it writes the ledger entries, so no other event
+    can ever see less than the ledger holds, and the daily cap stays exact across crashes; a replay
+    of the same key overwrites its reservation instead of adding to it.
+
+    The single writer keeps every reservation in memory (read once with one scan after start and
+    after each rebalance) and writes a batch's new reservations with one bulk insert, so the cap
+    costs no round trip per event. Inserts, not updates: FerretDB 1.24 stalls on multi-statement
+    upserts (measured: an unordered bulk of 60 `$set` upserts on existing documents timed out).
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["day_totals"]
+        self.collection = db["day_points"]
+        self._cache: dict[str, dict[str, int]] | None = None
+        self._pending: dict[str, dict] = {}
+        self._changed: dict[str, int] = {}
 
-    async def others(self, advocate_id: str, day: str, key: str) -> int:
-        doc = await self.collection.find_one({"_id": f"{advocate_id}|{day}"})
-        applied = (doc or {}).get("applied", {})
-        return sum(int(v) for k, v in applied.items() if k != _field(key))
+    def forget(self) -> None:
+        """Another worker may have written while we did not own a partition: read again."""
+        self._cache = None
 
-    async def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
-        await self.collection.update_one(
-            {"_id": f"{advocate_id}|{day}"}, {"$set": {f"applied.{_field(key)}": points}}, upsert=True
-        )
+    async def load(self) -> None:
+        if self._cache is not None:
+            return
+        cache: dict[str, dict[str, int]] = {}
+        async for doc in self.collection.find({}, {"ad": 1, "key": 1, "points": 1}):
+            cache.setdefault(doc["ad"], {})[doc["key"]] = int(doc["points"])
+        self._cache = cache
+
+    def _applied(self, advocate_id: str, day: str) -> dict[str, int]:
+        assert self._cache is not None, "load() first"
+        return self._cache.setdefault(f"{advocate_id}|{day}", {})
+
+    def reserved(self, advocate_id: str, day: str, key: str) -> bool:
+        """Whether `key` holds a reservation (made before its ledger write, maybe by a crashed run)."""
+        return key in self._applied(advocate_id, day)
+
+    def others(self, advocate_id: str, day: str, key: str) -> int:
+        return sum(v for k, v in self._applied(advocate_id, day).items() if k != key)
+
+    def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
+        """Reserves in memory; `flush` writes it (before the ledger write that it guards)."""
+        applied = self._applied(advocate_id, day)
+        doc_id = f"{advocate_id}|{day}|{key}"
+        if key in applied or doc_id in self._changed:
+            self._changed[doc_id] = points  # rare: a replay or a correction overwrites
+        else:
+            self._pending[doc_id] = {"_id": doc_id, "ad": f"{advocate_id}|{day}", "key": key, "points": points}
+        applied[key] = points
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        changed, self._changed = self._changed, {}
+        for doc_id in [i for i in changed if i in pending]:
+            pending[doc_id]["points"] = changed.pop(doc_id)
+        if pending:
+            docs = list(pending.values())
+            try:
+                await self.collection.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:  # written before by a crashed run: overwrite below
+                for i in duplicate_indexes(exc):
+                    changed[docs[i]["_id"]] = docs[i]["points"]
+        for doc_id, points in changed.items():
+            await self.collection.update_one({"_id": doc_id}, {"$set": {"points": points}})
 
 
 def _field(key: str) -> str:
@@ -66,52 +133,75 @@ class WalletRepository:
         self.collection = db["wallet_log"]
         # A hint of each chain's last seq: lookups by `_id` only (FerretDB scans for sorted finds).
         self.heads = db["wallet_heads"]
-        # This process's last known (seq, balance) per advocate: the next link is tried directly;
-        # a stale guess only costs a duplicate-key error and a fresh read.
-        self._known: dict[str, tuple[int, int]] = {}
+        # This process's last known head per advocate: the next link is tried directly; a stale
+        # guess only costs a duplicate-key error and a fresh read.
+        self._known: dict[str, Head] = {}
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("key", ASCENDING)], unique=True)
         await self.collection.create_index([("advocate_id", ASCENDING), ("seq", DESCENDING)])
         await self.collection.create_index([("settled", ASCENDING)])
 
-    async def latest(self, advocate_id: str) -> tuple[int, int]:
-        """(seq, balance) of the advocate's last link; (0, 0) before the first."""
-        head = await self.heads.find_one({"_id": advocate_id})
-        seq = int(head["seq"]) if head else 0
+    async def head(self, advocate_id: str) -> Head:
+        """The advocate's last link: (seq, balance, credited offsets); (0, 0, {}) before the first."""
+        hint = await self.heads.find_one({"_id": advocate_id})
+        seq = int(hint["seq"]) if hint else 0
         link = await self.collection.find_one({"_id": _link_id(advocate_id, seq)}) if seq else None
         while True:  # the hint may lag behind the chain: walk forward to the real end
             nxt = await self.collection.find_one({"_id": _link_id(advocate_id, seq + 1)})
             if nxt is None:
                 break
             seq, link = seq + 1, nxt
-        return (seq, int(link["balance"])) if link else (0, 0)
+        if link is None:
+            return Head(0, 0, {})
+        return Head(seq, int(link["balance"]), {k: int(v) for k, v in link.get("credited", {}).items()})
+
+    async def latest(self, advocate_id: str) -> tuple[int, int]:
+        """(seq, balance) of the advocate's last link; (0, 0) before the first."""
+        h = await self.head(advocate_id)
+        return h.seq, h.balance
+
+    def _link(self, advocate_id: str, head: Head, key: str, delta: int, credited: dict[str, int]) -> dict:
+        link = {
+            "_id": _link_id(advocate_id, head.seq + 1),
+            "advocate_id": advocate_id,
+            "seq": head.seq + 1,
+            "key": key,
+            "delta": delta,
+            "balance": head.balance + delta,
+        }
+        if credited:  # carried forward by every link, so the last link always holds it
+            link["credited"] = credited
+        return link
+
+    def _linked(self, advocate_id: str, link: dict) -> list[tuple[str, int]]:
+        credited = {k: int(v) for k, v in link.get("credited", {}).items()}
+        self._known[advocate_id] = Head(link["seq"], link["balance"], credited)
+        if link["seq"] % 8 == 0:  # the hint may lag a few links; readers walk forward
+            return [(advocate_id, link["seq"])]
+        return []
+
+    async def _hint(self, hints: list[tuple[str, int]]) -> None:
+        # One update each: FerretDB 1.24 stalls on multi-statement upserts (see DayTotalsRepository).
+        await asyncio.gather(
+            *(self.heads.update_one({"_id": a}, {"$max": {"seq": seq}}, upsert=True) for a, seq in hints)
+        )
 
     async def apply(self, advocate_id: str, key: str, delta: int, extra: dict | None = None) -> bool:
         """Appends one change unless `key` was applied before (then False). Raises Overdraft if a
         debit is not covered by the balance."""
         guess = self._known.pop(advocate_id, None)
         while True:
-            seq, balance = guess if guess is not None else await self.latest(advocate_id)
+            head = guess if guess is not None else await self.head(advocate_id)
             guess = None
-            if balance + delta < 0:
+            if head.balance + delta < 0:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
                     return False
                 raise Overdraft(advocate_id)
-            link = {
-                "_id": _link_id(advocate_id, seq + 1),
-                "advocate_id": advocate_id,
-                "seq": seq + 1,
-                "key": key,
-                "delta": delta,
-                "balance": balance + delta,
-                **(extra or {}),
-            }
+            link = {**self._link(advocate_id, head, key, delta, head.credited), **(extra or {})}
             try:
                 await self.collection.insert_one(link)
-                self._known[advocate_id] = (seq + 1, balance + delta)
-                if (seq + 1) % 8 == 0:  # the hint may lag a few links; readers walk forward
-                    await self.heads.update_one({"_id": advocate_id}, {"$max": {"seq": seq + 1}}, upsert=True)
+                await self._hint(self._linked(advocate_id, link))
                 return True
             except DuplicateKeyError:
                 if await self.collection.find_one({"key": key}, {"_id": 1}):
@@ -121,8 +211,57 @@ class WalletRepository:
     async def credit(self, advocate_id: str, key: str, points: int) -> bool:
         return await self.apply(advocate_id, key, points)
 
+    async def credit_events(self, credits: dict[str, list[EventCredit]]) -> int:
+        """Credits a batch of source events, one link per advocate, all links in one bulk insert.
+
+        Idempotent per source event without a key per event: every link carries `credited`, the
+        highest offset credited so far per source partition. One advocate's events of one source
+        partition are credited in offset order by the partition's single award agent, so an event
+        at or below that offset was credited before (a redelivery) and is skipped. Returns the
+        number of links written."""
+        pending = dict(credits)
+        written = 0
+        while pending:
+            missing = [a for a in pending if a not in self._known]
+            for n in range(0, len(missing), 16):  # a few chains at a time: FerretDB serializes reads anyway
+                chunk = missing[n : n + 16]
+                for advocate_id, head in zip(chunk, await asyncio.gather(*map(self.head, chunk)), strict=True):
+                    self._known[advocate_id] = head
+            links: list[dict] = []
+            for advocate_id, items in pending.items():
+                head = self._known[advocate_id]
+                # Sources become field names: no "." and no leading "$".
+                todo = [c for c in items if c.offset > head.credited.get(_field(c.source), -1)]
+                delta = sum(c.points for c in todo)
+                if not delta:
+                    continue
+                credited = dict(head.credited)
+                for c in todo:
+                    credited[_field(c.source)] = max(c.offset, credited.get(_field(c.source), -1))
+                seq = head.seq + 1
+                links.append(self._link(advocate_id, head, f"credit:{advocate_id}:{seq}", delta, credited))
+            failed: set[int] = set()
+            if links:
+                try:
+                    await self.collection.insert_many(links, ordered=False)
+                except BulkWriteError as exc:
+                    failed = duplicate_indexes(exc)
+            hints: list[tuple[str, int]] = []
+            retry: dict[str, list[EventCredit]] = {}
+            for i, link in enumerate(links):
+                advocate_id = link["advocate_id"]
+                if i in failed:  # another writer (a redemption) took this seq: read the chain again
+                    self._known.pop(advocate_id, None)
+                    retry[advocate_id] = pending[advocate_id]
+                else:
+                    written += 1
+                    hints += self._linked(advocate_id, link)
+            await self._hint(hints)
+            pending = retry
+        return written
+
     async def balance(self, advocate_id: str) -> int:
-        return (await self.latest(advocate_id))[1]
+        return (await self.head(advocate_id)).balance
 
     async def link(self, key: str) -> dict | None:
         return await self.collection.find_one({"key": key})

@@ -1,0 +1,331 @@
+"""P1 stream throughput: events per second through rewards + analytics, against two baselines.
+
+The same generated `share-made` / `engagement-observed` history (few advocates share a lot, most a
+little) is produced once per contender into its own topic prefix on the same broker, so every
+contender starts from an identical, pre-produced backlog:
+
+- (a) a raw aiokafka consumer loop that only decodes the protobuf events (the stack's ceiling);
+- (b) a naive Faust agent (`bench.naive_worker`) that awards and aggregates one event at a time,
+  one awaited database write per event;
+- the real rewards and analytics workers (`python -m services.rewards` / `.analytics`), running
+  together, as in production.
+
+A Faust contender's progress is its consumer group's committed offsets, sampled a few times a
+second: its rate is the work committed between its first and its last commit divided by the time
+between them, so process start-up and table recovery are not counted against anyone. The
+pipeline's rate is the slower of rewards and analytics (each event must pass both).
+`python -m bench.stream` runs P1 alone on a stack of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, Share, ShareMade
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from google.protobuf.message import Message
+
+from infra import stack as local_stack
+from services.common.events import to_timestamp
+from services.common.topics import ENGAGEMENT_OBSERVED, SHARE_MADE, provision
+from services.platform.supervisor import Platform, ServicePorts
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUTS = (SHARE_MADE.name, ENGAGEMENT_OBSERVED.name)
+# Faust commits every 2.8 s by default; more often gives the progress samples a finer grain.
+COMMIT_INTERVAL = "0.5"
+TIMEZONES = ["Europe/Helsinki", "America/New_York", "Asia/Tokyo", "UTC"]
+ENGAGEMENT_KINDS = ["CLICK", "CLICK", "IMPRESSION", "REACTION", "COMMENT", "RESHARE"]
+
+
+def generate(total: int, advocates: int = 400, items: int = 100, seed: int = 9) -> list[tuple[str, bytes, Message]]:
+    """[(topic name, key, event)]: shares by a Zipf-like few, each followed by its engagement."""
+    rnd = random.Random(seed)
+    weights = [1 / (i + 1) for i in range(advocates)]
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    published = [start + timedelta(hours=rnd.randrange(24 * 20)) for _ in range(items)]
+    out: list[tuple[str, bytes, Message]] = []
+    seq = 0
+    while len(out) < total:
+        a = rnd.choices(range(advocates), weights)[0]
+        advocate = AdvocateSnapshot(
+            advocate_id=f"a{a}",
+            display_name=f"Advocate{a} Example",
+            team=f"team{a % 12}",
+            leader=a % 9 == 0,
+            timezone=TIMEZONES[a % len(TIMEZONES)],
+        )
+        item = rnd.randrange(items)
+        at = published[item] + timedelta(minutes=rnd.randrange(1, 60 * 72))
+        seq += 1
+        network = Network.NETWORK_LINKEDIN if rnd.random() < 0.6 else Network.NETWORK_X
+        audience = rnd.randrange(50, 5000)
+        out.append(
+            (
+                SHARE_MADE.name,
+                advocate.advocate_id.encode(),
+                ShareMade(
+                    event_id=f"sh-{seq}",
+                    occurred_at=to_timestamp(at),
+                    share=Share(
+                        share_id=f"s{seq}",
+                        content_id=f"item{item}",
+                        advocate_id=advocate.advocate_id,
+                        network=network,
+                        message="in my words",
+                        audience_size=audience,
+                        shared_at=to_timestamp(at),
+                    ),
+                    advocate=advocate,
+                    personal_wording=rnd.random() < 0.5,
+                    content_published_at=to_timestamp(published[item]),
+                ),
+            )
+        )
+        # Clicks follow audience size: about one engagement per 500 people reached.
+        for k in range(min(rnd.randrange(0, 2 + audience // 500), total - len(out))):
+            kind = rnd.choice(ENGAGEMENT_KINDS)
+            out.append(
+                (
+                    ENGAGEMENT_OBSERVED.name,
+                    advocate.advocate_id.encode(),
+                    EngagementObserved(
+                        event_id=f"en-{seq}-{k}",
+                        occurred_at=to_timestamp(at + timedelta(minutes=k + 1)),
+                        share_id=f"s{seq}",
+                        content_id=f"item{item}",
+                        advocate=advocate,
+                        network=network,
+                        kind=EngagementKind.Value(f"ENGAGEMENT_KIND_{kind}"),
+                        count=rnd.randrange(1, 4) if kind in ("REACTION", "IMPRESSION") else 1,
+                        actor_fingerprint=f"fp{rnd.randrange(50)}",
+                    ),
+                )
+            )
+    return out[:total]
+
+
+async def produce(bootstrap: str, prefix: str, events: list[tuple[str, bytes, Message]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(prefix + topic, msg.SerializeToString(), key=key) for topic, key, msg in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+@dataclass(frozen=True)
+class Rate:
+    events: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+async def raw_loop(bootstrap: str, prefix: str, total: int) -> Rate:
+    """(a) Consume and decode every event, nothing else: from the consumer's start to the last record."""
+    types = {prefix + SHARE_MADE.name: ShareMade, prefix + ENGAGEMENT_OBSERVED.name: EngagementObserved}
+    consumer = AIOKafkaConsumer(
+        *types,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        max_partition_fetch_bytes=4 << 20,
+    )
+    await consumer.start()
+    seen, first = 0, time.perf_counter()
+    try:
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                decode = types[tp.topic].FromString
+                for r in records:
+                    decode(r.value)
+                seen += len(records)
+        return Rate(seen, time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+
+
+async def committed_progress(
+    bootstrap: str, groups: dict[str, str], prefix: str, total: int, limit_s: float
+) -> dict[str, Rate]:
+    """Samples each group's committed offsets on the input topics until all reached the end."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    samples: dict[str, list[tuple[float, int]]] = {name: [] for name in groups}
+    deadline = time.monotonic() + limit_s
+    inputs = {prefix + t for t in INPUTS}
+    try:
+        while True:
+            now = time.perf_counter()
+            for name, group in groups.items():
+                if samples[name] and samples[name][-1][1] >= total:
+                    continue
+                try:
+                    offsets = await admin.list_consumer_group_offsets(group)
+                except KafkaError:  # the group's coordinator is not known until it first joins
+                    continue
+                done = sum(max(m.offset, 0) for tp, m in offsets.items() if tp.topic in inputs)
+                samples[name].append((now, done))
+            if all(s and s[-1][1] >= total for s in samples.values()):
+                break
+            if time.monotonic() > deadline:
+                got = {n: s[-1][1] if s else 0 for n, s in samples.items()}
+                raise TimeoutError(f"stream bench: not done within {limit_s:.0f} s: {got} of {total}")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    rates = {}
+    for name, points in samples.items():
+        started = next((t, c) for t, c in points if c > 0)
+        ended = next((t, c) for t, c in points if c >= total)
+        if ended[0] <= started[0]:  # all work landed in one commit: no interval to measure
+            raise RuntimeError(f"{name}: too few events to measure a rate; raise --stream-events")
+        rates[name] = Rate(ended[1] - started[1], ended[0] - started[0])
+    return rates
+
+
+def _stream_env(cfg: local_stack.StackConfig, prefix: str, state: Path) -> dict[str, str]:
+    return {
+        "ADVOCACY_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+        "ADVOCACY_MONGO_URL": cfg.mongo_url,
+        "ADVOCACY_MONGO_DB": prefix.rstrip("-"),
+        "ADVOCACY_TOPIC_PREFIX": prefix,
+        "ADVOCACY_STATE_DIR": str(state / prefix),
+        "ADVOCACY_LOG_LEVEL": "WARNING",
+        "ADVOCACY_BROKER_COMMIT_INTERVAL_SECONDS": COMMIT_INTERVAL,
+    }
+
+
+async def _prepare(cfg: local_stack.StackConfig, events: list[tuple[str, bytes, Message]]) -> str:
+    prefix = f"p{uuid.uuid4().hex[:8]}-"
+    await asyncio.to_thread(provision, cfg.kafka_bootstrap, prefix)
+    await produce(cfg.kafka_bootstrap, prefix, events)
+    return prefix
+
+
+async def measure(
+    cfg: local_stack.StackConfig, total: int, data: Path, port_base: int = 52151, limit_s: float = 600.0
+) -> dict[str, Rate]:
+    events = generate(total)
+    rates: dict[str, Rate] = {}
+
+    prefix = await _prepare(cfg, events)
+    rates["raw"] = await raw_loop(cfg.kafka_bootstrap, prefix, total)
+
+    prefix = await _prepare(cfg, events)
+    env = {**os.environ, **_stream_env(cfg, prefix, data / "faust")}
+    (data / "logs").mkdir(parents=True, exist_ok=True)
+    with (data / "logs" / f"naive-{prefix}log").open("ab") as log:
+        naive = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.naive_worker", env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        got = await committed_progress(cfg.kafka_bootstrap, {"naive": f"{prefix}bench-naive"}, prefix, total, limit_s)
+        rates.update(got)
+    finally:
+        naive.terminate()
+        await naive.wait()
+
+    prefix = await _prepare(cfg, events)
+    platform = Platform(
+        env=_stream_env(cfg, prefix, data / "faust"),
+        log_dir=data / "logs" / prefix,
+        ports={
+            "rewards": ServicePorts(port_base, port_base + 100),
+            "analytics": ServicePorts(port_base + 1, port_base + 101),
+        },
+    )
+    try:
+        platform.start_service("rewards")
+        platform.start_service("analytics")
+        groups = {"rewards": f"{prefix}advocacy-rewards", "analytics": f"{prefix}advocacy-analytics"}
+        rates.update(await committed_progress(cfg.kafka_bootstrap, groups, prefix, total, limit_s))
+    finally:
+        platform.stop()
+    return rates
+
+
+def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
+    from bench.__main__ import row
+
+    pipeline = min(rates["rewards"].per_second, rates["analytics"].per_second)
+    raw, naive = rates["raw"].per_second, rates["naive"].per_second
+    value = (
+        f"{pipeline:,.0f} events/s (rewards {rates['rewards'].per_second:,.0f}/s, "
+        f"analytics {rates['analytics'].per_second:,.0f}/s, together; {total:,} events)"
+    )
+    raw_rates = {
+        k: {"events": r.events, "seconds": round(r.seconds, 3), "per_second": round(r.per_second, 1)}
+        for k, r in rates.items()
+    }
+    return [
+        {
+            **row(
+                "P1 stream vs raw decode",
+                value,
+                f"raw aiokafka decode {raw:,.0f}/s",
+                pipeline / raw,
+                ">= 0.5x",
+                pipeline / raw >= 0.5,
+            ),
+            "raw": raw_rates,
+        },
+        {
+            **row(
+                "P1 stream vs naive Faust",
+                value,
+                f"naive Faust agent {naive:,.0f}/s",
+                pipeline / naive,
+                ">= 3x",
+                pipeline / naive >= 3,
+            ),
+            "raw": raw_rates,
+        },
+    ]
+
+
+def run_p1(cfg: local_stack.StackConfig, total: int, data: Path) -> list[dict[str, object]]:
+    return p1_rows(asyncio.run(measure(cfg, total, data)), total)
+
+
+def main() -> None:
+    from bench.__main__ import print_table
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    offset = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
+    data = ROOT / ".local" / "bench-stream"
+    cfg = local_stack.StackConfig.from_env(
+        {}, data_dir=data, kafka_port=39192 + offset, kafka_controller_port=39193 + offset, mongo_port=47119 + offset
+    )
+    local_stack.install(cfg)
+    local_stack.start(cfg)
+    try:
+        rows = asyncio.run(measure(cfg, args.events, data, port_base=52151 + offset))
+        print({k: f"{r.per_second:,.0f}/s ({r.events} in {r.seconds:.1f} s)" for k, r in rows.items()})
+        print_table(p1_rows(rows, args.events))
+    finally:
+        local_stack.stop(cfg)
+
+
+if __name__ == "__main__":
+    main()
