@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import grpc
 import pytest
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
