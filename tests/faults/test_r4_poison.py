@@ -104,11 +104,12 @@ def good_events(run: str, i: int) -> dict[str, tuple[str, bytes]]:
 
 
 def group_offsets_caught_up(admin: KafkaAdminClient, ends: dict[str, dict[TopicPartition, int]]) -> bool:
+    # kafka-python 3.0: list_group_offsets({group: partitions}); -1 = nothing committed yet.
+    committed = admin.list_group_offsets({group: list(end) for group, end in ends.items()})
     for group, end in ends.items():
-        committed = admin.list_consumer_group_offsets(group)
         for tp, offset in end.items():
-            done = committed.get(tp)
-            if (done.offset if done is not None else 0) < offset:
+            done = committed.get(group, {}).get(tp)
+            if offset > 0 and (done.offset if done is not None else -1) < offset:
                 return False
     return True
 

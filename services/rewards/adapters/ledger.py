@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from prometheus_client import Counter
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -16,6 +17,11 @@ from pymongo.errors import BulkWriteError
 from services.rewards.domain.rules import REDEMPTION
 
 DUPLICATE_KEY = 11000
+
+POINTS_AWARDED = Counter(
+    "advocacy_rewards_points_awarded_total", "Points granted by new ledger entries, by rule.", ["rule"]
+)
+POINTS_REDEEMED = Counter("advocacy_rewards_points_redeemed_total", "Points debited by redemptions.")
 
 
 def entry_id(source_event_id: str, rule: str) -> str:
@@ -38,11 +44,14 @@ class LedgerRepository:
             return []
         try:
             await self.collection.insert_many(entries, ordered=False)
+            _count_points(entries)
             return entries
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
+            duplicates = {e.get("index") for e in errors}
+            _count_points([e for i, e in enumerate(entries) if i not in duplicates])
         ids = [e["_id"] for e in entries]
         stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
         return [stored.get(e["_id"], e) for e in entries]
@@ -147,3 +156,13 @@ def ledger_document(
         "local_day": local_day,
         "units": units,
     }
+
+
+def _count_points(inserted: list[dict]) -> None:
+    """Business counters of newly written ledger entries (a replay inserts nothing, counts nothing)."""
+    for entry in inserted:
+        points = int(entry.get("points", 0))
+        if points > 0:
+            POINTS_AWARDED.labels(entry.get("rule", "")).inc(points)
+        elif points < 0:
+            POINTS_REDEEMED.inc(-points)

@@ -15,6 +15,7 @@ from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged, EngagementObserved, Share, ShareMade
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from prometheus_client import Counter
 
 from services.common.events import from_timestamp, new_event_id, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
@@ -37,6 +38,9 @@ from services.share.domain.sharing import (
     check_shareable,
     is_personal_wording,
 )
+
+# A business counter: new shares (retries excluded), by network (a small fixed set of values).
+SHARES = Counter("advocacy_share_shares_total", "Shares recorded (retries of a recorded share excluded).", ["network"])
 
 MAX_ID = 128
 MAX_MESSAGE = 5000
@@ -304,6 +308,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             assert existing is not None
             return share_pb2.RecordShareResponse(share=existing, created=False)
         self._outboxes.shares(share.share_id)
+        SHARES.labels(Network.Name(request.network).removeprefix("NETWORK_").lower()).inc()
         return share_pb2.RecordShareResponse(share=share, created=True)
 
     async def ListSharesByAdvocate(
