@@ -71,6 +71,9 @@ class ObservabilityInterceptor(AsyncServerInterceptor):
             return await response
         except Exception as exc:
             code, details = _status_and_log(exc, context, method_name)
+            if isinstance(exc, ServerSelectionTimeoutError | ConnectionFailure):
+                # Seen by a call before the watcher's next ping: the calls behind it fail at once.
+                self.database_down = True
             if isinstance(exc, grpc.aio.AbortError):
                 raise
             await context.abort(code, details)
@@ -181,9 +184,10 @@ async def follow_database(server: GrpcServer, mongo: AsyncMongoClient, stopping:
             healthy = False
             if ready is not False:
                 log.warning("database_unreachable", error=str(exc)[:200])
+        # Every round, not only on a change: a call may have marked the database down in between.
+        server.set_database_available(healthy)
         if healthy != ready:
             ready = healthy
-            server.set_database_available(healthy)
             await server.set_ready(healthy)
             if healthy:
                 log.info("database_reachable")

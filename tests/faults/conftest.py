@@ -26,7 +26,7 @@ FAULT_DATA = ROOT / ".local" / "test-faults"
 FIGURES_KEY = pytest.StashKey[list[str]]()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_stack() -> Iterator[local_stack.StackConfig]:
     shutil.rmtree(FAULT_DATA, ignore_errors=True)  # a fresh cluster: figures never depend on old data
     cfg = stack_config(FAULT_DATA, FAULT_OFFSET)
@@ -40,12 +40,14 @@ def fault_platform(cfg: local_stack.StackConfig) -> Platform:
     return make_platform(make_isolated(cfg, letter="f"), offset=FAULT_OFFSET, data_root=FAULT_DATA)
 
 
-@pytest.fixture(scope="module")
+# One platform for the fault tests (starting one takes 20-60 s on a loaded 2-core machine); each
+# test leaves it as it found it (the broker or database back, the services ready again).
+@pytest.fixture(scope="package")
 def fault_platform_running(fault_stack) -> Iterator[Platform]:
     yield from running(fault_platform(fault_stack))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fault_clients(fault_platform_running: Platform) -> Iterator[Clients]:
     clients = connect(fault_platform_running)
     yield clients

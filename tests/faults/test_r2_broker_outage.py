@@ -10,6 +10,7 @@ import os
 import time
 from collections import Counter
 
+import pytest
 from advocacy.share.v1.share_pb2 import ShareMade
 
 from infra import stack as local_stack
@@ -19,6 +20,7 @@ from tests.faults.helpers import ShareWriter, read_topic
 OUTAGE_SECONDS = float(os.environ.get("ADVOCACY_FAULT_OUTAGE_SECONDS", "30"))
 
 
+@pytest.mark.timeout(600)  # the shared platform may start within this test
 def test_r2_every_acknowledged_share_reaches_share_made_across_a_broker_outage(
     fault_stack, fault_platform_running, fault_clients, figures
 ):
@@ -68,3 +70,7 @@ def test_r2_every_acknowledged_share_reaches_share_made_across_a_broker_outage(
     # topic too; beyond those, nothing appears that no call asked for.
     assert len(on_topic - set(acknowledged)) <= sum(writer.refused.values())
     assert all(len(ids) == 1 for ids in event_ids.values()), "a share got two different events"
+    # Every service (the Faust workers too) came through the outage and is ready again.
+    assert platform.exited() == {}, f"services died: {platform.exited()}"
+    for name in platform.ports:
+        platform.wait_serving(name, timeout=60)

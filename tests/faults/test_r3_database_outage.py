@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import grpc
+import pytest
 from advocacy.analytics.v1 import analytics_pb2
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1 import content_pb2
@@ -56,6 +57,7 @@ def calls(clients, content_id: str, advocate_id: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.timeout(600)  # the shared platform may start within this test
 def test_r3_apis_answer_unavailable_fast_and_nothing_acknowledged_is_lost(
     fault_stack, fault_platform_running, fault_clients, figures
 ):

@@ -232,19 +232,19 @@ class Redemptions:
         await self.settle_pending()
         now = datetime.now(UTC)
         cutoff = now - timedelta(seconds=older_than_seconds)
-        oldest = now
-        async for intent in self.collection.find({"state": PENDING}):
-            created_at = _aware(intent["created_at"])
-            if created_at > cutoff:
-                report.pending += 1
-                oldest = min(oldest, created_at)
-                continue
-            if await self._recover_one(intent):
+        pending = [d async for d in self.collection.find({"state": PENDING})]
+        # Reported before recovering, so a sweep that keeps failing shows its redemptions ageing.
+        _report_pending(now, pending)
+        young = []
+        for intent in pending:
+            if _aware(intent["created_at"]) > cutoff:
+                young.append(intent)
+            elif await self._recover_one(intent):
                 report.completed += 1
             else:
                 report.compensated += 1
-        REDEMPTIONS_PENDING.set(report.pending)
-        REDEMPTIONS_PENDING_AGE.set((now - oldest).total_seconds())
+        report.pending = len(young)
+        _report_pending(now, young)
         REDEMPTIONS.labels("recovered_completed").inc(report.completed)
         REDEMPTIONS.labels("recovered_compensated").inc(report.compensated)
         if report.completed or report.compensated:
@@ -265,6 +265,12 @@ class Redemptions:
             return False
         await self._complete(key, created=False)
         return True
+
+
+def _report_pending(now: datetime, pending: list[dict]) -> None:
+    REDEMPTIONS_PENDING.set(len(pending))
+    oldest = min((_aware(d["created_at"]) for d in pending), default=now)
+    REDEMPTIONS_PENDING_AGE.set((now - oldest).total_seconds())
 
 
 def _aware(value: datetime) -> datetime:
