@@ -65,12 +65,15 @@ def make_platform(isolated: Isolated, offset: int = PORT_OFFSET, data_root: Path
 
 
 def running(platform: Platform) -> Iterator[Platform]:
-    """A module fixture's body: the platform started, yielded, stopped."""
-    platform.start()
-    for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
-        warnings.warn(f"a service crashed while starting: {crash}", stacklevel=2)
-    yield platform
-    platform.stop()
+    """A module fixture's body: the platform started, yielded, stopped. Stopped also when it fails
+    to start: a service left running would hold its ports and break every later module."""
+    try:
+        platform.start()
+        for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
+            warnings.warn(f"a service crashed while starting: {crash}", stacklevel=2)
+        yield platform
+    finally:
+        platform.stop()
 
 
 @pytest.fixture(scope="module")

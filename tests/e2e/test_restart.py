@@ -18,7 +18,11 @@ from tests.e2e.test_walking_skeleton import enroll, eventually, publish_item
 
 def test_data_survives_a_full_restart(stack):
     platform = make_platform(make_isolated(stack))
-    platform.start()
+    try:
+        platform.start()
+    except BaseException:
+        platform.stop()  # nothing left holding the ports for later modules
+        raise
     clients = connect(platform)
     try:
         item = publish_item(clients)
