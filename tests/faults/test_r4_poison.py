@@ -253,14 +253,15 @@ def test_r4_poison_goes_to_the_dlqs_and_good_events_count_as_in_a_clean_run(
 
 
 # The pace measured by the test above, checked on its own so a known gap does not hide the
-# correctness results: today each poison message costs a DLQ round trip (send and wait for
-# Kafka's ack before the offset may move on), about twice the cost of a good event, so a run
-# that is half poison goes at ≈ 0.7 of a clean run's pace (measured 0.70 at 150 per topic).
+# correctness results: each poison message costs a DLQ round trip (send, then wait for Kafka's ack
+# before the offset may move on). Measured ratios on the shared, loaded 2-core machine: 0.70 and
+# 1.19 in two runs at 150 per topic: the machine's load swings more than the poison costs, so
+# this check is not yet a reliable signal either way.
 PACE: dict[str, float] = {}
 
 
 @pytest.mark.xfail(
-    reason="known gap: a dead-lettered message waits for its DLQ ack (≈ 2x a good event); measured 0.70",
+    reason="known gap: dead letters wait for their DLQ ack one by one; measured 0.70 and 1.19 on a loaded machine",
     strict=False,
 )
 def test_r4_pace_with_poison_within_20_percent_of_a_clean_run() -> None:
