@@ -24,15 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 
 
+def stack_config(data_dir: Path, offset: int) -> local_stack.StackConfig:
+    """A test stack's profile: its data directory and its ports, shifted by `offset`."""
+    return local_stack.StackConfig.from_env(
+        {},
+        data_dir=data_dir,
+        kafka_port=29092 + offset,
+        kafka_controller_port=29093 + offset,
+        mongo_port=37018 + offset,
+    )
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[local_stack.StackConfig]:
-    cfg = local_stack.StackConfig.from_env(
-        {},
-        data_dir=ROOT / ".local" / "test",
-        kafka_port=29092 + PORT_OFFSET,
-        kafka_controller_port=29093 + PORT_OFFSET,
-        mongo_port=37018 + PORT_OFFSET,
-    )
+    cfg = stack_config(ROOT / ".local" / "test", PORT_OFFSET)
     local_stack.install(cfg)
     # Every test isolates itself by topic prefix and database, so earlier sessions' data is only
     # weight: thousands of partitions make the broker's (re)start slow.
@@ -62,9 +67,9 @@ class Isolated:
         }
 
 
-def make_isolated(cfg: local_stack.StackConfig) -> Isolated:
+def make_isolated(cfg: local_stack.StackConfig, letter: str = "t") -> Isolated:
     tag = uuid.uuid4().hex[:10]
-    isolated = Isolated(prefix=f"t{tag}-", database=f"t{tag}", stack=cfg)
+    isolated = Isolated(prefix=f"{letter}{tag}-", database=f"{letter}{tag}", stack=cfg)
     provision(cfg.kafka_bootstrap, isolated.prefix)
     return isolated
 

@@ -34,11 +34,29 @@ log = get_logger(__name__)
 DATABASE_CHECK_SECONDS = 1.0
 
 # Errors that mean "a dependency is down, try again": clients should see UNAVAILABLE, not INTERNAL.
-_UNAVAILABLE_ERRORS = (ServerSelectionTimeoutError, ConnectionFailure, ExecutionTimeout)
+_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    ServerSelectionTimeoutError,
+    ConnectionFailure,
+    ExecutionTimeout,
+)
+
+
+# Services that answer without the database.
+_INFRASTRUCTURE_SERVICES = (health.SERVICE_NAME, reflection.SERVICE_NAME, "grpc.reflection.v1.ServerReflection")
+
+
+class DatabaseDown(Exception):
+    """The database watcher saw the database unreachable: answer UNAVAILABLE without trying."""
 
 
 class ObservabilityInterceptor(AsyncServerInterceptor):
     """Counts and times every call; maps raised GrpcExceptions to their status and outages to UNAVAILABLE."""
+
+    def __init__(self) -> None:
+        # Set by the database watcher. While the database is known to be down, calls fail at once
+        # instead of each waiting for PyMongo's server selection, which rounds its timeout up to
+        # the next 500 ms heartbeat and, with a retry, answered only after 1.0-1.2 s (R3).
+        self.database_down = False
 
     async def intercept(
         self, method: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext, method_name: str
@@ -48,6 +66,8 @@ class ObservabilityInterceptor(AsyncServerInterceptor):
         streaming = False
         code = grpc.StatusCode.OK
         try:
+            if self.database_down and service not in _INFRASTRUCTURE_SERVICES:
+                raise DatabaseDown("the database is unreachable")
             response = method(request, context)
             if hasattr(response, "__aiter__"):
                 # Streaming (e.g. server reflection): observed by its own wrapper while it streams.
@@ -56,6 +76,9 @@ class ObservabilityInterceptor(AsyncServerInterceptor):
             return await response
         except Exception as exc:
             code, details = _status_and_log(exc, context, method_name)
+            if isinstance(exc, ServerSelectionTimeoutError | ConnectionFailure):
+                # Seen by a call before the watcher's next ping: the calls behind it fail at once.
+                self.database_down = True
             if isinstance(exc, grpc.aio.AbortError):
                 raise
             await context.abort(code, details)
@@ -90,7 +113,7 @@ def status_for(exc: Exception) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, GrpcException):
         # Servicers raise InvalidArgument("field: why"), NotFound(...): mapped here, in one place.
         return exc.status_code, exc.details
-    if isinstance(exc, _UNAVAILABLE_ERRORS):
+    if isinstance(exc, (*_UNAVAILABLE_ERRORS, DatabaseDown)):
         return grpc.StatusCode.UNAVAILABLE, f"a backing service is unavailable, retry later ({type(exc).__name__})"
     return grpc.StatusCode.INTERNAL, "internal error"
 
@@ -123,7 +146,8 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         # Observability outermost: refused calls are counted and mapped to their status like any other.
-        interceptors: list[AsyncServerInterceptor] = [ObservabilityInterceptor()]
+        self._observability = ObservabilityInterceptor()
+        interceptors: list[AsyncServerInterceptor] = [self._observability]
         if auth is not None:
             interceptors.append(AuthInterceptor(auth))
         else:
@@ -175,6 +199,9 @@ class GrpcServer:
         for name in self._service_names:
             await self._health.set(name, status)
 
+    def set_database_available(self, available: bool) -> None:
+        self._observability.database_down = not available
+
     async def stop(self, grace: float) -> None:
         await self._health.enter_graceful_shutdown()  # every status NOT_SERVING, and stays so
         await self._server.stop(grace)
@@ -195,6 +222,8 @@ async def follow_database(server: GrpcServer, mongo: AsyncMongoClient, stopping:
             healthy = False
             if ready is not False:
                 log.warning("database_unreachable", error=str(exc)[:200])
+        # Every round, not only on a change: a call may have marked the database down in between.
+        server.set_database_available(healthy)
         if healthy != ready:
             ready = healthy
             await server.set_ready(healthy)

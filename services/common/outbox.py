@@ -121,6 +121,12 @@ class OutboxRelay:
                 # Kafka or the database is down: the events stay in their documents; retry with
                 # backoff that new writes do not cut short (they would only hammer a dead broker).
                 log.warning("outbox_relay_retry", collection=self._name, error=str(exc)[:300], backoff_s=backoff)
+                if not isinstance(exc, PyMongoError):
+                    # A fresh producer after a Kafka failure: an idempotent producer whose batches
+                    # failed across a broker restart keeps answering OutOfOrderSequenceNumber forever
+                    # (measured in the R2 fault test); a new one gets a new producer id. Unsent events
+                    # are still in their documents, so nothing is lost by dropping it.
+                    await self._reset_producer()
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -151,6 +157,14 @@ class OutboxRelay:
                 await producer.stop()
                 raise
             self._producer = producer
+
+    async def _reset_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=5.0)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("outbox_producer_stop_failed", collection=self._name, error=str(exc)[:300])
 
     async def _drain_and_close(self) -> None:
         """On stop: one last send of what in-flight calls wrote, then close (the rest waits in Mongo)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
+from pymongo.errors import PyMongoError
 
+from services.common.logging import get_logger
 from services.common.mongo import mongo_client, prepare_database
 from services.common.stream import StreamComponents, create_app, run_stream_service
 from services.rewards.adapters.ledger import LedgerRepository
@@ -23,6 +25,8 @@ from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.config import RewardsSettings
 from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS, SHARES_BY_CONTENT, Deps, register_agents
 
+log = get_logger(__name__)
+
 
 class _Adapters:
     """Filled in on the worker's event loop, before any agent runs (the async client binds to it)."""
@@ -36,6 +40,15 @@ def main() -> None:
     app = create_app("rewards", settings)
     adapters = _Adapters()
     register_agents(app, settings.topic, lambda: adapters.deps)
+
+    @app.timer(interval=settings.redemption_recovery_interval_seconds)
+    async def recover_redemptions() -> None:
+        # Every replica sweeps: the wallet's unique key decides between a rollback and a late
+        # debit, so concurrent sweeps cannot disagree.
+        try:
+            await adapters.repos.redemptions.recover(settings.redemption_recovery_after_seconds)
+        except PyMongoError as exc:  # the database is away: the next sweep tries again
+            log.warning("redemption_recovery_failed", error=str(exc)[:300])
 
     async def build() -> StreamComponents:
         internal = [settings.topic(SHARES_BY_CONTENT), settings.topic(EARLY_SHARERS)]
@@ -52,8 +65,8 @@ def main() -> None:
         rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
         await prepare_database(ledger.ensure_indexes, wallets.ensure_indexes, catalog.ensure_indexes)
         redemptions = Redemptions(ledger, wallets, catalog)
-        # Redemptions a crash left half-done are finished before the API serves.
-        await redemptions.settle_pending()
+        # Redemptions a crash left half-done are finished (or rolled back) before the API serves.
+        await redemptions.recover(settings.redemption_recovery_after_seconds)
         adapters.repos = Repositories(ledger, wallets, catalog, rule_sets, campaigns, redemptions)
         adapters.deps = Deps(
             ledger, wallets, DayTotalsRepository(db), RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)

@@ -10,3 +10,7 @@ class RewardsSettings(StreamSettings):
     metrics_port: int = 9103
     # How stale the agent's copy of the active rule set and campaigns may get (admin changes, no deploy).
     rules_refresh_seconds: float = Field(default=5.0, ge=0)
+    # A redemption still PENDING after this long was cut short by a crash: the recovery sweep
+    # completes it (if its debit was written) or rolls it back (gives its stock unit back).
+    redemption_recovery_after_seconds: float = Field(default=60.0, gt=0)
+    redemption_recovery_interval_seconds: float = Field(default=30.0, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
@@ -18,6 +19,7 @@ from services.platform.supervisor import Platform, default_ports
 from tests.conftest import PORT_OFFSET, ROOT, Isolated, make_isolated
 
 SHARE_HTTP_PORT = 19180 + PORT_OFFSET
+TEST_DATA = ROOT / ".local" / "test"
 
 
 @dataclass
@@ -47,36 +49,40 @@ def connect(platform: Platform, role: str = ADMIN, subject: str = "e2e-admin") -
     )
 
 
-def make_platform(isolated: Isolated) -> Platform:
+def make_platform(isolated: Isolated, offset: int = PORT_OFFSET, data_root: Path = TEST_DATA) -> Platform:
+    http_port = SHARE_HTTP_PORT - PORT_OFFSET + offset
     env = {
         **isolated.env,
-        "ADVOCACY_STATE_DIR": str(ROOT / ".local" / "test" / "faust" / isolated.prefix),
+        "ADVOCACY_STATE_DIR": str(data_root / "faust" / isolated.prefix),
         # A stopped worker's partitions move on quickly in tests.
         "ADVOCACY_BROKER_SESSION_TIMEOUT_SECONDS": "10",
         "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "5",
         # The share service's tracked-link HTTP port, shifted like every other test port.
-        "ADVOCACY_HTTP_PORT": str(SHARE_HTTP_PORT),
-        "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{SHARE_HTTP_PORT}",
+        "ADVOCACY_HTTP_PORT": str(http_port),
+        "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
     }
     return Platform(
         env=env,
-        log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix,
-        ports=default_ports(base_grpc=51051 + PORT_OFFSET, base_metrics=19101 + PORT_OFFSET),
+        log_dir=data_root / "logs" / isolated.prefix,
+        ports=default_ports(base_grpc=51051 + offset, base_metrics=19101 + offset),
     )
+
+
+def running(platform: Platform) -> Iterator[Platform]:
+    """A module fixture's body: the platform started, yielded, stopped. Stopped also when it fails
+    to start: a service left running would hold its ports and break every later module."""
+    try:
+        platform.start()
+        for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
+            warnings.warn(f"a service crashed while starting: {crash}", stacklevel=2)
+        yield platform
+    finally:
+        platform.stop()
 
 
 @pytest.fixture(scope="module")
 def platform(stack) -> Iterator[Platform]:
-    platform = make_platform(make_isolated(stack))
-    try:
-        platform.start()
-    except BaseException:
-        platform.stop()  # the services that did start must not outlive a failed start
-        raise
-    for crash in platform.startup_crashes:  # restarted and then ready; shown in the run's summary
-        warnings.warn(f"a service crashed while starting: {crash}", stacklevel=1)
-    yield platform
-    platform.stop()
+    yield from running(make_platform(make_isolated(stack)))
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,10 @@ everything back once it returns)."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import time
+import urllib.parse
 import urllib.request
 
 import grpc
@@ -64,6 +66,56 @@ def test_event_metrics_move_when_a_share_flows(platform, clients):
     )
     after = metric(platform, "share", "advocacy_grpc_server_handled_total", grpc_method="RecordShare", grpc_code="OK")
     assert after == before["calls"] + 1
+
+
+def test_business_counters_move_shares_clicks_points_redemptions(platform, clients):
+    """The counters a program dashboard is built on: new shares, counted clicks, points awarded and
+    redemptions by outcome."""
+    before = {
+        "shares": metric(platform, "share", "advocacy_share_shares_total", network="linkedin"),
+        "clicks": metric(platform, "share", "advocacy_share_link_clicks_total", outcome="counted"),
+        "points": metric(platform, "rewards", "advocacy_rewards_points_awarded_total"),
+        "redeemed": metric(platform, "rewards", "advocacy_rewards_redemptions_total", outcome="redeemed"),
+        "out": metric(platform, "rewards", "advocacy_rewards_redemptions_total", outcome="out_of_stock"),
+    }
+    item = publish_item(clients)
+    advocate_id = enroll(clients)
+    share = clients.share.RecordShare(
+        share_pb2.RecordShareRequest(
+            content_id=item.content_id, advocate_id=advocate_id, network=Network.NETWORK_LINKEDIN, message="ops"
+        )
+    ).share
+    assert metric(platform, "share", "advocacy_share_shares_total", network="linkedin") == before["shares"] + 1
+    # A reader's click on the tracked link (a browser's user agent; the redirect is not followed).
+    url = urllib.parse.urlsplit(share.tracked_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.request("GET", url.path, headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"})
+        assert conn.getresponse().status == 302
+    finally:
+        conn.close()
+    assert eventually(
+        lambda: metric(platform, "share", "advocacy_share_link_clicks_total", outcome="counted") == before["clicks"] + 1
+    )
+    # The share's points (25 by the default rules) and the click's 2, counted once each.
+    assert eventually(
+        lambda: metric(platform, "rewards", "advocacy_rewards_points_awarded_total") >= before["points"] + 27
+    )
+    assert eventually(
+        lambda: clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id)).points >= 20
+    )
+    mug = rewards_pb2.CatalogItem(item_id=f"mug-{advocate_id}", name="Mug", cost=10, stock=1)
+    clients.rewards.UpsertCatalogItem(rewards_pb2.UpsertCatalogItemRequest(item=mug))
+    clients.rewards.Redeem(rewards_pb2.RedeemRequest(advocate_id=advocate_id, item_id=mug.item_id, idempotency_key="1"))
+    with pytest.raises(grpc.RpcError):
+        clients.rewards.Redeem(
+            rewards_pb2.RedeemRequest(advocate_id=advocate_id, item_id=mug.item_id, idempotency_key="2")
+        )
+    after = {
+        "redeemed": metric(platform, "rewards", "advocacy_rewards_redemptions_total", outcome="redeemed"),
+        "out": metric(platform, "rewards", "advocacy_rewards_redemptions_total", outcome="out_of_stock"),
+    }
+    assert (after["redeemed"], after["out"]) == (before["redeemed"] + 1, before["out"] + 1)
 
 
 def test_readiness_follows_the_database(platform, clients, stack):

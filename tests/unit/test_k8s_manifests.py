@@ -197,7 +197,7 @@ def test_share_configuration() -> None:
 def test_faust_workers_keep_state_on_a_writable_volume(name: str) -> None:
     config = named("ConfigMap", name)["data"]
     assert config["ADVOCACY_FAUST_STORE"] == "rocksdb://"
-    assert config["ADVOCACY_DATA_DIR"] == "/var/lib/advocacy"
+    assert config["ADVOCACY_STATE_DIR"] == "/var/lib/advocacy"
     pod = named("Deployment", name)["spec"]["template"]["spec"]
     (app,) = pod["containers"]
     mounts = {m["mountPath"]: m["name"] for m in app["volumeMounts"]}

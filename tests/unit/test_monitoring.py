@@ -16,7 +16,10 @@ import yaml
 from prometheus_client import REGISTRY
 
 import services.common.metrics
+import services.rewards.adapters.ledger
+import services.rewards.adapters.redemption
 import services.rewards.stream.agents
+import services.share.api.servicer
 import services.share.web.tracker  # noqa: F401
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "components" / "monitoring"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from prometheus_client import Counter
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -18,6 +19,11 @@ from services.common.mongo import duplicate_indexes
 from services.rewards.domain.rules import REDEMPTION
 
 READ_CONCURRENCY = 16
+
+POINTS_AWARDED = Counter(
+    "advocacy_rewards_points_awarded_total", "Points granted by new ledger entries, by rule.", ["rule"]
+)
+POINTS_REDEEMED = Counter("advocacy_rewards_points_redeemed_total", "Points debited by redemptions.")
 
 
 def entry_id(source_event_id: str, rule: str) -> str:
@@ -41,9 +47,12 @@ class LedgerRepository:
             return []
         try:
             await self.collection.insert_many(entries, ordered=False)
+            _count_points(entries)
             return entries
         except BulkWriteError as exc:
-            existing = [entries[i]["_id"] for i in sorted(duplicate_indexes(exc))]
+            duplicates = duplicate_indexes(exc)
+            _count_points([e for i, e in enumerate(entries) if i not in duplicates])
+            existing = [entries[i]["_id"] for i in sorted(duplicates)]
         stored = await self.stored(existing)
         return [stored.get(e["_id"], e) for e in entries]
 
@@ -155,3 +164,13 @@ def ledger_document(
         "local_day": local_day,
         "units": units,
     }
+
+
+def _count_points(inserted: list[dict]) -> None:
+    """Business counters of newly written ledger entries (a replay inserts nothing, counts nothing)."""
+    for entry in inserted:
+        points = int(entry.get("points", 0))
+        if points > 0:
+            POINTS_AWARDED.labels(entry.get("rule", "")).inc(points)
+        elif points < 0:
+            POINTS_REDEEMED.inc(-points)

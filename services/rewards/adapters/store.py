@@ -13,7 +13,8 @@ that must not race is an INSERT that a unique index arbitrates:
   whichever process (Faust agent or API) writes.
 - Stock: one `stock_claims` document per unit taken, `_id = "<item>:<unit number>"`, unit numbers
   below the item's capacity; at most `capacity` claims can exist, so stock never goes below zero.
-  Giving a unit back deletes its claim.
+  Giving a unit back deletes its claim. A claim carries its redemption's key, so a retry or the
+  recovery sweep finds it (services/rewards/adapters/redemption.py).
 """
 
 from __future__ import annotations
@@ -291,6 +292,8 @@ class CatalogRepository:
 
     async def ensure_indexes(self) -> None:
         await self.claims.create_index([("item_id", ASCENDING)])
+        await self.claims.create_index([("key", ASCENDING)])
+        await self.collection.database["redemptions"].create_index([("state", ASCENDING)])
 
     async def _claimed(self, item_id: str) -> int:
         return await self.claims.count_documents({"item_id": item_id})
@@ -334,6 +337,18 @@ class CatalogRepository:
 
     async def put_back(self, claim_id: str) -> None:
         await self.claims.delete_one({"_id": claim_id})
+
+    async def claim_of(self, key: str) -> str | None:
+        """The unit a redemption (by key) claimed, if any: a retry resumes with it."""
+        doc = await self.claims.find_one({"key": key}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
+
+    async def release(self, key: str, keep: str | None = None) -> int:
+        """Gives back every unit a redemption claimed, except `keep` (the one its debit paid for)."""
+        query: dict = {"key": key}
+        if keep is not None:
+            query["_id"] = {"$ne": keep}
+        return (await self.claims.delete_many(query)).deleted_count
 
 
 class RuleSetRepository:

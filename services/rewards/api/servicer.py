@@ -8,11 +8,17 @@ from datetime import UTC, date, datetime
 
 import grpc
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
-from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, NotFound
+from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
 from services.common.events import from_timestamp, to_timestamp
 from services.rewards.adapters.ledger import LedgerRepository
-from services.rewards.adapters.redemption import InsufficientPoints, OutOfStock, Redemptions, UnknownItem
+from services.rewards.adapters.redemption import (
+    InsufficientPoints,
+    Interrupted,
+    OutOfStock,
+    Redemptions,
+    UnknownItem,
+)
 from services.rewards.adapters.store import CampaignRepository, CatalogRepository, RuleSetRepository, WalletRepository
 from services.rewards.domain import boards
 from services.rewards.domain.rules import CLICK, DEFAULT_RULES, SHARE, Campaign, RuleSet
@@ -162,6 +168,11 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             raise FailedPrecondition(f"item_id: {item_id!r} is out of stock") from None
         except InsufficientPoints:
             raise FailedPrecondition("advocate_id: balance does not cover the item's cost") from None
+        except Interrupted:
+            raise Aborted(
+                "idempotency_key: this redemption was interrupted and rolled back (nothing was debited); "
+                "retry with a new idempotency_key"
+            ) from None
         return rewards_pb2.RedeemResponse(entry=entry_message(out.entry), balance=out.balance, created=out.created)
 
     async def GetRuleSet(

@@ -16,6 +16,7 @@ from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged, EngagementObserved, Share, ShareMade
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from prometheus_client import Counter
 
 from services.common.events import from_timestamp, new_event_id, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
@@ -40,6 +41,9 @@ from services.share.domain.sharing import (
     is_personal_wording,
     share_id_for,
 )
+
+# A business counter: new shares (retries excluded), by network (a small fixed set of values).
+SHARES = Counter("advocacy_share_shares_total", "Shares recorded (retries of a recorded share excluded).", ["network"])
 
 MAX_ID = 128
 MAX_MESSAGE = 5000
@@ -321,6 +325,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             # A concurrent retry with the same key won the race: answer with its share.
             return share_pb2.RecordShareResponse(share=stored, created=False)
         self._outboxes.shares(share.share_id, written)
+        SHARES.labels(Network.Name(request.network).removeprefix("NETWORK_").lower()).inc()
         return share_pb2.RecordShareResponse(share=share, created=True)
 
     async def ListSharesByAdvocate(

@@ -1,0 +1,74 @@
+"""The Kubernetes ConfigMaps carry every setting the services read.
+
+Each service's typed settings (its `config.py`) are compared with its ConfigMap in deploy/k8s/base:
+a new setting without a ConfigMap entry fails here, unless it is listed below with the reason it is
+set elsewhere (a Secret) or deliberately left out. The reverse holds too: a ConfigMap key that no
+setting reads (a typo, a renamed setting) fails. And every ConfigMap value must be valid for its
+setting, so a deployment cannot fail at start on a bad value.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from services.analytics.config import AnalyticsSettings
+from services.content.config import ContentSettings
+from services.rewards.config import RewardsSettings
+from services.share.config import ShareSettings
+from tests.unit.test_k8s_manifests import named
+
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "content": ContentSettings,
+    "share": ShareSettings,
+    "rewards": RewardsSettings,
+    "analytics": AnalyticsSettings,
+}
+
+# Settings deliberately not in a ConfigMap, and why.
+NOT_IN_CONFIGMAP = {
+    "mongo_url": "carries credentials: set from the advocacy-mongodb Secret (secretKeyRef)",
+    "fingerprint_salt": "a secret: set from the share Secret (secretKeyRef)",
+    "topic_prefix": "isolates test runs on one shared broker; a deployment owns its topics (empty)",
+}
+SECRETS = {"mongo_url", "fingerprint_salt"}
+
+
+def env_name(field: str) -> str:
+    return f"ADVOCACY_{field.upper()}"
+
+
+def container_env(name: str) -> dict[str, dict]:
+    (app,) = named("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in app.get("env", [])}
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_setting_has_a_configmap_entry_or_a_reason(name: str) -> None:
+    config = named("ConfigMap", name)["data"]
+    missing = [
+        env_name(f) for f in SETTINGS[name].model_fields if env_name(f) not in config and f not in NOT_IN_CONFIGMAP
+    ]
+    assert not missing, f"{name}: settings without a ConfigMap entry (add one, or a reason here): {missing}"
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_secret_settings_come_from_secrets(name: str) -> None:
+    env = container_env(name)
+    for field in SECRETS & set(SETTINGS[name].model_fields):
+        assert "secretKeyRef" in env[env_name(field)].get("valueFrom", {}), f"{name}: {field} not from a Secret"
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_every_configmap_entry_is_a_setting(name: str) -> None:
+    known = {env_name(f) for f in SETTINGS[name].model_fields}
+    unknown = sorted(set(named("ConfigMap", name)["data"]) - known)
+    assert not unknown, f"{name}: ConfigMap keys no setting reads: {unknown}"
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_configmap_values_are_valid_settings(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in named("ConfigMap", name)["data"].items():
+        monkeypatch.setenv(key, value)
+    settings = SETTINGS[name]()  # raises on a value the service would refuse at start
+    assert settings.grpc_port == 50051  # type: ignore[attr-defined]
