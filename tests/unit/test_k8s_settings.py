@@ -30,8 +30,15 @@ NOT_IN_CONFIGMAP = {
     "mongo_url": "carries credentials: set from the advocacy-mongodb Secret (secretKeyRef)",
     "fingerprint_salt": "a secret: set from the share Secret (secretKeyRef)",
     "topic_prefix": "isolates test runs on one shared broker; a deployment owns its topics (empty)",
+    "auth_hs256_key": "a secret: set from the advocacy-auth Secret (secretKeyRef)",
+    "auth_service_token": "a secret, and optional: minted from the HS256 key when unset",
+    "auth_jwks_file": "a path inside a mounted volume: set by an overlay that mounts the identity provider's JWKS",
+    "tls_cert_file": "a path inside a mounted certificate volume: set by an overlay that enables (m)TLS",
+    "tls_key_file": "a path inside a mounted certificate volume: set by an overlay that enables (m)TLS",
+    "tls_client_ca_file": "a path inside a mounted certificate volume: set by an overlay that enables mTLS",
+    "tls_ca_file": "a path inside a mounted certificate volume: set by an overlay that enables (m)TLS",
 }
-SECRETS = {"mongo_url", "fingerprint_salt"}
+SECRETS = {"mongo_url", "fingerprint_salt", "auth_hs256_key"}
 
 
 def env_name(field: str) -> str:
