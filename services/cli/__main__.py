@@ -137,7 +137,7 @@ class ServiceErrorLine(UsageError):
 
 
 def as_dict(msg: Message) -> dict[str, Any]:
-    return MessageToDict(msg, preserving_proto_field_name=True)
+    return MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def emit_json(value: Any) -> None:
