@@ -8,6 +8,7 @@ Ctrl-C (or SIGTERM) stops the demo, the services gracefully, then the stack (unl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -16,6 +17,7 @@ import time
 
 from infra import stack as local_stack
 from services.common.topics import POINTS_AWARDED, provision
+from services.platform.demo import say
 from services.platform.supervisor import SERVICE_NAMES, Platform
 
 
@@ -34,8 +36,9 @@ def main() -> None:
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # SIGHUP too: a closed terminal must stop the services and the stack, not orphan them.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
 
     started = time.monotonic()
     cfg = local_stack.StackConfig.from_env()
@@ -70,16 +73,24 @@ def main() -> None:
     if not failed and not args.no_demo:
         from services.platform.demo import run_demo
 
-        failed = not run_demo(platform, cfg.kafka_bootstrap, POINTS_AWARDED.name, args, stop, started)
+        try:
+            failed = not run_demo(platform, cfg.kafka_bootstrap, POINTS_AWARDED.name, args, stop, started)
+        except Exception as exc:  # whatever happens in the demo, the services and the stack are stopped
+            say(f"error: the demo stopped: {exc!r}")
+            failed = True
     while not stop.is_set() and not failed:
         if dead := platform.exited():
             print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)
             break
         stop.wait(0.5)
     codes = platform.stop()
-    print("services stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+    say("services stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
     if not args.keep_stack:
-        local_stack.stop(cfg)
+        try:
+            local_stack.stop(cfg)
+        except OSError:  # its progress lines cannot be printed (closed terminal): stop quietly
+            with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
+                local_stack.stop(cfg)
     sys.exit(0 if all(c == 0 for c in codes.values()) and not failed else 1)
 
 

@@ -5,6 +5,7 @@ until Ctrl-C or a service dies."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
@@ -20,6 +21,11 @@ from services.demo.view import ThankYouFeed, compact_line, render, take_snapshot
 from services.platform.supervisor import SERVICE_NAMES, Platform
 
 COMPACT_EVERY_SECONDS = 5.0
+
+
+def say(line: str) -> None:
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): stopping goes on
+        print(line, flush=True)
 
 
 def run_demo(
@@ -89,17 +95,18 @@ def run_demo(
                 live.update(render(snap, title, names, thanks, driver.stats), refresh=True)
             elif time.monotonic() - last_line >= COMPACT_EVERY_SECONDS:
                 last_line = time.monotonic()
-                print(compact_line(snap, time.monotonic() - started, driver.stats), flush=True)
+                say(compact_line(snap, time.monotonic() - started, driver.stats))
             stop.wait(args.refresh)
     finally:
         stop.set()
         if live is not None:
-            live.stop()
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                live.stop()
         thanks.stop()
         driver_thread.join(timeout=10)
         clients.close()
     s = driver.stats
-    print(
+    say(
         f"demo: {s.shares} shares, {s.clicks} clicks, {s.engagement_reports} engagement reports in "
         f"{time.monotonic() - s.started:.0f} s"
         + (f"; the view first moved {first_moved:.1f} s after start" if first_moved is not None else "")
