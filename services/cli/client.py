@@ -10,6 +10,7 @@ a sentence a person can act on, so callers print it instead of a traceback.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,8 @@ class Clients:
     token: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
+    _stubs: dict[str, _Stub] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the demo seeds from a thread pool
 
     @classmethod
     def from_env(cls, token: str | None = None, **addresses: str | None) -> Clients:
@@ -103,11 +106,16 @@ class Clients:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
     def stub(self, service: str) -> Any:
-        if service not in self._channels:
-            self._channels[service] = grpc.insecure_channel(self.addresses[service])
-        return _Stub(
-            service, self.addresses[service], STUBS[service](self._channels[service]), self.metadata, self.timeout
-        )
+        with self._lock:
+            return self._stub(service)
+
+    def _stub(self, service: str) -> _Stub:
+        if service not in self._stubs:
+            channel = self._channels[service] = grpc.insecure_channel(self.addresses[service])
+            self._stubs[service] = _Stub(
+                service, self.addresses[service], STUBS[service](channel), self.metadata, self.timeout
+            )
+        return self._stubs[service]
 
     @property
     def content(self) -> Any:
@@ -129,6 +137,7 @@ class Clients:
         for channel in self._channels.values():
             channel.close()
         self._channels.clear()
+        self._stubs.clear()
 
     def __enter__(self) -> Clients:
         return self
