@@ -76,8 +76,9 @@ down: ## Stop the local Kafka + FerretDB (data is kept in .local/)
 	$(PY) infra/stack.py stop
 
 .PHONY: run
-run: install ## Run the whole platform locally: Kafka, FerretDB, the four services (Ctrl-C stops it all)
-	$(PY) -m services.platform
+DEMO ?= 1
+run: install ## Run the platform with a live demo company and view (DEMO=0: the platform alone); Ctrl-C stops it all
+	$(PY) -m services.platform $(if $(filter 0,$(DEMO)),--no-demo,)
 
 .PHONY: test
 test: install check-generated lint ## Lint, then unit, integration and end-to-end tests on the real broker and FerretDB

@@ -1,34 +1,44 @@
-"""`make run`: the local stack (Kafka + FerretDB), the topics and the four services.
+"""`make run`: the local stack (Kafka + FerretDB), the topics, the four services and, unless
+`--no-demo` (`make run DEMO=0`), a living demo company with a live terminal view.
 
-Ctrl-C (or SIGTERM) stops the services gracefully, then the stack; data stays in .local/dev,
-so the next `make run` continues where this one stopped.
+Ctrl-C (or SIGTERM) stops the demo, the services gracefully, then the stack (unless
+--keep-stack); data stays in .local/dev, so the next `make run` continues where this one stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import signal
 import sys
+import threading
 import time
 
 from infra import stack as local_stack
-from services.common.topics import provision
+from services.common.topics import POINTS_AWARDED, provision
+from services.platform.demo import say
 from services.platform.supervisor import SERVICE_NAMES, Platform
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep-stack", action="store_true", help="leave Kafka and FerretDB running on exit")
+    parser.add_argument("--no-demo", action="store_true", help="run the platform alone (no demo company, no view)")
+    parser.add_argument("--seed", type=int, default=42, help="demo company seed")
+    parser.add_argument("--advocates", type=int, default=300, help="demo advocates")
+    parser.add_argument("--items", type=int, default=40, help="demo content items")
+    parser.add_argument("--refresh", type=float, default=1.5, help="live view refresh, seconds")
     args = parser.parse_args()
 
-    stop = False
+    stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
+        stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # SIGHUP too: a closed terminal must stop the services and the stack, not orphan them.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
 
     started = time.monotonic()
     cfg = local_stack.StackConfig.from_env()
@@ -41,15 +51,19 @@ def main() -> None:
     created = provision(cfg.kafka_bootstrap)
     print(f"topics: {len(created)} created" if created else "topics: all present")
 
-    platform = Platform(
-        env={"ADVOCACY_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "ADVOCACY_MONGO_URL": cfg.mongo_url},
-        log_dir=cfg.data / "logs",
-    )
+    env = {"ADVOCACY_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "ADVOCACY_MONGO_URL": cfg.mongo_url}
+    if not args.no_demo:
+        from services.demo.company import COMPANY_CHANNELS
+
+        # The demo company's own channels: the denominator of the amplification ratio.
+        env["ADVOCACY_COMPANY_CHANNEL_AUDIENCE"] = json.dumps(COMPANY_CHANNELS)
+    platform = Platform(env=env, log_dir=cfg.data / "logs")
+    failed = False
     try:
         platform.start()
     except (RuntimeError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        stop = True
+        failed = True
     else:
         print(f"\nAdvocacy is running ({time.monotonic() - started:.1f} s to ready). Ctrl-C stops everything.")
         for name in SERVICE_NAMES:
@@ -63,16 +77,28 @@ def main() -> None:
             '             grpcurl -H "authorization: Bearer $ADVOCACY_TOKEN" -plaintext '
             f"{platform.address('rewards')} advocacy.rewards.v1.RewardsService/GetRuleSet"
         )
-    while not stop:
+    if not failed and not args.no_demo:
+        from services.platform.demo import run_demo
+
+        try:
+            failed = not run_demo(platform, cfg.kafka_bootstrap, POINTS_AWARDED.name, args, stop, started)
+        except Exception as exc:  # whatever happens in the demo, the services and the stack are stopped
+            say(f"error: the demo stopped: {exc!r}")
+            failed = True
+    while not stop.is_set() and not failed:
         if dead := platform.exited():
             print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)
             break
-        time.sleep(0.5)
+        stop.wait(0.5)
     codes = platform.stop()
-    print("services stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+    say("services stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
     if not args.keep_stack:
-        local_stack.stop(cfg)
-    sys.exit(0 if all(c == 0 for c in codes.values()) else 1)
+        try:
+            local_stack.stop(cfg)
+        except OSError:  # its progress lines cannot be printed (closed terminal): stop quietly
+            with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
+                local_stack.stop(cfg)
+    sys.exit(0 if all(c == 0 for c in codes.values()) and not failed else 1)
 
 
 if __name__ == "__main__":

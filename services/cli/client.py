@@ -1,0 +1,146 @@
+"""The ONE place where Advocacy clients (the CLI, the demo driver, the live view) create gRPC
+channels and stubs.
+
+Addresses come from options or ADVOCACY_<SERVICE>_ADDR (defaults: the `make run` ports). A token
+(`--token` or ADVOCACY_TOKEN) is sent on every call as `authorization: Bearer <token>`; this module
+never signs tokens. Every failed call becomes a `ServiceError` naming the service, its address and
+a sentence a person can act on, so callers print it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from advocacy.analytics.v1 import analytics_pb2_grpc
+from advocacy.content.v1 import content_pb2_grpc
+from advocacy.rewards.v1 import rewards_pb2_grpc
+from advocacy.share.v1 import share_pb2_grpc
+
+SERVICES = ("content", "share", "rewards", "analytics")
+DEFAULT_ADDRESSES = {name: f"127.0.0.1:{50051 + i}" for i, name in enumerate(SERVICES)}
+STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
+    "content": content_pb2_grpc.ContentServiceStub,
+    "share": share_pb2_grpc.ShareServiceStub,
+    "rewards": rewards_pb2_grpc.RewardsServiceStub,
+    "analytics": analytics_pb2_grpc.AnalyticsServiceStub,
+}
+TOKEN_ENV = "ADVOCACY_TOKEN"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+def address_env(service: str) -> str:
+    return f"ADVOCACY_{service.upper()}_ADDR"
+
+
+def addresses_from_env(overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """Per service: the explicit override, else ADVOCACY_<SERVICE>_ADDR, else the `make run` port."""
+    env, overrides = os.environ, overrides or {}
+    return {s: overrides.get(s) or env.get(address_env(s)) or DEFAULT_ADDRESSES[s] for s in SERVICES}
+
+
+class ServiceError(Exception):
+    """A call failed; `str()` is a message for people, `code` the gRPC status."""
+
+    def __init__(self, service: str, address: str, method: str, code: grpc.StatusCode, details: str) -> None:
+        self.service, self.address, self.method, self.code, self.details = service, address, method, code, details
+        super().__init__(explain(service, address, method, code, details))
+
+
+def explain(service: str, address: str, method: str, code: grpc.StatusCode, details: str) -> str:
+    where = f"{service} service at {address}"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"the {where} is unavailable ({details or 'no answer'}); is `make run` running, or is the address right?"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"the {where} did not answer {method} in time; it may be overloaded or still starting"
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        hint = "no token: set ADVOCACY_TOKEN or pass --token" if not os.environ.get(TOKEN_ENV) else "token refused"
+        return f"{hint} ({where} said: {details or 'unauthenticated'})"
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return f"your token may not call {method} ({where} said: {details or 'permission denied'})"
+    return f"{method}: {code.name}: {details}"
+
+
+class _Stub:
+    """A service stub whose methods attach the token and a deadline and raise `ServiceError`."""
+
+    def __init__(self, service: str, address: str, stub: Any, metadata: tuple[tuple[str, str], ...], timeout: float):
+        self._service, self._address, self._stub = service, address, stub
+        self._metadata, self._timeout = metadata, timeout
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        rpc = getattr(self._stub, method)
+
+        def call(request: Any, timeout: float | None = None) -> Any:
+            try:
+                return rpc(request, metadata=self._metadata, timeout=timeout or self._timeout)
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+                details = exc.details() if hasattr(exc, "details") else str(exc)
+                raise ServiceError(self._service, self._address, method, code, details or "") from None
+
+        return call
+
+
+@dataclass
+class Clients:
+    """Stubs of the four services, created lazily, closed together."""
+
+    addresses: dict[str, str] = field(default_factory=addresses_from_env)
+    token: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    _channels: dict[str, grpc.Channel] = field(default_factory=dict)
+    _stubs: dict[str, _Stub] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the demo seeds from a thread pool
+
+    @classmethod
+    def from_env(cls, token: str | None = None, **addresses: str | None) -> Clients:
+        return cls(addresses_from_env(addresses), token if token is not None else os.environ.get(TOKEN_ENV))
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def stub(self, service: str) -> Any:
+        with self._lock:
+            return self._stub(service)
+
+    def _stub(self, service: str) -> _Stub:
+        if service not in self._stubs:
+            channel = self._channels[service] = grpc.insecure_channel(self.addresses[service])
+            self._stubs[service] = _Stub(
+                service, self.addresses[service], STUBS[service](channel), self.metadata, self.timeout
+            )
+        return self._stubs[service]
+
+    @property
+    def content(self) -> Any:
+        return self.stub("content")
+
+    @property
+    def share(self) -> Any:
+        return self.stub("share")
+
+    @property
+    def rewards(self) -> Any:
+        return self.stub("rewards")
+
+    @property
+    def analytics(self) -> Any:
+        return self.stub("analytics")
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+        self._stubs.clear()
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,205 @@
+"""Seeds the demo company ONLY through the real gRPC APIs: rewards campaigns and catalogue,
+advocates (EnrollAdvocate), content items (Create → SubmitForReview → Approve → Publish, or left
+approved with a future publish_at: scheduled).
+
+Re-running is cheap and safe: enrolled advocates are left alone and an item whose URL is already
+live (published or scheduled, not expired) is reused, so `make run` twice keeps one company."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.content.v1 import content_pb2
+from advocacy.rewards.v1 import rewards_pb2
+from advocacy.share.v1 import share_pb2
+
+from services.cli.client import Clients, ServiceError
+from services.common.events import from_timestamp, to_timestamp
+from services.demo.company import DemoAdvocate, DemoCompany, DemoItem
+
+AUTHOR = "comms-demo"
+CATALOG = (
+    ("coffee", "Coffee with the CEO", 60, 50),
+    ("hoodie", "Advocacy hoodie", 150, 200),
+    ("tree", "Plant ten trees", 40, 10_000),
+    ("ticket", "Conference ticket", 800, 3),
+)
+LIVE = (content_pb2.CONTENT_STATUS_PUBLISHED, content_pb2.CONTENT_STATUS_APPROVED)
+
+
+@dataclass
+class SeededItem:
+    item: DemoItem
+    content_id: str
+    publish_at: datetime | None  # None: published already
+    expires_at: datetime | None
+
+
+@dataclass
+class SeedResult:
+    """Filled while seeding runs, so activity can start before the last advocate is enrolled."""
+
+    items: list[SeededItem] = field(default_factory=list)
+    # Content is seeded first; set once every item exists.
+    content_ready: threading.Event = field(default_factory=threading.Event)
+    # Ids of advocates known to be enrolled so far (the keenest sharers are enrolled first).
+    enrolled: set[str] = field(default_factory=set)
+    done: threading.Event = field(default_factory=threading.Event)
+    stage: str = ""
+    stage_done: int = 0
+    stage_total: int = 0
+    advocates_enrolled: int = 0
+    advocates_existing: int = 0
+    items_created: int = 0
+    items_reused: int = 0
+    seconds: float = 0.0
+
+
+def network(name: str) -> int:
+    return Network.Value(f"NETWORK_{name}")
+
+
+def advocate_message(a: DemoAdvocate) -> share_pb2.Advocate:
+    return share_pb2.Advocate(
+        profile=AdvocateSnapshot(
+            advocate_id=a.advocate_id,
+            display_name=a.display_name,
+            team=a.team,
+            location=a.location,
+            language=a.language,
+            role=a.role,
+            leader=a.leader,
+            timezone=a.timezone,
+        ),
+        interests=list(a.interests),
+        networks=[share_pb2.NetworkConnection(network=network(n), audience_size=s) for n, s in a.networks.items()],
+    )
+
+
+def item_message(item: DemoItem, now: datetime) -> content_pb2.ContentItem:
+    msg = content_pb2.ContentItem(
+        title=item.title,
+        summary=item.summary,
+        url=item.url,
+        topics=list(item.topics),
+        language=item.language,
+        campaign_id=item.campaign_id,
+        audience=content_pb2.Audience(teams=list(item.teams), languages=list(item.languages)),
+        suggested_texts=[content_pb2.SuggestedText(network=network(n), text=t) for n, t in item.suggested.items()],
+        author_id=AUTHOR,
+    )
+    if item.publish_in is not None:
+        msg.publish_at.CopyFrom(to_timestamp(now + item.publish_in))
+    if item.expires_in is not None:
+        msg.expires_at.CopyFrom(to_timestamp(now + (item.publish_in or timedelta()) + item.expires_in))
+    return msg
+
+
+def _live_items_by_url(clients: Clients, now: datetime) -> dict[str, content_pb2.ContentItem]:
+    found: dict[str, content_pb2.ContentItem] = {}
+    for status in LIVE:
+        token = ""
+        while True:
+            page = clients.content.ListContent(
+                content_pb2.ListContentRequest(status=status, page_size=100, page_token=token)
+            )
+            for it in page.items:
+                if it.HasField("expires_at") and from_timestamp(it.expires_at) <= now + timedelta(minutes=2):
+                    continue  # about to expire: a fresh copy keeps the demo alive
+                found.setdefault(it.url, it)
+            token = page.next_page_token
+            if not token:
+                break
+    return found
+
+
+def seed(
+    clients: Clients,
+    company: DemoCompany,
+    progress: Callable[[str, int, int], None] | None = None,
+    workers: int = 6,
+    result: SeedResult | None = None,
+) -> SeedResult:
+    """Seeds and returns the content ids; `progress(stage, done, total)` after each step. Pass
+    `result` to watch it fill from another thread."""
+    started = datetime.now(UTC)
+    result = SeedResult() if result is None else result
+
+    def report(stage: str, done: int, total: int) -> None:
+        result.stage, result.stage_done, result.stage_total = stage, done, total
+        if progress is not None:
+            progress(stage, done, total)
+
+    for campaign_id, _, multiplier in company.campaigns:
+        clients.rewards.UpsertCampaign(
+            rewards_pb2.UpsertCampaignRequest(
+                campaign=rewards_pb2.Campaign(
+                    campaign_id=campaign_id,
+                    starts_at=to_timestamp(started - timedelta(days=30)),
+                    ends_at=to_timestamp(started + timedelta(days=60)),
+                    multiplier=multiplier,
+                )
+            )
+        )
+    for item_id, name, cost, stock in CATALOG:
+        clients.rewards.UpsertCatalogItem(
+            rewards_pb2.UpsertCatalogItemRequest(
+                item=rewards_pb2.CatalogItem(item_id=item_id, name=name, cost=cost, stock=stock)
+            )
+        )
+    report("rewards", 1, 1)
+
+    existing = _live_items_by_url(clients, started)
+
+    def publish(item: DemoItem) -> tuple[SeededItem, bool]:
+        now = datetime.now(UTC)
+        found, created = existing.get(item.url), None
+        if found is None:
+            created = clients.content.CreateContent(content_pb2.CreateContentRequest(item=item_message(item, now)))
+            for step in (clients.content.SubmitForReview, clients.content.Approve, clients.content.Publish):
+                created = step(content_pb2.TransitionRequest(content_id=created.content_id, actor_id=AUTHOR))
+            found = created
+        scheduled = found.status == content_pb2.CONTENT_STATUS_APPROVED and found.HasField("publish_at")
+        return SeededItem(
+            item=item,
+            content_id=found.content_id,
+            publish_at=from_timestamp(found.publish_at) if scheduled else None,
+            expires_at=from_timestamp(found.expires_at) if found.HasField("expires_at") else None,
+        ), created is not None
+
+    with ThreadPoolExecutor(min(workers, 4)) as pool:
+        for done, (seeded, new) in enumerate(pool.map(publish, company.items), start=1):
+            result.items.append(seeded)
+            result.items_created += new
+            result.items_reused += not new
+            report("content", done, len(company.items))
+    result.content_ready.set()
+
+    def enrol(a: DemoAdvocate) -> bool:
+        try:
+            if clients.share.GetAdvocate(share_pb2.GetAdvocateRequest(advocate_id=a.advocate_id)).enrolled:
+                return False
+        except ServiceError as exc:
+            if exc.code != grpc.StatusCode.NOT_FOUND:
+                raise
+        clients.share.EnrollAdvocate(share_pb2.EnrollAdvocateRequest(advocate=advocate_message(a)))
+        return True
+
+    # The keenest sharers first: activity can start while the long tail is still enrolling.
+    people = sorted(company.advocates, key=lambda a: -a.activity)
+    with ThreadPoolExecutor(workers) as pool:
+        for done, (a, created) in enumerate(zip(people, pool.map(enrol, people), strict=True), start=1):
+            result.enrolled.add(a.advocate_id)
+            result.advocates_enrolled += created
+            result.advocates_existing += not created
+            report("advocates", done, len(people))
+
+    result.seconds = (datetime.now(UTC) - started).total_seconds()
+    result.done.set()
+    return result

@@ -1,0 +1,211 @@
+"""The live terminal view of `make run` (and `advocacy watch`): every figure is read from the
+running services (rewards and analytics gRPC APIs) and the thank-you lines from the
+`points-awarded` topic; nothing is computed from what the demo driver did."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from advocacy.analytics.v1 import analytics_pb2
+from advocacy.rewards.v1 import rewards_pb2
+from rich import box
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from services.cli.client import Clients, ServiceError
+from services.demo.activity import DriverStats
+
+
+@dataclass
+class Snapshot:
+    taken: float = field(default_factory=time.monotonic)
+    leaderboard: list[rewards_pb2.LeaderboardRow] = field(default_factory=list)
+    top: list[analytics_pb2.TopContentEntry] = field(default_factory=list)
+    overview: analytics_pb2.ProgramOverview | None = None
+    errors: list[str] = field(default_factory=list)
+    note: str = ""  # e.g. seeding progress
+
+
+def take_snapshot(clients: Clients, limit: int = 8) -> Snapshot:
+    snap = Snapshot()
+    try:
+        snap.leaderboard = list(
+            clients.rewards.GetLeaderboard(
+                rewards_pb2.GetLeaderboardRequest(
+                    board=rewards_pb2.BOARD_GLOBAL, period=rewards_pb2.PERIOD_ALL_TIME, limit=limit
+                )
+            ).rows
+        )
+    except ServiceError as exc:
+        snap.errors.append(str(exc))
+    try:
+        snap.top = list(
+            clients.analytics.TopContent(
+                analytics_pb2.TopContentRequest(metric=analytics_pb2.TOP_METRIC_ENGAGEMENTS, limit=5)
+            ).entries
+        )
+        snap.overview = clients.analytics.GetProgramOverview(analytics_pb2.GetProgramOverviewRequest())
+    except ServiceError as exc:
+        snap.errors.append(str(exc))
+    return snap
+
+
+class ThankYouFeed:
+    """The latest thank-you lines, read from `points-awarded` (from the end: only new ones)."""
+
+    def __init__(self, bootstrap: str, topic: str, keep: int = 6) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.received = 0
+        self._bootstrap, self._topic = bootstrap, topic
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="thank-you-feed", daemon=True)
+
+    def start(self) -> ThankYouFeed:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None)
+        except Exception as exc:  # the view still works without thank-you lines
+            self.lines.append(f"(no thank-you feed: {exc})")
+            return
+        try:
+            parts = consumer.partitions_for_topic(self._topic) or set()
+            consumer.assign([TopicPartition(self._topic, p) for p in parts])
+            consumer.seek_to_end()
+            while not self._stop.is_set():
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        self.received += 1
+                        try:
+                            event = rewards_pb2.PointsAwarded.FromString(record.value)
+                        except Exception:
+                            continue
+                        if event.thank_you and event.entry.points > 0:
+                            self.lines.append(event.thank_you)
+        finally:
+            consumer.close()
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _opt(msg: object, name: str) -> float | None:
+    return getattr(msg, name) if msg is not None and msg.HasField(name) else None  # type: ignore[attr-defined]
+
+
+def render(
+    snap: Snapshot,
+    title: str,
+    names: dict[str, str],
+    thanks: ThankYouFeed | None = None,
+    driver: DriverStats | None = None,
+) -> RenderableType:
+    board = Table(title="Leaderboard (all time)", box=box.SIMPLE_HEAD, expand=True)
+    board.add_column("#", justify="right")
+    board.add_column("advocate")
+    board.add_column("points", justify="right")
+    for row in snap.leaderboard:
+        board.add_row(str(row.rank), names.get(row.key, row.key), f"{row.points:,}")
+
+    top = Table(title="Top content (engagements)", box=box.SIMPLE_HEAD, expand=True)
+    top.add_column("item")
+    top.add_column("shares", justify="right")
+    top.add_column("reach", justify="right")
+    top.add_column("clicks", justify="right")
+    top.add_column("eng.", justify="right")
+    for e in snap.top:
+        top.add_row(
+            e.title[:38] or e.content_id,
+            str(e.stats.shares),
+            f"{e.stats.potential_reach:,}",
+            str(e.stats.unique_clicks),
+            str(e.stats.engagements),
+        )
+
+    o = snap.overview
+    figures = Table.grid(padding=(0, 2))
+    figures.add_column(style="bold")
+    figures.add_column(justify="right")
+    if o is not None:
+        t, cur = o.totals, o.currency or "EUR"
+        amp = _opt(o, "amplification_ratio")
+        rows = [
+            ("shares", f"{t.shares:,}"),
+            ("potential reach", f"{t.potential_reach:,}"),
+            ("impressions (reported)", f"{t.impressions_reported:,}"),
+            ("unique clicks", f"{t.unique_clicks:,}"),
+            ("reactions / comments", f"{t.reactions:,} / {t.comments:,}"),
+            ("earned media value", f"{t.earned_media_value:,.0f} {cur}"),
+            ("adoption", f"{_pct(_opt(o, 'adoption'))} ({o.active_advocates}/{o.enrolled_advocates})"),
+            ("amplification vs company", "—" if amp is None else f"{amp:.1f}x"),
+            (
+                "leader participation",
+                f"{_pct(_opt(o, 'leader_participation'))} ({o.active_leaders}/{o.enrolled_leaders})",
+            ),
+        ]
+        for k, v in rows:
+            figures.add_row(k, v)
+    else:
+        figures.add_row("analytics", "waiting…")
+
+    grid = Table.grid(expand=True)
+    grid.add_column(ratio=1)
+    grid.add_column(ratio=1)
+    grid.add_row(Panel(figures, title="Program", box=box.ROUNDED), board)
+    parts: list[RenderableType] = [grid, top]
+    if thanks is not None:
+        lines = list(thanks.lines) or ["(waiting for the first points…)"]
+        parts.append(Panel(Text("\n".join(lines)), title="Latest thank-yous (points-awarded)", box=box.ROUNDED))
+    footer = Text(style="dim")
+    if driver is not None:
+        footer.append(
+            f"demo activity: {driver.shares} shares ({driver.per_second(driver.shares):.2f}/s), "
+            f"{driver.clicks} link clicks ({driver.per_second(driver.clicks):.2f}/s, {driver.bot_clicks} by bots), "
+            f"{driver.engagement_reports} engagement reports ({driver.per_second(driver.engagement_reports):.2f}/s)"
+        )
+        if driver.errors:
+            footer.append(f"; {driver.errors} errors, last: {driver.last_error[:120]}", style="yellow")
+        footer.append("\n")
+    if snap.note:
+        footer.append(snap.note + "\n", style="cyan")
+    for err in snap.errors[:2]:
+        footer.append(err[:200] + "\n", style="red")
+    footer.append("Ctrl-C stops everything.")
+    parts.append(footer)
+    return Panel(Group(*parts), title=title, box=box.HEAVY)
+
+
+def compact_line(snap: Snapshot, elapsed: float, driver: DriverStats | None = None) -> str:
+    """One line for logs and non-terminal output."""
+    o = snap.overview
+    parts = [f"t={elapsed:.0f}s"]
+    if driver is not None:
+        parts.append(f"sent shares={driver.shares} clicks={driver.clicks} reports={driver.engagement_reports}")
+    if o is not None:
+        t = o.totals
+        parts.append(
+            f"analytics shares={t.shares} reach={t.potential_reach} clicks={t.unique_clicks} "
+            f"engagements={t.engagements} emv={t.earned_media_value:.0f}{o.currency} "
+            f"adoption={_pct(_opt(o, 'adoption'))} amplification={_opt(o, 'amplification_ratio') or 0:.2f}"
+        )
+    if snap.leaderboard:
+        parts.append(f"leader={snap.leaderboard[0].key}:{snap.leaderboard[0].points}")
+    if snap.note:
+        parts.append(snap.note)
+    if snap.errors:
+        parts.append(f"errors: {'; '.join(snap.errors)[:200]}")
+    return " | ".join(parts)

@@ -1,0 +1,118 @@
+"""The demo part of `make run`: seed the demo company through the APIs, start the activity
+driver, and show the live view (a compact line every few seconds when stdout is not a terminal)
+until Ctrl-C or a service dies."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import threading
+import time
+
+from rich.console import Console
+from rich.live import Live
+
+from services.cli.client import Clients, ServiceError
+from services.common.auth import ADMIN
+from services.demo.activity import ActivityDriver, Rates
+from services.demo.company import generate
+from services.demo.seed import SeedResult, seed
+from services.demo.view import ThankYouFeed, compact_line, render, take_snapshot
+from services.platform.supervisor import SERVICE_NAMES, Platform
+
+COMPACT_EVERY_SECONDS = 5.0
+
+
+def say(line: str) -> None:
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): stopping goes on
+        print(line, flush=True)
+
+
+def run_demo(
+    platform: Platform,
+    kafka_bootstrap: str,
+    points_topic: str,
+    args: argparse.Namespace,
+    stop: threading.Event,
+    started: float,
+) -> bool:
+    """Runs until `stop` is set; False when the demo could not run (the reason is printed)."""
+    console = Console()
+    tty = console.is_terminal
+    company = generate(seed=args.seed, advocates=args.advocates, items=args.items)
+    # The demo acts for the company's admins and on behalf of its advocates: an admin token.
+    clients = Clients.from_env(
+        token=platform.token(ADMIN, "demo"), **{name: platform.address(name) for name in SERVICE_NAMES}
+    )
+    t0 = time.monotonic()
+    seeded = SeedResult()
+    seed_error: list[str] = []
+
+    def seed_in_background() -> None:
+        try:
+            seed(clients, company, result=seeded)
+        except ServiceError as exc:
+            seed_error.append(str(exc))
+            print(f"error: seeding the demo company failed: {exc}", file=sys.stderr)
+            return
+        print(
+            f"demo company {company.name}: {len(company.advocates)} advocates "
+            f"({seeded.advocates_enrolled} enrolled now), {len(seeded.items)} items "
+            f"({seeded.items_created} created, {seeded.items_reused} reused) seeded in {time.monotonic() - t0:.1f} s",
+            flush=True,
+        )
+
+    threading.Thread(target=seed_in_background, name="demo-seed", daemon=True).start()
+    driver = ActivityDriver(clients, company, seeded, Rates.from_env())
+    driver_thread = driver.start_thread(stop)
+    thanks = ThankYouFeed(kafka_bootstrap, points_topic).start()
+    names = {a.advocate_id: a.display_name for a in company.advocates}
+    title = f"Advocacy · demo company {company.name} · {len(company.advocates)} advocates · {len(company.items)} items"
+    first_moved: float | None = None
+    baseline: int | None = None
+    last_line = 0.0
+
+    def moved(snap_shares: int) -> None:
+        nonlocal first_moved, baseline
+        if baseline is None:
+            baseline = snap_shares
+        elif first_moved is None and snap_shares > baseline:
+            first_moved = time.monotonic() - started
+
+    try:
+        live = Live(console=console, auto_refresh=False, transient=False) if tty else None
+        if live is not None:
+            live.start()
+        while not stop.is_set():
+            if dead := platform.exited():
+                print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)
+                break
+            if seed_error:
+                break
+            snap = take_snapshot(clients)
+            if not seeded.done.is_set():
+                snap.note = f"seeding {seeded.stage} {seeded.stage_done}/{seeded.stage_total}"
+            if snap.overview is not None:
+                moved(snap.overview.totals.shares)
+            if live is not None:
+                live.update(render(snap, title, names, thanks, driver.stats), refresh=True)
+            elif time.monotonic() - last_line >= COMPACT_EVERY_SECONDS:
+                last_line = time.monotonic()
+                say(compact_line(snap, time.monotonic() - started, driver.stats))
+            stop.wait(args.refresh)
+    finally:
+        stop.set()
+        if live is not None:
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                live.stop()
+        thanks.stop()
+        driver_thread.join(timeout=10)
+        clients.close()
+    s = driver.stats
+    say(
+        f"demo: {s.shares} shares, {s.clicks} clicks, {s.engagement_reports} engagement reports in "
+        f"{time.monotonic() - s.started:.0f} s"
+        + (f"; the view first moved {first_moved:.1f} s after start" if first_moved is not None else "")
+    )
+    return not seed_error
