@@ -166,17 +166,23 @@ def proto_topic(app: faust.App, name: str, message_type: type[ProtoMessage]) -> 
 
 
 class WorkerLifecycle:
-    """What a stream service runs beside its agents (its gRPC API, database client)."""
+    """What a stream service runs beside its agents (its gRPC API, database client).
+
+    `stop` runs before the agents stop (the API stops taking calls); `close` after they stopped,
+    so an agent finishing its batch still has its database client.
+    """
 
     def __init__(
         self,
         start: Callable[[], Awaitable[None]],
         ready: Callable[[], Awaitable[None]],
         stop: Callable[[], Awaitable[None]],
+        close: Callable[[], Awaitable[None]],
     ) -> None:
         self.start = start
         self.ready = ready
         self.stop = stop
+        self.close = close
 
 
 class ServiceWorker(faust.Worker):
@@ -196,6 +202,11 @@ class ServiceWorker(faust.Worker):
     async def on_stop(self) -> None:
         await self._lifecycle.stop()
         await super().on_stop()
+
+    async def on_shutdown(self) -> None:
+        # mode calls this after the children (the app and its agents) have stopped.
+        await super().on_shutdown()
+        await self._lifecycle.close()
 
 
 @dataclass
@@ -240,13 +251,15 @@ def run_stream_service(
             await running["watcher"]
         if "server" in running:
             await running["server"].stop(settings.shutdown_grace_seconds)
+
+    async def close() -> None:
         if "mongo" in running:
             await running["mongo"].close()
         log.info("stopped")
 
     worker = ServiceWorker(
         app,
-        WorkerLifecycle(start, ready, stop),
+        WorkerLifecycle(start, ready, stop, close),
         loglevel=settings.log_level.lower(),
         logging_config=logging_config(settings.log_level),
     )
