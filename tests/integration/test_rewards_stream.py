@@ -19,6 +19,7 @@ import asyncio
 import os
 import random
 import signal
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ from services.rewards.domain.rules import (
 )
 from tests.conftest import PORT_OFFSET, ROOT, make_isolated
 
+# The generated history is produced at this pace while the workers run (and get killed).
+PRODUCE_PER_SECOND = 500.0
 TIMEZONES = ["Europe/Helsinki", "America/Los_Angeles", "Asia/Tokyo", "UTC", "Europe/Berlin", "Australia/Sydney"]
 NETWORKS = ["NETWORK_LINKEDIN", "NETWORK_X", "NETWORK_FACEBOOK", "NETWORK_XING", "NETWORK_INSTAGRAM"]
 START = date(2026, 10, 1)
@@ -296,6 +299,16 @@ def wait_for(probe, timeout: float, what: str):
         time.sleep(1.0)
 
 
+def produce_paced(bootstrap: str, prefix: str, events: list, per_second: float = PRODUCE_PER_SECOND) -> None:
+    """Produces the events in order, chunk by chunk (each acknowledged before the next), at about
+    `per_second`."""
+    chunk = max(1, int(per_second / 2))
+    for n in range(0, len(events), chunk):
+        t0 = time.monotonic()
+        asyncio.run(produce(bootstrap, prefix, events[n : n + chunk]))
+        time.sleep(max(0.0, 0.5 - (time.monotonic() - t0)))
+
+
 def start_workers(isolated, tag: str, services: tuple[str, ...]) -> Platform:
     env = {
         **isolated.env,
@@ -364,7 +377,10 @@ def run_history(stack, total: int, kills: int, services: tuple[str, ...] = ("rew
         )
         time.sleep(1.5)  # the agent's rule/campaign cache refreshes every second
         started = time.monotonic()
-        asyncio.run(produce(stack.kafka_bootstrap, isolated.prefix, events))
+        # Paced in a thread while the kills happen: the batched workers consume faster than a
+        # one-shot produce, so analytics would have finished before its first kill.
+        producing = threading.Thread(target=produce_paced, args=(stack.kafka_bootstrap, isolated.prefix, events))
+        producing.start()
         # Kill i of each worker comes once it committed i/(kills+1) of the events: spread over
         # the run, and always mid-stream (it has not committed everything yet).
         next_kill = dict.fromkeys(services, 1)
@@ -388,6 +404,7 @@ def run_history(stack, total: int, kills: int, services: tuple[str, ...] = ("rew
                 platform.processes.pop(name, None)
                 platform.start_service(name)
             time.sleep(0.2)
+        producing.join()
         for name in services:
             platform.wait_serving(name, 180)
 
