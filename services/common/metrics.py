@@ -39,6 +39,11 @@ CONSUMER_LAG = Gauge(
     "Messages in a partition not yet processed and committed by this worker (end offset - committed).",
     ["topic", "partition"],
 )
+STREAM_BATCH_RETRIES = Counter(
+    "advocacy_stream_batch_retries_total",
+    "Failed attempts to process a batch (or event) that are retried in place, by agent.",
+    ["agent"],
+)
 STREAM_READY = Gauge(
     "advocacy_stream_ready",
     "1 once the stream worker has recovered its tables and runs its agents, else 0.",

@@ -3,6 +3,9 @@
 - `ProtobufCodec`: events travel on Kafka as protobuf, decoded by a registered Faust codec.
 - `DeadLetteringTopic`: a message that cannot be decoded goes to `<topic>.dlq` with the
   error and origin in headers, is counted, and the stream goes on.
+- `until_done`: how an agent runs a batch (or an event): failures are retried in place and a
+  batch cut short by cancellation is withheld from acknowledgement (Faust would ack it anyway).
+- `AdvocacyTable`: a Faust table that does not mistake an unknown changelog for a mismatch.
 - `ServiceWorker`: a Faust worker that also runs the service's gRPC API on the same event
   loop: listening (NOT_SERVING) from the start, SERVING only after table recovery, and
   stopped gracefully before the agents on SIGTERM.
@@ -12,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import faust.streams
 from faust.serializers import codecs
-from faust.types import AppT
+from faust.types import AppT, EventT
 from faust.types.tuples import Message as FaustMessage
 from google.protobuf.message import Message as ProtoMessage
 from pydantic import Field
@@ -30,10 +33,20 @@ from pymongo import AsyncMongoClient
 from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
-from services.common.metrics import CONSUMER_LAG, EVENTS_DEAD_LETTERED, STREAM_READY, serve_metrics
+from services.common.metrics import (
+    CONSUMER_LAG,
+    EVENTS_DEAD_LETTERED,
+    STREAM_BATCH_RETRIES,
+    STREAM_READY,
+    serve_metrics,
+)
 from services.common.topics import dlq_headers, dlq_name
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
 
 
 class StreamSettings(ServiceSettings):
@@ -111,6 +124,60 @@ def acting_as(event: Any) -> Iterator[None]:
         faust.streams._current_event.reset(token)
 
 
+async def until_done(
+    agent: str,
+    events: Sequence[EventT],
+    attempt: Callable[[], Awaitable[T]],
+    before_retry: Callable[[], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Runs `attempt` (the processing of `events`) until it succeeds, with capped backoff.
+
+    Faust acknowledges a stream's events even when the agent fails (`take_events` acks its batch
+    in a `finally`, an event stream acks the current event in its own), and Faust commits what is
+    acknowledged: a failure that left the agent would lose the batch. So a failure (database
+    down, a changelog not known yet) is retried here, which is safe because every effect is
+    idempotent and the agents' state is written last; a processing bug shows as an endless retry
+    (log + `advocacy_stream_batch_retries_total`), never as lost events. An agent cancelled
+    mid-batch (shutdown) withholds the batch from acknowledgement: it is delivered again."""
+    delay = RETRY_FIRST_SECONDS
+    try:
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                STREAM_BATCH_RETRIES.labels(agent).inc()
+                log.error("batch_failed_retrying", agent=agent, error=repr(exc)[:500], delay_seconds=delay)
+                if before_retry is not None:
+                    before_retry()
+                await sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+    except BaseException:
+        withhold_acks(events)
+        raise
+
+
+def withhold_acks(events: Sequence[EventT]) -> None:
+    """Makes Faust's later ack of these events a no-op (`Message.ack` skips a message marked
+    acked), so the consumer never records them and never commits their offsets."""
+    for event in events:
+        event.message.acked = True
+
+
+class AdvocacyTable(faust.Table):
+    """A Faust table whose source/changelog partition check tolerates an unknown changelog.
+
+    Faust checks the partition counts with aiokafka's metadata snapshot of the last group join; a
+    changelog topic Faust created after that join shows 0 partitions there until the next
+    rebalance, and Faust raised `PartitionsMismatch` on the first table write (seen on a fresh
+    stack). Unknown is not a mismatch: the check runs (uncached) on a later write once known."""
+
+    def _verify_source_topic_partitions(self, source_topic: str) -> None:
+        if not self.app.consumer.topic_partitions(self.changelog_topic_name):
+            return
+        super()._verify_source_topic_partitions(source_topic)
+
+
 def create_app(name: str, settings: StreamSettings) -> faust.App:
     datadir = settings.state_dir / name
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
@@ -133,6 +200,7 @@ def create_app(name: str, settings: StreamSettings) -> faust.App:
         producer_acks=-1,
         # Our own structlog output; Faust must not hijack stdout.
         worker_redirect_stdouts=False,
+        Table=AdvocacyTable,
     )
     app.advocacy_topic_prefix = settings.topic_prefix  # type: ignore[attr-defined]
     _report_consumer_lag(app)

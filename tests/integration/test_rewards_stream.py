@@ -38,6 +38,7 @@ from aiokafka.errors import KafkaError
 from pymongo import MongoClient
 
 from bench.stream import produce
+from infra import stack as local_stack
 from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.platform.supervisor import Platform, ServicePorts
@@ -352,9 +353,16 @@ async def committed(bootstrap: str, group: str, topics: set[str]) -> int:
     return sum(max(m.offset, 0) for tp, m in offsets.items() if tp.topic in topics)
 
 
-def run_history(stack, total: int, kills: int, services: tuple[str, ...] = ("rewards",)) -> dict[str, float]:
+def run_history(
+    stack,
+    total: int,
+    kills: int,
+    services: tuple[str, ...] = ("rewards",),
+    database_outage_seconds: float = 0,
+) -> dict[str, float]:
     """Streams `total` events through the workers, SIGKILLs each worker `kills` times at points
-    spread over the run (each while it still has work), and checks the results against the
+    spread over the run (each while it still has work), optionally stops the database for
+    `database_outage_seconds` once rewards is a third through, and checks the results against the
     references. Returns the run's figures."""
     isolated = make_isolated(stack)
     advocates, events = generate(total)
@@ -404,6 +412,18 @@ def run_history(stack, total: int, kills: int, services: tuple[str, ...] = ("rew
                 platform.processes.pop(name, None)
                 platform.start_service(name)
             time.sleep(0.2)
+        if database_outage_seconds:
+            wait_for(
+                lambda: asyncio.run(committed(stack.kafka_bootstrap, groups["rewards"], inputs)) >= total // 3,
+                600,
+                "rewards a third through",
+            )
+            done = asyncio.run(committed(stack.kafka_bootstrap, groups["rewards"], inputs))
+            assert done < total, "rewards finished before the outage: raise the event count"
+            local_stack.stop_mongo(stack)
+            time.sleep(database_outage_seconds)
+            local_stack.start_mongo(stack)
+            kill_log.append(f"database-outage@{done}")
         producing.join()
         for name in services:
             platform.wait_serving(name, 180)
@@ -509,7 +529,7 @@ def run_history(stack, total: int, kills: int, services: tuple[str, ...] = ("rew
             assert got_stats == analytics_reference(events)
         figures = {
             "events": len(events),
-            "kills": len(kill_log),
+            "kills": sum(1 for k in kill_log if not k.startswith("database")),
             "seconds": round(duration, 1),
             "events_per_second": round(len(events) / duration, 1),
         }

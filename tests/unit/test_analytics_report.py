@@ -62,25 +62,3 @@ def test_csv_has_a_header_and_empty_cells_for_unknown_ratios():
     assert list(rows[0]) == CSV_COLUMNS
     assert rows[0]["window_start"] == D.isoformat() and rows[0]["shares"] == "1"
     assert rows[0]["ctr"] == "" and rows[0]["engagement_rate_basis"] == "POTENTIAL_REACH"
-
-
-async def test_a_store_failure_is_retried_until_it_succeeds():
-    from pymongo.errors import AutoReconnect
-
-    from services.analytics.stream.agents import with_retry
-
-    calls: list[str] = []
-    waits: list[float] = []
-
-    async def handle(value: str) -> bool:
-        calls.append(value)
-        if len(calls) < 4:
-            raise AutoReconnect("store down")
-        return True
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    assert await with_retry(handle, "event", sleep) is True
-    assert calls == ["event"] * 4
-    assert waits == [0.5, 1.0, 2.0]

@@ -2,52 +2,30 @@
 
 Shares and engagement are taken in batches: each batch's facts are stored with one bulk insert
 (and its unique-click claims with another), and the batch's offsets are acknowledged only after.
+A batch (or event) whose store fails is retried in place until it succeeds (`until_done`).
 
 An event that decodes but is unusable goes to the topic's DLQ; the stream goes on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, cast
 
 import faust
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
-from pymongo.errors import PyMongoError
+from faust.types import EventT
 
 from services.analytics.stream.ingest import Ingest, InvalidEvent
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
-from services.common.stream import dead_letter, proto_topic
+from services.common.stream import dead_letter, proto_topic, until_done
 from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEMENT_OBSERVED, SHARE_MADE, TopicSpec
 
 log = get_logger(__name__)
-
-T = TypeVar("T")
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 10.0
-
-
-async def with_retry(
-    handle: Callable[[Any], Awaitable[T]],
-    value: Any,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> T:
-    """Retries a database failure until it succeeds (with capped backoff): every handler is
-    idempotent, so a retry after a write that did land changes nothing, and the offset is not
-    committed past an event whose effect is unknown."""
-    delay = RETRY_FIRST_SECONDS
-    while True:
-        try:
-            return await handle(value)
-        except PyMongoError as exc:
-            log.warning("analytics_store_retry", error=str(exc)[:300], delay_seconds=delay)
-            await sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)
-
 
 # A batch is at most this many events, or what arrived within this time (Faust `take_events`).
 BATCH_MAX_EVENTS = 500
@@ -72,31 +50,43 @@ def _register_batched(app: faust.App, spec: TopicSpec, channel: Any, ingest: Ing
         # Offsets of a batch are acknowledged only after its facts are stored.
         async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
             start = time.perf_counter()
-            facts = []
-            for event in batch:
-                try:
-                    facts.append(ingest.fact(event.value))
-                except InvalidEvent as exc:
-                    await dead_letter(app, event.message, "invalid", exc)
-            await with_retry(ingest.facts, facts)
+            facts = await until_done(agent, batch, partial(store_facts, batch))
             elapsed = (time.perf_counter() - start) / max(len(batch), 1)
             EVENTS_CONSUMED.labels(spec.name).inc(len(facts))
             for _ in facts:
                 EVENT_PROCESSING_SECONDS.labels(spec.name).observe(elapsed)
 
-    app.agent(channel, name=f"analytics-{spec.name}")(process)
+    async def store_facts(batch: Sequence[EventT]) -> list[Any]:
+        facts = []
+        for event in batch:
+            try:
+                facts.append(ingest.fact(event.value))
+            except InvalidEvent as exc:
+                await dead_letter(app, event.message, "invalid", exc)
+        await ingest.facts(facts)
+        return facts
+
+    agent = f"analytics-{spec.name}"
+    app.agent(channel, name=agent)(process)
 
 
 def _register(app: faust.App, spec: TopicSpec, channel: Any, handle: Callable[[Any], Awaitable[bool]]) -> None:
     async def process(stream: faust.StreamT) -> None:
         async for event in stream.events():
             start = time.perf_counter()
-            try:
-                await with_retry(handle, event.value)
-            except InvalidEvent as exc:
-                await dead_letter(app, event.message, "invalid", exc)
+            if not await until_done(agent, [event], partial(handle_one, event)):
                 continue
             EVENTS_CONSUMED.labels(spec.name).inc()
             EVENT_PROCESSING_SECONDS.labels(spec.name).observe(time.perf_counter() - start)
 
-    app.agent(channel, name=f"analytics-{spec.name}")(process)
+    async def handle_one(event: EventT) -> bool:
+        """False when the event was dead-lettered."""
+        try:
+            await handle(event.value)
+        except InvalidEvent as exc:
+            await dead_letter(app, event.message, "invalid", exc)
+            return False
+        return True
+
+    agent = f"analytics-{spec.name}"
+    app.agent(channel, name=agent)(process)

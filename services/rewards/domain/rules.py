@@ -32,6 +32,19 @@ REACTION = "reaction"
 COMMENT = "comment"
 RESHARE = "reshare"
 REDEMPTION = "redemption"
+# Every rule an event can be awarded by, whatever the rule set version.
+EVENT_RULES = (
+    SHARE,
+    DUPLICATE_SHARE,
+    FIRST_SHARE,
+    PERSONAL_WORDING,
+    EARLY_SHARER,
+    STREAK,
+    CLICK,
+    REACTION,
+    COMMENT,
+    RESHARE,
+)
 
 ENGAGEMENT_RULES = {
     "ENGAGEMENT_KIND_CLICK": CLICK,

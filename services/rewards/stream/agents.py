@@ -12,7 +12,8 @@ Batches: `award` takes up to BATCH_MAX_EVENTS events (or what arrives within BAT
 evaluates them in memory, in arrival order, against the advocates' table states (pure domain
 code), then does the effects in bulk: the batch's day reservations in one insert, all ledger
 entries in one unordered `insert_many`, one wallet link per advocate, every `points-awarded` send
-in flight at once. Its offsets are acknowledged only after the whole batch is done.
+in flight at once. Its offsets are acknowledged only after the whole batch is done; a batch
+that fails (database down) is retried in place until it succeeds (`until_done`), never skipped.
 
 Exactly-once in effect, without Kafka transactions:
 - the advocate's state records the last source offset applied per input partition; it is written
@@ -44,6 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -57,11 +59,12 @@ from prometheus_client import Counter
 from services.common.events import from_timestamp, to_timestamp
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
-from services.common.stream import acting_as, dead_letter, proto_topic
+from services.common.stream import acting_as, dead_letter, proto_topic, until_done
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
-from services.rewards.adapters.ledger import LedgerRepository, ledger_document
+from services.rewards.adapters.ledger import LedgerRepository, entry_id, ledger_document
 from services.rewards.adapters.store import DayTotalsRepository, EventCredit, RulesCache, WalletRepository
 from services.rewards.domain.rules import (
+    EVENT_RULES,
     AdvocateState,
     Award,
     Campaign,
@@ -148,12 +151,20 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
         # Offsets of a batch are acknowledged only after the whole batch is processed.
         async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
             start = time.perf_counter()
-            events = await decode_batch(batch)
-            await process_batch(events)
+            events = await until_done("award", batch, partial(decode_and_process, batch), forget_caches)
             elapsed = (time.perf_counter() - start) / max(len(batch), 1)
             for e in events:
                 EVENTS_CONSUMED.labels(e.topic).inc()
                 EVENT_PROCESSING_SECONDS.labels(e.topic).observe(elapsed)
+
+    async def decode_and_process(batch: Sequence[EventT]) -> list[Incoming]:
+        events = await decode_batch(batch)
+        await process_batch(events)
+        return events
+
+    def forget_caches() -> None:
+        # A failed attempt may have reserved day totals it did not store: read them again.
+        deps().days.forget()
 
     async def decode_batch(batch: Sequence[EventT]) -> list[Incoming]:
         out = []
@@ -188,16 +199,19 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
                 continue
             awards = e.evaluate(state, rules, await d.cache.campaign(e.campaign_id))
             docs: list[dict] = []
+            # Reserved by an earlier run that crashed before its state was written: the ledger
+            # may hold this event's entries, and they win (so the day total stays exact).
+            maybe_stored = d.days.reserved(e.advocate_id, e.day, e.key)
             if awards:
-                # Reserved by an earlier run that crashed before its state was written: the ledger
-                # may hold this event's entries, and they win (so the day total stays exact).
-                maybe_stored = d.days.reserved(e.advocate_id, e.day, e.key)
                 awards = apply_daily_cap(awards, d.days.others(e.advocate_id, e.day, e.key), rules)
                 docs = [e.ledger_document(a, rules.version) for a in awards]
-                if maybe_stored:
-                    stored = await d.ledger.stored([doc["_id"] for doc in docs])
-                    existing.update(stored)
-                    docs = [stored.get(doc["_id"], doc) for doc in docs]
+            if maybe_stored:
+                # Every rule's entry id, not only this evaluation's: the crashed run may have used
+                # another rule set version, and all it stored is credited (wallet = ledger).
+                stored = await d.ledger.stored([entry_id(e.source_id, rule) for rule in EVENT_RULES])
+                existing.update(stored)
+                docs = [*stored.values(), *(doc for doc in docs if doc["_id"] not in stored)]
+            if awards or maybe_stored:
                 d.days.reserve(e.advocate_id, e.day, e.key, sum(int(x["points"]) for x in docs))
             state.mark_applied(e.source, e.offset)
             done.append((e, docs))
@@ -245,34 +259,40 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     @app.agent(shares_only, name="route-shares")
     async def route_shares(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                share = ShareMade.FromString(event.value)
-            except DecodeError:
-                continue  # the award agent dead-letters it
-            if share.share.content_id:
-                await by_content.send(key=share.share.content_id.encode(), value=event.value)
+            await until_done("route-shares", [event], partial(route, event))
+
+    async def route(event: EventT) -> None:
+        try:
+            share = ShareMade.FromString(event.value)
+        except DecodeError:
+            return  # the award agent dead-letters it
+        if share.share.content_id:
+            await by_content.send(key=share.share.content_id.encode(), value=event.value)
 
     @app.agent(by_content, name="rank-early-sharers")
     async def rank_early(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            share = ShareMade.FromString(event.value)
-            content_id = share.share.content_id
-            ranking = EarlySharerRanking.from_dict(rankings.get(content_id))
-            before = len(ranking.sharers)
-            published = from_timestamp(share.content_published_at) if share.HasField("content_published_at") else None
-            ranked = rank_early_sharer(
-                ranking,
-                share.share.advocate_id,
-                share.event_id,
-                from_timestamp(share.occurred_at),
-                published,
-                await deps().cache.rules(),
-            )
-            if ranked == share.event_id:
-                # Also on a replay (the same share ranked before): the award side de-duplicates.
-                await early.send(key=share.share.advocate_id.encode(), value=event.value)
-            if len(ranking.sharers) != before:
-                rankings[content_id] = ranking.to_dict()
+            await until_done("rank-early-sharers", [event], partial(rank, event))
+
+    async def rank(event: EventT) -> None:
+        share = ShareMade.FromString(event.value)
+        content_id = share.share.content_id
+        ranking = EarlySharerRanking.from_dict(rankings.get(content_id))
+        before = len(ranking.sharers)
+        published = from_timestamp(share.content_published_at) if share.HasField("content_published_at") else None
+        ranked = rank_early_sharer(
+            ranking,
+            share.share.advocate_id,
+            share.event_id,
+            from_timestamp(share.occurred_at),
+            published,
+            await deps().cache.rules(),
+        )
+        if ranked == share.event_id:
+            # Also on a replay (the same share ranked before): the award side de-duplicates.
+            await early.send(key=share.share.advocate_id.encode(), value=event.value)
+        if len(ranking.sharers) != before:
+            rankings[content_id] = ranking.to_dict()
 
 
 @dataclass
