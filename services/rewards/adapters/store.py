@@ -55,36 +55,42 @@ class EventCredit:
 
 
 class DayTotalsRepository:
-    """Points granted per advocate, local day and event key: one `day_points` document per
-    reservation, `_id = "<advocate>|<day>|<key>"`.
+    """Points granted per advocate, local day and event key, in `day_points`.
 
     Written only by the award agent, which owns the advocate's partition (a single writer). The
     agent reserves an event's points here BEFORE it writes the ledger entries, so no other event
     can ever see less than the ledger holds, and the daily cap stays exact across crashes; a replay
-    of the same key overwrites its reservation instead of adding to it.
+    of the same key overrides its reservation instead of adding to it.
 
     The single writer keeps every reservation in memory (read once with one scan after start and
-    after each rebalance) and writes a batch's new reservations with one bulk insert, so the cap
-    costs no round trip per event. Inserts, not updates: FerretDB 1.24 stalls on multi-statement
-    upserts (measured: an unordered bulk of 60 `$set` upserts on existing documents timed out).
+    after each rebalance). A flush writes ONE document per advocate and day with the batch's
+    reservations for it (`_id = "<advocate>|<day>|<seq>"`, `reservations: [{key, points}, ...]`; FerretDB refuses nested arrays),
+    all in one bulk insert: the daily cap costs no round trip per event and a fraction of the
+    documents (FerretDB's single SQLite writer pays per document). A later document overrides an
+    earlier one's key (`seq` orders them: nanoseconds since the epoch, strictly increasing within
+    a process, and a partition's next owner starts after its previous one stopped). Inserts only:
+    FerretDB 1.24 stalls on multi-statement upserts (measured: an unordered bulk of 60 `$set`
+    upserts on existing documents timed out).
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["day_points"]
         self._cache: dict[str, dict[str, int]] | None = None
-        self._pending: dict[str, dict] = {}
-        self._changed: dict[str, int] = {}
+        self._pending: dict[str, dict[str, int]] = {}  # "<advocate>|<day>" -> key -> points
+        self._last_seq = 0
 
     def forget(self) -> None:
         """Another worker may have written while we did not own a partition: read again."""
         self._cache = None
+        self._pending = {}
 
     async def load(self) -> None:
         if self._cache is not None:
             return
+        docs = [d async for d in self.collection.find({}, {"ad": 1, "seq": 1, "reservations": 1})]
         cache: dict[str, dict[str, int]] = {}
-        async for doc in self.collection.find({}, {"ad": 1, "key": 1, "points": 1}):
-            cache.setdefault(doc["ad"], {})[doc["key"]] = int(doc["points"])
+        for doc in sorted(docs, key=lambda d: int(d["seq"])):
+            cache.setdefault(doc["ad"], {}).update((r["key"], int(r["points"])) for r in doc["reservations"])
         self._cache = cache
 
     def _applied(self, advocate_id: str, day: str) -> dict[str, int]:
@@ -100,28 +106,28 @@ class DayTotalsRepository:
 
     def reserve(self, advocate_id: str, day: str, key: str, points: int) -> None:
         """Reserves in memory; `flush` writes it (before the ledger write that it guards)."""
-        applied = self._applied(advocate_id, day)
-        doc_id = f"{advocate_id}|{day}|{key}"
-        if key in applied or doc_id in self._changed:
-            self._changed[doc_id] = points  # rare: a replay or a correction overwrites
-        else:
-            self._pending[doc_id] = {"_id": doc_id, "ad": f"{advocate_id}|{day}", "key": key, "points": points}
-        applied[key] = points
+        self._applied(advocate_id, day)[key] = points
+        self._pending.setdefault(f"{advocate_id}|{day}", {})[key] = points
+
+    def _next_seq(self) -> int:
+        self._last_seq = max(time.time_ns(), self._last_seq + 1)
+        return self._last_seq
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        changed, self._changed = self._changed, {}
-        for doc_id in [i for i in changed if i in pending]:
-            pending[doc_id]["points"] = changed.pop(doc_id)
-        if pending:
-            docs = list(pending.values())
-            try:
-                await self.collection.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:  # written before by a crashed run: overwrite below
-                for i in duplicate_indexes(exc):
-                    changed[docs[i]["_id"]] = docs[i]["points"]
-        for doc_id, points in changed.items():
-            await self.collection.update_one({"_id": doc_id}, {"$set": {"points": points}})
+        if not pending:
+            return
+        seq = self._next_seq()
+        docs = [
+            {
+                "_id": f"{ad}|{seq}",
+                "ad": ad,
+                "seq": seq,
+                "reservations": [{"key": k, "points": p} for k, p in keys.items()],
+            }
+            for ad, keys in pending.items()
+        ]
+        await self.collection.insert_many(docs, ordered=False)
 
 
 def _field(key: str) -> str:
