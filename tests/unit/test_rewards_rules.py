@@ -276,3 +276,25 @@ def test_badges():
     }
     none = boards.BadgeFacts(0, 0, ["2026-11-01", "2026-11-03"], False, {}, 11)
     assert boards.badges(none) == []
+
+
+def test_every_rule_belongs_to_exactly_one_event_kind():
+    # A replay reads back the entries of its event kind's rules: a rule missing here would be
+    # left uncredited, one listed under two kinds would let an early-sharer bonus claim its share's.
+    from services.rewards.domain import rules as r
+
+    kinds = (r.SHARE_EVENT_RULES, r.EARLY_SHARER_EVENT_RULES, r.ENGAGEMENT_EVENT_RULES)
+    awarding = {
+        r.SHARE,
+        r.DUPLICATE_SHARE,
+        r.FIRST_SHARE,
+        r.PERSONAL_WORDING,
+        r.EARLY_SHARER,
+        r.STREAK,
+        r.CLICK,
+        r.REACTION,
+        r.COMMENT,
+        r.RESHARE,
+    }
+    assert sorted(x for kind in kinds for x in kind) == sorted(awarding)
+    assert set(r.ENGAGEMENT_EVENT_RULES) == set(r.ENGAGEMENT_RULES.values())

@@ -32,19 +32,11 @@ REACTION = "reaction"
 COMMENT = "comment"
 RESHARE = "reshare"
 REDEMPTION = "redemption"
-# Every rule an event can be awarded by, whatever the rule set version.
-EVENT_RULES = (
-    SHARE,
-    DUPLICATE_SHARE,
-    FIRST_SHARE,
-    PERSONAL_WORDING,
-    EARLY_SHARER,
-    STREAK,
-    CLICK,
-    REACTION,
-    COMMENT,
-    RESHARE,
-)
+# Every rule an event of each kind can be awarded by, whatever the rule set version. (An early
+# sharer bonus is its own event with its share's event id: it must not claim the share's entries.)
+SHARE_EVENT_RULES = (SHARE, DUPLICATE_SHARE, FIRST_SHARE, PERSONAL_WORDING, STREAK)
+EARLY_SHARER_EVENT_RULES = (EARLY_SHARER,)
+ENGAGEMENT_EVENT_RULES = (CLICK, REACTION, COMMENT, RESHARE)
 
 ENGAGEMENT_RULES = {
     "ENGAGEMENT_KIND_CLICK": CLICK,

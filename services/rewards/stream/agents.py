@@ -64,7 +64,9 @@ from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MA
 from services.rewards.adapters.ledger import LedgerRepository, entry_id, ledger_document
 from services.rewards.adapters.store import DayTotalsRepository, EventCredit, RulesCache, WalletRepository
 from services.rewards.domain.rules import (
-    EVENT_RULES,
+    EARLY_SHARER_EVENT_RULES,
+    ENGAGEMENT_EVENT_RULES,
+    SHARE_EVENT_RULES,
     AdvocateState,
     Award,
     Campaign,
@@ -208,7 +210,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             if maybe_stored:
                 # Every rule's entry id, not only this evaluation's: the crashed run may have used
                 # another rule set version, and all it stored is credited (wallet = ledger).
-                stored = await d.ledger.stored([entry_id(e.source_id, rule) for rule in EVENT_RULES])
+                stored = await d.ledger.stored([entry_id(e.source_id, rule) for rule in e.possible_rules])
                 existing.update(stored)
                 docs = [*stored.values(), *(doc for doc in docs if doc["_id"] not in stored)]
             if awards or maybe_stored:
@@ -342,6 +344,13 @@ class Incoming:
             )
             return evaluate_share(state, share_facts, rules, factor)
         return early_sharer_award(rules, factor)
+
+    @property
+    def possible_rules(self) -> tuple[str, ...]:
+        """Every rule that may have awarded this event, under any rule set version."""
+        if self.engagement is not None:
+            return ENGAGEMENT_EVENT_RULES
+        return SHARE_EVENT_RULES if self.topic == SHARE_MADE.name else EARLY_SHARER_EVENT_RULES
 
     @property
     def position(self) -> str:
