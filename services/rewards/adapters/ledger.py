@@ -91,15 +91,13 @@ class LedgerRepository:
         return int(rows[0]["points"]) if rows else 0
 
     async def balance(self, advocate_id: str) -> tuple[int, int]:
-        """(points, entries), derived from the ledger itself."""
-        rows = [
-            r
-            async for r in await self.collection.aggregate(
-                [{"$match": {"advocate_id": advocate_id}}, {"$group": {"_id": None, "points": {"$sum": "$points"}}}]
-            )
-        ]
-        points = int(rows[0]["points"]) if rows else 0
-        entries = await self.collection.count_documents({"advocate_id": advocate_id})
+        """(points, entries), derived from the ledger itself: one projected find, summed here. A
+        cursor, not one aggregate command: FerretDB scans the collection for it, and each batch is
+        a round trip of its own within the client's socket timeout however large the ledger."""
+        points = entries = 0
+        async for doc in self.collection.find({"advocate_id": advocate_id}, {"points": 1, "_id": 0}):
+            points += int(doc["points"])
+            entries += 1
         return points, entries
 
     async def all_balances(self) -> dict[str, int]:
