@@ -64,13 +64,13 @@ class DayTotalsRepository:
 
     The single writer keeps every reservation in memory (read once with one scan after start and
     after each rebalance). A flush writes ONE document per advocate and day with the batch's
-    reservations for it (`_id = "<advocate>|<day>|<seq>"`, `reservations: [{key, points}, ...]`:
-    FerretDB refuses nested arrays), all in one bulk insert: the daily cap costs no round trip per
-    event and a fraction of the documents (FerretDB's single SQLite writer pays per document). A later document overrides an
-    earlier one's key (`seq` orders them: nanoseconds since the epoch, strictly increasing within
-    a process, and a partition's next owner starts after its previous one stopped). Inserts only:
-    FerretDB 1.24 stalls on multi-statement upserts (measured: an unordered bulk of 60 `$set`
-    upserts on existing documents timed out).
+    reservations for it, all in one bulk insert: `_id = "<advocate>|<day>|<seq>"`,
+    `reservations: [{key, points}, ...]` (FerretDB refuses nested arrays). So the daily cap costs
+    no round trip per event and a fraction of the documents (FerretDB's single SQLite writer pays
+    per document). A later document overrides an earlier one's key: `seq` orders them
+    (nanoseconds since the epoch, strictly increasing within a process; a partition's next owner
+    starts after its previous one stopped). Inserts only: FerretDB 1.24 stalls on multi-statement
+    upserts (measured: an unordered bulk of 60 `$set` upserts on existing documents timed out).
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
