@@ -537,7 +537,7 @@ def share(
 def points(ctx: typer.Context, advocate: str = ADVOCATE) -> None:
     """My points balance."""
     s = state(ctx)
-    balance = s.clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate))
+    balance = s.clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate, with_ledger_check=True))
     if s.json:
         emit_json(balance)
     else:

@@ -95,6 +95,9 @@ async def test_catalogue_redemption_statuses_and_balance(api):
     listed = await servicer.ListCatalog(rewards_pb2.ListCatalogRequest(), None)
     assert [(i.item_id, i.stock) for i in listed.items] == [("mug", 1)]  # the refused debit gave the unit back
     balance = await servicer.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id="aino"), None)
+    assert (balance.points, balance.ledger_points, balance.entries) == (10, 0, 0)  # the wallet alone
+    request = rewards_pb2.GetBalanceRequest(advocate_id="aino", with_ledger_check=True)
+    balance = await servicer.GetBalance(request, None)
     assert (balance.points, balance.ledger_points, balance.entries) == (10, 10, 2)
 
 

@@ -462,7 +462,9 @@ def run_history(
         # The API, once per advocate: wallet balance = ledger-derived balance = reference.
         api_entries = 0
         for a in advocates:
-            b = stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id), timeout=60)
+            b = stub.GetBalance(
+                rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id, with_ledger_check=True), timeout=150
+            )
             assert b.points == b.ledger_points == ref["balances"].get(a.advocate_id, 0), a.advocate_id
             api_entries += b.entries
         assert api_entries == entries

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import grpc
+import pymongo
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
@@ -25,6 +26,7 @@ from services.rewards.domain.rules import CLICK, DEFAULT_RULES, SHARE, Campaign,
 from services.rewards.stream.agents import entry_message
 
 MAX_PAGE = 500
+LEDGER_CHECK_SECONDS = 120.0  # GetBalance's optional ledger scan
 MAX_ID = 128
 MAX_NAME = 200
 # Costs and stock: bounded so sums stay far inside int64.
@@ -69,8 +71,13 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     ) -> rewards_pb2.Balance:
         advocate_id = _id(request.advocate_id, "advocate_id")
         r = self._repos()
-        ledger_points, entries = await r.ledger.balance(advocate_id)
-        points = await r.wallets.balance(advocate_id)
+        points = await r.wallets.balance(advocate_id)  # first: fails fast when the database is down
+        if not request.with_ledger_check:
+            return rewards_pb2.Balance(advocate_id=advocate_id, points=points)
+        # The check reads all the advocate's entries (FerretDB scans the whole ledger for them):
+        # a deadline of its own instead of the client's socket timeout.
+        with pymongo.timeout(LEDGER_CHECK_SECONDS):
+            ledger_points, entries = await r.ledger.balance(advocate_id)
         return rewards_pb2.Balance(advocate_id=advocate_id, points=points, entries=entries, ledger_points=ledger_points)
 
     async def ListLedger(

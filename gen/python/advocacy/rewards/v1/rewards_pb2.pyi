@@ -85,10 +85,12 @@ class PointsAwarded(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., thank_you: _Optional[str] = ...) -> None: ...
 
 class GetBalanceRequest(_message.Message):
-    __slots__ = ("advocate_id",)
+    __slots__ = ("advocate_id", "with_ledger_check")
     ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    WITH_LEDGER_CHECK_FIELD_NUMBER: _ClassVar[int]
     advocate_id: str
-    def __init__(self, advocate_id: _Optional[str] = ...) -> None: ...
+    with_ledger_check: bool
+    def __init__(self, advocate_id: _Optional[str] = ..., with_ledger_check: _Optional[bool] = ...) -> None: ...
 
 class Balance(_message.Message):
     __slots__ = ("advocate_id", "points", "entries", "ledger_points")
