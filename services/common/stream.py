@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import faust.streams
 from faust.serializers import codecs
-from faust.types import AppT
+from faust.types import AppT, EventT
 from faust.types.tuples import Message as FaustMessage
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from pydantic import Field
 from pymongo import AsyncMongoClient
@@ -30,10 +31,12 @@ from pymongo import AsyncMongoClient
 from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
-from services.common.metrics import CONSUMER_LAG, EVENTS_DEAD_LETTERED, STREAM_READY, serve_metrics
-from services.common.topics import dlq_headers, dlq_name
+from services.common.metrics import CONSUMER_LAG, STREAM_READY, serve_metrics
+from services.common.topics import dead_lettered, dlq_headers, dlq_name
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class StreamSettings(ServiceSettings):
@@ -86,12 +89,49 @@ class DeadLetteringTopic(faust.Topic):
         await dead_letter(self.app, message, reason, exc)
 
 
+@dataclass(frozen=True)
+class Poison:
+    """A consumed message that cannot be used: why (`reason`, `error`) goes into its DLQ headers."""
+
+    message: FaustMessage
+    reason: str
+    error: BaseException | str
+
+
+def sort_out(events: Iterable[EventT], decode: Callable[[EventT], T]) -> tuple[list[T], list[Poison]]:
+    """Decodes each event of a batch: what does not decode (`DecodeError`) or is unusable
+    (`ValueError`) is poison, for `dead_letter_all`."""
+    good: list[T] = []
+    poison: list[Poison] = []
+    for event in events:
+        try:
+            good.append(decode(event))
+        except DecodeError as exc:
+            poison.append(Poison(event.message, "undecodable_value", exc))
+        except ValueError as exc:
+            poison.append(Poison(event.message, "invalid", exc))
+    return good, poison
+
+
 async def dead_letter(app: AppT, message: FaustMessage, reason: str, exc: BaseException | str) -> None:
     """Sends the raw message to `<topic>.dlq` with why and where it came from, and waits for the ack."""
-    headers = dlq_headers(reason, exc, message.topic, message.partition, message.offset)
-    await app.producer.send_and_wait(dlq_name(message.topic), message.key, message.value, None, None, headers)
-    EVENTS_DEAD_LETTERED.labels(_strip_prefix(app, message.topic), reason).inc()
-    log.warning("dead_lettered", topic=message.topic, offset=message.offset, reason=reason, error=str(exc)[:300])
+    await dead_letter_all(app, [Poison(message, reason, exc)])
+
+
+async def dead_letter_all(app: AppT, poison: Sequence[Poison]) -> None:
+    """Sends every message to its `<topic>.dlq` at once (all in flight, batched by the producer),
+    then waits until Kafka acknowledged each one: raises if one could not be sent. A caller
+    acknowledges the messages' offsets only after this returned, so a poison message is in its DLQ
+    before its offset can be committed. One roundtrip per batch instead of one per message."""
+    sent = []
+    for p in poison:
+        m = p.message
+        headers = dlq_headers(p.reason, p.error, m.topic, m.partition, m.offset)
+        sent.append(await app.producer.send(dlq_name(m.topic), m.key, m.value, None, None, headers))
+    await asyncio.gather(*sent)
+    for p in poison:
+        m = p.message
+        dead_lettered(_strip_prefix(app, m.topic), p.reason, p.error, m.topic, m.partition, m.offset)
 
 
 def _strip_prefix(app: AppT, topic: str) -> str:

@@ -17,6 +17,11 @@ from google.protobuf.message import Message
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from services.common.logging import get_logger
+from services.common.metrics import EVENTS_DEAD_LETTERED
+
+log = get_logger(__name__)
+
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -66,6 +71,13 @@ def dlq_headers(
         ("dlq.error", str(error)[:1000].encode()),
         ("dlq.origin", f"{topic}/{partition}/{offset}".encode()),
     ]
+
+
+def dead_lettered(label: str, reason: str, error: BaseException | str, topic: str, partition: int, offset: int) -> None:
+    """Counts a message whose DLQ send Kafka acknowledged (`label`: the topic without a test prefix,
+    a bounded metric label) and logs it with where it came from."""
+    EVENTS_DEAD_LETTERED.labels(label, reason).inc()
+    log.warning("dead_lettered", topic=topic, partition=partition, offset=offset, reason=reason, error=str(error)[:300])
 
 
 def desired_topics(prefix: str = "") -> dict[str, dict]:

@@ -37,7 +37,11 @@ def fault_stack() -> Iterator[local_stack.StackConfig]:
 
 
 def fault_platform(cfg: local_stack.StackConfig) -> Platform:
-    return make_platform(make_isolated(cfg, letter="f"), offset=FAULT_OFFSET, data_root=FAULT_DATA)
+    platform = make_platform(make_isolated(cfg, letter="f"), offset=FAULT_OFFSET, data_root=FAULT_DATA)
+    # The Faust workers commit every second (default 2.8 s): R4 times its runs until every consumer
+    # group committed past them, and a coarse commit step would blur that time.
+    platform.env["ADVOCACY_BROKER_COMMIT_INTERVAL_SECONDS"] = "1.0"
+    return platform
 
 
 # One platform for the fault tests (starting one takes 20-60 s on a loaded 2-core machine); each
