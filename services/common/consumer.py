@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
-from services.common.topics import dead_lettered, dlq_headers, dlq_name
+from services.common.topics import DeadLetter, dlq_name, send_dead_letters
 
 log = get_logger(__name__)
 
@@ -105,24 +105,29 @@ class ConsumerLoop:
                 # After every write of the batch returned: a crash before this line re-delivers.
                 await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
 
-    async def process(self, record: ConsumerRecord) -> _Poison | None:
+    async def process(self, record: ConsumerRecord) -> DeadLetter | None:
         """Handles one record; returns it as poison (for the DLQ) when it is unusable."""
         sub = self._subs[record.topic]
         started = time.perf_counter()
         try:
             message = sub.message_type.FromString(record.value or b"")
         except DecodeError as exc:
-            return _Poison(record, sub, "undecodable_value", exc)
+            return self._poison(record, sub, "undecodable_value", exc)
         try:
             await sub.handler(message)
         except ValueError as exc:  # the handler's verdict: valid protobuf, unusable content
-            return _Poison(record, sub, "invalid", exc)
+            return self._poison(record, sub, "invalid", exc)
         EVENTS_CONSUMED.labels(sub.label).inc()
         EVENT_PROCESSING_SECONDS.labels(sub.label).observe(time.perf_counter() - started)
         return None
 
-    async def _dead_letter_all(self, poison: list[_Poison]) -> None:
-        """Sends every poison record to `<topic>.dlq` (all in flight), then waits for every ack."""
+    @staticmethod
+    def _poison(record: ConsumerRecord, sub: Subscription, reason: str, exc: BaseException) -> DeadLetter:
+        return DeadLetter(
+            sub.label, record.topic, record.partition, record.offset, record.key, record.value, reason, exc
+        )
+
+    async def _dead_letter_all(self, poison: list[DeadLetter]) -> None:
         if not poison:
             return
         if self._producer is None:
@@ -133,20 +138,5 @@ class ConsumerLoop:
                 await producer.stop()
                 raise
             self._producer = producer
-        sent = []
-        for p in poison:
-            r = p.record
-            headers = dlq_headers(p.reason, p.error, r.topic, r.partition, r.offset)
-            sent.append(await self._producer.send(dlq_name(r.topic), r.value, key=r.key, headers=headers))
-        await asyncio.gather(*sent)
-        for p in poison:
-            r = p.record
-            dead_lettered(p.sub.label, p.reason, p.error, r.topic, r.partition, r.offset)
-
-
-@dataclass(frozen=True)
-class _Poison:
-    record: ConsumerRecord
-    sub: Subscription
-    reason: str
-    error: BaseException
+        send = self._producer.send
+        await send_dead_letters(poison, lambda d: send(dlq_name(d.topic), d.value, key=d.key, headers=d.headers))

@@ -32,7 +32,7 @@ from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
 from services.common.metrics import CONSUMER_LAG, STREAM_READY, serve_metrics
-from services.common.topics import dead_lettered, dlq_headers, dlq_name
+from services.common.topics import DeadLetter, dlq_name, send_dead_letters
 
 log = get_logger(__name__)
 
@@ -119,19 +119,16 @@ async def dead_letter(app: AppT, message: FaustMessage, reason: str, exc: BaseEx
 
 
 async def dead_letter_all(app: AppT, poison: Sequence[Poison]) -> None:
-    """Sends every message to its `<topic>.dlq` at once (all in flight, batched by the producer),
-    then waits until Kafka acknowledged each one: raises if one could not be sent. A caller
-    acknowledges the messages' offsets only after this returned, so a poison message is in its DLQ
-    before its offset can be committed. One roundtrip per batch instead of one per message."""
-    sent = []
-    for p in poison:
-        m = p.message
-        headers = dlq_headers(p.reason, p.error, m.topic, m.partition, m.offset)
-        sent.append(await app.producer.send(dlq_name(m.topic), m.key, m.value, None, None, headers))
-    await asyncio.gather(*sent)
-    for p in poison:
-        m = p.message
-        dead_lettered(_strip_prefix(app, m.topic), p.reason, p.error, m.topic, m.partition, m.offset)
+    """Sends a batch's poison messages to their `<topic>.dlq` all at once and waits for every ack
+    (raises if one could not be sent): the batch's offsets are acknowledged only after this."""
+    letters = [
+        DeadLetter(_strip_prefix(app, m.topic), m.topic, m.partition, m.offset, m.key, m.value, p.reason, p.error)
+        for p in poison
+        for m in (p.message,)
+    ]
+    await send_dead_letters(
+        letters, lambda d: app.producer.send(dlq_name(d.topic), d.key, d.value, None, None, d.headers)
+    )
 
 
 def _strip_prefix(app: AppT, topic: str) -> str:
