@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +78,28 @@ def make_isolated(cfg: local_stack.StackConfig, letter: str = "t") -> Isolated:
 @pytest.fixture
 def isolated(stack: local_stack.StackConfig) -> Isolated:
     return make_isolated(stack)
+
+
+FIGURES_KEY = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figures(request, capsys) -> Callable[[str], None]:
+    """Prints a measured figure now (past pytest's capture) and keeps it for the run's summary."""
+    kept = request.config.stash.setdefault(FIGURES_KEY, [])
+    name = request.node.name
+
+    def report(line: str) -> None:
+        kept.append(f"{name}: {line}")
+        with capsys.disabled():
+            print(f"\n  [{name}] {line}", file=sys.stdout, flush=True)
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    lines = config.stash.get(FIGURES_KEY, [])
+    if lines:
+        terminalreporter.section("test figures")
+        for line in lines:
+            terminalreporter.write_line(line)

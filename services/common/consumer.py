@@ -23,8 +23,8 @@ from google.protobuf.message import Message as ProtoMessage
 from pymongo.errors import PyMongoError
 
 from services.common.logging import get_logger
-from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED
-from services.common.topics import dlq_headers, dlq_name
+from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from services.common.topics import DeadLetter, dlq_name, send_dead_letters
 
 log = get_logger(__name__)
 
@@ -98,28 +98,38 @@ class ConsumerLoop:
         while not self._stopped.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             for tp, records in batch.items():
-                for record in records:
-                    await self.process(record)
+                poison = [p for record in records if (p := await self.process(record)) is not None]
+                # The batch's poison messages all in flight at once, every one acknowledged by Kafka
+                # before the offsets move past them.
+                await self._dead_letter_all(poison)
                 # After every write of the batch returned: a crash before this line re-delivers.
                 await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
 
-    async def process(self, record: ConsumerRecord) -> None:
+    async def process(self, record: ConsumerRecord) -> DeadLetter | None:
+        """Handles one record; returns it as poison (for the DLQ) when it is unusable."""
         sub = self._subs[record.topic]
         started = time.perf_counter()
         try:
             message = sub.message_type.FromString(record.value or b"")
         except DecodeError as exc:
-            await self._dead_letter(record, sub, "undecodable_value", exc)
-            return
+            return self._poison(record, sub, "undecodable_value", exc)
         try:
             await sub.handler(message)
         except ValueError as exc:  # the handler's verdict: valid protobuf, unusable content
-            await self._dead_letter(record, sub, "invalid", exc)
-            return
+            return self._poison(record, sub, "invalid", exc)
         EVENTS_CONSUMED.labels(sub.label).inc()
         EVENT_PROCESSING_SECONDS.labels(sub.label).observe(time.perf_counter() - started)
+        return None
 
-    async def _dead_letter(self, record: ConsumerRecord, sub: Subscription, reason: str, exc: BaseException) -> None:
+    @staticmethod
+    def _poison(record: ConsumerRecord, sub: Subscription, reason: str, exc: BaseException) -> DeadLetter:
+        return DeadLetter(
+            sub.label, record.topic, record.partition, record.offset, record.key, record.value, reason, exc
+        )
+
+    async def _dead_letter_all(self, poison: list[DeadLetter]) -> None:
+        if not poison:
+            return
         if self._producer is None:
             producer = self._producer_factory()
             try:
@@ -128,7 +138,5 @@ class ConsumerLoop:
                 await producer.stop()
                 raise
             self._producer = producer
-        headers = dlq_headers(reason, exc, record.topic, record.partition, record.offset)
-        await self._producer.send_and_wait(dlq_name(record.topic), record.value, key=record.key, headers=headers)
-        EVENTS_DEAD_LETTERED.labels(sub.label, reason).inc()
-        log.warning("dead_lettered", topic=record.topic, offset=record.offset, reason=reason, error=str(exc)[:300])
+        send = self._producer.send
+        await send_dead_letters(poison, lambda d: send(dlq_name(d.topic), d.value, key=d.key, headers=d.headers))

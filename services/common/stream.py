@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ import faust.streams
 from faust.serializers import codecs
 from faust.types import AppT, EventT
 from faust.types.tuples import Message as FaustMessage
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from pydantic import Field
 from pymongo import AsyncMongoClient
@@ -33,14 +34,8 @@ from pymongo import AsyncMongoClient
 from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
-from services.common.metrics import (
-    CONSUMER_LAG,
-    EVENTS_DEAD_LETTERED,
-    STREAM_BATCH_RETRIES,
-    STREAM_READY,
-    serve_metrics,
-)
-from services.common.topics import dlq_headers, dlq_name
+from services.common.metrics import CONSUMER_LAG, STREAM_BATCH_RETRIES, STREAM_READY, serve_metrics
+from services.common.topics import DeadLetter, dlq_name, send_dead_letters
 
 log = get_logger(__name__)
 
@@ -99,12 +94,46 @@ class DeadLetteringTopic(faust.Topic):
         await dead_letter(self.app, message, reason, exc)
 
 
+@dataclass(frozen=True)
+class Poison:
+    """A consumed message that cannot be used: why (`reason`, `error`) goes into its DLQ headers."""
+
+    message: FaustMessage
+    reason: str
+    error: BaseException | str
+
+
+def sort_out(events: Iterable[EventT], decode: Callable[[EventT], T]) -> tuple[list[T], list[Poison]]:
+    """Decodes each event of a batch: what does not decode (`DecodeError`) or is unusable
+    (`ValueError`) is poison, for `dead_letter_all`."""
+    good: list[T] = []
+    poison: list[Poison] = []
+    for event in events:
+        try:
+            good.append(decode(event))
+        except DecodeError as exc:
+            poison.append(Poison(event.message, "undecodable_value", exc))
+        except ValueError as exc:
+            poison.append(Poison(event.message, "invalid", exc))
+    return good, poison
+
+
 async def dead_letter(app: AppT, message: FaustMessage, reason: str, exc: BaseException | str) -> None:
     """Sends the raw message to `<topic>.dlq` with why and where it came from, and waits for the ack."""
-    headers = dlq_headers(reason, exc, message.topic, message.partition, message.offset)
-    await app.producer.send_and_wait(dlq_name(message.topic), message.key, message.value, None, None, headers)
-    EVENTS_DEAD_LETTERED.labels(_strip_prefix(app, message.topic), reason).inc()
-    log.warning("dead_lettered", topic=message.topic, offset=message.offset, reason=reason, error=str(exc)[:300])
+    await dead_letter_all(app, [Poison(message, reason, exc)])
+
+
+async def dead_letter_all(app: AppT, poison: Sequence[Poison]) -> None:
+    """Sends a batch's poison messages to their `<topic>.dlq` all at once and waits for every ack
+    (raises if one could not be sent): the batch's offsets are acknowledged only after this."""
+    letters = [
+        DeadLetter(_strip_prefix(app, m.topic), m.topic, m.partition, m.offset, m.key, m.value, p.reason, p.error)
+        for p in poison
+        for m in (p.message,)
+    ]
+    await send_dead_letters(
+        letters, lambda d: app.producer.send(dlq_name(d.topic), d.key, d.value, None, None, d.headers)
+    )
 
 
 def _strip_prefix(app: AppT, topic: str) -> str:

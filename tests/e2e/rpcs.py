@@ -39,16 +39,18 @@ class Rpc:
     def request(self) -> Message:
         return GetMessageClass(self.method.input_type)()
 
-    def call(self, channel: grpc.Channel, request: Message, timeout: float = 15.0) -> grpc.StatusCode:
-        """The call's status (OK or the error code)."""
+    def callable(self, channel: grpc.Channel) -> grpc.UnaryUnaryMultiCallable:
         response_class = GetMessageClass(self.method.output_type)
-        callable_ = channel.unary_unary(
+        return channel.unary_unary(
             self.path,
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=response_class.FromString,
         )
+
+    def call(self, channel: grpc.Channel, request: Message, timeout: float = 15.0) -> grpc.StatusCode:
+        """The call's status (OK or the error code)."""
         try:
-            callable_(request, timeout=timeout)
+            self.callable(channel)(request, timeout=timeout)
         except grpc.RpcError as exc:
             return exc.code()
         return grpc.StatusCode.OK

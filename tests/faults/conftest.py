@@ -3,15 +3,14 @@
 Stopping the broker or the database of the session's shared stack would break every other test
 running in the same pytest session, so the fault tests get their own Kafka + FerretDB (their own
 ports, shifted by ADVOCACY_TEST_PORT_OFFSET + 50, and their own data directory) and their own
-platform processes. Each test reports its figures through `figures`, which prints them at once
-(even without `-s`) and again in the run's terminal summary.
+platform processes. Each test reports its figures through `figures` (tests/conftest.py), which
+prints them at once (even without `-s`) and again in the run's terminal summary.
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +22,6 @@ from tests.e2e.conftest import Clients, connect, make_platform, running
 # Inside this checkout's port block, away from the shared test stack's ports.
 FAULT_OFFSET = PORT_OFFSET + 50
 FAULT_DATA = ROOT / ".local" / "test-faults"
-FIGURES_KEY = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="package")
@@ -37,7 +35,11 @@ def fault_stack() -> Iterator[local_stack.StackConfig]:
 
 
 def fault_platform(cfg: local_stack.StackConfig) -> Platform:
-    return make_platform(make_isolated(cfg, letter="f"), offset=FAULT_OFFSET, data_root=FAULT_DATA)
+    platform = make_platform(make_isolated(cfg, letter="f"), offset=FAULT_OFFSET, data_root=FAULT_DATA)
+    # The Faust workers commit every second (default 2.8 s): R4 times its runs until every consumer
+    # group committed past them, and a coarse commit step would blur that time.
+    platform.env["ADVOCACY_BROKER_COMMIT_INTERVAL_SECONDS"] = "1.0"
+    return platform
 
 
 # One platform for the fault tests (starting one takes 20-60 s on a loaded 2-core machine); each
@@ -52,25 +54,3 @@ def fault_clients(fault_platform_running: Platform) -> Iterator[Clients]:
     clients = connect(fault_platform_running)
     yield clients
     clients.close()
-
-
-@pytest.fixture
-def figures(request, capsys) -> Callable[[str], None]:
-    """Prints a measured figure now (past pytest's capture) and keeps it for the summary."""
-    kept = request.config.stash.setdefault(FIGURES_KEY, [])
-    name = request.node.name
-
-    def report(line: str) -> None:
-        kept.append(f"{name}: {line}")
-        with capsys.disabled():
-            print(f"\n  [{name}] {line}", file=sys.stdout, flush=True)
-
-    return report
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    lines = config.stash.get(FIGURES_KEY, [])
-    if lines:
-        terminalreporter.section("fault test figures")
-        for line in lines:
-            terminalreporter.write_line(line)

@@ -2,9 +2,11 @@
 
 Shares and engagement are taken in batches: each batch's facts are stored with one bulk insert
 (and its unique-click claims with another), and the batch's offsets are acknowledged only after.
-A batch (or event) whose store fails is retried in place until it succeeds (`until_done`).
 
-An event that decodes but is unusable goes to the topic's DLQ; the stream goes on.
+The agents take raw bytes and decode them themselves: an event that does not decode, or decodes
+but is unusable, goes to the topic's DLQ with the rest of its batch's poison (all sends in flight
+at once, acknowledged before the batch's offsets are); the stream goes on. A batch whose store
+fails is retried in place until it succeeds (`until_done`): nothing is skipped.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import faust
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
 from faust.types import EventT
+from google.protobuf.message import Message as ProtoMessage
 
-from services.analytics.stream.ingest import Ingest, InvalidEvent
+from services.analytics.stream.ingest import Fact, Ingest, InvalidEvent
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
-from services.common.stream import dead_letter, proto_topic, until_done
+from services.common.stream import Poison, dead_letter_all, sort_out, until_done
 from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEMENT_OBSERVED, SHARE_MADE, TopicSpec
 
 log = get_logger(__name__)
@@ -34,35 +37,44 @@ BATCH_WITHIN_SECONDS = 0.25
 
 def register_agents(app: faust.App, topic: Callable[[str], str], ingest: Ingest) -> None:
     # The two high-volume topics: a batch of facts in two bulk writes.
-    for spec, message_type in ((SHARE_MADE, ShareMade), (ENGAGEMENT_OBSERVED, EngagementObserved)):
-        _register_batched(app, spec, proto_topic(app, topic(spec.name), message_type), ingest)
+    batched: list[tuple[TopicSpec, Callable[[bytes], Any]]] = [
+        (SHARE_MADE, lambda value: ingest.fact(ShareMade.FromString(value))),
+        (ENGAGEMENT_OBSERVED, lambda value: ingest.fact(EngagementObserved.FromString(value))),
+    ]
+    for spec, to_fact in batched:
+        _register_batched(app, spec, _raw_topic(app, topic(spec.name)), to_fact, ingest)
     # Latest-state views (a conditional upsert each): low volume, one at a time.
     handlers: list[tuple[TopicSpec, Any, Callable[[Any], Awaitable[bool]]]] = [
         (CONTENT_PUBLISHED, ContentPublished, ingest.content_published),
         (ADVOCATE_CHANGED, AdvocateChanged, ingest.advocate_changed),
     ]
     for spec, message_type, handle in handlers:
-        _register(app, spec, proto_topic(app, topic(spec.name), message_type), handle)
+        _register(app, spec, _raw_topic(app, topic(spec.name)), message_type, handle)
 
 
-def _register_batched(app: faust.App, spec: TopicSpec, channel: Any, ingest: Ingest) -> None:
+def _raw_topic(app: faust.App, name: str) -> Any:
+    # Raw bytes: the agents decode, so a batch's poison messages are dead-lettered together (all
+    # in flight at once) instead of one send-and-wait each in Faust's consumer (decode errors).
+    return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+
+def _register_batched(
+    app: faust.App, spec: TopicSpec, channel: Any, to_fact: Callable[[bytes], Fact], ingest: Ingest
+) -> None:
     async def process(stream: faust.StreamT) -> None:
-        # Offsets of a batch are acknowledged only after its facts are stored.
+        # Offsets of a batch are acknowledged only after its facts are stored and its poison
+        # messages are in the DLQ.
         async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
             start = time.perf_counter()
-            facts = await until_done(agent, batch, partial(store_facts, batch))
+            facts = await until_done(agent, batch, partial(store, batch))
             elapsed = (time.perf_counter() - start) / max(len(batch), 1)
             EVENTS_CONSUMED.labels(spec.name).inc(len(facts))
             for _ in facts:
                 EVENT_PROCESSING_SECONDS.labels(spec.name).observe(elapsed)
 
-    async def store_facts(batch: Sequence[EventT]) -> list[Any]:
-        facts = []
-        for event in batch:
-            try:
-                facts.append(ingest.fact(event.value))
-            except InvalidEvent as exc:
-                await dead_letter(app, event.message, "invalid", exc)
+    async def store(batch: Sequence[EventT]) -> list[Fact]:
+        facts, poison = sort_out(batch, lambda event: to_fact(event.value))
+        await dead_letter_all(app, poison)
         await ingest.facts(facts)
         return facts
 
@@ -70,23 +82,32 @@ def _register_batched(app: faust.App, spec: TopicSpec, channel: Any, ingest: Ing
     app.agent(channel, name=agent)(process)
 
 
-def _register(app: faust.App, spec: TopicSpec, channel: Any, handle: Callable[[Any], Awaitable[bool]]) -> None:
+def _register(
+    app: faust.App,
+    spec: TopicSpec,
+    channel: Any,
+    message_type: type[ProtoMessage],
+    handle: Callable[[Any], Awaitable[bool]],
+) -> None:
     async def process(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        # Taken in batches only so that a batch's poison messages are dead-lettered together; the
+        # good events are handled one at a time, in order. Offsets acknowledged after the batch.
+        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+            await until_done(agent, batch, partial(handle_batch, batch))
+
+    async def handle_batch(batch: Sequence[EventT]) -> None:
+        # Retried as a whole after a failure: handling an event again changes nothing.
+        decoded, poison = sort_out(batch, lambda event: (event, message_type.FromString(event.value)))
+        for event, message in decoded:
             start = time.perf_counter()
-            if not await until_done(agent, [event], partial(handle_one, event)):
+            try:
+                await handle(message)
+            except InvalidEvent as exc:
+                poison.append(Poison(event.message, "invalid", exc))
                 continue
             EVENTS_CONSUMED.labels(spec.name).inc()
             EVENT_PROCESSING_SECONDS.labels(spec.name).observe(time.perf_counter() - start)
-
-    async def handle_one(event: EventT) -> bool:
-        """False when the event was dead-lettered."""
-        try:
-            await handle(event.value)
-        except InvalidEvent as exc:
-            await dead_letter(app, event.message, "invalid", exc)
-            return False
-        return True
+        await dead_letter_all(app, poison)
 
     agent = f"analytics-{spec.name}"
     app.agent(channel, name=agent)(process)

@@ -59,7 +59,7 @@ from prometheus_client import Counter
 from services.common.events import from_timestamp, to_timestamp
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
-from services.common.stream import acting_as, dead_letter, proto_topic, until_done
+from services.common.stream import acting_as, dead_letter_all, proto_topic, sort_out, until_done
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.rewards.adapters.ledger import LedgerRepository, entry_id, ledger_document
 from services.rewards.adapters.store import DayTotalsRepository, EventCredit, RulesCache, WalletRepository
@@ -169,15 +169,10 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
         deps().days.forget()
 
     async def decode_batch(batch: Sequence[EventT]) -> list[Incoming]:
-        out = []
-        for event in batch:
-            try:
-                out.append(decode(event, _base_name(app, event.message.topic)))
-            except DecodeError as exc:
-                await dead_letter(app, event.message, "undecodable_value", exc)
-            except ValueError as exc:
-                await dead_letter(app, event.message, "invalid", exc)
-        return out
+        events, poison = sort_out(batch, lambda event: decode(event, _base_name(app, event.message.topic)))
+        # All in flight at once, acknowledged before the batch's offsets are.
+        await dead_letter_all(app, poison)
+        return events
 
     async def process_batch(events: list[Incoming]) -> None:
         d = deps()
