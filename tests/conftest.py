@@ -32,7 +32,7 @@ def stack_config(data_dir: Path, offset: int) -> local_stack.StackConfig:
         data_dir=data_dir,
         kafka_port=29092 + offset,
         kafka_controller_port=29093 + offset,
-        mongo_port=37018 + offset,
+        mongo_port=28018 + offset,
     )
 
 

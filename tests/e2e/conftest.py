@@ -64,7 +64,7 @@ def make_platform(isolated: Isolated, offset: int = PORT_OFFSET, data_root: Path
     return Platform(
         env=env,
         log_dir=data_root / "logs" / isolated.prefix,
-        ports=default_ports(base_grpc=51051 + offset, base_metrics=19101 + offset),
+        ports=default_ports(base_grpc=24051 + offset, base_metrics=19101 + offset),
     )
 
 

@@ -19,8 +19,8 @@ from services.common.events import new_event_id, to_timestamp, utcnow
 from services.platform.supervisor import Platform, ServicePorts
 from tests.conftest import PORT_OFFSET, ROOT, Isolated
 
-# Clear of the e2e ports (51051+); metrics port 0 = no metrics endpoint (two replicas would collide).
-BASE_PORT = 52051 + PORT_OFFSET
+# Clear of the e2e ports (24051+); metrics port 0 = no metrics endpoint (two replicas would collide).
+BASE_PORT = 25051 + PORT_OFFSET
 
 
 def content_process(isolated: Isolated, replica: int = 0, **env: str) -> Platform:

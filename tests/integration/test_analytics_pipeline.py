@@ -395,7 +395,7 @@ def analytics_worker(isolated: Isolated) -> Platform:
         "ADVOCACY_CURRENCY": "CHF",
     }
     # Ports apart from the e2e platform's (base + 0..3) so the two never collide.
-    ports = {"analytics": ServicePorts(51051 + PORT_OFFSET + 50, 19101 + PORT_OFFSET + 50)}
+    ports = {"analytics": ServicePorts(24051 + PORT_OFFSET + 50, 19101 + PORT_OFFSET + 50)}
     return Platform(env=env, log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix, ports=ports)
 
 

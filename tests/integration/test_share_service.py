@@ -62,8 +62,8 @@ def platform(stack) -> Iterator[tuple[Platform, Isolated]]:
         },
         log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix,
         ports={
-            "content": ServicePorts(52051 + PORT_OFFSET, 20101 + PORT_OFFSET),
-            "share": ServicePorts(52052 + PORT_OFFSET, 20102 + PORT_OFFSET),
+            "content": ServicePorts(25051 + PORT_OFFSET, 20101 + PORT_OFFSET),
+            "share": ServicePorts(25052 + PORT_OFFSET, 20102 + PORT_OFFSET),
         },
     )
     try:
