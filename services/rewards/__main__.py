@@ -77,7 +77,7 @@ def main() -> None:
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),
             max_rows=MAX_PAGE,
         )
-        servicer = RewardsServicer(lambda: adapters.repos, boards)
+        servicer = RewardsServicer(lambda: adapters.repos, boards, settings.leaderboard_timeout_seconds)
         return StreamComponents(
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),
             service_names=[rewards_pb2.DESCRIPTOR.services_by_name["RewardsService"].full_name],

@@ -15,6 +15,8 @@ class RewardsSettings(StreamSettings):
     leaderboard_cache_seconds: float = Field(default=5.0, ge=0)
     # A board not read for this long is recomputed before it is answered (not served stale).
     leaderboard_max_stale_seconds: float = Field(default=300.0, ge=0)
+    # How long one board's computation (a ledger aggregation) may take before the read fails.
+    leaderboard_timeout_seconds: float = Field(default=120.0, gt=0)
     # A redemption still PENDING after this long was cut short by a crash: the recovery sweep
     # completes it (if its debit was written) or rolls it back (gives its stock unit back).
     redemption_recovery_after_seconds: float = Field(default=60.0, gt=0)

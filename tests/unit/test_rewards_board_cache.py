@@ -152,3 +152,34 @@ async def test_a_held_refresh_replaces_the_board_when_done_and_ttl_must_not_exce
     assert (await cache.get("k", ledger.board))[0].points == 50
     with pytest.raises(ValueError):
         LeaderboardCache(ttl=10, max_stale=5)
+
+
+async def test_a_slow_board_is_refreshed_only_ttl_after_its_computation_ended():
+    clock, ledger = Clock(), Ledger()
+    cache = LeaderboardCache(ttl=5, max_stale=60, clock=clock)
+    ledger.gate = asyncio.Event()
+    first = asyncio.create_task(cache.get("k", ledger.board))
+    await settle()
+    clock.now += 20  # the scan takes 20 s
+    ledger.gate.set()
+    await first
+    clock.now += 4  # 24 s after it started, 4 s after it ended: still fresh
+    await cache.get("k", ledger.board)
+    await settle()
+    assert ledger.calls == 1
+    clock.now += 2
+    await cache.get("k", ledger.board)
+    await settle()
+    assert ledger.calls == 2
+
+
+async def test_at_most_max_computing_boards_are_computed_at_once():
+    ledger = Ledger()
+    ledger.gate = asyncio.Event()
+    cache = LeaderboardCache(ttl=5, max_computing=1)
+    reads = [asyncio.create_task(cache.get(k, ledger.board)) for k in "abc"]
+    await settle()
+    assert ledger.calls == 1
+    ledger.gate.set()
+    await asyncio.gather(*reads)
+    assert ledger.calls == 3

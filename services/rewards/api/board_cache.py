@@ -6,13 +6,17 @@ collection, so that aggregation grows with the ledger: seconds at a few hundred 
 Boards are eventually consistent anyway (the pipeline's delay), so each replica keeps the top rows
 of every board it was asked for and recomputes it in the background once it is `ttl` seconds old:
 
-- a fresh board is answered from memory; a board older than `ttl` is still answered at once, and
-  ONE background computation replaces it (stale-while-revalidate), so a reader waits for a ledger
-  scan only the first time a board is asked for (or after it went unasked for `max_stale`);
+- a fresh board is answered from memory; a board computed more than `ttl` ago (counted from the
+  end of its computation, so one board's scans never run back to back however long they take) is
+  still answered at once, and ONE background computation replaces it (stale-while-revalidate), so
+  a reader waits for a ledger scan only the first time a board is asked for (or after it went
+  unasked for `max_stale`);
+- at most `max_computing` boards are computed at once per replica, so boards cannot crowd the
+  database out from under the stream workers;
 - concurrent first readers of one board share one computation (single flight), which a
   cancelled call does not cancel;
-- what a board shows is at most `ttl` + one computation behind the ledger; a board's age counts
-  from when its computation started, so it never claims to be fresher than the data it read;
+- what a board shows is at most `ttl` + two computations behind the ledger; its age (for
+  `max_stale`) counts from when its computation started, the time of the data it read;
 - memory is bounded: at most `max_entries` boards (least recently read evicted), each at most
   `max_rows` rows (the API's largest page);
 - nothing is shared between replicas or kept across restarts: every replica derives its boards
@@ -40,6 +44,7 @@ log = get_logger(__name__)
 class _Board:
     rows: list[Row]
     at: float  # when the computation that produced it started
+    done: float  # when it ended
 
 
 class LeaderboardCache:
@@ -49,6 +54,7 @@ class LeaderboardCache:
         max_stale: float = 300.0,
         max_entries: int = 256,
         max_rows: int = 500,
+        max_computing: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl < 0 or max_stale < ttl:
@@ -57,6 +63,7 @@ class LeaderboardCache:
         self._clock = clock
         self._boards: OrderedDict[Hashable, _Board] = OrderedDict()
         self._computing: dict[Hashable, asyncio.Task[_Board]] = {}
+        self._slots = asyncio.Semaphore(max_computing)
 
     @property
     def enabled(self) -> bool:
@@ -69,10 +76,10 @@ class LeaderboardCache:
         board = self._boards.get(key)
         if board is not None:
             self._boards.move_to_end(key)
-            age = self._clock() - board.at
-            if age < self.ttl:
+            now = self._clock()
+            if now - board.done < self.ttl:
                 return board.rows
-            if age < self.max_stale:
+            if now - board.at < self.max_stale:
                 self._compute(key, compute)  # one refresh in the background; the current rows meanwhile
                 return board.rows
         return (await asyncio.shield(self._compute(key, compute))).rows
@@ -86,8 +93,10 @@ class LeaderboardCache:
         return task
 
     async def _run(self, key: Hashable, compute: Callable[[], Awaitable[list[Row]]]) -> _Board:
-        started = self._clock()
-        board = _Board((await compute())[: self.max_rows], started)
+        async with self._slots:
+            started = self._clock()
+            rows = (await compute())[: self.max_rows]
+            board = _Board(rows, started, self._clock())
         current = self._boards.get(key)
         if current is None or current.at <= board.at:
             self._boards[key] = board

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import grpc
+import pymongo
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
@@ -36,6 +37,8 @@ PERIODS = {
     rewards_pb2.PERIOD_QUARTER: boards.QUARTER,
     rewards_pb2.PERIOD_ALL_TIME: boards.ALL_TIME,
 }
+# How long one leaderboard computation (a ledger aggregation) may take.
+BOARD_TIMEOUT_SECONDS = 120.0
 RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network")]
 
 
@@ -62,20 +65,31 @@ def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
 
 
 class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
-    def __init__(self, repos: Callable[[], Repositories], boards: LeaderboardCache | None = None) -> None:
+    def __init__(
+        self,
+        repos: Callable[[], Repositories],
+        boards: LeaderboardCache | None = None,
+        board_timeout_seconds: float = BOARD_TIMEOUT_SECONDS,
+    ) -> None:
         self._repos = repos
         # Off unless given: every read computes its board from the ledger.
         self._boards = boards or LeaderboardCache(ttl=0, max_rows=MAX_PAGE)
+        self._board_timeout = board_timeout_seconds
 
     async def _board(
         self, board: int, first: str | None, last: str | None, team: str, campaign_id: str
     ) -> list[boards.Row]:
         board, team, campaign_id = board_query(board, team, campaign_id)  # invalid: refused before the cache
         ledger = self._repos().ledger
-        return await self._boards.get(
-            (board, first, last, team, campaign_id),
-            lambda: leaderboard(ledger, board, first, last, team, campaign_id),
-        )
+
+        async def compute() -> list[boards.Row]:
+            # A board scans the ledger of its period (FerretDB scans for any filter but `_id`): at a
+            # few hundred thousand entries that outlasts the client's 10 s socket timeout, so a
+            # board has a deadline of its own.
+            with pymongo.timeout(self._board_timeout):
+                return await leaderboard(ledger, board, first, last, team, campaign_id)
+
+        return await self._boards.get((board, first, last, team, campaign_id), compute)
 
     async def GetBalance(
         self, request: rewards_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
