@@ -185,7 +185,7 @@ def main() -> None:
         # P4 at a quick size (`make bench-scale` runs the full size on a stack of its own).
         size = size_from_env(QUICK)
         print(f"P4 at {size}", flush=True)
-        rows.extend(run_p4(cfg, size, DATA, 53951 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
+        rows.extend(run_p4(cfg, size, DATA, 53971 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
     finally:
         local_stack.stop(cfg)
     print_table(rows)
