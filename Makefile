@@ -104,6 +104,10 @@ test-unit: .venv/.synced ## Unit tests only (no servers)
 bench: install ## Benchmarks, each figure a ratio against a baseline measured in the same run
 	$(PY) -m bench
 
+.PHONY: bench-scale
+bench-scale: install ## P4 at full size (100k advocates, 1M shares, 10M engagements: many hours here; BENCH_SCALE_* resize)
+	$(PY) -m bench.scale
+
 .PHONY: clean
 clean: down ## Stop the stack and delete its data (.local/dev)
 	rm -rf $(LOCAL)/dev

@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.api import bench_p2
 from bench.load import closed_loop
+from bench.scale import QUICK, run_p4, size_from_env
 from bench.stream import run_p1
 from infra import stack as local_stack
 from services.common.auth import SERVICE
@@ -39,12 +40,13 @@ PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 HELLO_PORT = 57999 + PORT_OFFSET
 
 
-def row(name: str, value: str, baseline: str, ratio: float, target: str, met: bool | None) -> dict[str, object]:
+def row(name: str, value: str, baseline: str, ratio: float | None, target: str, met: bool | None) -> dict[str, object]:
+    """One figure; `ratio` is None where there is neither a baseline nor a target to divide by."""
     return {
         "benchmark": name,
         "value": value,
         "baseline": baseline,
-        "ratio": round(ratio, 3),
+        "ratio": None if ratio is None else round(ratio, 3),
         "target": target,
         "met": met,
     }
@@ -118,9 +120,22 @@ def print_table(rows: list[dict[str, object]]) -> None:
     print(f"\n{'benchmark':<{width}}  {'ratio':>7}  {'target':<8} met  value  |  baseline")
     for r in rows:
         met = {True: "yes", False: "NO", None: "-"}[r["met"]]  # type: ignore[index]
-        print(
-            f"{r['benchmark']:<{width}}  {r['ratio']:>6}x  {r['target']:<8} {met:<4} {r['value']}  |  {r['baseline']}"
-        )
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']}x"
+        print(f"{r['benchmark']:<{width}}  {ratio:>7}  {r['target']:<8} {met:<4} {r['value']}  |  {r['baseline']}")
+
+
+def machine_info() -> dict[str, object]:
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return {
+        "cpus": os.cpu_count(),
+        "python": host.python_version(),
+        "machine": host.machine(),
+        "load_average_1m_at_end": round(load, 2),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def main() -> None:
@@ -166,16 +181,15 @@ def main() -> None:
     finally:
         platform.stop()
     try:
-        rows.extend(run_p1(cfg, args.stream_events, DATA))
+        rows.extend(run_p1(cfg, args.stream_events, DATA, 52151 + PORT_OFFSET))
+        # P4 at a quick size (`make bench-scale` runs the issue's full size on a stack of its own).
+        size = size_from_env(QUICK)
+        print(f"P4 at {size}", flush=True)
+        rows.extend(run_p4(cfg, size, DATA, 53971 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
     finally:
         local_stack.stop(cfg)
     print_table(rows)
-    machine = {
-        "cpus": os.cpu_count(),
-        "python": host.python_version(),
-        "machine": host.machine(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    machine = machine_info()
     out = DATA / "results.json"
     out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
     print(f"\nmachine: {machine}\nresults: {out}")

@@ -164,9 +164,12 @@ async def raw_loop(bootstrap: str, prefix: str, total: int) -> Rate:
 
 
 async def committed_progress(
-    bootstrap: str, groups: dict[str, str], prefix: str, total: int, limit_s: float
+    bootstrap: str, groups: dict[str, str], prefix: str, total: int, limit_s: float, since: float | None = None
 ) -> dict[str, Rate]:
-    """Samples each group's committed offsets on the input topics until all reached the end."""
+    """Samples each group's committed offsets on the input topics until all reached the end.
+
+    A rate counts from a group's first commit; with `since` (a `time.perf_counter()` value, e.g.
+    when the workers were ready), from then, with nothing done."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in groups}
@@ -194,7 +197,7 @@ async def committed_progress(
         await admin.close()
     rates = {}
     for name, points in samples.items():
-        started = next((t, c) for t, c in points if c > 0)
+        started = (since, 0) if since is not None else next((t, c) for t, c in points if c > 0)
         ended = next((t, c) for t, c in points if c >= total)
         if ended[0] <= started[0]:  # all work landed in one commit: no interval to measure
             raise RuntimeError(f"{name}: too few events to measure a rate; raise --stream-events")
@@ -302,8 +305,8 @@ def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
     ]
 
 
-def run_p1(cfg: local_stack.StackConfig, total: int, data: Path) -> list[dict[str, object]]:
-    return p1_rows(asyncio.run(measure(cfg, total, data)), total)
+def run_p1(cfg: local_stack.StackConfig, total: int, data: Path, port_base: int) -> list[dict[str, object]]:
+    return p1_rows(asyncio.run(measure(cfg, total, data, port_base)), total)
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ from services.rewards.adapters.store import (
     WalletRepository,
 )
 from services.rewards.adapters.topics import ensure_internal_topics
-from services.rewards.api.servicer import Repositories, RewardsServicer
+from services.rewards.api.board_cache import LeaderboardCache
+from services.rewards.api.servicer import MAX_PAGE, Repositories, RewardsServicer
 from services.rewards.config import RewardsSettings
 from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS, SHARES_BY_CONTENT, Deps, register_agents
 
@@ -71,7 +72,12 @@ def main() -> None:
         adapters.deps = Deps(
             ledger, wallets, DayTotalsRepository(db), RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
         )
-        servicer = RewardsServicer(lambda: adapters.repos)
+        boards = LeaderboardCache(
+            settings.leaderboard_cache_seconds,
+            max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),
+            max_rows=MAX_PAGE,
+        )
+        servicer = RewardsServicer(lambda: adapters.repos, boards, settings.leaderboard_timeout_seconds)
         return StreamComponents(
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),
             service_names=[rewards_pb2.DESCRIPTOR.services_by_name["RewardsService"].full_name],

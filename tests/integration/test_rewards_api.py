@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +19,7 @@ from services.rewards.adapters.store import (
     RuleSetRepository,
     WalletRepository,
 )
+from services.rewards.api.board_cache import LeaderboardCache
 from services.rewards.api.servicer import Repositories, RewardsServicer
 
 
@@ -141,3 +144,35 @@ async def test_badges_and_board_validation(api):
         None,
     )
     assert [(r.rank, r.key, r.points) for r in board.rows] == [(1, "aino", 300)]
+
+
+async def test_cached_boards_follow_the_ledger_within_their_ttl_and_balances_stay_exact(api):
+    _, repos = api
+    servicer = RewardsServicer(lambda: repos, LeaderboardCache(ttl=0.5, max_stale=30))
+    request = rewards_pb2.GetLeaderboardRequest(board=rewards_pb2.BOARD_GLOBAL, period=rewards_pb2.PERIOD_ALL_TIME)
+
+    async def board() -> list[tuple[str, int]]:
+        return [(r.key, r.points) for r in (await servicer.GetLeaderboard(request, None)).rows]
+
+    await award(repos, "e1", "share", 40, "2026-11-02")
+    assert await board() == [("aino", 40)]
+    await award(repos, "e2", "share", 25, "2026-11-03")
+    # Within the ttl the board is the one computed before; the balance is read from the wallet at once.
+    assert await board() == [("aino", 40)]
+    balance = await servicer.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id="aino"), None)
+    assert balance.points == balance.ledger_points == 65
+    await asyncio.sleep(0.6)
+    assert await board() == [("aino", 40)]  # stale: answered at once, a refresh started
+    deadline = time.monotonic() + 10
+    while await board() != [("aino", 65)]:
+        assert time.monotonic() < deadline, "the cached board never caught up with the ledger"
+        await asyncio.sleep(0.1)
+    # Another board is its own query; an invalid one is refused before the cache.
+    teams = await servicer.GetLeaderboard(
+        rewards_pb2.GetLeaderboardRequest(board=rewards_pb2.BOARD_TEAMS, period=rewards_pb2.PERIOD_ALL_TIME), None
+    )
+    assert [(r.key, r.points) for r in teams.rows] == [("sales", 65)]
+    with pytest.raises(InvalidArgument, match="team"):
+        await servicer.GetLeaderboard(
+            rewards_pb2.GetLeaderboardRequest(board=rewards_pb2.BOARD_TEAM, period=rewards_pb2.PERIOD_ALL_TIME), None
+        )

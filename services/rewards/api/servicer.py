@@ -21,6 +21,7 @@ from services.rewards.adapters.redemption import (
     UnknownItem,
 )
 from services.rewards.adapters.store import CampaignRepository, CatalogRepository, RuleSetRepository, WalletRepository
+from services.rewards.api.board_cache import LeaderboardCache
 from services.rewards.domain import boards
 from services.rewards.domain.rules import CLICK, DEFAULT_RULES, SHARE, Campaign, RuleSet
 from services.rewards.stream.agents import entry_message
@@ -37,6 +38,8 @@ PERIODS = {
     rewards_pb2.PERIOD_QUARTER: boards.QUARTER,
     rewards_pb2.PERIOD_ALL_TIME: boards.ALL_TIME,
 }
+# How long one leaderboard computation (a ledger aggregation) may take.
+BOARD_TIMEOUT_SECONDS = 120.0
 RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network")]
 
 
@@ -63,8 +66,31 @@ def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
 
 
 class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
-    def __init__(self, repos: Callable[[], Repositories]) -> None:
+    def __init__(
+        self,
+        repos: Callable[[], Repositories],
+        boards: LeaderboardCache | None = None,
+        board_timeout_seconds: float = BOARD_TIMEOUT_SECONDS,
+    ) -> None:
         self._repos = repos
+        # Off unless given: every read computes its board from the ledger.
+        self._boards = boards or LeaderboardCache(ttl=0, max_rows=MAX_PAGE)
+        self._board_timeout = board_timeout_seconds
+
+    async def _board(
+        self, board: int, first: str | None, last: str | None, team: str, campaign_id: str
+    ) -> list[boards.Row]:
+        board, team, campaign_id = board_query(board, team, campaign_id)  # invalid: refused before the cache
+        ledger = self._repos().ledger
+
+        async def compute() -> list[boards.Row]:
+            # A board scans the ledger of its period (FerretDB scans for any filter but `_id`): at a
+            # few hundred thousand entries that outlasts the client's 10 s socket timeout, so a
+            # board has a deadline of its own.
+            with pymongo.timeout(self._board_timeout):
+                return await leaderboard(ledger, board, first, last, team, campaign_id)
+
+        return await self._boards.get((board, first, last, team, campaign_id), compute)
 
     async def GetBalance(
         self, request: rewards_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
@@ -105,7 +131,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             raise InvalidArgument("day: must be YYYY-MM-DD") from None
         bounds = boards.period_bounds(PERIODS[request.period], day)
         first, last = bounds if bounds else (None, None)
-        rows = await leaderboard(self._repos().ledger, request.board, first, last, request.team, request.campaign_id)
+        rows = await self._board(request.board, first, last, request.team, request.campaign_id)
         limit = request.limit or 100
         return rewards_pb2.Leaderboard(
             rows=[
@@ -130,7 +156,8 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             by_month[e["local_day"][:7]] = by_month.get(e["local_day"][:7], 0) + 1
         bounds = boards.period_bounds(boards.MONTH, datetime.now(UTC).date())
         assert bounds is not None
-        monthly = await leaderboard(ledger, rewards_pb2.BOARD_GLOBAL, bounds[0], bounds[1], "", "")
+        # The board's first MAX_PAGE rows: enough, as only a rank up to 10 earns a badge.
+        monthly = await self._board(rewards_pb2.BOARD_GLOBAL, bounds[0], bounds[1], "", "")
         rank = next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
         facts = boards.BadgeFacts(
             shares=len(shares),
@@ -225,6 +252,25 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
 
 def _item(d: dict) -> rewards_pb2.CatalogItem:
     return rewards_pb2.CatalogItem(item_id=d["_id"], name=d["name"], cost=int(d["cost"]), stock=int(d["stock"]))
+
+
+BOARDS_WITHOUT_ARGUMENT = (
+    rewards_pb2.BOARD_GLOBAL,
+    rewards_pb2.BOARD_LEADERS,
+    rewards_pb2.BOARD_TEAMS,
+    rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE,
+)
+
+
+def board_query(board: int, team: str, campaign_id: str) -> tuple[int, str, str]:
+    """(board, team, campaign) with only the argument the board uses: one cache key per board."""
+    if board == rewards_pb2.BOARD_TEAM:
+        return board, _id(team, "team"), ""
+    if board == rewards_pb2.BOARD_CAMPAIGN:
+        return board, "", _id(campaign_id, "campaign_id")
+    if board in BOARDS_WITHOUT_ARGUMENT:
+        return board, "", ""
+    raise InvalidArgument("board: must be GLOBAL, TEAM, LEADERS, CAMPAIGN, TEAMS or TEAMS_PER_ACTIVE_ADVOCATE")
 
 
 async def leaderboard(
