@@ -293,7 +293,8 @@ def _row(name: str, step: StepResult, idle: list[float]) -> dict[str, object]:
         "benchmark": name,
         "value": step.summary(),
         "baseline": f"same probe, platform idle: p50 {idle_p50:.0f} ms ({len(idle)} probes)",
-        "ratio": round(p50 / idle_p50, 3) if idle else float("nan"),
+        # No ratio without latencies on both sides (e.g. no probe became visible at the target rate).
+        "ratio": round(p50 / idle_p50, 3) if idle and step.visible_ms else None,
         "target": f"p50<={TARGET_P50_MS:.0f}ms p99<={TARGET_P99_MS:.0f}ms @{TARGET_RATE:,.0f}/s",
         "met": bool(step.offered_rate >= TARGET_RATE and step.sustained and p50 <= TARGET_P50_MS and p99 <= 250),
         "raw": {
