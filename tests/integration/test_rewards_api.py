@@ -159,7 +159,8 @@ async def test_cached_boards_follow_the_ledger_within_their_ttl_and_balances_sta
     await award(repos, "e2", "share", 25, "2026-11-03")
     # Within the ttl the board is the one computed before; the balance is read from the wallet at once.
     assert await board() == [("aino", 40)]
-    balance = await servicer.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id="aino"), None)
+    check = rewards_pb2.GetBalanceRequest(advocate_id="aino", with_ledger_check=True)
+    balance = await servicer.GetBalance(check, None)
     assert balance.points == balance.ledger_points == 65
     await asyncio.sleep(0.6)
     assert await board() == [("aino", 40)]  # stale: answered at once, a refresh started
