@@ -47,13 +47,12 @@ from pathlib import Path
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
-from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, Share, ShareMade
+from advocacy.share.v1.share_pb2 import EngagementKind
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.stream import TIMEZONES, _stream_env, committed_progress
+from bench.stream import TIMEZONES, _stream_env, committed_progress, engagement_observed, share_made
 from infra import stack as local_stack
-from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, SHARE_MADE, provision
 from services.platform.supervisor import Platform, ServicePorts
 from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS
@@ -138,21 +137,8 @@ def generate(size: Size, seed: int = 4) -> Iterator[tuple[str, bytes, bytes]]:
         yield (
             SHARE_MADE.name,
             key,
-            ShareMade(
-                event_id=f"sh-{seq}",
-                occurred_at=to_timestamp(at),
-                share=Share(
-                    share_id=f"s{seq}",
-                    content_id=f"item{item}",
-                    advocate_id=advocate.advocate_id,
-                    network=network,
-                    message="in my words",
-                    audience_size=audience,
-                    shared_at=to_timestamp(at),
-                ),
-                advocate=advocate,
-                personal_wording=rnd.random() < 0.5,
-                content_published_at=to_timestamp(published[item]),
+            share_made(
+                seq, at, item, advocate, network, audience, rnd.random() < 0.5, published[item]
             ).SerializeToString(),
         )
         expected = per_share * audience / mean_audience
@@ -161,16 +147,16 @@ def generate(size: Size, seed: int = 4) -> Iterator[tuple[str, bytes, bytes]]:
             yield (
                 ENGAGEMENT_OBSERVED.name,
                 key,
-                EngagementObserved(
-                    event_id=f"en-{seq}-{k}",
-                    occurred_at=to_timestamp(at + timedelta(minutes=1 + k % 600)),
-                    share_id=f"s{seq}",
-                    content_id=f"item{item}",
-                    advocate=advocate,
-                    network=network,
-                    kind=kind,
-                    count=rnd.randrange(1, 4),
-                    actor_fingerprint=f"fp{rnd.randrange(10_000)}",
+                engagement_observed(
+                    seq,
+                    k,
+                    at + timedelta(minutes=1 + k % 600),
+                    item,
+                    advocate,
+                    network,
+                    kind,
+                    rnd.randrange(1, 4),
+                    f"fp{rnd.randrange(10_000)}",
                 ).SerializeToString(),
             )
 

@@ -77,22 +77,7 @@ def generate(total: int, advocates: int = 400, items: int = 100, seed: int = 9) 
             (
                 SHARE_MADE.name,
                 advocate.advocate_id.encode(),
-                ShareMade(
-                    event_id=f"sh-{seq}",
-                    occurred_at=to_timestamp(at),
-                    share=Share(
-                        share_id=f"s{seq}",
-                        content_id=f"item{item}",
-                        advocate_id=advocate.advocate_id,
-                        network=network,
-                        message="in my words",
-                        audience_size=audience,
-                        shared_at=to_timestamp(at),
-                    ),
-                    advocate=advocate,
-                    personal_wording=rnd.random() < 0.5,
-                    content_published_at=to_timestamp(published[item]),
-                ),
+                share_made(seq, at, item, advocate, network, audience, rnd.random() < 0.5, published[item]),
             )
         )
         # Clicks follow audience size: about one engagement per 500 people reached.
@@ -102,20 +87,74 @@ def generate(total: int, advocates: int = 400, items: int = 100, seed: int = 9) 
                 (
                     ENGAGEMENT_OBSERVED.name,
                     advocate.advocate_id.encode(),
-                    EngagementObserved(
-                        event_id=f"en-{seq}-{k}",
-                        occurred_at=to_timestamp(at + timedelta(minutes=k + 1)),
-                        share_id=f"s{seq}",
-                        content_id=f"item{item}",
-                        advocate=advocate,
-                        network=network,
-                        kind=EngagementKind.Value(f"ENGAGEMENT_KIND_{kind}"),
-                        count=rnd.randrange(1, 4) if kind in ("REACTION", "IMPRESSION") else 1,
-                        actor_fingerprint=f"fp{rnd.randrange(50)}",
+                    engagement_observed(
+                        seq,
+                        k,
+                        at + timedelta(minutes=k + 1),
+                        item,
+                        advocate,
+                        network,
+                        EngagementKind.Value(f"ENGAGEMENT_KIND_{kind}"),
+                        rnd.randrange(1, 4) if kind in ("REACTION", "IMPRESSION") else 1,
+                        f"fp{rnd.randrange(50)}",
                     ),
                 )
             )
     return out[:total]
+
+
+def share_made(
+    seq: int,
+    at: datetime,
+    item: int,
+    advocate: AdvocateSnapshot,
+    network: Network.ValueType,
+    audience: int,
+    personal_wording: bool,
+    published_at: datetime,
+) -> ShareMade:
+    """Share number `seq` of a generated history (P1 and P4 generate theirs with it)."""
+    return ShareMade(
+        event_id=f"sh-{seq}",
+        occurred_at=to_timestamp(at),
+        share=Share(
+            share_id=f"s{seq}",
+            content_id=f"item{item}",
+            advocate_id=advocate.advocate_id,
+            network=network,
+            message="in my words",
+            audience_size=audience,
+            shared_at=to_timestamp(at),
+        ),
+        advocate=advocate,
+        personal_wording=personal_wording,
+        content_published_at=to_timestamp(published_at),
+    )
+
+
+def engagement_observed(
+    seq: int,
+    k: int,
+    at: datetime,
+    item: int,
+    advocate: AdvocateSnapshot,
+    network: Network.ValueType,
+    kind: EngagementKind.ValueType,
+    count: int,
+    actor_fingerprint: str,
+) -> EngagementObserved:
+    """Engagement `k` on share number `seq` of a generated history."""
+    return EngagementObserved(
+        event_id=f"en-{seq}-{k}",
+        occurred_at=to_timestamp(at),
+        share_id=f"s{seq}",
+        content_id=f"item{item}",
+        advocate=advocate,
+        network=network,
+        kind=kind,
+        count=count,
+        actor_fingerprint=actor_fingerprint,
+    )
 
 
 async def produce(bootstrap: str, prefix: str, events: list[tuple[str, bytes, Message]]) -> None:
