@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".local" / "bench"
 # Shifts every port the bench uses (as ADVOCACY_TEST_PORT_OFFSET does for tests): parallel checkouts.
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
-HELLO_PORT = 57999 + PORT_OFFSET
+HELLO_PORT = 26999 + PORT_OFFSET
 
 
 def row(name: str, value: str, baseline: str, ratio: float | None, target: str, met: bool | None) -> dict[str, object]:
@@ -148,9 +148,9 @@ def main() -> None:
     cfg = local_stack.StackConfig.from_env(
         {},
         data_dir=DATA,
-        kafka_port=39092 + PORT_OFFSET,
-        kafka_controller_port=39093 + PORT_OFFSET,
-        mongo_port=47019 + PORT_OFFSET,
+        kafka_port=30092 + PORT_OFFSET,
+        kafka_controller_port=30093 + PORT_OFFSET,
+        mongo_port=31019 + PORT_OFFSET,
     )
     local_stack.install(cfg)
     local_stack.start(cfg)
@@ -167,7 +167,7 @@ def main() -> None:
             "ADVOCACY_HTTP_PORT": str(18080 + PORT_OFFSET),
         },
         log_dir=DATA / "logs" / prefix,
-        ports=default_ports(base_grpc=56051 + PORT_OFFSET, base_metrics=21201 + PORT_OFFSET),
+        ports=default_ports(base_grpc=26051 + PORT_OFFSET, base_metrics=21201 + PORT_OFFSET),
     )
     rows: list[dict[str, object]] = []
     try:
@@ -181,11 +181,11 @@ def main() -> None:
     finally:
         platform.stop()
     try:
-        rows.extend(run_p1(cfg, args.stream_events, DATA, 52151 + PORT_OFFSET))
+        rows.extend(run_p1(cfg, args.stream_events, DATA, 26151 + PORT_OFFSET))
         # P4 at a quick size (`make bench-scale` runs the full size on a stack of its own).
         size = size_from_env(QUICK)
         print(f"P4 at {size}", flush=True)
-        rows.extend(run_p4(cfg, size, DATA, 53971 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
+        rows.extend(run_p4(cfg, size, DATA, 26971 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
     finally:
         local_stack.stop(cfg)
     print_table(rows)

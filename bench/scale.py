@@ -533,13 +533,13 @@ def main() -> None:
     offset = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
     data = ROOT / ".local" / "bench-scale"
     cfg = local_stack.StackConfig.from_env(
-        {}, data_dir=data, kafka_port=39042 + offset, kafka_controller_port=39043 + offset, mongo_port=47069 + offset
+        {}, data_dir=data, kafka_port=30042 + offset, kafka_controller_port=30043 + offset, mongo_port=31069 + offset
     )
     local_stack.install(cfg)
     local_stack.start(cfg)
     print(f"P4 at {size}", flush=True)
     try:
-        rows = run_p4(cfg, size, data, 53971 + offset, args.lb_queries, args.lb_seconds)
+        rows = run_p4(cfg, size, data, 26971 + offset, args.lb_queries, args.lb_seconds)
     finally:
         local_stack.stop(cfg)
     print_table(rows)

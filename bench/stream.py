@@ -264,7 +264,7 @@ async def _prepare(cfg: local_stack.StackConfig, events: list[tuple[str, bytes, 
 
 
 async def measure(
-    cfg: local_stack.StackConfig, total: int, data: Path, port_base: int = 52151, limit_s: float = 600.0
+    cfg: local_stack.StackConfig, total: int, data: Path, port_base: int = 26151, limit_s: float = 600.0
 ) -> dict[str, Rate]:
     events = generate(total)
     rates: dict[str, Rate] = {}
@@ -357,12 +357,12 @@ def main() -> None:
     offset = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
     data = ROOT / ".local" / "bench-stream"
     cfg = local_stack.StackConfig.from_env(
-        {}, data_dir=data, kafka_port=39192 + offset, kafka_controller_port=39193 + offset, mongo_port=47119 + offset
+        {}, data_dir=data, kafka_port=30192 + offset, kafka_controller_port=30193 + offset, mongo_port=31119 + offset
     )
     local_stack.install(cfg)
     local_stack.start(cfg)
     try:
-        rows = asyncio.run(measure(cfg, args.events, data, port_base=52151 + offset))
+        rows = asyncio.run(measure(cfg, args.events, data, port_base=26151 + offset))
         print({k: f"{r.per_second:,.0f}/s ({r.events} in {r.seconds:.1f} s)" for k, r in rows.items()})
         print_table(p1_rows(rows, args.events))
     finally:
