@@ -82,14 +82,10 @@ run: install ## Run the platform with a live demo company and view (DEMO=0: the 
 
 .PHONY: test
 test: install check-generated lint ## Lint, then unit, integration and end-to-end tests on the real broker and FerretDB
-	$(PY) -m pytest -m "not slow"
-
-.PHONY: test-slow
-test-slow: install ## The long runs (marked slow), e.g. the R1 fault run
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest
 
 .PHONY: test-faults
-test-faults: install ## R1: 100k events, rewards and analytics each SIGKILLed 10 times, vs references (minutes)
+test-faults: install ## The fault suite alone (R1-R4, tests/faults), figures printed (about 12 min)
 	$(PY) -m pytest -s tests/faults
 
 .PHONY: k8s-check

@@ -44,6 +44,17 @@ STREAM_BATCH_RETRIES = Counter(
     "Failed attempts to process a batch (or event) that are retried in place, by agent.",
     ["agent"],
 )
+STREAM_OUT_OF_ORDER = Counter(
+    "advocacy_stream_out_of_order_total",
+    "Events delivered ahead of an unprocessed event of their partition: held back, and the "
+    "partition fetched again from the first unprocessed offset, by agent.",
+    ["agent"],
+)
+SKIPPED_ACKS_REFUSED = Counter(
+    "advocacy_stream_skipped_acks_refused_total",
+    "Acknowledgements Faust gave events it skipped (fetched during a rebalance or recovery) that "
+    "were not recorded, so their offsets are not committed before they are processed.",
+)
 STREAM_READY = Gauge(
     "advocacy_stream_ready",
     "1 once the stream worker has recovered its tables and runs its agents, else 0.",

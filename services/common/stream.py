@@ -35,6 +35,7 @@ from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
 from services.common.metrics import CONSUMER_LAG, STREAM_BATCH_RETRIES, STREAM_READY, serve_metrics
+from services.common.offsets import commit_only_processed, withhold_acks
 from services.common.topics import DeadLetter, dlq_name, send_dead_letters
 
 log = get_logger(__name__)
@@ -186,13 +187,6 @@ async def until_done(
         raise
 
 
-def withhold_acks(events: Sequence[EventT]) -> None:
-    """Makes Faust's later ack of these events a no-op (`Message.ack` skips a message marked
-    acked), so the consumer never records them and never commits their offsets."""
-    for event in events:
-        event.message.acked = True
-
-
 class AdvocacyTable(faust.Table):
     """A Faust table whose source/changelog partition check tolerates an unknown changelog.
 
@@ -208,6 +202,7 @@ class AdvocacyTable(faust.Table):
 
 
 def create_app(name: str, settings: StreamSettings) -> faust.App:
+    commit_only_processed()
     datadir = settings.state_dir / name
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(

@@ -25,6 +25,7 @@ from google.protobuf.message import Message as ProtoMessage
 from services.analytics.stream.ingest import Fact, Ingest, InvalidEvent
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from services.common.offsets import InOrder
 from services.common.stream import Poison, dead_letter_all, sort_out, until_done
 from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEMENT_OBSERVED, SHARE_MADE, TopicSpec
 
@@ -63,8 +64,12 @@ def _register_batched(
 ) -> None:
     async def process(stream: faust.StreamT) -> None:
         # Offsets of a batch are acknowledged only after its facts are stored and its poison
-        # messages are in the DLQ.
-        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+        # messages are in the DLQ; a partition's events are taken in offset order, so nothing
+        # Faust skipped is left behind uncommitted.
+        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+            batch = await in_order.admit(taken)
+            if not batch:
+                continue
             start = time.perf_counter()
             facts = await until_done(agent, batch, partial(store, batch))
             elapsed = (time.perf_counter() - start) / max(len(batch), 1)
@@ -79,6 +84,7 @@ def _register_batched(
         return facts
 
     agent = f"analytics-{spec.name}"
+    in_order = InOrder(app, agent)
     app.agent(channel, name=agent)(process)
 
 
@@ -92,8 +98,10 @@ def _register(
     async def process(stream: faust.StreamT) -> None:
         # Taken in batches only so that a batch's poison messages are dead-lettered together; the
         # good events are handled one at a time, in order. Offsets acknowledged after the batch.
-        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
-            await until_done(agent, batch, partial(handle_batch, batch))
+        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+            batch = await in_order.admit(taken)
+            if batch:
+                await until_done(agent, batch, partial(handle_batch, batch))
 
     async def handle_batch(batch: Sequence[EventT]) -> None:
         # Retried as a whole after a failure: handling an event again changes nothing.
@@ -110,4 +118,5 @@ def _register(
         await dead_letter_all(app, poison)
 
     agent = f"analytics-{spec.name}"
+    in_order = InOrder(app, agent)
     app.agent(channel, name=agent)(process)

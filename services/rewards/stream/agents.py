@@ -59,6 +59,7 @@ from prometheus_client import Counter
 from services.common.events import from_timestamp, to_timestamp
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from services.common.offsets import InOrder
 from services.common.stream import acting_as, dead_letter_all, proto_topic, sort_out, until_done
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.rewards.adapters.ledger import LedgerRepository, entry_id, ledger_document
@@ -147,11 +148,16 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             pass
 
     app.on_partitions_assigned.connect(cast(Any, forget_day_totals))
+    in_order = InOrder(app, "award")
 
     @app.agent(inputs, name="award")
     async def award(stream: faust.StreamT) -> None:
-        # Offsets of a batch are acknowledged only after the whole batch is processed.
-        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+        # Offsets of a batch are acknowledged only after the whole batch is processed, and only
+        # in offset order per partition (the state records the highest offset applied).
+        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+            batch = await in_order.admit(taken)
+            if not batch:
+                continue
             start = time.perf_counter()
             events = await until_done("award", batch, partial(decode_and_process, batch), forget_caches)
             elapsed = (time.perf_counter() - start) / max(len(batch), 1)
