@@ -6,7 +6,7 @@ strings, negative numbers), so a new RPC or field is fuzzed without editing this
 made as admin (past the authorization check, into the handlers). No call may end INTERNAL or
 UNKNOWN, and every service must still be alive and SERVING afterwards.
 
-ADVOCACY_FUZZ_EXAMPLES sets the requests per RPC (1,000 by default): hypothesis draws them BATCH at
+ADVOCACY_FUZZ_EXAMPLES sets the requests per RPC (2,000 by default): hypothesis draws them BATCH at
 a time, and they are sent up to IN_FLIGHT at a time.
 """
 
@@ -39,7 +39,7 @@ from tests.e2e.rpcs import Rpc, all_rpcs
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = int(os.environ.get("ADVOCACY_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("ADVOCACY_FUZZ_EXAMPLES", "2000"))
 IN_FLIGHT = 16
 # Requests per hypothesis example: its engine's work per example (recording, mutating, replaying)
 # is shared by BATCH requests (generation, not the calls, limited the rate: ≈ 3x faster so).
