@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from pymongo import AsyncMongoClient
 from pymongo import common as pymongo_common
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.common.config import ServiceSettings
 from services.common.logging import get_logger
@@ -20,6 +21,20 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 
 DUPLICATE_KEY = 11000
+
+
+async def upsert_by_id(collection: AsyncCollection, doc_id: str, update: dict, attempts: int = 3) -> None:
+    """`update_one({"_id": doc_id}, update, upsert=True)` that survives concurrent first writes:
+    two upserts of a new `_id` can both try the insert, and the loser fails with a duplicate key
+    (MongoDB and FerretDB; R5 saw `UpsertCampaign` answer INTERNAL so). By then the document
+    exists, so the update is applied again and matches it."""
+    for attempt in range(attempts):
+        try:
+            await collection.update_one({"_id": doc_id}, update, upsert=True)
+            return
+        except DuplicateKeyError:
+            if attempt == attempts - 1:
+                raise
 
 
 def duplicate_indexes(exc: BulkWriteError) -> set[int]:

@@ -28,7 +28,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.common.mongo import duplicate_indexes
+from services.common.mongo import duplicate_indexes, upsert_by_id
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
 
@@ -190,9 +190,7 @@ class WalletRepository:
 
     async def _hint(self, hints: list[tuple[str, int]]) -> None:
         # One update each: FerretDB 1.24 stalls on multi-statement upserts (see DayTotalsRepository).
-        await asyncio.gather(
-            *(self.heads.update_one({"_id": a}, {"$max": {"seq": seq}}, upsert=True) for a, seq in hints)
-        )
+        await asyncio.gather(*(upsert_by_id(self.heads, a, {"$max": {"seq": seq}}) for a, seq in hints))
 
     async def apply(self, advocate_id: str, key: str, delta: int, extra: dict | None = None) -> bool:
         """Appends one change unless `key` was applied before (then False). Raises Overdraft if a
@@ -307,9 +305,7 @@ class CatalogRepository:
     async def upsert(self, item_id: str, name: str, cost: int, stock: int) -> dict:
         """Sets the item and makes `stock` units available from now (capacity = claimed + stock)."""
         capacity = await self._claimed(item_id) + stock
-        await self.collection.update_one(
-            {"_id": item_id}, {"$set": {"name": name, "cost": cost, "capacity": capacity}}, upsert=True
-        )
+        await upsert_by_id(self.collection, item_id, {"$set": {"name": name, "cost": cost, "capacity": capacity}})
         item = await self.get(item_id)
         assert item is not None
         return item
@@ -391,10 +387,10 @@ class CampaignRepository:
         self.collection = db["campaigns"]
 
     async def upsert(self, campaign: Campaign) -> None:
-        await self.collection.update_one(
-            {"_id": campaign.campaign_id},
+        await upsert_by_id(
+            self.collection,
+            campaign.campaign_id,
             {"$set": {"starts_at": campaign.starts_at, "ends_at": campaign.ends_at, "multiplier": campaign.multiplier}},
-            upsert=True,
         )
 
     async def all(self) -> dict[str, Campaign]:
