@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
-from services.common.topics import DeadLetter, dlq_name, send_dead_letters
+from services.common.topics import DeadLetter, send_dead_letters
 
 log = get_logger(__name__)
 
@@ -97,13 +97,19 @@ class ConsumerLoop:
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stopped.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            for tp, records in batch.items():
-                poison = [p for record in records if (p := await self.process(record)) is not None]
-                # The batch's poison messages all in flight at once, every one acknowledged by Kafka
-                # before the offsets move past them.
-                await self._dead_letter_all(poison)
-                # After every write of the batch returned: a crash before this line re-delivers.
-                await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
+            if not batch:
+                continue
+            poison = [
+                p for records in batch.values() for record in records if (p := await self.process(record)) is not None
+            ]
+            # The fetch's poison messages all in flight at once, every one acknowledged by Kafka
+            # before the offsets move past them; then one commit for all its partitions (per
+            # partition, a fetch full of poison cost two roundtrips for each of them).
+            await self._dead_letter_all(poison)
+            # After every write of the batch returned: a crash before this line re-delivers.
+            await consumer.commit(
+                {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1 for tp, records in batch.items()}
+            )
 
     async def process(self, record: ConsumerRecord) -> DeadLetter | None:
         """Handles one record; returns it as poison (for the DLQ) when it is unusable."""
@@ -138,5 +144,4 @@ class ConsumerLoop:
                 await producer.stop()
                 raise
             self._producer = producer
-        send = self._producer.send
-        await send_dead_letters(poison, lambda d: send(dlq_name(d.topic), d.value, key=d.key, headers=d.headers))
+        await send_dead_letters(poison, self._producer)

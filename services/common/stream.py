@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
 import faust.streams
@@ -32,11 +32,12 @@ from pydantic import Field
 from pymongo import AsyncMongoClient
 
 from services.common.config import ServiceSettings
+from services.common.delivery import deliver_per_fetch
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
 from services.common.metrics import CONSUMER_LAG, STREAM_BATCH_RETRIES, STREAM_READY, serve_metrics
 from services.common.offsets import commit_only_processed, withhold_acks
-from services.common.topics import DeadLetter, dlq_name, send_dead_letters
+from services.common.topics import DeadLetter, send_dead_letters
 
 log = get_logger(__name__)
 
@@ -132,9 +133,8 @@ async def dead_letter_all(app: AppT, poison: Sequence[Poison]) -> None:
         for p in poison
         for m in (p.message,)
     ]
-    await send_dead_letters(
-        letters, lambda d: app.producer.send(dlq_name(d.topic), d.key, d.value, None, None, d.headers)
-    )
+    # Faust's producer wraps aiokafka's, whose batch API the DLQ sends use (`send_dead_letters`).
+    await send_dead_letters(letters, cast(Any, app.producer)._ensure_producer())
 
 
 def _strip_prefix(app: AppT, topic: str) -> str:
@@ -203,6 +203,7 @@ class AdvocacyTable(faust.Table):
 
 def create_app(name: str, settings: StreamSettings) -> faust.App:
     commit_only_processed()
+    deliver_per_fetch()
     datadir = settings.state_dir / name
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(

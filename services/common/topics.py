@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
+from aiokafka import AIOKafkaProducer
 from google.protobuf.message import Message
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -93,16 +93,35 @@ class DeadLetter:
         return dlq_headers(self.reason, self.error, self.topic, self.partition, self.offset)
 
 
-async def send_dead_letters(
-    letters: Sequence[DeadLetter], send: Callable[[DeadLetter], Awaitable[Awaitable[Any]]]
-) -> None:
-    """Sends every message to its DLQ at once (`send` returns when the producer has it, with the
-    future of its ack), then waits for every ack, raising the first failure; only then counts them.
-    A caller commits the messages' offsets only after this returned, so a poison message is in its
-    DLQ before its offset is committed: one roundtrip per batch instead of one per message.
-    Logged once per partition and reason (the DLQ keeps each message with its origin)."""
-    sent = [await send(letter) for letter in letters]
-    for ack in sent:  # in order: once a producer batch is acknowledged, its messages' futures are done
+async def send_dead_letters(letters: Sequence[DeadLetter], producer: AIOKafkaProducer) -> None:
+    """Sends every message to its DLQ at once, then waits for every ack, raising the first failure;
+    only then counts them. A caller commits the messages' offsets only after this returned, so a
+    poison message is in its DLQ before its offset is committed: one roundtrip per batch instead of
+    one per message. Logged once per partition and reason (the DLQ keeps each message with its origin).
+
+    The letters go into record batches built here (aiokafka's `create_batch` / `send_batch`), to
+    the DLQ partition of their origin partition (modulo the DLQ's partitions): no per-message
+    future or key hashing (a poisoned run spent most of its extra CPU there), and the poison of
+    one origin partition stays in its order."""
+    by_partition: dict[tuple[str, int], list[DeadLetter]] = {}
+    partitions: dict[str, list[int]] = {}
+    for letter in letters:
+        dlq = dlq_name(letter.topic)
+        if dlq not in partitions:
+            partitions[dlq] = sorted(await producer.partitions_for(dlq))
+        of_dlq = partitions[dlq]
+        by_partition.setdefault((dlq, of_dlq[letter.partition % len(of_dlq)]), []).append(letter)
+    acks = []
+    for (dlq, partition), group in by_partition.items():
+        batch = producer.create_batch()
+        for letter in group:
+            # None: the batch is full (its first message always fits), so it goes and a new one starts.
+            while batch.append(timestamp=None, key=letter.key, value=letter.value, headers=letter.headers) is None:
+                acks.append(await producer.send_batch(batch, dlq, partition=partition))
+                batch = producer.create_batch()
+        batch.close()  # ours alone: no other send joins it
+        acks.append(await producer.send_batch(batch, dlq, partition=partition))
+    for ack in acks:
         await ack
     groups: dict[tuple[str, int, str], list[DeadLetter]] = {}
     for letter in letters:
