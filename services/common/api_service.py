@@ -20,6 +20,7 @@ from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger
 from services.common.metrics import serve_metrics
+from services.common.runtime import freeze_startup_objects
 
 log = get_logger(__name__)
 
@@ -59,6 +60,7 @@ async def run_api_service(name: str, settings: ServiceSettings, build: Callable[
     ]
     await server.start()
     watcher = asyncio.create_task(follow_database(server, components.mongo, stopping))
+    freeze_startup_objects()
     log.info("started", grpc_port=server.port, metrics_port=settings.metrics_port)
 
     await stopping.wait()

@@ -130,7 +130,7 @@ class ConsumerLoop:
     @staticmethod
     def _poison(record: ConsumerRecord, sub: Subscription, reason: str, exc: BaseException) -> DeadLetter:
         return DeadLetter(
-            sub.label, record.topic, record.partition, record.offset, record.key, record.value, reason, exc
+            sub.label, record.topic, record.partition, record.offset, record.key, record.value, reason, str(exc)
         )
 
     async def _dead_letter_all(self, poison: list[DeadLetter]) -> None:

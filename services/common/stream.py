@@ -37,6 +37,7 @@ from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
 from services.common.metrics import CONSUMER_LAG, STREAM_BATCH_RETRIES, STREAM_READY, serve_metrics
 from services.common.offsets import commit_only_processed, withhold_acks
+from services.common.runtime import freeze_startup_objects
 from services.common.topics import DeadLetter, send_dead_letters
 
 log = get_logger(__name__)
@@ -102,7 +103,9 @@ class Poison:
 
     message: FaustMessage
     reason: str
-    error: BaseException | str
+    # The error's text, not the exception: its traceback would hold the frame that caught it, and
+    # with it the whole batch, in a reference cycle only the garbage collector frees.
+    error: str
 
 
 def sort_out(events: Iterable[EventT], decode: Callable[[EventT], T]) -> tuple[list[T], list[Poison]]:
@@ -114,15 +117,15 @@ def sort_out(events: Iterable[EventT], decode: Callable[[EventT], T]) -> tuple[l
         try:
             good.append(decode(event))
         except DecodeError as exc:
-            poison.append(Poison(event.message, "undecodable_value", exc))
+            poison.append(Poison(event.message, "undecodable_value", str(exc)))
         except ValueError as exc:
-            poison.append(Poison(event.message, "invalid", exc))
+            poison.append(Poison(event.message, "invalid", str(exc)))
     return good, poison
 
 
 async def dead_letter(app: AppT, message: FaustMessage, reason: str, exc: BaseException | str) -> None:
     """Sends the raw message to `<topic>.dlq` with why and where it came from, and waits for the ack."""
-    await dead_letter_all(app, [Poison(message, reason, exc)])
+    await dead_letter_all(app, [Poison(message, reason, str(exc))])
 
 
 async def dead_letter_all(app: AppT, poison: Sequence[Poison]) -> None:
@@ -335,6 +338,7 @@ def run_stream_service(
     async def ready() -> None:
         # Tables recovered and agents running: from now on readiness follows the database.
         STREAM_READY.set(1)
+        freeze_startup_objects()
         running["watcher"] = asyncio.create_task(follow_database(running["server"], running["mongo"], stopping))
         log.info("ready")
 

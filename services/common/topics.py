@@ -64,9 +64,7 @@ def dlq_name(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def dlq_headers(
-    reason: str, error: BaseException | str, topic: str, partition: int, offset: int
-) -> list[tuple[str, bytes]]:
+def dlq_headers(reason: str, error: str, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
     """What every dead-lettered message carries: why, the error, and where it came from."""
     return [
         ("dlq.reason", reason.encode()),
@@ -86,7 +84,7 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     reason: str
-    error: BaseException | str
+    error: str  # its text: an exception would keep its traceback's frames alive
 
     @property
     def headers(self) -> list[tuple[str, bytes]]:

@@ -111,7 +111,7 @@ def _register(
             try:
                 await handle(message)
             except InvalidEvent as exc:
-                poison.append(Poison(event.message, "invalid", exc))
+                poison.append(Poison(event.message, "invalid", str(exc)))
                 continue
             EVENTS_CONSUMED.labels(spec.name).inc()
             EVENT_PROCESSING_SECONDS.labels(spec.name).observe(time.perf_counter() - start)
