@@ -2,7 +2,9 @@
 
 At-least-once with idempotent handlers: offsets are committed manually, only after the handler's
 database write returned, so a crash or an outage re-delivers instead of losing; handlers must make
-a redelivery harmless (upserts keyed by event or entity id). A message that cannot be decoded, or
+a redelivery harmless (upserts keyed by event or entity id). A partition's messages are handled in
+offset order; different partitions' concurrently, so handlers of different keys must not depend
+on each other. A message that cannot be decoded, or
 that its handler rejects as invalid (`ValueError`), goes to `<topic>.dlq` with the same headers the
 Faust workers write (`dlq.reason`, `dlq.error`, `dlq.origin`), is counted, and the loop goes on.
 Kafka or the database being down is retried with backoff from the last committed offsets.
@@ -99,9 +101,10 @@ class ConsumerLoop:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             if not batch:
                 continue
-            poison = [
-                p for records in batch.values() for record in records if (p := await self.process(record)) is not None
-            ]
+            # Partitions concurrently (their keys differ), each in offset order: one partition's
+            # roundtrips to the database wait no longer for another's.
+            by_partition = await asyncio.gather(*(self._process_in_order(records) for records in batch.values()))
+            poison = [p for found in by_partition for p in found]
             # The fetch's poison messages all in flight at once, every one acknowledged by Kafka
             # before the offsets move past them; then one commit for all its partitions (per
             # partition, a fetch full of poison cost two roundtrips for each of them).
@@ -110,6 +113,9 @@ class ConsumerLoop:
             await consumer.commit(
                 {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1 for tp, records in batch.items()}
             )
+
+    async def _process_in_order(self, records: list[ConsumerRecord]) -> list[DeadLetter]:
+        return [p for record in records if (p := await self.process(record)) is not None]
 
     async def process(self, record: ConsumerRecord) -> DeadLetter | None:
         """Handles one record; returns it as poison (for the DLQ) when it is unusable."""
