@@ -3,17 +3,20 @@ each poison message to `<topic>.dlq` (with the error and its origin in headers) 
 good event is processed exactly as in a clean run; and the pace holds: good events processed per
 second within 20 % of a clean run.
 
-Runs, one after the other on the same platform: a small warm-up, then clean, poisoned, clean. The
-runs carry the same good events (each run its own advocates and items), the poisoned one also
-ADVOCACY_FAULT_POISON_PER_TOPIC (10,000) poison messages on each of the four topics, spread evenly
-among the good ones. A run's time is wall time from its first produce until every consumer group
-committed past the run's last message; its throughput is the good events processed (summed over
-the consumer groups) per second of that time. The poisoned run is compared with the two clean runs
-around it (their pooled rate), so a drift over the test (collections growing, the machine's load
-moving) weighs on both sides alike. The issue's target is poisoned >= 0.8 x clean; it is printed,
-not met yet (median 0.75 on an idle 2-core machine, 0.90-0.93 under load when the clean runs slow
-down too), so the assertion is a regression floor of 0.5 (one-at-a-time dead-lettering, before
-this suite's batching, ran at about 0.1).
+Runs, one after the other on the same platform: a small warm-up, then clean, poisoned, clean,
+poisoned, ..., clean (ADVOCACY_FAULT_R4_ROUNDS poisoned runs, 4). The runs carry the same good
+events (each run its own advocates and items); the poisoned runs share ADVOCACY_FAULT_POISON_PER_TOPIC
+(10,000) poison messages on each of the four topics, spread evenly among their good ones. A run's
+time is wall time from its first produce until every consumer group committed past the run's last
+message; its throughput is the good events processed (summed over the consumer groups) per second
+of that time. Each poisoned run is compared with the two clean runs around it (their pooled rate),
+so a drift over the test (collections growing, the machine's load moving) weighs on both sides
+alike. The issue's target is poisoned >= 0.8 x clean, printed as met / NOT met with the median of
+the rounds. Its figures are noisy (a run lasts 5-7 s, and one slow batch or commit step moves a
+round by 0.1: single rounds measured 0.70-1.02 around medians of 0.80-0.92 on an idle 2-core
+machine), and speed targets are proven by printed figures rather than timed assertions, so the
+assertion is a regression floor of 0.5 (one-at-a-time dead-lettering, before this suite's
+batching, ran at about 0.1).
 
 Good events per run: ADVOCACY_FAULT_GOOD_PER_TOPIC on `share-made` and `engagement-observed`,
 ADVOCACY_FAULT_GOOD_VIEWS_PER_TOPIC on `content-published` and `advocate-changed`. The views on
