@@ -4,9 +4,9 @@ At-least-once with idempotent handlers: offsets are committed manually, only aft
 database write returned, so a crash or an outage re-delivers instead of losing; handlers must make
 a redelivery harmless (upserts keyed by event or entity id). A partition's messages are handled in
 offset order; different partitions' concurrently, so handlers of different keys must not depend
-on each other. A message that cannot be decoded, or
-that its handler rejects as invalid (`ValueError`), goes to `<topic>.dlq` with the same headers the
-Faust workers write (`dlq.reason`, `dlq.error`, `dlq.origin`), is counted, and the loop goes on.
+on each other. A message that cannot be decoded, or that its handler rejects as invalid
+(`ValueError`), goes to `<topic>.dlq` with the same headers the Faust workers write
+(`dlq.reason`, `dlq.error`, `dlq.origin`), is counted, and the loop goes on.
 Kafka or the database being down is retried with backoff from the last committed offsets.
 """
 

@@ -99,8 +99,7 @@ async def send_dead_letters(letters: Sequence[DeadLetter], producer: AIOKafkaPro
 
     The letters go into record batches built here (aiokafka's `create_batch` / `send_batch`), to
     the DLQ partition of their origin partition (modulo the DLQ's partitions): no per-message
-    future or key hashing (a poisoned run spent most of its extra CPU there), and the poison of
-    one origin partition stays in its order."""
+    future or key hashing, and the poison of one origin partition stays in its order."""
     by_partition: dict[tuple[str, int], list[DeadLetter]] = {}
     partitions: dict[str, list[int]] = {}
     for letter in letters:
