@@ -68,6 +68,9 @@ FERRETDB_PATCHES = {
     ),
 }
 MIN_JAVA = 17
+MIN_GO = "1.24"  # FerretDB v1.24.2's go.mod
+# Where the official Go tarball installs; often not on PATH in non-login shells.
+GO_DEFAULT_INSTALL = Path("/usr/local/go/bin/go")
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT_S = 30.0
@@ -320,9 +323,9 @@ def _install_kafka(cfg: StackConfig) -> None:
 
 
 def _go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+    go = shutil.which("go") or (str(GO_DEFAULT_INSTALL) if os.access(GO_DEFAULT_INSTALL, os.X_OK) else None)
     if go is None:
-        raise StackError("Go 1.24+ is required to build FerretDB: install golang (https://go.dev/dl/)")
+        raise StackError(f"Go {MIN_GO}+ is required to build FerretDB: install golang (https://go.dev/dl/)")
     return go
 
 
