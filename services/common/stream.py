@@ -1,6 +1,7 @@
 """Faust plumbing shared by the stream processors (rewards, analytics).
 
-- `ProtobufCodec`: events travel on Kafka as protobuf, decoded by a registered Faust codec.
+- `ProtobufCodec`: events Faust sends are encoded by a registered protobuf codec; agents read raw
+  bytes and decode a batch with `sort_out`, so poison goes to the DLQ a batch at a time.
 - `DeadLetteringTopic`: a message that cannot be decoded goes to `<topic>.dlq` with the
   error and origin in headers, is counted, and the stream goes on.
 - `until_done`: how an agent runs a batch (or an event): failures are retried in place and a
