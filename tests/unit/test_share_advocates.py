@@ -51,6 +51,28 @@ def test_connect_refreshes_an_existing_network_and_disconnect_removes_it():
     assert rules.disconnect_network(d, Network.NETWORK_X) is None
 
 
+def test_reconnecting_a_network_moves_its_refresh_time():
+    a = rules.enrol(None, request(NETWORK_LINKEDIN=100), T0)
+    assert a.networks[0].refreshed_at.ToDatetime(UTC) == T0
+    later = T0 + timedelta(days=1)
+    b = rules.connect_network(a, NetworkConnection(network=Network.NETWORK_LINKEDIN, audience_size=120), later)
+    assert (b.networks[0].audience_size, b.networks[0].refreshed_at.ToDatetime(UTC)) == (120, later)
+    # A poller may say when it read the audience; that time is kept as given.
+    polled = NetworkConnection(network=Network.NETWORK_LINKEDIN, audience_size=130)
+    polled.refreshed_at.FromDatetime(later + timedelta(hours=1))
+    c = rules.connect_network(b, polled, later + timedelta(hours=1, minutes=2))
+    assert c.networks[0].refreshed_at.ToDatetime(UTC) == later + timedelta(hours=1)
+
+
+def test_a_refresh_time_in_the_future_is_refused():
+    conn = NetworkConnection(network=Network.NETWORK_LINKEDIN, audience_size=100)
+    conn.refreshed_at.FromDatetime(T0 + rules.MAX_CLOCK_SKEW + timedelta(seconds=1))
+    with pytest.raises(rules.InvalidAdvocate, match=r"^connection\.refreshed_at: lies in the future"):
+        rules.connect_network(rules.enrol(None, request(), T0), conn, T0)
+    conn.refreshed_at.FromDatetime(T0 + rules.MAX_CLOCK_SKEW)  # within the allowed skew
+    assert rules.connect_network(rules.enrol(None, request(), T0), conn, T0).networks[0].audience_size == 100
+
+
 def test_update_profile_replaces_profile_and_interests():
     a = rules.enrol(None, request(), T0)
     b = rules.update_profile(a, AdvocateSnapshot(advocate_id="aino", team="hr", leader=False), ["ai", "plants"])

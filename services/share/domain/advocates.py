@@ -7,7 +7,7 @@ Every change returns a new `Advocate` with `version` + 1; the caller stores it w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.share.v1.share_pb2 import Advocate, EnrolmentPeriod, NetworkConnection
@@ -18,6 +18,8 @@ MAX_ID = 128
 MAX_TEXT = 200
 MAX_INTERESTS = 50
 MAX_AUDIENCE = 1_000_000_000
+# A network's refresh time may come from the caller's clock (a poller); allow that much skew.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class InvalidAdvocate(ValueError):
@@ -48,11 +50,14 @@ def validate_profile(profile: AdvocateSnapshot, interests: Iterable[str], field:
             raise InvalidAdvocate(f"interests[{i}]: 1..{MAX_TEXT} characters")
 
 
-def validate_connection(conn: NetworkConnection, field: str) -> None:
+def validate_connection(conn: NetworkConnection, field: str, now: datetime) -> None:
     if conn.network == Network.NETWORK_UNSPECIFIED or conn.network not in Network.values():
         raise InvalidAdvocate(f"{field}.network: must name a known network")
     if not 0 <= conn.audience_size <= MAX_AUDIENCE:
         raise InvalidAdvocate(f"{field}.audience_size: must be 0..{MAX_AUDIENCE}")
+    # A future refresh time would make the audience size look fresh long after it went stale.
+    if conn.HasField("refreshed_at") and conn.refreshed_at.ToDatetime(UTC) > now + MAX_CLOCK_SKEW:
+        raise InvalidAdvocate(f"{field}.refreshed_at: lies in the future ({conn.refreshed_at.ToJsonString()})")
 
 
 def _connection(conn: NetworkConnection, now: datetime) -> NetworkConnection:
@@ -77,7 +82,7 @@ def enrol(current: Advocate | None, request: Advocate, now: datetime) -> Advocat
     validate_profile(request.profile, request.interests, "advocate.profile")
     seen: set[int] = set()
     for i, conn in enumerate(request.networks):
-        validate_connection(conn, f"advocate.networks[{i}]")
+        validate_connection(conn, f"advocate.networks[{i}]", now)
         if conn.network in seen:
             raise InvalidAdvocate(f"advocate.networks[{i}].network: listed twice")
         seen.add(conn.network)
@@ -114,7 +119,7 @@ def update_profile(current: Advocate, profile: AdvocateSnapshot, interests: Iter
 
 def connect_network(current: Advocate, conn: NetworkConnection, now: datetime) -> Advocate:
     """Connects a network, or refreshes its audience size and refresh time when already connected."""
-    validate_connection(conn, "connection")
+    validate_connection(conn, "connection", now)
     nxt = _next(current)
     others = [c for c in nxt.networks if c.network != conn.network]
     del nxt.networks[:]
