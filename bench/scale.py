@@ -21,7 +21,10 @@ workers (`python -m services.rewards` / `.analytics`) run together, as in produc
 - **leaderboard p99**: once both groups committed everything (and the early-sharer bonuses were
   applied), GetLeaderboard over the real gRPC API, one call at a time, cycling through the global
   and team boards for all time and for one week of the history, `--lb-queries` calls (or
-  `--lb-seconds`, whichever ends first).
+  `--lb-seconds`, whichever ends first);
+- **analytics query times**: then the analytics API's typical questions (the program by day, a
+  team by hour for a week, an item all-time, top content, the program overview), each asked
+  `ANALYTICS_ROUNDS` times, one call at a time; every figure is summed from the stored facts.
 
 `python -m bench.scale` runs P4 alone on a stack of its own (the issue's full size: 100,000
 advocates, 1,000,000 shares, 10,000,000 engagement events; BENCH_SCALE_ADVOCATES, _SHARES and
@@ -45,6 +48,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from advocacy.share.v1.share_pb2 import EngagementKind
@@ -53,6 +57,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stream import TIMEZONES, _stream_env, committed_progress, engagement_observed, share_made
 from infra import stack as local_stack
+from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, SHARE_MADE, provision
 from services.platform.supervisor import Platform, ServicePorts
 from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS
@@ -68,6 +73,7 @@ TEAMS = 40
 KINDS = [("CLICK", 30), ("IMPRESSION", 40), ("REACTION", 20), ("COMMENT", 6), ("RESHARE", 4)]
 RSS_TARGET_MIB = 1024.0
 LEADERBOARD_TARGET_MS = 20.0
+ANALYTICS_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -358,6 +364,48 @@ async def query_leaderboards(platform: Platform, queries: int, seconds: float, m
     return lat
 
 
+def analytics_queries() -> dict[str, tuple[str, object]]:
+    """(RPC name, request) of the analytics questions P4 times, over the generated history."""
+    A = analytics_pb2
+    week = (to_timestamp(START + timedelta(weeks=WEEKS // 2)), to_timestamp(START + timedelta(weeks=WEEKS // 2 + 1)))
+    return {
+        "program by day": ("GetStats", A.GetStatsRequest(dimension=A.DIMENSION_PROGRAM, granularity=A.GRANULARITY_DAY)),
+        "team by hour, 1 week": (
+            "GetStats",
+            A.GetStatsRequest(
+                dimension=A.DIMENSION_TEAM, key="team0", granularity=A.GRANULARITY_HOUR, start=week[0], end=week[1]
+            ),
+        ),
+        "item all-time": (
+            "GetStats",
+            A.GetStatsRequest(dimension=A.DIMENSION_CONTENT, key="item0", granularity=A.GRANULARITY_ALL_TIME),
+        ),
+        "top 10 content by EMV, 1 week": (
+            "TopContent",
+            A.TopContentRequest(metric=A.TOP_METRIC_EARNED_MEDIA_VALUE, limit=10, start=week[0], end=week[1]),
+        ),
+        "program overview, 1 week": ("GetProgramOverview", A.GetProgramOverviewRequest(start=week[0], end=week[1])),
+    }
+
+
+async def query_analytics(platform: Platform, rounds: int = ANALYTICS_ROUNDS) -> dict[str, list[float]]:
+    """Call times (ms) per question, `rounds` calls each, one call at a time; a failed call is
+    recorded as the error's text instead of a time."""
+    times: dict[str, list[float]] = {}
+    async with platform.aio_channel("analytics") as channel:
+        stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+        for _ in range(rounds):
+            for name, (rpc, request) in analytics_queries().items():
+                t0 = time.perf_counter()
+                try:
+                    await getattr(stub, rpc)(request, timeout=600)
+                except grpc.aio.AioRpcError as exc:
+                    print(f"P4: analytics {name} failed: {exc.code().name}: {exc.details()}"[:300], flush=True)
+                    continue
+                times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+    return times
+
+
 @dataclass
 class ScaleResult:
     size: Size
@@ -368,6 +416,7 @@ class ScaleResult:
     cached: Latencies
     uncached: Latencies
     cache_seconds: str
+    analytics_ms: dict[str, list[float]]
     seconds: float
 
 
@@ -416,6 +465,7 @@ async def measure(
         # The boards as served (the rewards service's leaderboard cache as configured) ...
         cache_seconds = os.environ.get("ADVOCACY_LEADERBOARD_CACHE_SECONDS", "default")
         cached = await query_leaderboards(platform, lb_queries, lb_seconds)
+        analytics_ms = await query_analytics(platform)
         stop.set()  # peak RSS: the replay and the served queries, in the same processes
         await watcher
         # ... and, as the baseline, computed from the ledger on every call (cache off).
@@ -442,6 +492,7 @@ async def measure(
         cached=cached,
         uncached=uncached,
         cache_seconds=cache_seconds,
+        analytics_ms=analytics_ms,
         seconds=time.perf_counter() - started,
     )
 
@@ -460,6 +511,7 @@ def p4_rows(result: ScaleResult) -> list[dict[str, object]]:
         "peak_rss_mib": {k: round(v, 1) for k, v in result.rss_mib.items()},
         "leaderboard_ms": {"cached": result.cached.summary(), "uncached": result.uncached.summary()},
         "leaderboard_cache_seconds": result.cache_seconds,
+        "analytics_query_ms": {k: [round(x, 1) for x in v] for k, v in result.analytics_ms.items()},
         "seconds": round(result.seconds, 1),
     }
     sized = f"{s.advocates:,} advocates, {result.produced.total:,} events"
@@ -504,6 +556,19 @@ def p4_rows(result: ScaleResult) -> list[dict[str, object]]:
                 p99 / LEADERBOARD_TARGET_MS if warm else None,
                 "< 20 ms",
                 bool(warm) and not result.cached.failed and p99 < LEADERBOARD_TARGET_MS,
+            ),
+            "raw": raw,
+        },
+        {
+            **row(
+                "P4 analytics queries",
+                "; ".join(f"{name} {statistics.median(xs):,.0f} ms" for name, xs in result.analytics_ms.items() if xs)
+                + f" (median of {ANALYTICS_ROUNDS} calls each, {len(analytics_queries()) - len(result.analytics_ms)}"
+                f" questions never answered; {sized})",
+                "no baseline and no target in the issues (issue 6: answers 'in seconds')",
+                None,
+                "-",
+                None,
             ),
             "raw": raw,
         },
