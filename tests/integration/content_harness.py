@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import grpc
@@ -39,6 +40,23 @@ def content_process(isolated: Isolated, replica: int = 0, **env: str) -> Platfor
 async def start(process: Platform) -> None:
     process.start_service("content")
     await asyncio.to_thread(process.wait_serving, "content", 90.0)
+
+
+@asynccontextmanager
+async def serving(
+    isolated: Isolated, replica: int = 0
+) -> AsyncIterator[tuple[Platform, content_pb2_grpc.ContentServiceStub]]:
+    """A started content process and a client of it; stopped at the end, which must exit 0."""
+    process = content_process(isolated, replica)
+    await start(process)
+    channel, content = stub(process)
+    try:
+        yield process, content
+    finally:
+        await channel.close()
+        codes = process.stop()
+    # Not in `finally`: a failing test's own error must not be masked by this one.
+    assert codes == {"content": 0}, f"content did not exit cleanly: {codes}"
 
 
 def stub(process: Platform) -> tuple[grpc.aio.Channel, content_pb2_grpc.ContentServiceStub]:
@@ -87,7 +105,10 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
 
 
 def advocate_changed(
-    advocate_id: str, interests: tuple[str, ...] = (), occurred_at: datetime | None = None, **profile: str
+    advocate_id: str,
+    interests: tuple[str, ...] = (),
+    occurred_at: datetime | None = None,
+    **profile: str,
 ) -> bytes:
     return share_pb2.AdvocateChanged(
         event_id=new_event_id(),

@@ -17,13 +17,11 @@ from services.common.events import utcnow
 from tests.conftest import make_isolated
 from tests.integration.content_harness import (
     approved,
-    content_process,
     distinct,
     new_item,
     published,
     read_events,
-    start,
-    stub,
+    serving,
     ts,
 )
 
@@ -33,12 +31,8 @@ S = ContentStatus
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def service(stack):
     isolated = make_isolated(stack)
-    process = content_process(isolated)
-    await start(process)
-    channel, content = stub(process)
-    yield isolated, content
-    await channel.close()
-    assert process.stop() == {"content": 0}
+    async with serving(isolated) as (_, content):
+        yield isolated, content
 
 
 def step(content_id: str, **fields) -> content_pb2.TransitionRequest:

@@ -17,13 +17,11 @@ from tests.conftest import make_isolated
 from tests.integration.content_harness import (
     advocate_changed,
     approved,
-    content_process,
     eventually,
     produce,
     published,
+    serving,
     share_made,
-    start,
-    stub,
     ts,
 )
 
@@ -43,135 +41,123 @@ async def feed_ids(content, advocate_id: str, page_size: int = 100) -> list[str]
             return ids
 
 
-async def test_targeting_ranking_pagination_and_shared_marks(stack):
+@pytest.fixture
+async def service(stack):
+    """A content process of this test's own (topic prefix, database), and a client of it."""
     isolated = make_isolated(stack)
-    process = content_process(isolated)
-    await start(process)
-    channel, content = stub(process)
-    bootstrap = isolated.stack.kafka_bootstrap
+    async with serving(isolated) as (_, content):
+        yield isolated, content
+
+
+async def known_feed(content, advocate_id: str, not_yet: grpc.StatusCode = grpc.StatusCode.NOT_FOUND):
+    """The feed's ids, or None while ListFeed still answers `not_yet` (the view follows Kafka)."""
     try:
-        # The share service announces two advocates; a stale older record for `aino` comes last
-        # (out of order) and must not overwrite her newer state.
-        # (Kafka keeps a key's records in order; BSON dates have millisecond precision, so "older" is an hour.)
-        stale = advocate_changed(
-            "aino", ("cooking",), utcnow() - timedelta(hours=1), team="hr", location="Oslo", language="no", role="x"
-        )
-        await produce(
-            bootstrap,
-            f"{isolated.prefix}advocate-changed",
-            [
-                (
-                    "aino",
-                    advocate_changed("aino", ("AI",), team="sales", location="Helsinki", language="fi", role="rep"),
-                ),
-                ("bo", advocate_changed("bo", ("ai",), team="hr", location="Berlin", language="de", role="rep")),
-            ],
-        )
-        await produce(bootstrap, f"{isolated.prefix}advocate-changed", [("aino", stale)])
-
-        sales_ai = await published(
-            content, title="Sales AI", topics=["ai"], audience=content_pb2.Audience(teams=["Sales"])
-        )
-        everyone = await published(content, title="For all", topics=["cooking"])
-        hr_only = await published(content, title="HR only", audience=content_pb2.Audience(teams=["hr"]))
-        german = await published(
-            content, title="German", topics=["ai"], audience=content_pb2.Audience(languages=["de"], roles=["rep"])
-        )
-        helsinki_leads = await published(content, title="Leads", audience=content_pb2.Audience(roles=["lead"]))
-        # Not visible to anybody: a draft, an approved item scheduled for later, an archived item.
-        draft = await content.CreateContent(
-            content_pb2.CreateContentRequest(item=content_pb2.ContentItem(title="Draft", url="https://e.x/d"))
-        )
-        later = await approved(content, title="Later", publish_at=ts(utcnow() + timedelta(hours=1)))
-        archived = await published(content, title="Withdrawn")
-        await content.Archive(content_pb2.TransitionRequest(content_id=archived.content_id))
-        invisible = {draft.content_id, later.content_id, archived.content_id, helsinki_leads.content_id}
-
-        async def aino_known():
-            try:
-                return await feed_ids(content, "aino")
-            except grpc.aio.AioRpcError as err:
-                assert err.code() == grpc.StatusCode.NOT_FOUND
-                return None
-
-        aino = await eventually(aino_known, within=60)
-        # Her team's AI item first (interest match), then the item for everyone; never HR's or German's.
-        assert aino == [sales_ai.content_id, everyone.content_id]
-        bo = await eventually(lambda: feed_ids(content, "bo"), within=30)  # interest match first, then newest first
-        assert bo == [german.content_id, hr_only.content_id, everyone.content_id]
-        assert invisible.isdisjoint(aino + bo)
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="nobody"))
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND
-
-        # Shares (one redelivered) mark the item for its sharer only.
-        share_event = share_made("aino", sales_ai.content_id)
-        await produce(
-            bootstrap,
-            f"{isolated.prefix}share-made",
-            [("aino", share_event), ("aino", share_event), ("bo", share_made("bo", german.content_id))],
-        )
-
-        async def marked():
-            page = await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="aino"))
-            return page if page.entries[0].already_shared else None
-
-        page = await eventually(marked, within=30)
-        assert [e.already_shared for e in page.entries] == [True, False]
-        assert list(page.entries[0].matched_interests) == ["ai"]
-        assert page.entries[0].score > page.entries[1].score
-
-        # Pagination: twelve more items for everyone; every page size walks the same order once.
-        for i in range(12):
-            await published(content, title=f"News {i}", topics=["ai"] if i % 3 == 0 else [])
-        full = await feed_ids(content, "aino", page_size=100)
-        assert len(full) == 14 and len(set(full)) == 14
-        for size in (1, 5):
-            assert await feed_ids(content, "aino", page_size=size) == full
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="aino", page_token="garbage"))
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in err.value.details()
-    finally:
-        await channel.close()
-        assert process.stop() == {"content": 0}
+        return await feed_ids(content, advocate_id)
+    except grpc.aio.AioRpcError as err:
+        assert err.code() == not_yet, err.details()
+        return None
 
 
-async def test_undecodable_events_are_dead_lettered_and_the_view_goes_on(stack):
-    isolated = make_isolated(stack)
-    process = content_process(isolated)
-    await start(process)
-    channel, content = stub(process)
+async def test_targeting_ranking_pagination_and_shared_marks(service):
+    isolated, content = service
+    bootstrap = isolated.stack.kafka_bootstrap
+    # The share service announces two advocates; a stale older record for `aino` comes last
+    # (out of order) and must not overwrite her newer state.
+    # (Kafka keeps a key's records in order; BSON dates have millisecond precision, so "older" is an hour.)
+    stale = advocate_changed(
+        "aino", ("cooking",), utcnow() - timedelta(hours=1), team="hr", location="Oslo", language="no", role="x"
+    )
+    await produce(
+        bootstrap,
+        f"{isolated.prefix}advocate-changed",
+        [
+            (
+                "aino",
+                advocate_changed("aino", ("AI",), team="sales", location="Helsinki", language="fi", role="rep"),
+            ),
+            ("bo", advocate_changed("bo", ("ai",), team="hr", location="Berlin", language="de", role="rep")),
+        ],
+    )
+    await produce(bootstrap, f"{isolated.prefix}advocate-changed", [("aino", stale)])
+
+    sales_ai = await published(content, title="Sales AI", topics=["ai"], audience=content_pb2.Audience(teams=["Sales"]))
+    everyone = await published(content, title="For all", topics=["cooking"])
+    hr_only = await published(content, title="HR only", audience=content_pb2.Audience(teams=["hr"]))
+    german = await published(
+        content, title="German", topics=["ai"], audience=content_pb2.Audience(languages=["de"], roles=["rep"])
+    )
+    helsinki_leads = await published(content, title="Leads", audience=content_pb2.Audience(roles=["lead"]))
+    # Not visible to anybody: a draft, an approved item scheduled for later, an archived item.
+    draft = await content.CreateContent(
+        content_pb2.CreateContentRequest(item=content_pb2.ContentItem(title="Draft", url="https://e.x/d"))
+    )
+    later = await approved(content, title="Later", publish_at=ts(utcnow() + timedelta(hours=1)))
+    archived = await published(content, title="Withdrawn")
+    await content.Archive(content_pb2.TransitionRequest(content_id=archived.content_id))
+    invisible = {draft.content_id, later.content_id, archived.content_id, helsinki_leads.content_id}
+
+    aino = await eventually(lambda: known_feed(content, "aino"), within=60)
+    # Her team's AI item first (interest match), then the item for everyone; never HR's or German's.
+    assert aino == [sales_ai.content_id, everyone.content_id]
+    bo = await eventually(lambda: feed_ids(content, "bo"), within=30)  # interest match first, then newest first
+    assert bo == [german.content_id, hr_only.content_id, everyone.content_id]
+    assert invisible.isdisjoint(aino + bo)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="nobody"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # Shares (one redelivered) mark the item for its sharer only.
+    share_event = share_made("aino", sales_ai.content_id)
+    await produce(
+        bootstrap,
+        f"{isolated.prefix}share-made",
+        [("aino", share_event), ("aino", share_event), ("bo", share_made("bo", german.content_id))],
+    )
+
+    async def marked():
+        page = await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="aino"))
+        return page if page.entries[0].already_shared else None
+
+    page = await eventually(marked, within=30)
+    assert [e.already_shared for e in page.entries] == [True, False]
+    assert list(page.entries[0].matched_interests) == ["ai"]
+    assert page.entries[0].score > page.entries[1].score
+
+    # Pagination: twelve more items for everyone; every page size walks the same order once.
+    for i in range(12):
+        await published(content, title=f"News {i}", topics=["ai"] if i % 3 == 0 else [])
+    full = await feed_ids(content, "aino", page_size=100)
+    assert len(full) == 14 and len(set(full)) == 14
+    for size in (1, 5):
+        assert await feed_ids(content, "aino", page_size=size) == full
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="aino", page_token="garbage"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in err.value.details()
+
+
+async def test_undecodable_events_are_dead_lettered_and_the_view_goes_on(service):
+    isolated, content = service
     bootstrap = isolated.stack.kafka_bootstrap
     topic = f"{isolated.prefix}advocate-changed"
+    nobody = advocate_changed("")  # valid protobuf, but whose state would it be?
+    await produce(
+        bootstrap,
+        topic,
+        [("x", b"\xff\xff not protobuf"), ("y", nobody), ("cai", advocate_changed("cai", team="it"))],
+    )
+    item = await published(content, title="For IT", audience=content_pb2.Audience(teams=["IT"]))
+
+    assert await eventually(lambda: known_feed(content, "cai"), within=60) == [item.content_id]
+    consumer = AIOKafkaConsumer(
+        f"{topic}.dlq", bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
     try:
-        nobody = advocate_changed("")  # valid protobuf, but whose state would it be?
-        await produce(
-            bootstrap,
-            topic,
-            [("x", b"\xff\xff not protobuf"), ("y", nobody), ("cai", advocate_changed("cai", team="it"))],
-        )
-        item = await published(content, title="For IT", audience=content_pb2.Audience(teams=["IT"]))
-
-        async def cai_feed():
-            try:
-                return await feed_ids(content, "cai")
-            except grpc.aio.AioRpcError:
-                return None
-
-        assert await eventually(cai_feed, within=60) == [item.content_id]
-        consumer = AIOKafkaConsumer(
-            f"{topic}.dlq", bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        await consumer.start()
-        try:
-            records = [await asyncio.wait_for(consumer.getone(), timeout=30) for _ in range(2)]
-        finally:
-            await consumer.stop()
-        by_reason = {dict(r.headers)["dlq.reason"]: r for r in records}
-        assert by_reason[b"undecodable_value"].value == b"\xff\xff not protobuf"
-        assert by_reason[b"invalid"].value == nobody
-        assert b"advocate_id" in dict(by_reason[b"invalid"].headers)["dlq.error"]
-        assert all(dict(r.headers)["dlq.origin"].decode().startswith(f"{topic}/") for r in records)
+        records = [await asyncio.wait_for(consumer.getone(), timeout=30) for _ in range(2)]
     finally:
-        await channel.close()
-        assert process.stop() == {"content": 0}
+        await consumer.stop()
+    by_reason = {dict(r.headers)["dlq.reason"]: r for r in records}
+    assert by_reason[b"undecodable_value"].value == b"\xff\xff not protobuf"
+    assert by_reason[b"invalid"].value == nobody
+    assert b"advocate_id" in dict(by_reason[b"invalid"].headers)["dlq.error"]
+    assert all(dict(r.headers)["dlq.origin"].decode().startswith(f"{topic}/") for r in records)
