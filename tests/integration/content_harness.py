@@ -108,6 +108,7 @@ def advocate_changed(
     advocate_id: str,
     interests: tuple[str, ...] = (),
     occurred_at: datetime | None = None,
+    enrolled: bool = True,
     **profile: str,
 ) -> bytes:
     return share_pb2.AdvocateChanged(
@@ -116,7 +117,7 @@ def advocate_changed(
         advocate=share_pb2.Advocate(
             profile=AdvocateSnapshot(advocate_id=advocate_id, display_name=advocate_id, **profile),
             interests=list(interests),
-            enrolled=True,
+            enrolled=enrolled,
         ),
     ).SerializeToString()
 

@@ -161,3 +161,32 @@ async def test_undecodable_events_are_dead_lettered_and_the_view_goes_on(service
     assert by_reason[b"invalid"].value == nobody
     assert b"advocate_id" in dict(by_reason[b"invalid"].headers)["dlq.error"]
     assert all(dict(r.headers)["dlq.origin"].decode().startswith(f"{topic}/") for r in records)
+
+
+async def test_a_left_advocate_is_refused_a_feed_until_re_enrolled(service):
+    isolated, content = service
+    bootstrap = isolated.stack.kafka_bootstrap
+    topic = f"{isolated.prefix}advocate-changed"
+    await produce(bootstrap, topic, [("dana", advocate_changed("dana", team="it"))])
+    item = await published(content, title="For everyone")
+    assert await eventually(lambda: known_feed(content, "dana"), within=60) == [item.content_id]
+
+    # The share service announces that she left the programme.
+    await produce(bootstrap, topic, [("dana", advocate_changed("dana", team="it", enrolled=False))])
+
+    async def refused():
+        try:
+            await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="dana"))
+        except grpc.aio.AioRpcError as err:
+            return err
+        return None
+
+    err = await eventually(refused, within=30)
+    assert err is not None, "a left advocate still got a feed"
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.details().startswith("advocate_id:") and "not enrolled" in err.details()
+
+    # Re-enrolling brings the feed back.
+    await produce(bootstrap, topic, [("dana", advocate_changed("dana", team="it"))])
+    back = await eventually(lambda: known_feed(content, "dana", grpc.StatusCode.FAILED_PRECONDITION), within=30)
+    assert back == [item.content_id]

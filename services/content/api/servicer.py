@@ -290,6 +290,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         if viewer is None:
             # The view follows `advocate-changed`; a just-enrolled advocate may take a moment to appear.
             raise NotFound(f"advocate {request.advocate_id!r} not known to the content service (yet)")
+        if not viewer.enrolled:
+            # An error, not an empty page: a feed UI must tell "you have left the programme" apart
+            # from "nothing to share right now" (and the share service refuses their shares alike).
+            raise FailedPrecondition(
+                f"advocate_id: advocate {request.advocate_id!r} is not enrolled (has left the programme); "
+                "only enrolled advocates have a feed"
+            )
         now = utcnow()
         candidates = {
             item.content_id: item for item in await self._repo.feed_candidates(viewer.dimension_values(), now)

@@ -160,6 +160,10 @@ class ContentServiceServicer:
 
     def ListFeed(self, request, context):
         """The advocate's personal feed: published, unexpired items targeted at them, ranked.
+        Errors: NOT_FOUND while the advocate is not (yet) known to the content service;
+        FAILED_PRECONDITION when the advocate is not enrolled (has left the programme). Left advocates
+        get an error rather than an empty page, so a feed UI can say "your enrolment has ended"
+        instead of "nothing to share right now"; re-enrolling restores the feed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
