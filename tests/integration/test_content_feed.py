@@ -1,6 +1,7 @@
 """The personal feed on the real servers: the advocate view is built from `advocate-changed`
 (produced here as the share service would), shares from `share-made`; targeting, ranking,
-pagination, already-shared marks, and dead-lettering of undecodable events."""
+pagination, already-shared marks, items leaving at their expiry, advocates who left refused,
+and dead-lettering of undecodable events."""
 
 from __future__ import annotations
 
@@ -190,3 +191,29 @@ async def test_a_left_advocate_is_refused_a_feed_until_re_enrolled(service):
     await produce(bootstrap, topic, [("dana", advocate_changed("dana", team="it"))])
     back = await eventually(lambda: known_feed(content, "dana", grpc.StatusCode.FAILED_PRECONDITION), within=30)
     assert back == [item.content_id]
+
+
+async def test_an_item_leaves_the_feed_when_it_expires(service):
+    isolated, content = service
+    await produce(
+        isolated.stack.kafka_bootstrap, f"{isolated.prefix}advocate-changed", [("eli", advocate_changed("eli"))]
+    )
+    lasting = await published(content, title="Lasting")
+    assert await eventually(lambda: known_feed(content, "eli"), within=60) == [lasting.content_id]
+
+    # Seconds ahead: long enough to see it (publishing takes milliseconds), short enough to wait for.
+    expires_at = utcnow() + timedelta(seconds=4)
+    brief = await published(content, title="Brief", expires_at=ts(expires_at))
+    assert await feed_ids(content, "eli") == [brief.content_id, lasting.content_id]  # newest first
+    assert utcnow() < expires_at
+
+    await asyncio.sleep((expires_at - utcnow()).total_seconds() + 0.1)
+    # Gone at once: the feed compares expires_at itself rather than waiting for the scheduler's EXPIRED.
+    assert await feed_ids(content, "eli") == [lasting.content_id]
+
+    async def expired():
+        got = await content.GetContent(content_pb2.GetContentRequest(content_id=brief.content_id))
+        return got.status == content_pb2.CONTENT_STATUS_EXPIRED
+
+    assert await eventually(expired, within=10)
+    assert await feed_ids(content, "eli") == [lasting.content_id]
