@@ -11,6 +11,7 @@ from datetime import timedelta
 import grpc
 import pytest
 from advocacy.content.v1 import content_pb2
+from advocacy.content.v1.content_pb2 import ContentPublished
 from aiokafka import AIOKafkaConsumer
 
 from services.common.events import utcnow
@@ -18,9 +19,11 @@ from tests.conftest import make_isolated
 from tests.integration.content_harness import (
     advocate_changed,
     approved,
+    distinct,
     eventually,
     produce,
     published,
+    read_events,
     serving,
     share_made,
     ts,
@@ -88,6 +91,13 @@ async def test_targeting_ranking_pagination_and_shared_marks(service):
         content, title="German", topics=["ai"], audience=content_pb2.Audience(languages=["de"], roles=["rep"])
     )
     helsinki_leads = await published(content, title="Leads", audience=content_pb2.Audience(roles=["lead"]))
+    # Location targeting (values compare case-insensitively): Aino is in Helsinki, Bo in Berlin.
+    helsinki = await published(
+        content,
+        title="Our Helsinki office opens",
+        campaign_id="spring-2027",
+        audience=content_pb2.Audience(locations=["helsinki"]),
+    )
     # Not visible to anybody: a draft, an approved item scheduled for later, an archived item.
     draft = await content.CreateContent(
         content_pb2.CreateContentRequest(item=content_pb2.ContentItem(title="Draft", url="https://e.x/d"))
@@ -98,11 +108,29 @@ async def test_targeting_ranking_pagination_and_shared_marks(service):
     invisible = {draft.content_id, later.content_id, archived.content_id, helsinki_leads.content_id}
 
     aino = await eventually(lambda: known_feed(content, "aino"), within=60)
-    # Her team's AI item first (interest match), then the item for everyone; never HR's or German's.
-    assert aino == [sales_ai.content_id, everyone.content_id]
+    # Her team's AI item first (interest match), then her city's and the item for everyone, newest
+    # first; never HR's or German's.
+    assert aino == [sales_ai.content_id, helsinki.content_id, everyone.content_id]
     bo = await eventually(lambda: feed_ids(content, "bo"), within=30)  # interest match first, then newest first
     assert bo == [german.content_id, hr_only.content_id, everyone.content_id]
     assert invisible.isdisjoint(aino + bo)
+
+    # The campaign travels with the item: in the feed, in GetContent and in its PUBLISHED event.
+    aino_page = await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="aino"))
+    assert aino_page.entries[1].item.campaign_id == "spring-2027"
+    got = await content.GetContent(content_pb2.GetContentRequest(content_id=helsinki.content_id))
+    assert got.campaign_id == "spring-2027"
+    events = await read_events(
+        bootstrap,
+        f"{isolated.prefix}content-published",
+        lambda evs: distinct(evs, helsinki.content_id, ContentPublished.KIND_PUBLISHED),
+        within=30,
+    )
+    [announced] = [
+        e for e in events if e.item.content_id == helsinki.content_id and e.kind == ContentPublished.KIND_PUBLISHED
+    ]
+    assert announced.item.campaign_id == "spring-2027"
+    assert list(announced.item.audience.locations) == ["helsinki"]
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await content.ListFeed(content_pb2.ListFeedRequest(advocate_id="nobody"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -120,7 +148,7 @@ async def test_targeting_ranking_pagination_and_shared_marks(service):
         return page if page.entries[0].already_shared else None
 
     page = await eventually(marked, within=30)
-    assert [e.already_shared for e in page.entries] == [True, False]
+    assert [e.already_shared for e in page.entries] == [True, False, False]
     assert list(page.entries[0].matched_interests) == ["ai"]
     assert page.entries[0].score > page.entries[1].score
 
@@ -128,7 +156,7 @@ async def test_targeting_ranking_pagination_and_shared_marks(service):
     for i in range(12):
         await published(content, title=f"News {i}", topics=["ai"] if i % 3 == 0 else [])
     full = await feed_ids(content, "aino", page_size=100)
-    assert len(full) == 14 and len(set(full)) == 14
+    assert len(full) == 15 and len(set(full)) == 15
     for size in (1, 5):
         assert await feed_ids(content, "aino", page_size=size) == full
     with pytest.raises(grpc.aio.AioRpcError) as err:
