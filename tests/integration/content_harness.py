@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
@@ -136,27 +136,37 @@ def share_made(advocate_id: str, content_id: str, event_id: str | None = None) -
     ).SerializeToString()
 
 
-async def read_events(
+async def read_records(
     bootstrap: str, topic: str, done: Callable[[list[ContentPublished]], bool], within: float
-) -> list[ContentPublished]:
+) -> list[tuple[ContentPublished, datetime]]:
     """Reads `content-published` from the beginning until `done(events)` or time is up; then reads
-    two more seconds so that a duplicate arriving late would be seen too."""
+    two more seconds so that a duplicate arriving late would be seen too. Each event comes with
+    its record's Kafka timestamp: when the service's relay sent it (the producer's CreateTime)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
-    events: list[ContentPublished] = []
+    records: list[tuple[ContentPublished, datetime]] = []
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         settle: float | None = None
         while loop.time() < (settle or deadline):
             batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
-                events.extend(ContentPublished.FromString(r.value) for r in records)
-            if settle is None and done(events):
+            for got in batch.values():
+                records.extend(
+                    (ContentPublished.FromString(r.value), datetime.fromtimestamp(r.timestamp / 1000, UTC)) for r in got
+                )
+            if settle is None and done([e for e, _ in records]):
                 settle = loop.time() + 2.0
     finally:
         await consumer.stop()
-    return events
+    return records
+
+
+async def read_events(
+    bootstrap: str, topic: str, done: Callable[[list[ContentPublished]], bool], within: float
+) -> list[ContentPublished]:
+    """`read_records` without the record times."""
+    return [event for event, _ in await read_records(bootstrap, topic, done, within)]
 
 
 def distinct(events: list[ContentPublished], content_id: str, kind: int) -> set[str]:
