@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -24,3 +25,8 @@ def to_timestamp(value: datetime) -> Timestamp:
 
 def from_timestamp(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
+
+
+def optional_time(message: Message, field: str) -> datetime | None:
+    """A Timestamp field as a datetime, or None when it is not set."""
+    return from_timestamp(getattr(message, field)) if message.HasField(field) else None

@@ -16,7 +16,7 @@ from datetime import timedelta
 from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 
-from services.common.events import from_timestamp, utcnow
+from services.common.events import optional_time, utcnow
 from services.common.logging import get_logger
 from services.content.adapters.repository import ContentRepository, version_id
 from services.content.domain.schedule import due_action
@@ -77,8 +77,8 @@ class Scheduler:
         for item in await self._repo.due(now):
             action = due_action(
                 status_of(item),
-                from_timestamp(item.publish_at) if item.HasField("publish_at") else None,
-                from_timestamp(item.expires_at) if item.HasField("expires_at") else None,
+                optional_time(item, "publish_at"),
+                optional_time(item, "expires_at"),
                 now,
             )
             if action is None:

@@ -104,6 +104,29 @@ async def test_illegal_transitions_name_the_current_state(service):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_an_item_past_its_expiry_is_neither_approved_nor_published(service):
+    _, content = service
+    # Valid when created (an expiry must be in the future then); it passes while in review.
+    expires_at = utcnow() + timedelta(seconds=2)
+    in_review = await content.CreateContent(content_pb2.CreateContentRequest(item=new_item(expires_at=ts(expires_at))))
+    in_review = await content.SubmitForReview(step(in_review.content_id))
+    ready = await approved(content, expires_at=ts(expires_at))
+    await asyncio.sleep((expires_at - utcnow()).total_seconds() + 0.1)
+    for rpc, item, verb in ((content.Approve, in_review, "approve"), (content.Publish, ready, "publish")):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await rpc(step(item.content_id))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert err.value.details() == (
+            f"cannot {verb} an item that expired at {expires_at.isoformat()} (its expires_at has passed)"
+        )
+        # Nothing changed, so nothing went to the outbox (an event is written only with a new version).
+        stored = await content.GetContent(content_pb2.GetContentRequest(content_id=item.content_id))
+        assert (stored.status, stored.version) == (item.status, item.version)
+    # It can still be taken out of circulation.
+    archived = await content.Archive(step(ready.content_id))
+    assert archived.status == S.CONTENT_STATUS_ARCHIVED
+
+
 @pytest.mark.parametrize(
     ("fields", "named"),
     [

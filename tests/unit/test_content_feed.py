@@ -1,4 +1,5 @@
-"""Targeting, ranking and page tokens of the personal feed, and the scheduler's due rule."""
+"""Targeting, ranking and page tokens of the personal feed, the scheduler's due rule, and the
+refusal to approve or publish an item past its expiry."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from services.content.domain import feed
 from services.content.domain.lifecycle import Action, Status
-from services.content.domain.schedule import due_action, publish_is_scheduled
+from services.content.domain.schedule import AlreadyExpired, due_action, publish_is_scheduled, refuse_if_expired
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -109,3 +110,18 @@ def test_due_actions():
     assert due_action(Status.IN_REVIEW, past, None, now) is None
     assert publish_is_scheduled(future, now) and not publish_is_scheduled(past, now)
     assert not publish_is_scheduled(None, now)
+
+
+def test_an_item_past_its_expiry_can_be_neither_approved_nor_published():
+    now = T0
+    for action in (Action.APPROVE, Action.PUBLISH):
+        with pytest.raises(AlreadyExpired) as err:
+            refuse_if_expired(action, now, now)  # expiring this very instant counts as expired
+        assert (
+            str(err.value)
+            == f"cannot {action.value} an item that expired at 2026-11-01T00:00:00+00:00 (its expires_at has passed)"
+        )
+        refuse_if_expired(action, now + timedelta(microseconds=1), now)
+        refuse_if_expired(action, None, now)
+    # Taking it out of circulation stays possible.
+    refuse_if_expired(Action.ARCHIVE, now - timedelta(days=1), now)

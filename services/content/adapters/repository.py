@@ -23,16 +23,12 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.common.events import from_timestamp, utcnow
+from services.common.events import optional_time, utcnow
 from services.common.outbox import OutboxEvent, ensure_outbox_index
 from services.content.domain.feed import audience_terms
 
 # The feed ranks in memory at most this many newest targeted items (documented limit).
 FEED_CANDIDATE_LIMIT = 2000
-
-
-def _optional_time(item: ContentItem, field: str) -> datetime | None:
-    return from_timestamp(getattr(item, field)) if item.HasField(field) else None
 
 
 def _document(item: ContentItem) -> dict:
@@ -46,9 +42,9 @@ def _document(item: ContentItem) -> dict:
     return {
         "status": ContentStatus.Name(item.status),
         "version": item.version,
-        "publish_at": _optional_time(item, "publish_at"),
-        "expires_at": _optional_time(item, "expires_at"),
-        "published_at": _optional_time(item, "published_at"),
+        "publish_at": optional_time(item, "publish_at"),
+        "expires_at": optional_time(item, "expires_at"),
+        "published_at": optional_time(item, "published_at"),
         "campaign_id": item.campaign_id,
         "topics": list(item.topics),
         "audience": audience,

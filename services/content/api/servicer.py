@@ -16,7 +16,7 @@ from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
 from services.common.auth import ADVOCATE, current_caller
-from services.common.events import from_timestamp, to_timestamp, utcnow
+from services.common.events import from_timestamp, optional_time, to_timestamp, utcnow
 from services.content.adapters.repository import ContentRepository, version_id
 from services.content.adapters.views import FeedViews
 from services.content.domain import feed
@@ -30,7 +30,7 @@ from services.content.domain.lifecycle import (
     transition,
     validate,
 )
-from services.content.domain.schedule import publish_is_scheduled
+from services.content.domain.schedule import AlreadyExpired, publish_is_scheduled, refuse_if_expired
 from services.content.transitions import ContentEvents, advance, proto_status, status_of
 
 DEFAULT_PAGE_SIZE = 20
@@ -52,8 +52,8 @@ def _fields(item: ContentItem) -> ContentFields:
         url=item.url,
         topics=tuple(item.topics),
         suggested_texts=tuple((_network_name(t.network), t.text) for t in item.suggested_texts),
-        publish_at=from_timestamp(item.publish_at) if item.HasField("publish_at") else None,
-        expires_at=from_timestamp(item.expires_at) if item.HasField("expires_at") else None,
+        publish_at=optional_time(item, "publish_at"),
+        expires_at=optional_time(item, "expires_at"),
         media_urls=tuple(item.media_urls),
         language=item.language,
         campaign_id=item.campaign_id,
@@ -240,14 +240,15 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         item = await self._get(request.content_id)
         self._check_version(request.expected_version, item)
         now = utcnow()
-        if action is Action.PUBLISH and item.status == ContentStatus.CONTENT_STATUS_APPROVED:
-            publish_at = from_timestamp(item.publish_at) if item.HasField("publish_at") else None
-            if publish_is_scheduled(publish_at, now):
-                return item  # stays APPROVED; the scheduler publishes it at publish_at
         try:
-            updated, events = advance(item, action, now, self._events, request.actor_id, request.reason)
-        except IllegalTransition as exc:
+            # The state first: "cannot publish an item that is EXPIRED" says more than its expiry time.
+            transition(status_of(item), action)
+            refuse_if_expired(action, optional_time(item, "expires_at"), now)
+        except (IllegalTransition, AlreadyExpired) as exc:
             raise FailedPrecondition(str(exc)) from exc
+        if action is Action.PUBLISH and publish_is_scheduled(optional_time(item, "publish_at"), now):
+            return item  # stays APPROVED; the scheduler publishes it at publish_at
+        updated, events = advance(item, action, now, self._events, request.actor_id, request.reason)
         if not await self._repo.replace(updated, item.version, events, expected_status=item.status):
             raise Aborted("version conflict: the item changed concurrently; read it again and retry")
         if events:

@@ -4,6 +4,8 @@
   has a `publish_at` therefore schedules it; `Publish` on such an item before its time is an
   idempotent "yes, scheduled" (it stays APPROVED), after its time it publishes at once.
 - A PUBLISHED item whose `expires_at` has passed expires itself.
+- An item whose `expires_at` has passed can be neither approved nor published: it would be
+  published and expired at once (two events for an item nobody could see).
 """
 
 from __future__ import annotations
@@ -26,3 +28,18 @@ def due_action(
 def publish_is_scheduled(publish_at: datetime | None, now: datetime) -> bool:
     """`Publish` before the item's publish_at only confirms the schedule."""
     return publish_at is not None and publish_at > now
+
+
+class AlreadyExpired(Exception):
+    def __init__(self, action: Action, expires_at: datetime) -> None:
+        super().__init__(
+            f"cannot {action.value} an item that expired at {expires_at.isoformat()} (its expires_at has passed)"
+        )
+        self.action = action
+        self.expires_at = expires_at
+
+
+def refuse_if_expired(action: Action, expires_at: datetime | None, now: datetime) -> None:
+    """Raises AlreadyExpired when `action` would bring an item past its expiry towards publication."""
+    if action in (Action.APPROVE, Action.PUBLISH) and expires_at is not None and expires_at <= now:
+        raise AlreadyExpired(action, expires_at)

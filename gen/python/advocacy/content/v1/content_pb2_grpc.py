@@ -114,7 +114,9 @@ class ContentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Approve(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Approve and Publish refuse an item whose expires_at has passed (FAILED_PRECONDITION naming the
+        expiry time): it would be published and expired at once.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
