@@ -9,6 +9,7 @@ from datetime import timedelta
 import grpc
 import pytest
 import pytest_asyncio
+from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1 import content_pb2
 from advocacy.content.v1.content_pb2 import ContentPublished, ContentStatus
 
@@ -139,6 +140,14 @@ async def test_an_item_past_its_expiry_is_neither_approved_nor_published(service
         ({"expires_at": "-1h"}, "item.expires_at"),
         ({"media_urls": ["file:///etc/passwd"]}, "item.media_urls[0]"),
         ({"summary": "x" * 2001}, "item.summary"),
+        # Well-formed, and only too long: 2049 characters (the limit is 2048).
+        ({"url": "https://example.com/" + "a" * 2029}, "item.url: at most 2048 characters"),
+        ({"media_urls": ["https://example.com/" + "a" * 2029]}, "item.media_urls[0]: at most 2048 characters"),
+        # A suggested text over 3000 characters.
+        (
+            {"suggested_texts": [content_pb2.SuggestedText(network=Network.NETWORK_X, text="x" * 3001)]},
+            "item.suggested_texts[0].text: must be 1..3000 characters",
+        ),
     ],
 )
 async def test_invalid_items_are_refused_with_the_field_named(service, fields, named):
@@ -150,7 +159,8 @@ async def test_invalid_items_are_refused_with_the_field_named(service, fields, n
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await content.CreateContent(content_pb2.CreateContentRequest(item=new_item(**fields)))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.value.details().startswith(named + ":")
+    # `named` is the field, or the field and the start of its message.
+    assert err.value.details().startswith(named if ":" in named else named + ":")
 
 
 async def test_concurrent_edits_exactly_one_wins(service):
