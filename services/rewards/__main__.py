@@ -9,6 +9,7 @@ from pymongo.errors import PyMongoError
 
 from services.common.logging import get_logger
 from services.common.mongo import mongo_client, prepare_database
+from services.common.read_cache import ReadCache
 from services.common.stream import StreamComponents, create_app, run_stream_service
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.redemption import Redemptions
@@ -21,9 +22,9 @@ from services.rewards.adapters.store import (
     WalletRepository,
 )
 from services.rewards.adapters.topics import ensure_internal_topics
-from services.rewards.api.board_cache import LeaderboardCache
-from services.rewards.api.servicer import MAX_PAGE, Repositories, RewardsServicer
+from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.config import RewardsSettings
+from services.rewards.domain.boards import Row
 from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS, SHARES_BY_CONTENT, Deps, register_agents
 
 log = get_logger(__name__)
@@ -72,10 +73,10 @@ def main() -> None:
         adapters.deps = Deps(
             ledger, wallets, DayTotalsRepository(db), RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
         )
-        boards = LeaderboardCache(
+        boards = ReadCache[list[Row]](
             settings.leaderboard_cache_seconds,
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),
-            max_rows=MAX_PAGE,
+            name="leaderboards",
         )
         servicer = RewardsServicer(lambda: adapters.repos, boards, settings.leaderboard_timeout_seconds)
         return StreamComponents(

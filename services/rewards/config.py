@@ -11,7 +11,7 @@ class RewardsSettings(StreamSettings):
     # How stale the agent's copy of the active rule set and campaigns may get (admin changes, no deploy).
     rules_refresh_seconds: float = Field(default=5.0, ge=0)
     # Leaderboards: each replica recomputes a board it was asked for from the ledger at most this
-    # often (0 = on every read) and answers from memory meanwhile (services/rewards/api/board_cache.py).
+    # often (0 = on every read) and answers from memory meanwhile (services/common/read_cache.py).
     leaderboard_cache_seconds: float = Field(default=5.0, ge=0)
     # A board not read for this long is recomputed before it is answered (not served stale).
     leaderboard_max_stale_seconds: float = Field(default=300.0, ge=0)

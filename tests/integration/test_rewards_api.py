@@ -11,6 +11,7 @@ from advocacy.rewards.v1 import rewards_pb2
 from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, NotFound
 from pymongo import AsyncMongoClient
 
+from services.common.read_cache import ReadCache
 from services.rewards.adapters.ledger import LedgerRepository, ledger_document
 from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
@@ -19,7 +20,6 @@ from services.rewards.adapters.store import (
     RuleSetRepository,
     WalletRepository,
 )
-from services.rewards.api.board_cache import LeaderboardCache
 from services.rewards.api.servicer import Repositories, RewardsServicer
 
 
@@ -148,7 +148,7 @@ async def test_badges_and_board_validation(api):
 
 async def test_cached_boards_follow_the_ledger_within_their_ttl_and_balances_stay_exact(api):
     _, repos = api
-    servicer = RewardsServicer(lambda: repos, LeaderboardCache(ttl=0.5, max_stale=30))
+    servicer = RewardsServicer(lambda: repos, ReadCache(ttl=0.5, max_stale=30))
     request = rewards_pb2.GetLeaderboardRequest(board=rewards_pb2.BOARD_GLOBAL, period=rewards_pb2.PERIOD_ALL_TIME)
 
     async def board() -> list[tuple[str, int]]:

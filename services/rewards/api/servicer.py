@@ -12,6 +12,7 @@ from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
 from services.common.events import from_timestamp, to_timestamp
+from services.common.read_cache import ReadCache
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.redemption import (
     InsufficientPoints,
@@ -21,8 +22,8 @@ from services.rewards.adapters.redemption import (
     UnknownItem,
 )
 from services.rewards.adapters.store import CampaignRepository, CatalogRepository, RuleSetRepository, WalletRepository
-from services.rewards.api.board_cache import LeaderboardCache
 from services.rewards.domain import boards
+from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import CLICK, DEFAULT_RULES, SHARE, Campaign, RuleSet
 from services.rewards.stream.agents import entry_message
 
@@ -69,12 +70,12 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     def __init__(
         self,
         repos: Callable[[], Repositories],
-        boards: LeaderboardCache | None = None,
+        boards: ReadCache[list[Row]] | None = None,
         board_timeout_seconds: float = BOARD_TIMEOUT_SECONDS,
     ) -> None:
         self._repos = repos
         # Off unless given: every read computes its board from the ledger.
-        self._boards = boards or LeaderboardCache(ttl=0, max_rows=MAX_PAGE)
+        self._boards = boards or ReadCache[list[Row]](ttl=0)
         self._board_timeout = board_timeout_seconds
 
     async def _board(
@@ -88,7 +89,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             # few hundred thousand entries that outlasts the client's 10 s socket timeout, so a
             # board has a deadline of its own.
             with pymongo.timeout(self._board_timeout):
-                return await leaderboard(ledger, board, first, last, team, campaign_id)
+                return (await leaderboard(ledger, board, first, last, team, campaign_id))[:MAX_PAGE]
 
         return await self._boards.get((board, first, last, team, campaign_id), compute)
 

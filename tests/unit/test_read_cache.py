@@ -1,4 +1,4 @@
-"""LeaderboardCache: freshness, stale-while-revalidate, single flight, bounds and errors (pure asyncio)."""
+"""ReadCache: freshness, stale-while-revalidate, single flight, bounds and errors (pure asyncio)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.rewards.api.board_cache import LeaderboardCache
+from services.common.read_cache import ReadCache
 from services.rewards.domain.boards import Row
 
 
@@ -42,19 +42,19 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_off_computes_every_read_and_trims_to_max_rows():
+async def test_off_computes_every_read():
     ledger = Ledger()
-    cache = LeaderboardCache(ttl=0, max_rows=1)
+    cache = ReadCache(ttl=0)
     assert not cache.enabled
-    assert await cache.get("k", ledger.board) == [Row("aino", 10)]
+    assert await cache.get("k", ledger.board) == [Row("aino", 10), Row("bo", 1)]
     ledger.points = 11
-    assert await cache.get("k", ledger.board) == [Row("aino", 11)]
+    assert await cache.get("k", ledger.board) == [Row("aino", 11), Row("bo", 1)]
     assert ledger.calls == 2
 
 
 async def test_fresh_board_from_memory_then_stale_served_while_one_refresh_runs():
     clock, ledger = Clock(), Ledger()
-    cache = LeaderboardCache(ttl=5, max_stale=60, clock=clock)
+    cache = ReadCache(ttl=5, max_stale=60, clock=clock)
     assert (await cache.get("k", ledger.board))[0].points == 10
     ledger.points = 20
     clock.now += 4.9
@@ -74,7 +74,7 @@ async def test_fresh_board_from_memory_then_stale_served_while_one_refresh_runs(
 
 async def test_board_unread_past_max_stale_is_recomputed_before_answering():
     clock, ledger = Clock(), Ledger()
-    cache = LeaderboardCache(ttl=5, max_stale=60, clock=clock)
+    cache = ReadCache(ttl=5, max_stale=60, clock=clock)
     await cache.get("k", ledger.board)
     ledger.points = 30
     clock.now += 61
@@ -85,7 +85,7 @@ async def test_board_unread_past_max_stale_is_recomputed_before_answering():
 async def test_concurrent_first_reads_share_one_computation_and_survive_a_cancelled_caller():
     ledger = Ledger()
     ledger.gate = asyncio.Event()
-    cache = LeaderboardCache(ttl=5)
+    cache = ReadCache(ttl=5)
     first = asyncio.create_task(cache.get("k", ledger.board))
     others = [asyncio.create_task(cache.get("k", ledger.board)) for _ in range(5)]
     await settle()
@@ -100,7 +100,7 @@ async def test_concurrent_first_reads_share_one_computation_and_survive_a_cancel
 
 async def test_keys_are_separate_and_least_recently_read_is_evicted():
     ledger = Ledger()
-    cache = LeaderboardCache(ttl=5, max_entries=2)
+    cache = ReadCache(ttl=5, max_entries=2)
     await cache.get("a", ledger.board)
     await cache.get("b", ledger.board)
     await cache.get("a", ledger.board)  # a is now the most recently read
@@ -115,7 +115,7 @@ async def test_keys_are_separate_and_least_recently_read_is_evicted():
 async def test_a_failed_first_computation_reaches_the_caller_and_is_retried_next_time():
     ledger = Ledger()
     ledger.fail = RuntimeError("database away")
-    cache = LeaderboardCache(ttl=5)
+    cache = ReadCache(ttl=5)
     with pytest.raises(RuntimeError, match="database away"):
         await cache.get("k", ledger.board)
     ledger.fail = None
@@ -125,7 +125,7 @@ async def test_a_failed_first_computation_reaches_the_caller_and_is_retried_next
 
 async def test_a_failed_refresh_keeps_serving_the_last_board_and_tries_again():
     clock, ledger = Clock(), Ledger()
-    cache = LeaderboardCache(ttl=5, max_stale=60, clock=clock)
+    cache = ReadCache(ttl=5, max_stale=60, clock=clock)
     await cache.get("k", ledger.board)
     clock.now += 6
     ledger.fail = RuntimeError("database away")
@@ -140,7 +140,7 @@ async def test_a_failed_refresh_keeps_serving_the_last_board_and_tries_again():
 
 async def test_a_held_refresh_replaces_the_board_when_done_and_ttl_must_not_exceed_max_stale():
     clock, ledger = Clock(), Ledger()
-    cache = LeaderboardCache(ttl=5, max_stale=60, clock=clock)
+    cache = ReadCache(ttl=5, max_stale=60, clock=clock)
     await cache.get("k", ledger.board)  # computed at t=1000
     clock.now += 6
     ledger.gate = asyncio.Event()
@@ -151,12 +151,12 @@ async def test_a_held_refresh_replaces_the_board_when_done_and_ttl_must_not_exce
     await settle()
     assert (await cache.get("k", ledger.board))[0].points == 50
     with pytest.raises(ValueError):
-        LeaderboardCache(ttl=10, max_stale=5)
+        ReadCache(ttl=10, max_stale=5)
 
 
 async def test_a_slow_board_is_refreshed_only_ttl_after_its_computation_ended():
     clock, ledger = Clock(), Ledger()
-    cache = LeaderboardCache(ttl=5, max_stale=60, clock=clock)
+    cache = ReadCache(ttl=5, max_stale=60, clock=clock)
     ledger.gate = asyncio.Event()
     first = asyncio.create_task(cache.get("k", ledger.board))
     await settle()
@@ -176,7 +176,7 @@ async def test_a_slow_board_is_refreshed_only_ttl_after_its_computation_ended():
 async def test_at_most_max_computing_boards_are_computed_at_once():
     ledger = Ledger()
     ledger.gate = asyncio.Event()
-    cache = LeaderboardCache(ttl=5, max_computing=1)
+    cache = ReadCache(ttl=5, max_computing=1)
     reads = [asyncio.create_task(cache.get(k, ledger.board)) for k in "abc"]
     await settle()
     assert ledger.calls == 1
