@@ -90,7 +90,9 @@ class AnalyticsQueries:
         totals = point(by_leader, self.config, None, adoption_base=members)
         sharers = merge(by_leader).sharers
         leaders = {a.advocate_id for a in members if a.leader}
-        company = sum(a for a in self.config.company_channel_audience.values() if a > 0)
+        # The amplification ratio's denominator: channels of the networks shared on in the range.
+        audience = self.config.company_channel_audience
+        company = sum(audience[n] for n in m.company_networks(merge(by_leader).reach_by_network(), audience))
         extra: dict[str, float | int | None] = {
             "leader_participation": m.leader_participation(sharers, leaders),
             "active_leaders": len(sharers & leaders),

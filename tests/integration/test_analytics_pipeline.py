@@ -280,7 +280,10 @@ def reference_point(
             emv += card["cpm"] * s("impressions", nf) / 1000 + card["cpc"] * (
                 card["reaction_multiplier"] * s("reactions", nf) + s("clicks", nf)
             )
-    company_reach = sum(f.reach for f in facts if f.network in COMPANY)
+    # Amplification over the networks shared on that have a company channel, on both sides.
+    channels = {f.network for f in facts if f.shares and COMPANY.get(f.network, 0) > 0}
+    company_reach = sum(f.reach for f in facts if f.network in channels)
+    company_audience = sum(COMPANY[n] for n in channels)
     out: dict[str, Any] = {
         "shares": s("shares"),
         "distinct_sharers": len(sharers),
@@ -298,7 +301,7 @@ def reference_point(
         else (pb.RATE_BASIS_POTENTIAL_REACH if reach else pb.RATE_BASIS_NONE),
         "ctr": clicks / impressions if impressions else None,
         "earned_media_value": pytest.approx(emv),
-        "amplification_ratio": company_reach / sum(COMPANY.values()),
+        "amplification_ratio": company_reach / company_audience if company_audience else None,
         "leader_potential_reach": sum(f.reach for f in facts if f.leader),
         "non_leader_potential_reach": sum(f.reach for f in facts if not f.leader),
         "leader_engagements": sum(f.clicks + f.reactions + f.comments + f.reshares for f in facts if f.leader),

@@ -80,6 +80,27 @@ def test_amplification_ratio_against_configured_company_channels():
     assert m.amplification_ratio(reach, {"LINKEDIN": 0}) is None
 
 
+def test_amplification_ratio_of_one_network_is_over_that_networks_channel_only():
+    company = {"LINKEDIN": 5000, "X": 2000}
+    assert m.amplification_ratio({"X": 2000}, company) == pytest.approx(1.0)  # not 2000 / 7000
+    assert m.amplification_ratio({"LINKEDIN": 10000, "X": 2000}, company) == pytest.approx(12000 / 7000)
+
+
+def test_amplification_ratio_of_an_unconfigured_network_is_not_computable():
+    company = {"LINKEDIN": 5000, "X": 2000}
+    assert m.amplification_ratio({"FACEBOOK": 3000}, company) is None  # not 0.0
+    assert m.amplification_ratio({"FACEBOOK": 3000, "X": 500}, company) == pytest.approx(0.25)
+    assert m.amplification_ratio({}, company) is None
+
+
+def test_group_presence_on_a_network_needs_a_share():
+    g = m.Group()
+    g.add("a", "X", t(shares=1, potential_reach=400))
+    g.add("a", "LINKEDIN", t(clicks=2))  # an engagement on an earlier share: LinkedIn not shared on here
+    assert g.reach_by_network() == {"X": 400}
+    assert m.amplification_ratio(g.reach_by_network(), {"LINKEDIN": 5000, "X": 2000}) == pytest.approx(0.2)
+
+
 def test_leader_participation():
     assert m.leader_participation({"l1", "a"}, {"l1", "l2", "l3", "l4"}) == pytest.approx(0.25)
     assert m.leader_participation({"a"}, set()) is None

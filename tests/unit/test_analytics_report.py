@@ -46,7 +46,7 @@ def test_point_combines_leaders_and_others():
 def test_empty_group_has_no_ratios():
     p = point({}, CONFIG, None, adoption_base=[])
     assert p.engagement_rate is None and p.engagement_rate_basis is m.RateBasis.NONE
-    assert p.adoption is None and p.share_rate is None and p.amplification_ratio == 0
+    assert p.adoption is None and p.share_rate is None and p.amplification_ratio is None
 
 
 def test_audience_filter():

@@ -115,9 +115,16 @@ def share_rate(distinct_sharers: set[str], audience: set[str]) -> float | None:
 
 def amplification_ratio(reach_by_network: Mapping[str, int], company_audience: Mapping[str, int]) -> float | None:
     """Amplification = potential reach of employee shares / audience of the company's own channels,
-    over the networks that have a configured company audience; None when none is configured."""
-    networks = [n for n, a in company_audience.items() if a > 0]
-    return ratio(sum(reach_by_network.get(n, 0) for n in networks), sum(company_audience[n] for n in networks))
+    both over the same networks: those the group has shares on AND a configured company audience
+    (> 0) for. A network series compares that network's reach with that network's channel only.
+    None when no such network is present (e.g. shares only on unconfigured networks)."""
+    networks = company_networks(reach_by_network, company_audience)
+    return ratio(sum(reach_by_network[n] for n in networks), sum(company_audience[n] for n in networks))
+
+
+def company_networks(reach_by_network: Mapping[str, int], company_audience: Mapping[str, int]) -> list[str]:
+    """The networks an amplification ratio is taken over: present in the group, with an audience."""
+    return [n for n in reach_by_network if company_audience.get(n, 0) > 0]
 
 
 def leader_participation(active: set[str], enrolled_leaders: set[str]) -> float | None:
@@ -140,4 +147,5 @@ class Group:
         self.by_network.setdefault(network, Totals()).add(t)
 
     def reach_by_network(self) -> dict[str, int]:
-        return {n: t.potential_reach for n, t in self.by_network.items()}
+        """Potential reach per network the group has shares on (engagement alone is no presence)."""
+        return {n: t.potential_reach for n, t in self.by_network.items() if t.shares > 0}
