@@ -280,6 +280,17 @@ def reference_point(
             emv += card["cpm"] * s("impressions", nf) / 1000 + card["cpc"] * (
                 card["reaction_multiplier"] * s("reactions", nf) + s("clicks", nf)
             )
+    # Rates: engagement and clicks only of the networks that make up the denominator (impressions
+    # reported, else potential reach), never one network's clicks over another's impressions.
+    on_impressions = [f for f in facts if f.network in {g.network for g in facts if g.impressions}]
+    on_reach = [f for f in facts if f.network in {g.network for g in facts if g.reach}]
+    eng_of = lambda fs: sum(f.clicks + f.reactions + f.comments + f.reshares for f in fs)  # noqa: E731
+    if impressions:
+        rate, basis = eng_of(on_impressions) / impressions, pb.RATE_BASIS_IMPRESSIONS
+    elif reach:
+        rate, basis = eng_of(on_reach) / reach, pb.RATE_BASIS_POTENTIAL_REACH
+    else:
+        rate, basis = None, pb.RATE_BASIS_NONE
     # Amplification over the networks shared on that have a company channel, on both sides.
     channels = {f.network for f in facts if f.shares and COMPANY.get(f.network, 0) > 0}
     company_reach = sum(f.reach for f in facts if f.network in channels)
@@ -295,11 +306,9 @@ def reference_point(
         "comments": comments,
         "reshares": reshares,
         "engagements": eng,
-        "engagement_rate": eng / impressions if impressions else (eng / reach if reach else None),
-        "engagement_rate_basis": pb.RATE_BASIS_IMPRESSIONS
-        if impressions
-        else (pb.RATE_BASIS_POTENTIAL_REACH if reach else pb.RATE_BASIS_NONE),
-        "ctr": clicks / impressions if impressions else None,
+        "engagement_rate": rate,
+        "engagement_rate_basis": basis,
+        "ctr": s("clicks", on_impressions) / impressions if impressions else None,
         "earned_media_value": pytest.approx(emv),
         "amplification_ratio": company_reach / company_audience if company_audience else None,
         "leader_potential_reach": sum(f.reach for f in facts if f.leader),

@@ -27,24 +27,42 @@ def test_engagements_are_clicks_reactions_comments_reshares_not_impressions():
 
 
 def test_engagement_rate_uses_impressions_when_reported():
-    rate, basis = m.engagement_rate(t(impressions=200, potential_reach=5000, clicks=5, reactions=5))
+    rate, basis = m.engagement_rate({"LINKEDIN": t(impressions=200, potential_reach=5000, clicks=5, reactions=5)})
     assert rate == pytest.approx(0.05)
     assert basis is m.RateBasis.IMPRESSIONS
 
 
 def test_engagement_rate_falls_back_to_potential_reach_labelled_when_impressions_unknown():
-    rate, basis = m.engagement_rate(t(potential_reach=1000, clicks=5, comments=5))
+    rate, basis = m.engagement_rate({"X": t(potential_reach=1000, clicks=5, comments=5)})
     assert rate == pytest.approx(0.01)
     assert basis is m.RateBasis.POTENTIAL_REACH
 
 
 def test_engagement_rate_without_any_denominator_is_not_computable():
-    assert m.engagement_rate(t(clicks=3)) == (None, m.RateBasis.NONE)
+    assert m.engagement_rate({"X": t(clicks=3)}) == (None, m.RateBasis.NONE)
+    assert m.engagement_rate({}) == (None, m.RateBasis.NONE)
+
+
+def test_rates_never_divide_one_networks_engagement_by_anothers_impressions():
+    by_net = {
+        "LINKEDIN": t(impressions=1000, potential_reach=4000, clicks=10, reactions=20),
+        "FACEBOOK": t(potential_reach=3000, clicks=90, comments=10),  # no impressions reported
+    }
+    rate, basis = m.engagement_rate(by_net)
+    assert rate == pytest.approx(30 / 1000)  # not (30 + 100) / 1000
+    assert basis is m.RateBasis.IMPRESSIONS
+    assert m.click_through_rate(by_net) == pytest.approx(10 / 1000)  # not 100 / 1000
+
+
+def test_engagement_rate_on_potential_reach_counts_only_networks_shared_on():
+    # No impressions anywhere; LinkedIn has engagement on an earlier share but no share here.
+    by_net = {"X": t(potential_reach=2000, clicks=4), "LINKEDIN": t(reactions=50)}
+    assert m.engagement_rate(by_net) == (pytest.approx(4 / 2000), m.RateBasis.POTENTIAL_REACH)
 
 
 def test_ctr_is_clicks_over_impressions_and_unknown_without_impressions():
-    assert m.click_through_rate(t(impressions=400, clicks=10)) == pytest.approx(0.025)
-    assert m.click_through_rate(t(potential_reach=400, clicks=10)) is None
+    assert m.click_through_rate({"X": t(impressions=400, clicks=10)}) == pytest.approx(0.025)
+    assert m.click_through_rate({"X": t(potential_reach=400, clicks=10)}) is None
 
 
 def test_estimated_impressions_use_the_per_network_organic_rate():

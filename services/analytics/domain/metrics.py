@@ -61,24 +61,40 @@ def engagements(t: Totals) -> int:
 
 
 class RateBasis(StrEnum):
-    IMPRESSIONS = "IMPRESSIONS"
+    IMPRESSIONS = "IMPRESSIONS"  # over the networks that reported impressions
     POTENTIAL_REACH = "POTENTIAL_REACH"  # impressions unknown: the fallback, labelled as such
     NONE = "NONE"  # neither known: no rate
 
 
-def engagement_rate(t: Totals) -> tuple[float | None, RateBasis]:
-    """Engagement rate = engagements / impressions; when no impressions were reported (unknown),
-    engagements / potential reach, labelled POTENTIAL_REACH; None when both are 0."""
-    if t.impressions > 0:
-        return engagements(t) / t.impressions, RateBasis.IMPRESSIONS
-    if t.potential_reach > 0:
-        return engagements(t) / t.potential_reach, RateBasis.POTENTIAL_REACH
+def _on_basis(by_network: Mapping[str, Totals], basis: str) -> tuple[Totals, int]:
+    """The networks that contribute to a rate's denominator (`basis`: a Totals field), summed, and
+    that denominator: a rate never divides one network's engagement by another network's basis."""
+    counted = Totals()
+    for t in by_network.values():
+        if getattr(t, basis) > 0:
+            counted.add(t)
+    return counted, getattr(counted, basis)
+
+
+def engagement_rate(by_network: Mapping[str, Totals]) -> tuple[float | None, RateBasis]:
+    """Engagement rate = engagements / reported impressions, both over the networks that reported
+    impressions in the group (a network without reported impressions is left out of the rate, not
+    divided by another network's impressions). When no network reported any, engagements / potential
+    reach over the networks shared on, labelled POTENTIAL_REACH; None when neither is known."""
+    counted, impressions = _on_basis(by_network, "impressions")
+    if impressions > 0:
+        return engagements(counted) / impressions, RateBasis.IMPRESSIONS
+    counted, reach = _on_basis(by_network, "potential_reach")
+    if reach > 0:
+        return engagements(counted) / reach, RateBasis.POTENTIAL_REACH
     return None, RateBasis.NONE
 
 
-def click_through_rate(t: Totals) -> float | None:
-    """CTR = unique clicks / reported impressions; None when impressions are unknown (0)."""
-    return ratio(t.clicks, t.impressions)
+def click_through_rate(by_network: Mapping[str, Totals]) -> float | None:
+    """CTR = unique clicks / reported impressions, both over the networks that reported impressions;
+    None when no network did (unknown impressions)."""
+    counted, impressions = _on_basis(by_network, "impressions")
+    return ratio(counted.clicks, impressions)
 
 
 def estimated_impressions(reach_by_network: Mapping[str, int], organic_reach_rate: Mapping[str, float]) -> float:

@@ -88,7 +88,7 @@ def point(
     PROGRAM); `audience`: the enrolled advocates the item was for (CONTENT: share rate)."""
     g = merge(by_leader)
     t = g.totals
-    rate, basis = m.engagement_rate(t)
+    rate, basis = m.engagement_rate(g.by_network)
     leaders = by_leader.get(True, m.Group()).totals
     others = by_leader.get(False, m.Group()).totals
     base_ids = {a.advocate_id for a in adoption_base} if adoption_base is not None else set()
@@ -106,7 +106,7 @@ def point(
         engagements=m.engagements(t),
         engagement_rate=rate,
         engagement_rate_basis=basis,
-        ctr=m.click_through_rate(t),
+        ctr=m.click_through_rate(g.by_network),
         earned_media_value=m.earned_media_value(g.by_network, config.rate_card),
         amplification_ratio=m.amplification_ratio(g.reach_by_network(), config.company_channel_audience),
         adoption=m.adoption(g.sharers, base_ids) if adoption_base is not None else None,
