@@ -80,26 +80,16 @@ class AnalyticsQueries:
             out.append((content_id, state.title if state else "", p))
         return out
 
-    async def overview(
-        self, start: datetime | None, end: datetime | None
-    ) -> tuple[Point, dict[str, float | int | None]]:
-        """The program in [start, end): totals, adoption, amplification and leader participation."""
+    async def overview(self, start: datetime | None, end: datetime | None) -> tuple[Point, int]:
+        """The program in [start, end): its totals (adoption, amplification, leader participation),
+        and the company-channel audience its amplification ratio is taken over."""
         rows = await self._repo().grouped({}, Granularity.ALL_TIME, start, end)
         by_leader = rows.get((None, ""), {})
         members = enrolled(await self._repo().all_advocates(), start, end)
-        totals = point(by_leader, self.config, None, adoption_base=members)
-        sharers = merge(by_leader).sharers
-        leaders = {a.advocate_id for a in members if a.leader}
         # The amplification ratio's denominator: channels of the networks shared on in the range.
         audience = self.config.company_channel_audience
         company = sum(audience[n] for n in m.company_networks(merge(by_leader).reach_by_network(), audience))
-        extra: dict[str, float | int | None] = {
-            "leader_participation": m.leader_participation(sharers, leaders),
-            "active_leaders": len(sharers & leaders),
-            "enrolled_leaders": len(leaders),
-            "company_channel_audience": company,
-        }
-        return totals, extra
+        return point(by_leader, self.config, None, adoption_base=members), company
 
     async def comments(self, content_id: str, requester_id: str, limit: int) -> list[Comment]:
         content = await self._repo().content(content_id)

@@ -262,6 +262,9 @@ def _fits(aud: Audience, a: Adv) -> bool:
     )
 
 
+OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate", "leader_participation")
+
+
 def reference_point(
     h: History, facts: list[Fact], dim: str, key: str, w_start: datetime | None, w_end: datetime | None
 ) -> dict[str, Any]:
@@ -316,6 +319,11 @@ def reference_point(
         "leader_engagements": sum(f.clicks + f.reactions + f.comments + f.reshares for f in facts if f.leader),
         "non_leader_engagements": sum(f.clicks + f.reactions + f.comments + f.reshares for f in facts if not f.leader),
         "adoption": None,
+        "active_advocates": 0,
+        "enrolled_advocates": 0,
+        "leader_participation": None,
+        "active_leaders": 0,
+        "enrolled_leaders": 0,
         "share_rate": None,
     }
     enrolled = [a for a in h.advocates.values() if _enrolled(a, w_start, w_end)]
@@ -328,10 +336,14 @@ def reference_point(
         out["adoption"] = len(sharers & base) / len(base) if base else None
         out["active_advocates"] = len(sharers & base)
         out["enrolled_advocates"] = len(base)
+        leaders = {i for i in base if h.advocates[i].leader}
+        out["leader_participation"] = len(sharers & leaders) / len(leaders) if leaders else None
+        out["active_leaders"] = len(sharers & leaders)
+        out["enrolled_leaders"] = len(leaders)
     if dim == "CONTENT":
         aud = {a.id for a in enrolled if _fits(h.contents[key][2], a)}
         out["share_rate"] = len(sharers & aud) / len(aud) if aud else None
-    for name in ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate"):
+    for name in OPTIONAL:
         if out[name] is not None:
             out[name] = pytest.approx(out[name])
     return out
@@ -373,10 +385,11 @@ def actual_point(p: pb.StatsPoint) -> dict[str, Any]:
     for name in (
         "shares distinct_sharers potential_reach impressions_reported impressions_estimated unique_clicks reactions "
         "comments reshares engagements engagement_rate_basis earned_media_value leader_potential_reach "
-        "non_leader_potential_reach leader_engagements non_leader_engagements active_advocates enrolled_advocates"
+        "non_leader_potential_reach leader_engagements non_leader_engagements active_advocates enrolled_advocates "
+        "active_leaders enrolled_leaders"
     ).split():
         out[name] = getattr(p, name)
-    for name in ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate"):
+    for name in OPTIONAL:
         out[name] = getattr(p, name) if p.HasField(name) else None
     return out
 
@@ -477,21 +490,60 @@ def wait_for_reference(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History
     assert not problems, "\n".join(problems[:20])
 
 
-def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> None:
-    # Program overview over all time.
-    ov = stub.GetProgramOverview(pb.GetProgramOverviewRequest(), timeout=30)
-    sharers = {f.advocate for f in h.facts if f.shares}
-    leaders = {a.id for a in h.advocates.values() if a.leader}
+def overview_ranges(h: History) -> list[tuple[datetime | None, datetime | None]]:
+    return [
+        (None, None),
+        # adv10 (left 40 h ago) not enrolled, adv11 (back 10 h ago) enrolled; cuts hours in half.
+        (h.now - timedelta(hours=12, minutes=30), h.now - timedelta(hours=2, minutes=15)),
+        # The too-late events' days (the overview is all-time figures: they count); adv11 not enrolled.
+        (h.now - timedelta(days=11), h.now - timedelta(days=9)),
+    ]
+
+
+def check_overview(
+    stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History, start: datetime | None, end: datetime | None
+) -> None:
+    request = pb.GetProgramOverviewRequest()
+    if start:
+        request.start.CopyFrom(ts(start))
+    if end:
+        request.end.CopyFrom(ts(end))
+    ov = stub.GetProgramOverview(request, timeout=30)
+    facts = [f for f in h.facts if (start is None or f.at >= start) and (end is None or f.at < end)]
+    assert facts, "a range without events checks nothing"
+    e = reference_point(h, facts, "PROGRAM", "", start, end)
+    totals = actual_point(ov.totals)
+    diff = {k: (totals.get(k), v) for k, v in e.items() if totals.get(k) != v}
+    assert not diff, f"overview {start}..{end}: {diff}"
     assert ov.currency == "CHF"
-    assert ov.enrolled_advocates == len(h.advocates) and ov.active_advocates == len(sharers)
-    assert ov.adoption == pytest.approx(len(sharers) / len(h.advocates))
-    assert ov.enrolled_leaders == len(leaders) and ov.active_leaders == len(sharers & leaders)
-    assert ov.leader_participation == pytest.approx(len(sharers & leaders) / len(leaders))
-    company_reach = sum(f.reach for f in h.facts if f.network in COMPANY)
-    assert ov.amplification_ratio == pytest.approx(company_reach / sum(COMPANY.values()))
-    assert ov.employee_potential_reach == sum(f.reach for f in h.facts)
-    assert ov.leader_potential_reach == sum(f.reach for f in h.facts if f.leader)
-    assert ov.non_leader_potential_reach == sum(f.reach for f in h.facts if not f.leader)
+    channels = {f.network for f in facts if f.shares and COMPANY.get(f.network, 0) > 0}
+    top = {
+        "adoption": ov.adoption if ov.HasField("adoption") else None,
+        "amplification_ratio": ov.amplification_ratio if ov.HasField("amplification_ratio") else None,
+        "leader_participation": ov.leader_participation if ov.HasField("leader_participation") else None,
+        "active_advocates": ov.active_advocates,
+        "enrolled_advocates": ov.enrolled_advocates,
+        "active_leaders": ov.active_leaders,
+        "enrolled_leaders": ov.enrolled_leaders,
+        "potential_reach": ov.employee_potential_reach,
+        "leader_potential_reach": ov.leader_potential_reach,
+        "non_leader_potential_reach": ov.non_leader_potential_reach,
+        "leader_engagements": ov.leader_engagements,
+        "non_leader_engagements": ov.non_leader_engagements,
+    }
+    assert top == {k: e[k] for k in top}
+    assert ov.company_channel_audience == sum(COMPANY[n] for n in channels)
+    # Spelled out once more from the history, so the range is seen to matter.
+    enrolled = {a.id for a in h.advocates.values() if _enrolled(a, start, end)}
+    sharers = {f.advocate for f in facts if f.shares}
+    leaders = {a for a in enrolled if h.advocates[a].leader}
+    assert (ov.enrolled_advocates, ov.active_advocates) == (len(enrolled), len(sharers & enrolled))
+    assert (ov.enrolled_leaders, ov.active_leaders) == (len(leaders), len(sharers & leaders))
+
+
+def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> None:
+    for start, end in overview_ranges(h):
+        check_overview(stub, h, start, end)
 
     # Top content by each metric, in the reference's order.
     per_content = {c: reference_series(h, "CONTENT", c, "ALL_TIME") for c in h.contents}

@@ -43,6 +43,20 @@ def test_point_combines_leaders_and_others():
     assert (p.leader_engagements, p.non_leader_engagements) == (2, 4)
 
 
+def test_leader_participation_per_window_over_the_enrolled_leaders_of_the_base():
+    g = m.Group()
+    g.add("l1", "LINKEDIN", m.Totals(shares=1, potential_reach=100))
+    g.add("l3", "LINKEDIN", m.Totals(shares=1, potential_reach=100))  # a leader outside the base
+    g.add("l2", "LINKEDIN", m.Totals(clicks=4))  # engagement on an earlier share: not active
+    base = [member("l1", leader=True), member("l2", leader=True), member("a1")]
+    p = point({True: g}, CONFIG, D, adoption_base=base)
+    assert p.leader_participation == pytest.approx(0.5) and (p.active_leaders, p.enrolled_leaders) == (1, 2)
+    no_leaders = point({True: g}, CONFIG, D, adoption_base=[member("a1")])
+    assert no_leaders.leader_participation is None and no_leaders.enrolled_leaders == 0
+    content = point({True: g}, CONFIG, D)  # no adoption base (CONTENT, CAMPAIGN, NETWORK): not computed
+    assert content.leader_participation is None and (content.active_leaders, content.enrolled_leaders) == (0, 0)
+
+
 def test_empty_group_has_no_ratios():
     p = point({}, CONFIG, None, adoption_base=[])
     assert p.engagement_rate is None and p.engagement_rate_basis is m.RateBasis.NONE

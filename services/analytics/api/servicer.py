@@ -28,7 +28,7 @@ _BASIS = {
     RateBasis.POTENTIAL_REACH: pb.RATE_BASIS_POTENTIAL_REACH,
     RateBasis.NONE: pb.RATE_BASIS_NONE,
 }
-_OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate")
+_OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate", "leader_participation")
 
 
 def _time(ts: Timestamp, name: str) -> datetime | None:
@@ -67,6 +67,8 @@ def point_pb(p: Point) -> pb.StatsPoint:
         non_leader_potential_reach=p.non_leader_potential_reach,
         leader_engagements=p.leader_engagements,
         non_leader_engagements=p.non_leader_engagements,
+        active_leaders=p.active_leaders,
+        enrolled_leaders=p.enrolled_leaders,
     )
     if p.window_start is not None:
         out.window_start.CopyFrom(to_timestamp(p.window_start))
@@ -142,27 +144,25 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self, request: pb.GetProgramOverviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProgramOverview:
         start, end = _range(request.start, request.end)
-        totals, extra = await self._queries.overview(start, end)
+        totals, company = await self._queries.overview(start, end)
         out = pb.ProgramOverview(
             currency=self._queries.currency,
             active_advocates=totals.active_advocates,
             enrolled_advocates=totals.enrolled_advocates,
             employee_potential_reach=totals.potential_reach,
-            company_channel_audience=int(extra["company_channel_audience"] or 0),
-            active_leaders=int(extra["active_leaders"] or 0),
-            enrolled_leaders=int(extra["enrolled_leaders"] or 0),
+            company_channel_audience=company,
+            active_leaders=totals.active_leaders,
+            enrolled_leaders=totals.enrolled_leaders,
             leader_potential_reach=totals.leader_potential_reach,
             non_leader_potential_reach=totals.non_leader_potential_reach,
             leader_engagements=totals.leader_engagements,
             non_leader_engagements=totals.non_leader_engagements,
             totals=point_pb(totals),
         )
-        if totals.adoption is not None:
-            out.adoption = totals.adoption
-        if totals.amplification_ratio is not None:
-            out.amplification_ratio = totals.amplification_ratio
-        if extra["leader_participation"] is not None:
-            out.leader_participation = float(extra["leader_participation"])
+        for name in ("adoption", "amplification_ratio", "leader_participation"):
+            value = getattr(totals, name)
+            if value is not None:
+                setattr(out, name, value)
         return out
 
     async def ListComments(

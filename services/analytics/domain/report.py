@@ -58,6 +58,10 @@ class Point:
     non_leader_potential_reach: int
     leader_engagements: int
     non_leader_engagements: int
+    # Where adoption is (its base's leaders): active leaders / leaders enrolled during the window.
+    leader_participation: float | None = None
+    active_leaders: int = 0
+    enrolled_leaders: int = 0
 
 
 def merge(by_leader: Mapping[bool, m.Group]) -> m.Group:
@@ -85,13 +89,15 @@ def point(
     """Every figure of one group in one window.
 
     `adoption_base`: the advocates enrolled during the window who could adopt (ADVOCATE, TEAM,
-    PROGRAM); `audience`: the enrolled advocates the item was for (CONTENT: share rate)."""
+    PROGRAM), its leaders the base of leader participation; `audience`: the enrolled advocates the
+    item was for (CONTENT: share rate)."""
     g = merge(by_leader)
     t = g.totals
     rate, basis = m.engagement_rate(g.by_network)
     leaders = by_leader.get(True, m.Group()).totals
     others = by_leader.get(False, m.Group()).totals
     base_ids = {a.advocate_id for a in adoption_base} if adoption_base is not None else set()
+    leader_ids = {a.advocate_id for a in adoption_base if a.leader} if adoption_base is not None else set()
     return Point(
         window_start=window_start,
         shares=t.shares,
@@ -117,6 +123,9 @@ def point(
         non_leader_potential_reach=others.potential_reach,
         leader_engagements=m.engagements(leaders),
         non_leader_engagements=m.engagements(others),
+        leader_participation=(m.leader_participation(g.sharers, leader_ids) if adoption_base is not None else None),
+        active_leaders=len(g.sharers & leader_ids),
+        enrolled_leaders=len(leader_ids),
     )
 
 

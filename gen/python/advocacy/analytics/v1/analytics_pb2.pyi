@@ -79,7 +79,7 @@ class ContentStats(_message.Message):
     def __init__(self, content_id: _Optional[str] = ..., shares: _Optional[int] = ..., distinct_sharers: _Optional[int] = ..., potential_reach: _Optional[int] = ...) -> None: ...
 
 class StatsPoint(_message.Message):
-    __slots__ = ("window_start", "shares", "distinct_sharers", "potential_reach", "impressions_reported", "impressions_estimated", "unique_clicks", "reactions", "comments", "reshares", "engagements", "engagement_rate", "engagement_rate_basis", "ctr", "earned_media_value", "amplification_ratio", "adoption", "active_advocates", "enrolled_advocates", "share_rate", "leader_potential_reach", "non_leader_potential_reach", "leader_engagements", "non_leader_engagements")
+    __slots__ = ("window_start", "shares", "distinct_sharers", "potential_reach", "impressions_reported", "impressions_estimated", "unique_clicks", "reactions", "comments", "reshares", "engagements", "engagement_rate", "engagement_rate_basis", "ctr", "earned_media_value", "amplification_ratio", "adoption", "active_advocates", "enrolled_advocates", "share_rate", "leader_potential_reach", "non_leader_potential_reach", "leader_engagements", "non_leader_engagements", "leader_participation", "active_leaders", "enrolled_leaders")
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
     SHARES_FIELD_NUMBER: _ClassVar[int]
     DISTINCT_SHARERS_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +104,9 @@ class StatsPoint(_message.Message):
     NON_LEADER_POTENTIAL_REACH_FIELD_NUMBER: _ClassVar[int]
     LEADER_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
     NON_LEADER_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_PARTICIPATION_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_LEADERS_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_LEADERS_FIELD_NUMBER: _ClassVar[int]
     window_start: _timestamp_pb2.Timestamp
     shares: int
     distinct_sharers: int
@@ -128,7 +131,10 @@ class StatsPoint(_message.Message):
     non_leader_potential_reach: int
     leader_engagements: int
     non_leader_engagements: int
-    def __init__(self, window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shares: _Optional[int] = ..., distinct_sharers: _Optional[int] = ..., potential_reach: _Optional[int] = ..., impressions_reported: _Optional[int] = ..., impressions_estimated: _Optional[float] = ..., unique_clicks: _Optional[int] = ..., reactions: _Optional[int] = ..., comments: _Optional[int] = ..., reshares: _Optional[int] = ..., engagements: _Optional[int] = ..., engagement_rate: _Optional[float] = ..., engagement_rate_basis: _Optional[_Union[RateBasis, str]] = ..., ctr: _Optional[float] = ..., earned_media_value: _Optional[float] = ..., amplification_ratio: _Optional[float] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., share_rate: _Optional[float] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ...) -> None: ...
+    leader_participation: float
+    active_leaders: int
+    enrolled_leaders: int
+    def __init__(self, window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shares: _Optional[int] = ..., distinct_sharers: _Optional[int] = ..., potential_reach: _Optional[int] = ..., impressions_reported: _Optional[int] = ..., impressions_estimated: _Optional[float] = ..., unique_clicks: _Optional[int] = ..., reactions: _Optional[int] = ..., comments: _Optional[int] = ..., reshares: _Optional[int] = ..., engagements: _Optional[int] = ..., engagement_rate: _Optional[float] = ..., engagement_rate_basis: _Optional[_Union[RateBasis, str]] = ..., ctr: _Optional[float] = ..., earned_media_value: _Optional[float] = ..., amplification_ratio: _Optional[float] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., share_rate: _Optional[float] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("dimension", "key", "start", "end", "granularity")
