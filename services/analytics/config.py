@@ -41,7 +41,8 @@ class AnalyticsSettings(StreamSettings):
     organic_reach_rate: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ORGANIC_REACH))
     # Followers of the company's own channels per network (the amplification ratio's denominator).
     company_channel_audience: dict[str, int] = Field(default_factory=dict)
-    # How long after its hourly window ends an event is still placed in its windows.
+    # How long after its hourly window ends an event may reach Kafka (record timestamp) and still be
+    # placed in its hourly and daily windows; later ones count in all-time figures only.
     allowed_lateness_seconds: float = Field(default=48 * 3600, ge=0)
 
     # Sum facts with `$group` on the server (MongoDB) instead of a projected scan summed by the

@@ -1,7 +1,9 @@
 """The analytics worker as a process on the real broker and FerretDB, fed a generated history.
 
 The history has duplicates (the same event produced twice), late events (produced last, occurred
-hours earlier) and too-late events (older than the allowed lateness: all-time only). Every figure
+hours earlier), too-late events (reached Kafka later than the allowed lateness: all-time only) and
+replayed ones (five days old, but their record timestamps say they reached Kafka in time: they
+stay in their windows, however late the worker reads them). Every figure
 the gRPC API answers is compared with a reference computed here, independently of the service
 code, from the de-duplicated history. The second test SIGKILLs the worker mid-stream, restarts it,
 and expects the very same figures.
@@ -102,6 +104,8 @@ class History:
     advocates: dict[str, Adv] = field(default_factory=dict)
     contents: dict[str, tuple[str, str, Audience]] = field(default_factory=dict)  # id -> (author, campaign, aud)
     facts: list[Fact] = field(default_factory=list)
+    # Record timestamps set by the producer (event id -> when it reached Kafka); others: produce time.
+    arrivals: dict[str, datetime] = field(default_factory=dict)
 
 
 def generate(seed: int = 7) -> History:
@@ -168,6 +172,11 @@ def generate(seed: int = 7) -> History:
         too_late = n >= 56  # ten days old: beyond the allowed lateness
         if too_late:
             at = now - timedelta(days=10, hours=rnd.uniform(0, 5))
+        # Five days old but reached Kafka in time (record timestamp): a replay, or a worker that was
+        # down for days, must still place them in their hourly and daily windows.
+        replayed = 52 <= n < 56
+        if replayed:
+            at = now - timedelta(days=5, hours=rnd.uniform(0, 5))
         cid = rnd.choice(list(contents))
         net = rnd.choice(list(NETWORKS))
         campaign = contents[cid][1]
@@ -183,6 +192,8 @@ def generate(seed: int = 7) -> History:
             shared_at=ts(at),
         )
         ev = spb.ShareMade(event_id=f"share-{n}", occurred_at=ts(at), share=share, advocate=snap, campaign_id=campaign)
+        if replayed:
+            h.arrivals[ev.event_id] = at + timedelta(minutes=10)
         (late if 20 <= n < 25 else topics).append(("share-made", a.id.encode(), ev))
         base = dict(content=cid, advocate=a.id, team=a.team, leader=a.leader, campaign=campaign, network=net)
         h.facts.append(Fact(f"share-{n}", **base, at=at, too_late=too_late, shares=1, reach=audience))
@@ -199,6 +210,8 @@ def generate(seed: int = 7) -> History:
             own = kind == "CLICK" and not bot and rnd.random() < 0.1
             text = f"Question {n}-{k} about {cid}?" if kind == "COMMENT" else ""
             eid = f"eng-{n}-{k}"
+            if replayed:
+                h.arrivals[eid] = e_at + timedelta(minutes=10)
             e = spb.EngagementObserved(
                 event_id=eid,
                 occurred_at=ts(e_at),
@@ -397,11 +410,15 @@ def actual_point(p: pb.StatsPoint) -> dict[str, Any]:
 # ---------------------------------------------------------------- running it
 
 
-def produce(isolated: Isolated, events: list[tuple[str, bytes, Message]]) -> None:
+def produce(
+    isolated: Isolated, events: list[tuple[str, bytes, Message]], arrivals: dict[str, datetime] | None = None
+) -> None:
     producer = KafkaProducer(bootstrap_servers=isolated.stack.kafka_bootstrap, acks="all")
     try:
         for topic, key, event in events:
-            producer.send(isolated.prefix + topic, key=key, value=event.SerializeToString())
+            arrived = (arrivals or {}).get(getattr(event, "event_id", ""))
+            stamp = int(arrived.timestamp() * 1000) if arrived else None  # None: the producer's clock
+            producer.send(isolated.prefix + topic, key=key, value=event.SerializeToString(), timestamp_ms=stamp)
         producer.flush(60)
     finally:
         producer.close()
@@ -616,8 +633,10 @@ def test_generated_history_matches_the_reference(isolated):
     h = generate()
     assert len(h.produced) > len({e.event_id for _, _, e in h.produced})  # duplicates are in
     assert any(f.too_late for f in h.facts)
+    replayed = [f for f in h.facts if f.event_id in h.arrivals]
+    assert replayed and all(not f.too_late and f.at < h.now - timedelta(days=4) for f in replayed)
     platform = analytics_worker(isolated)
-    produce(isolated, h.produced)
+    produce(isolated, h.produced, h.arrivals)
     # Two poison messages: one that does not decode, one without an event id.
     producer = KafkaProducer(bootstrap_servers=isolated.stack.kafka_bootstrap, acks="all")
     producer.send(isolated.prefix + "share-made", key=b"adv1", value=b"\xff\xff not protobuf")
@@ -654,7 +673,7 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
     try:
         platform.wait_serving("analytics", timeout=120)
         half = len(h.produced) // 2
-        produce(isolated, h.produced[:half])
+        produce(isolated, h.produced[:half], h.arrivals)
         with platform.channel("analytics") as channel:
             stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
             deadline = time.monotonic() + 60
@@ -668,7 +687,7 @@ def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
             facts_at_kill = mongo[isolated.database]["facts"].count_documents({})
         # Killed mid-stream: some facts written, the rest of the history not even produced yet.
         assert 0 < facts_at_kill < len(h.facts)
-        produce(isolated, h.produced[half:])
+        produce(isolated, h.produced[half:], h.arrivals)
         platform.start_service("analytics")
         platform.wait_serving("analytics", timeout=120)
         with platform.channel("analytics") as channel:

@@ -25,9 +25,10 @@ def window_start(at: datetime, granularity: Granularity) -> datetime:
 
 
 def is_too_late(occurred_at: datetime, received_at: datetime, allowed_lateness: timedelta) -> bool:
-    """An event is too late for its windows when it arrives after the end of its hourly window plus
-    the allowed lateness. It then counts in all-time figures only (and is recorded as too late), so
-    hourly and daily figures that were already read stay final."""
+    """An event is too late for its windows when it arrived (reached Kafka: the record's timestamp,
+    not when a worker got to it) after the end of its hourly window plus the allowed lateness. It
+    then counts in all-time figures only (and is recorded as too late), so hourly and daily figures
+    that were already read stay final."""
     hour_end = window_start(occurred_at, Granularity.HOUR) + timedelta(hours=1)
     return received_at > hour_end + allowed_lateness
 

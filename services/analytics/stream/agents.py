@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
@@ -38,9 +39,12 @@ BATCH_WITHIN_SECONDS = 0.25
 
 def register_agents(app: faust.App, topic: Callable[[str], str], ingest: Ingest) -> None:
     # The two high-volume topics: a batch of facts in two bulk writes.
-    batched: list[tuple[TopicSpec, Callable[[bytes], Any]]] = [
-        (SHARE_MADE, lambda value: ingest.fact(ShareMade.FromString(value))),
-        (ENGAGEMENT_OBSERVED, lambda value: ingest.fact(EngagementObserved.FromString(value))),
+    batched: list[tuple[TopicSpec, Callable[[EventT], Fact]]] = [
+        (SHARE_MADE, lambda event: ingest.fact(ShareMade.FromString(event.value), arrived_at(event))),
+        (
+            ENGAGEMENT_OBSERVED,
+            lambda event: ingest.fact(EngagementObserved.FromString(event.value), arrived_at(event)),
+        ),
     ]
     for spec, to_fact in batched:
         _register_batched(app, spec, _raw_topic(app, topic(spec.name)), to_fact, ingest)
@@ -53,6 +57,16 @@ def register_agents(app: faust.App, topic: Callable[[str], str], ingest: Ingest)
         _register(app, spec, _raw_topic(app, topic(spec.name)), message_type, handle)
 
 
+def arrived_at(event: EventT) -> datetime | None:
+    """When the event reached Kafka: its record's timestamp (producer create time, or the broker's
+    append time on a LogAppendTime topic); None when the record has none. Lateness is judged by it,
+    so a replay or a worker outage does not push events out of their windows."""
+    seconds = event.message.timestamp
+    if not seconds or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def _raw_topic(app: faust.App, name: str) -> Any:
     # Raw bytes: the agents decode, so a batch's poison messages are dead-lettered together (all
     # in flight at once) instead of one send-and-wait each in Faust's consumer (decode errors).
@@ -60,7 +74,7 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def _register_batched(
-    app: faust.App, spec: TopicSpec, channel: Any, to_fact: Callable[[bytes], Fact], ingest: Ingest
+    app: faust.App, spec: TopicSpec, channel: Any, to_fact: Callable[[EventT], Fact], ingest: Ingest
 ) -> None:
     async def process(stream: faust.StreamT) -> None:
         # Offsets of a batch are acknowledged only after its facts are stored and its poison
@@ -78,7 +92,7 @@ def _register_batched(
                 EVENT_PROCESSING_SECONDS.labels(spec.name).observe(elapsed)
 
     async def store(batch: Sequence[EventT]) -> list[Fact]:
-        facts, poison = sort_out(batch, lambda event: to_fact(event.value))
+        facts, poison = sort_out(batch, to_fact)
         await dead_letter_all(app, poison)
         await ingest.facts(facts)
         return facts

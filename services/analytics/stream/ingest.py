@@ -53,6 +53,11 @@ def _ts(ts: Timestamp) -> datetime | None:
 
 
 class Ingest:
+    """Lateness is judged by when an event reached Kafka (`arrived_at`, the record's timestamp), not
+    by when this worker processes it: a replay from offset 0 or a worker that was down for days
+    places every event exactly as a worker keeping up would have. `clock` stands in only for an
+    event without a record timestamp."""
+
     def __init__(
         self,
         repo: Callable[[], AnalyticsRepository],
@@ -63,6 +68,11 @@ class Ingest:
         self._lateness = allowed_lateness
         self._clock = clock
 
+    def _arrival(self, occurred_at: datetime, arrived_at: datetime | None) -> tuple[datetime, bool]:
+        """(when the event arrived, whether that is too late for its hourly and daily windows)."""
+        received = arrived_at if arrived_at is not None else self._clock()
+        return received, is_too_late(occurred_at, received, self._lateness)
+
     def _required(self, event_id: str, occurred_at: datetime | None) -> datetime:
         if not event_id:
             raise InvalidEvent("event_id: missing")
@@ -70,25 +80,25 @@ class Ingest:
             raise InvalidEvent("occurred_at: missing")
         return occurred_at
 
-    async def share_made(self, event: ShareMade) -> bool:
-        return (await self.facts([self.share_fact(event)]))[0]
+    async def share_made(self, event: ShareMade, arrived_at: datetime | None = None) -> bool:
+        return (await self.facts([self.share_fact(event, arrived_at)]))[0]
 
-    async def engagement_observed(self, event: EngagementObserved) -> bool:
-        return (await self.facts([self.engagement_fact(event)]))[0]
+    async def engagement_observed(self, event: EngagementObserved, arrived_at: datetime | None = None) -> bool:
+        return (await self.facts([self.engagement_fact(event, arrived_at)]))[0]
 
-    def fact(self, event: ShareMade | EngagementObserved) -> Fact:
-        """The fact of a share or engagement event (raises InvalidEvent); `facts` stores it."""
+    def fact(self, event: ShareMade | EngagementObserved, arrived_at: datetime | None = None) -> Fact:
+        """The fact of a share or engagement event (raises InvalidEvent); `facts` stores it.
+        `arrived_at`: the Kafka record's timestamp (None: now)."""
         if isinstance(event, ShareMade):
-            return self.share_fact(event)
-        return self.engagement_fact(event)
+            return self.share_fact(event, arrived_at)
+        return self.engagement_fact(event, arrived_at)
 
-    def share_fact(self, event: ShareMade) -> Fact:
+    def share_fact(self, event: ShareMade, arrived_at: datetime | None = None) -> Fact:
         occurred_at = self._required(event.event_id, _ts(event.occurred_at))
         share = event.share
         if not share.content_id or not share.advocate_id:
             raise InvalidEvent("share: content_id and advocate_id are required")
-        received = self._clock()
-        too_late = is_too_late(occurred_at, received, self._lateness)
+        received, too_late = self._arrival(occurred_at, arrived_at)
         doc = fact_document(
             event_id=event.event_id,
             kind="SHARE",
@@ -106,7 +116,7 @@ class Ingest:
         )
         return Fact(doc, "share-made")
 
-    def engagement_fact(self, event: EngagementObserved) -> Fact:
+    def engagement_fact(self, event: EngagementObserved, arrived_at: datetime | None = None) -> Fact:
         occurred_at = self._required(event.event_id, _ts(event.occurred_at))
         if not event.content_id or not event.advocate.advocate_id:
             raise InvalidEvent("content_id and advocate.advocate_id are required")
@@ -131,8 +141,7 @@ class Ingest:
             totals.reshares = count
         else:
             raise InvalidEvent("kind: unspecified")
-        received = self._clock()
-        too_late = is_too_late(occurred_at, received, self._lateness)
+        received, too_late = self._arrival(occurred_at, arrived_at)
         doc = fact_document(
             event_id=event.event_id,
             kind=EngagementKind.Name(kind).removeprefix("ENGAGEMENT_KIND_"),

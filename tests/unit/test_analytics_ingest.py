@@ -1,0 +1,107 @@
+"""Ingest turning events into facts, without a store: lateness by Kafka arrival, and what counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.share.v1 import share_pb2 as spb
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.analytics.stream.agents import arrived_at
+from services.analytics.stream.ingest import Ingest
+
+OCCURRED = datetime(2026, 11, 27, 13, 45, tzinfo=UTC)  # hourly window ends at 14:00
+LATENESS = timedelta(hours=2)  # in its windows when it reached Kafka by 16:00
+PROCESSED = OCCURRED + timedelta(days=9)  # the worker's clock: a replay, or a long outage
+
+
+def no_repo() -> Any:
+    raise AssertionError("building a fact does no I/O")
+
+
+def ingest(clock: datetime = PROCESSED) -> Ingest:
+    return Ingest(no_repo, LATENESS, clock=lambda: clock)
+
+
+def ts(at: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+def share(at: datetime = OCCURRED) -> spb.ShareMade:
+    return spb.ShareMade(
+        event_id="e-share",
+        occurred_at=ts(at),
+        share=spb.Share(share_id="s1", content_id="c1", advocate_id="a1", network=1, audience_size=700),
+        advocate=AdvocateSnapshot(advocate_id="a1", team="red", leader=True),
+        campaign_id="camp",
+    )
+
+
+def engagement(kind: int = spb.ENGAGEMENT_KIND_CLICK, **kw: Any) -> spb.EngagementObserved:
+    fields: dict[str, Any] = {
+        "event_id": "e-eng",
+        "occurred_at": ts(OCCURRED),
+        "share_id": "s1",
+        "content_id": "c1",
+        "advocate": AdvocateSnapshot(advocate_id="a1", team="red"),
+        "network": Network.NETWORK_LINKEDIN,
+        "kind": kind,
+        "count": 1,
+        "actor_fingerprint": "fp1",
+    }
+    fields.update(kw)
+    return spb.EngagementObserved(**fields)
+
+
+# ---------------------------------------------------------------- lateness
+
+
+def test_lateness_is_judged_by_kafka_arrival_not_by_processing_time():
+    # Reached Kafka in time, processed nine days later (replay, outage): stays in its windows.
+    on_time = OCCURRED + timedelta(hours=2, minutes=15)
+    for fact in (ingest().fact(share(), on_time), ingest().fact(engagement(), on_time)):
+        assert fact.doc["too_late"] is False
+        assert fact.doc["received_at"] == on_time
+        assert fact.doc["hour"] == datetime(2026, 11, 27, 13, tzinfo=UTC)
+
+
+def test_an_event_that_reached_kafka_after_the_allowed_lateness_is_too_late():
+    # Processed at once (clock = arrival) makes no difference: the arrival decides.
+    late = datetime(2026, 11, 27, 16, 0, 1, tzinfo=UTC)
+    assert ingest(clock=late).fact(share(), late).doc["too_late"] is True
+    assert ingest(clock=late).fact(engagement(), late).doc["too_late"] is True
+    in_time = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # the boundary itself is still in time
+    assert ingest(clock=PROCESSED).fact(share(), in_time).doc["too_late"] is False
+
+
+def test_without_a_record_timestamp_the_clock_stands_in():
+    assert ingest(clock=PROCESSED).fact(share()).doc["too_late"] is True
+    assert ingest(clock=OCCURRED).fact(share()).doc["too_late"] is False
+
+
+def test_arrival_is_the_records_timestamp_in_utc():
+    stamp = datetime(2026, 11, 27, 14, 30, 0, 250000, tzinfo=UTC)
+    event = SimpleNamespace(message=SimpleNamespace(timestamp=stamp.timestamp()))
+    assert arrived_at(event) == stamp  # type: ignore[arg-type]
+    for missing in (None, 0.0, -1.0):  # no timestamp on the record
+        assert arrived_at(SimpleNamespace(message=SimpleNamespace(timestamp=missing))) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("received_after_hour_end", [timedelta(0), LATENESS])
+def test_share_fact_carries_the_share(received_after_hour_end: timedelta):
+    arrival = datetime(2026, 11, 27, 14, tzinfo=UTC) + received_after_hour_end
+    doc = ingest().fact(share(), arrival).doc
+    assert (doc["_id"], doc["kind"], doc["network"], doc["leader"], doc["campaign_id"]) == (
+        "e-share",
+        "SHARE",
+        "LINKEDIN",
+        True,
+        "camp",
+    )
+    assert (doc["shares"], doc["potential_reach"], doc["too_late"]) == (1, 700, False)
