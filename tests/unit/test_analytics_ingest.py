@@ -12,7 +12,7 @@ from advocacy.share.v1 import share_pb2 as spb
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.analytics.stream.agents import arrived_at
-from services.analytics.stream.ingest import Ingest
+from services.analytics.stream.ingest import Ingest, InvalidEvent
 
 OCCURRED = datetime(2026, 11, 27, 13, 45, tzinfo=UTC)  # hourly window ends at 14:00
 LATENESS = timedelta(hours=2)  # in its windows when it reached Kafka by 16:00
@@ -105,3 +105,79 @@ def test_share_fact_carries_the_share(received_after_hour_end: timedelta):
         "camp",
     )
     assert (doc["shares"], doc["potential_reach"], doc["too_late"]) == (1, 700, False)
+
+
+# ---------------------------------------------------------------- what an engagement counts
+
+COUNTERS = ("shares", "potential_reach", "impressions", "clicks", "reactions", "comments", "reshares")
+
+
+def counted(fact: Any) -> dict[str, int]:
+    return {name: fact.doc[name] for name in COUNTERS if fact.doc[name]}
+
+
+@pytest.mark.parametrize("flag", ["is_bot", "is_self"])
+def test_bot_and_self_clicks_are_kept_as_facts_but_never_counted_nor_claim_a_slot(flag: str):
+    fact = ingest().engagement_fact(engagement(**{flag: True}), OCCURRED)
+    assert counted(fact) == {} and fact.slot == ""
+    assert (fact.doc["_id"], fact.doc["kind"]) == ("e-eng", "CLICK")
+
+
+def test_a_fingerprinted_click_claims_its_30_minute_slot_and_counts_only_once_it_owns_it():
+    fact = ingest().engagement_fact(engagement(count=5), OCCURRED)
+    assert fact.slot.startswith("s1|fp1|")
+    assert counted(fact) == {}  # `facts` sets clicks to 1 for the slot's owner: never the count
+
+
+def test_a_click_without_fingerprint_is_an_imported_aggregate_counted_as_is():
+    fact = ingest().engagement_fact(engagement(actor_fingerprint="", count=7), OCCURRED)
+    assert counted(fact) == {"clicks": 7} and fact.slot == ""
+
+
+@pytest.mark.parametrize(
+    ("kind", "counter"),
+    [
+        (spb.ENGAGEMENT_KIND_IMPRESSION, "impressions"),
+        (spb.ENGAGEMENT_KIND_REACTION, "reactions"),
+        (spb.ENGAGEMENT_KIND_COMMENT, "comments"),
+        (spb.ENGAGEMENT_KIND_RESHARE, "reshares"),
+    ],
+)
+def test_count_0_is_one_and_negative_counts_clamp_to_one(kind: int, counter: str):
+    # proto3 leaves count 0 when a sender omits it: one engagement, never zero or negative.
+    for count, expected in ((0, 1), (-40, 1), (1, 1), (250, 250)):
+        fact = ingest().engagement_fact(engagement(kind, count=count), OCCURRED)
+        assert counted(fact) == {counter: expected}, count
+
+
+def test_a_bot_flag_only_removes_clicks():
+    fact = ingest().engagement_fact(engagement(spb.ENGAGEMENT_KIND_REACTION, count=3, is_bot=True), OCCURRED)
+    assert counted(fact) == {"reactions": 3}
+
+
+def test_comment_text_is_kept_only_for_comments():
+    comment = ingest().engagement_fact(engagement(spb.ENGAGEMENT_KIND_COMMENT, comment_text="Pricing?"), OCCURRED)
+    assert (comment.doc["comment_text"], comment.doc["has_comment"]) == ("Pricing?", True)
+    reaction = ingest().engagement_fact(engagement(spb.ENGAGEMENT_KIND_REACTION, comment_text="x"), OCCURRED)
+    assert "comment_text" not in reaction.doc and "has_comment" not in reaction.doc
+
+
+def test_a_negative_audience_size_clamps_to_zero_reach():
+    event = share()
+    event.share.audience_size = -5
+    assert counted(ingest().share_fact(event, OCCURRED)) == {"shares": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"event_id": ""}, "event_id"),
+        ({"occurred_at": Timestamp()}, "occurred_at"),
+        ({"content_id": ""}, "content_id"),
+        ({"advocate": AdvocateSnapshot(team="red")}, "advocate_id"),
+        ({"kind": spb.ENGAGEMENT_KIND_UNSPECIFIED}, "kind"),
+    ],
+)
+def test_an_unusable_engagement_is_invalid_naming_the_field(change: dict[str, Any], field: str):
+    with pytest.raises(InvalidEvent, match=field):
+        ingest().engagement_fact(engagement(**change), OCCURRED)
