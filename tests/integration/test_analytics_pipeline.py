@@ -478,6 +478,9 @@ def mismatches(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> lis
     for dim, key, gran, since in series_cases(h):
         got = stub.GetStats(req(dim, key, gran, since), timeout=30)
         expected = reference_series(h, dim, key, gran, since)
+        echo = (got.currency, pb.Dimension.Name(got.dimension), got.key, pb.Granularity.Name(got.granularity))
+        if echo != ("CHF", f"DIMENSION_{dim}", key, f"GRANULARITY_{gran}"):
+            out.append(f"{dim}/{key}/{gran}: series header {echo}")
         actual = [
             (p.window_start.ToDatetime(tzinfo=UTC) if p.HasField("window_start") else None, actual_point(p))
             for p in got.points
@@ -558,29 +561,66 @@ def check_overview(
     assert (ov.enrolled_leaders, ov.active_leaders) == (len(leaders), len(sharers & leaders))
 
 
-def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> None:
-    for start, end in overview_ranges(h):
-        check_overview(stub, h, start, end)
-
-    # Top content by each metric, in the reference's order.
-    per_content = {c: reference_series(h, "CONTENT", c, "ALL_TIME") for c in h.contents}
+def check_top_content(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> None:
+    """Top content: ids, order (score descending, then content id), titles and every figure."""
+    facts_of = {c: [f for f in h.facts if f.content == c] for c in h.contents}
+    # A top-content entry is the item's all-time figures without a share rate or adoption base,
+    # which is what the reference gives a dimension it knows nothing about ("TOP").
+    reference = {c: reference_point(h, fs, "TOP", c, None, None) for c, fs in facts_of.items() if fs}
     for metric, name in (
         (pb.TOP_METRIC_POTENTIAL_REACH, "potential_reach"),
         (pb.TOP_METRIC_ENGAGEMENTS, "engagements"),
         (pb.TOP_METRIC_EARNED_MEDIA_VALUE, "earned_media_value"),
     ):
-        top = stub.TopContent(pb.TopContentRequest(metric=metric, limit=3), timeout=30)
-        values = sorted(
-            (
-                float(p[0][1][name] if name != "earned_media_value" else p[0][1][name].expected)
-                for p in per_content.values()
-                if p
-            ),
-            reverse=True,
-        )[:3]
-        assert [getattr(e.stats, name) for e in top.entries] == pytest.approx(values)
-        for e in top.entries:
-            assert e.title == f"Title {e.content_id}"
+        score = {c: float(getattr(e[name], "expected", e[name])) for c, e in reference.items()}
+        order = sorted(score, key=lambda c: (-score[c], c))
+        for limit in (3, 10):
+            top = stub.TopContent(pb.TopContentRequest(metric=metric, limit=limit), timeout=30)
+            assert top.currency == "CHF"
+            assert [e.content_id for e in top.entries] == order[:limit], (name, limit)
+            for e in top.entries:
+                assert e.title == f"Title {e.content_id}"
+                assert actual_point(e.stats) == reference[e.content_id], (name, e.content_id)
+
+
+def _csv_cell(value: Any) -> Any:
+    """A reference figure as the CSV states it (an uncomputable ratio is an empty cell)."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def check_csv(
+    stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History, dim: str, key: str, gran: str, since: datetime | None
+) -> None:
+    """ExportStatsCsv: every column of every row equals the reference series."""
+    export = stub.ExportStatsCsv(req(dim, key, gran, since), timeout=30)
+    assert export.filename == f"advocacy-{dim.lower()}-{key or 'all'}-{gran.lower()}-CHF.csv"
+    reader = csv.DictReader(io.StringIO(export.csv))
+    rows = list(reader)
+    expected = reference_series(h, dim, key, gran, since)
+    assert expected, "an empty series checks nothing"
+    assert set(reader.fieldnames or []) == {"window_start", *expected[0][1]}
+    assert len(rows) == len(expected)
+    for row, (window, e) in zip(rows, expected, strict=True):
+        assert row["window_start"] == (window.isoformat() if window else "")
+        for name, value in e.items():
+            cell = row[name]
+            if name == "engagement_rate_basis":
+                assert cell == pb.RateBasis.Name(value).removeprefix("RATE_BASIS_"), (dim, window, name)
+            elif isinstance(value, type(pytest.approx(0.0))):
+                assert float(cell) == value, (dim, window, name)
+            else:
+                assert cell == _csv_cell(value), (dim, window, name)
+
+
+def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> None:
+    for start, end in overview_ranges(h):
+        check_overview(stub, h, start, end)
+
+    check_top_content(stub, h)
 
     # Customer comments, for the item's author only.
     for cid, (author, _, _) in h.contents.items():
@@ -594,14 +634,13 @@ def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: Histor
         stub.ListComments(pb.ListCommentsRequest(content_id="nope", requester_id="x"), timeout=30)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
-    # CSV export: the same series as GetStats.
-    export = stub.ExportStatsCsv(req("PROGRAM", "", "DAY"), timeout=30)
-    rows = list(csv.DictReader(io.StringIO(export.csv)))
-    expected = reference_series(h, "PROGRAM", "", "DAY")
-    assert export.filename.endswith("-CHF.csv")
-    assert [int(r["shares"]) for r in rows] == [e["shares"] for _, e in expected]
-    assert [int(r["potential_reach"]) for r in rows] == [e["potential_reach"] for _, e in expected]
-    assert [float(r["earned_media_value"]) for r in rows] == [e["earned_media_value"] for _, e in expected]
+    for dim, key, gran, since in (
+        ("PROGRAM", "", "DAY", None),
+        ("CONTENT", "c-everyone", "HOUR", None),  # share rate
+        ("TEAM", "red", "DAY", h.now - timedelta(hours=12, minutes=30)),  # adoption, leaders, a range
+        ("NETWORK", "FACEBOOK", "ALL_TIME", None),  # no window start, amplification not computable
+    ):
+        check_csv(stub, h, dim, key, gran, since)
 
     # The item stats the e2e tests rely on.
     cs = stub.GetContentStats(pb.GetContentStatsRequest(content_id="c-everyone"), timeout=30)
