@@ -108,7 +108,7 @@ class History:
     arrivals: dict[str, datetime] = field(default_factory=dict)
 
 
-def generate(seed: int = 7) -> History:
+def generate(seed: int = 7, shares: int = 60) -> History:
     rnd = random.Random(seed)
     now = datetime.now(UTC)
     h = History(now=now)
@@ -163,18 +163,18 @@ def generate(seed: int = 7) -> History:
     click_slots: set[tuple[str, str, int]] = set()
     fingerprints = [f"fp{i}" for i in range(5)]
     active = [a for a in h.advocates.values() if a.id != "adv10"]
-    for n in range(60):
+    for n in range(shares):
         a = rnd.choice(active)
         if a.id == "adv11":
             at = now - timedelta(hours=rnd.uniform(0.1, 9.5))
         else:
             at = now - timedelta(hours=rnd.uniform(0.1, 30))
-        too_late = n >= 56  # ten days old: beyond the allowed lateness
+        too_late = n >= shares - 4  # ten days old: beyond the allowed lateness
         if too_late:
             at = now - timedelta(days=10, hours=rnd.uniform(0, 5))
         # Five days old but reached Kafka in time (record timestamp): a replay, or a worker that was
         # down for days, must still place them in their hourly and daily windows.
-        replayed = 52 <= n < 56
+        replayed = shares - 8 <= n < shares - 4
         if replayed:
             at = now - timedelta(days=5, hours=rnd.uniform(0, 5))
         cid = rnd.choice(list(contents))
@@ -668,6 +668,11 @@ def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> Non
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in err.value.details()
 
 
+# Large enough that storing it takes several batches, so a kill can land between its first and
+# last fact stored.
+SHARES_KILLED = 150
+
+
 def test_generated_history_matches_the_reference(isolated):
     h = generate()
     assert len(h.produced) > len({e.event_id for _, _, e in h.produced})  # duplicates are in
@@ -706,30 +711,35 @@ def test_generated_history_matches_the_reference(isolated):
 
 
 def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
-    h = generate(seed=11)
+    h = generate(seed=11, shares=SHARES_KILLED)
+    final = len(h.facts)  # one stored fact per distinct share / engagement event
+    # The whole history is in Kafka before the worker starts, so the kill lands while it consumes
+    # it (not while it waits for the rest of a history yet to be produced).
+    produce(isolated, h.produced, h.arrivals)
     platform = analytics_worker(isolated)
     platform.start_service("analytics")
     try:
-        platform.wait_serving("analytics", timeout=120)
-        half = len(h.produced) // 2
-        produce(isolated, h.produced[:half], h.arrivals)
-        with platform.channel("analytics") as channel:
-            stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # kill it while it is consuming
-                pts = stub.GetStats(req("PROGRAM", "", "ALL_TIME"), timeout=10).points
-                if pts and pts[0].shares > 0:
-                    break
-                time.sleep(0.05)
-        assert platform.stop_service("analytics", sig=signal.SIGKILL) == -signal.SIGKILL
         with MongoClient(isolated.stack.mongo_url) as mongo:
-            facts_at_kill = mongo[isolated.database]["facts"].count_documents({})
-        # Killed mid-stream: some facts written, the rest of the history not even produced yet.
-        assert 0 < facts_at_kill < len(h.facts)
-        produce(isolated, h.produced[half:], h.arrivals)
+            facts = mongo[isolated.database]["facts"]
+            seen: list[int] = []
+            deadline = time.monotonic() + 120
+            while not 0 < (stored := facts.count_documents({})) < final:
+                seen.append(stored)
+                assert stored < final, f"the worker stored the whole history before the kill: {seen[-5:]}"
+                assert time.monotonic() < deadline, "the worker stored no fact in 120 s"
+                time.sleep(0.01)
+            assert platform.stop_service("analytics", sig=signal.SIGKILL) == -signal.SIGKILL
+            facts_at_kill = facts.count_documents({})
+        # Some facts written, some not: a batch in flight at the kill may still land on the
+        # server, but the worker died before acknowledging its offsets, so the restart sees it again.
+        assert 0 < stored < final, (stored, facts_at_kill, final)
         platform.start_service("analytics")
         platform.wait_serving("analytics", timeout=120)
         with platform.channel("analytics") as channel:
-            wait_for_reference(analytics_pb2_grpc.AnalyticsServiceStub(channel), h)
+            stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+            wait_for_reference(stub, h)
+            check_other_queries(stub, h)
+        with MongoClient(isolated.stack.mongo_url) as mongo:
+            assert mongo[isolated.database]["facts"].count_documents({}) == final
     finally:
         platform.stop_service("analytics")
