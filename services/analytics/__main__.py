@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
 from services.analytics.adapters.facts import AnalyticsRepository
@@ -12,6 +14,7 @@ from services.analytics.queries import AnalyticsQueries
 from services.analytics.stream.agents import register_agents
 from services.analytics.stream.ingest import Ingest
 from services.common.mongo import mongo_client, prepare_database
+from services.common.read_cache import ReadCache
 from services.common.stream import StreamComponents, create_app, run_stream_service
 
 
@@ -37,7 +40,12 @@ def main() -> None:
         adapters.repo = AnalyticsRepository(mongo[settings.mongo_db], settings.group_in_database)
         await prepare_database(adapters.repo.ensure_indexes)
         queries = AnalyticsQueries(lambda: adapters.repo, config, settings.currency)
-        servicer = AnalyticsServicer(lambda: adapters.repo, queries)
+        cache = ReadCache[Any](
+            settings.stats_cache_seconds,
+            max(settings.stats_max_stale_seconds, settings.stats_cache_seconds),
+            name="stats",
+        )
+        servicer = AnalyticsServicer(lambda: adapters.repo, queries, cache)
         return StreamComponents(
             register=lambda s: analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(servicer, s.server),
             service_names=[analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name],

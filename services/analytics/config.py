@@ -48,6 +48,12 @@ class AnalyticsSettings(StreamSettings):
     # Sum facts with `$group` on the server (MongoDB) instead of a projected scan summed by the
     # service (the default, ~8x faster on FerretDB 1.24, whose `$group` keeps only one accumulator).
     group_in_database: bool = False
+    # Each replica recomputes a stats query it was asked at most this often and answers from memory
+    # meanwhile (0 = compute on every read; services/common/read_cache.py); a query unasked for the
+    # max-stale time is recomputed before it is answered. Figures lag the events by the pipeline's
+    # delay anyway; this adds at most the ttl plus two computations.
+    stats_cache_seconds: float = Field(default=5.0, ge=0)
+    stats_max_stale_seconds: float = Field(default=300.0, ge=0)
 
     @property
     def allowed_lateness(self) -> timedelta:

@@ -61,6 +61,8 @@ def make_platform(isolated: Isolated, offset: int = PORT_OFFSET, data_root: Path
         # cached board may lag the ledger by a computation (the cache has its own unit and
         # integration tests; a stale "before" board failed the replay test once).
         "ADVOCACY_LEADERBOARD_CACHE_SECONDS": "0",
+        # Figures likewise (the stats cache is tested on its own in test_analytics_ingest.py).
+        "ADVOCACY_STATS_CACHE_SECONDS": "0",
         # The share service's tracked-link HTTP port, shifted like every other test port.
         "ADVOCACY_HTTP_PORT": str(http_port),
         "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",

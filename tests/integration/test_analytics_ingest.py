@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from advocacy.analytics.v1 import analytics_pb2 as pb
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.share.v1 import share_pb2 as spb
 from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo import AsyncMongoClient
 
 from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.domain.report import Config
 from services.analytics.domain.windows import Granularity
+from services.analytics.queries import AnalyticsQueries
 from services.analytics.stream.ingest import Ingest, InvalidEvent
+from services.common.read_cache import ReadCache
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -100,4 +106,44 @@ async def test_only_the_newest_advocate_state_counts(isolated):
     assert not await ingest.advocate_changed(changed("v2", NOW, "blue"))  # redelivery
     [member] = await repo.all_advocates()
     assert (member.team, member.leader, member.periods[0].left_at) == ("blue", True, None)
+    await mongo.close()
+
+
+async def test_cached_figures_are_refreshed_after_their_ttl(isolated):
+    """The stats cache as the service runs it, on the real database: repeated questions are
+    answered from memory until the ttl, then the stale figures once while one refresh runs."""
+    mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
+    repo = AnalyticsRepository(mongo[isolated.database])
+    await repo.ensure_indexes()
+    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
+    queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
+    ttl = 1.0
+    cached = AnalyticsServicer(lambda: repo, queries, ReadCache(ttl=ttl, max_stale=60))
+    uncached = AnalyticsServicer(lambda: repo, queries)
+    request = pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM, granularity=pb.GRANULARITY_ALL_TIME)
+
+    async def shares(servicer: AnalyticsServicer) -> tuple[int, int]:
+        series = await servicer.GetStats(request, None)
+        content = await servicer.GetContentStats(pb.GetContentStatsRequest(content_id="c1"), None)
+        return series.points[0].shares, content.shares
+
+    def share(n: int) -> spb.ShareMade:
+        return spb.ShareMade(
+            event_id=f"e-share-{n}",
+            occurred_at=ts(NOW - timedelta(minutes=5)),
+            share=spb.Share(share_id=f"s{n}", content_id="c1", advocate_id="a1", network=1, audience_size=700),
+            advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
+        )
+
+    assert await ingest.share_made(share(1))
+    assert await shares(cached) == (1, 1)
+    assert await ingest.share_made(share(2))
+    assert await shares(uncached) == (2, 2)
+    assert await shares(cached) == (1, 1)  # within the ttl: from memory
+    await asyncio.sleep(ttl + 0.1)
+    assert await shares(cached) == (1, 1)  # past it: the stale figures, while one refresh runs
+    deadline = asyncio.get_running_loop().time() + 10
+    while (seen := await shares(cached)) != (2, 2):
+        assert asyncio.get_running_loop().time() < deadline, seen
+        await asyncio.sleep(0.05)
     await mongo.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, cast
 
 import grpc
 from advocacy.analytics.v1 import analytics_pb2 as pb
@@ -17,6 +18,7 @@ from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
 from services.analytics.queries import AnalyticsQueries, NotAuthor, UnknownContent
 from services.common.events import from_timestamp, to_timestamp
+from services.common.read_cache import ReadCache
 
 _GRANULARITY = {
     pb.GRANULARITY_HOUR: Granularity.HOUR,
@@ -80,16 +82,29 @@ def point_pb(p: Point) -> pb.StatsPoint:
 
 
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
-    def __init__(self, repo: Callable[[], AnalyticsRepository], queries: AnalyticsQueries) -> None:
+    """Figures are summed from the facts per query; `cache` (off unless given) keeps each query's
+    result for a few seconds, so a dashboard's repeated questions do not rescan the facts.
+    Comments are never cached: an author reads them right after they arrive."""
+
+    def __init__(
+        self,
+        repo: Callable[[], AnalyticsRepository],
+        queries: AnalyticsQueries,
+        cache: ReadCache[Any] | None = None,
+    ) -> None:
         self._repo = repo
         self._queries = queries
+        self._cache = cache or ReadCache[Any](ttl=0)
 
     async def GetContentStats(
         self, request: pb.GetContentStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ContentStats:
         if not request.content_id or len(request.content_id) > 128:
             raise InvalidArgument("content_id: must be 1..128 characters")
-        shares, sharers, reach = await self._repo().content_stats(request.content_id)
+        content_id = request.content_id
+        shares, sharers, reach = await self._cache.get(
+            ("content", content_id), lambda: self._repo().content_stats(content_id)
+        )
         return pb.ContentStats(
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach
         )
@@ -104,7 +119,14 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             raise InvalidArgument("granularity: required")
         start, end = _range(request.start, request.end)
         key = request.key if dimension != "PROGRAM" else ""
-        return await self._queries.series(dimension, key, _GRANULARITY[request.granularity], start, end)
+        granularity = _GRANULARITY[request.granularity]
+        return cast(
+            list[Point],
+            await self._cache.get(
+                ("series", dimension, key, granularity, start, end),
+                lambda: self._queries.series(dimension, key, granularity, start, end),
+            ),
+        )
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.StatsSeries:
         points = await self._series(request)
@@ -134,7 +156,9 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             raise InvalidArgument("limit: must be 1..100")
         start, end = _range(request.start, request.end)
         metric = pb.TopMetric.Name(request.metric).removeprefix("TOP_METRIC_")
-        rows = await self._queries.top_content(metric, start, end, limit)
+        rows = await self._cache.get(
+            ("top", metric, start, end, limit), lambda: self._queries.top_content(metric, start, end, limit)
+        )
         return pb.TopContentResponse(
             currency=self._queries.currency,
             entries=[pb.TopContentEntry(content_id=c, title=title, stats=point_pb(p)) for c, title, p in rows],
@@ -144,7 +168,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self, request: pb.GetProgramOverviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProgramOverview:
         start, end = _range(request.start, request.end)
-        totals, company = await self._queries.overview(start, end)
+        totals, company = await self._cache.get(("overview", start, end), lambda: self._queries.overview(start, end))
         out = pb.ProgramOverview(
             currency=self._queries.currency,
             active_advocates=totals.active_advocates,
