@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from services.analytics.adapters.facts import DIMENSION_FIELDS, AnalyticsRepository, Comment, ContentState
 from services.analytics.domain import metrics as m
-from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, merge, point
+from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, point
 from services.analytics.domain.windows import Granularity
 
 _SIZE = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
@@ -60,7 +60,8 @@ class AnalyticsQueries:
                     base = [a for a in base if a.advocate_id == key]
             if content is not None:
                 audience = in_audience(enrolled(members, w_start, w_end), content.audience)
-            points.append(point(by_leader, self.config, bucket, adoption_base=base, audience=audience))
+            network = key if dimension == "NETWORK" else None
+            points.append(point(by_leader, self.config, bucket, adoption_base=base, audience=audience, network=network))
         return points
 
     async def top_content(
@@ -86,9 +87,7 @@ class AnalyticsQueries:
         rows = await self._repo().grouped({}, Granularity.ALL_TIME, start, end)
         by_leader = rows.get((None, ""), {})
         members = enrolled(await self._repo().all_advocates(), start, end)
-        # The amplification ratio's denominator: channels of the networks shared on in the range.
-        audience = self.config.company_channel_audience
-        company = sum(audience[n] for n in m.company_networks(merge(by_leader).reach_by_network(), audience))
+        company = m.company_channels(self.config.company_channel_audience)  # amplification's denominator
         return point(by_leader, self.config, None, adoption_base=members), company
 
     async def comments(self, content_id: str, requester_id: str, limit: int) -> list[Comment]:

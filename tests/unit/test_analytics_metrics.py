@@ -91,24 +91,29 @@ def test_share_rate_is_distinct_sharers_over_the_items_audience():
     assert m.share_rate({"a"}, set()) is None
 
 
-def test_amplification_ratio_against_configured_company_channels():
-    reach = {"LINKEDIN": 30000, "X": 6000, "XING": 999}
-    assert m.amplification_ratio(reach, {"LINKEDIN": 2000, "X": 1000}) == pytest.approx(12.0)
-    assert m.amplification_ratio(reach, {}) is None
-    assert m.amplification_ratio(reach, {"LINKEDIN": 0}) is None
+def test_amplification_ratio_of_a_group_is_all_its_reach_over_all_company_channels():
+    company = {"LINKEDIN": 2000, "X": 1000}
+    # Reach on a network without a company channel still counts: it is reach the company earned.
+    assert m.amplification_ratio({"LINKEDIN": 30000, "X": 6000, "XING": 3000}, company) == pytest.approx(13.0)
+    assert m.amplification_ratio({"LINKEDIN": 30000}, company) == pytest.approx(10.0)  # X channel still counted
+    assert m.amplification_ratio({}, company) == 0.0  # nothing shared: no amplification, and known
+    assert m.amplification_ratio({"LINKEDIN": 30000}, {}) is None  # no channel configured
+    assert m.amplification_ratio({"LINKEDIN": 30000}, {"LINKEDIN": 0}) is None
+    assert m.company_channels({"LINKEDIN": 2000, "X": 1000, "XING": 0}) == 3000
+
+
+def test_one_more_share_never_lowers_a_groups_amplification():
+    company = {"LINKEDIN": 5000, "X": 2000}
+    before = m.amplification_ratio({"LINKEDIN": 10000}, company)
+    after = m.amplification_ratio({"LINKEDIN": 10000, "X": 100}, company)  # a first, small share on X
+    assert before is not None and after is not None and after > before
 
 
 def test_amplification_ratio_of_one_network_is_over_that_networks_channel_only():
     company = {"LINKEDIN": 5000, "X": 2000}
-    assert m.amplification_ratio({"X": 2000}, company) == pytest.approx(1.0)  # not 2000 / 7000
-    assert m.amplification_ratio({"LINKEDIN": 10000, "X": 2000}, company) == pytest.approx(12000 / 7000)
-
-
-def test_amplification_ratio_of_an_unconfigured_network_is_not_computable():
-    company = {"LINKEDIN": 5000, "X": 2000}
-    assert m.amplification_ratio({"FACEBOOK": 3000}, company) is None  # not 0.0
-    assert m.amplification_ratio({"FACEBOOK": 3000, "X": 500}, company) == pytest.approx(0.25)
-    assert m.amplification_ratio({}, company) is None
+    assert m.amplification_ratio({"X": 2000}, company, "X") == pytest.approx(1.0)  # not 2000 / 7000
+    assert m.amplification_ratio({}, company, "X") == 0.0
+    assert m.amplification_ratio({"FACEBOOK": 3000}, company, "FACEBOOK") is None  # no channel: not 0.0
 
 
 def test_group_presence_on_a_network_needs_a_share():
@@ -116,7 +121,6 @@ def test_group_presence_on_a_network_needs_a_share():
     g.add("a", "X", t(shares=1, potential_reach=400))
     g.add("a", "LINKEDIN", t(clicks=2))  # an engagement on an earlier share: LinkedIn not shared on here
     assert g.reach_by_network() == {"X": 400}
-    assert m.amplification_ratio(g.reach_by_network(), {"LINKEDIN": 5000, "X": 2000}) == pytest.approx(0.2)
 
 
 def test_leader_participation():

@@ -60,7 +60,8 @@ def test_leader_participation_per_window_over_the_enrolled_leaders_of_the_base()
 def test_empty_group_has_no_ratios():
     p = point({}, CONFIG, None, adoption_base=[])
     assert p.engagement_rate is None and p.engagement_rate_basis is m.RateBasis.NONE
-    assert p.adoption is None and p.share_rate is None and p.amplification_ratio is None
+    assert p.adoption is None and p.share_rate is None
+    assert p.amplification_ratio == 0.0  # no reach over configured channels: a known 0, not unset
 
 
 def test_audience_filter():

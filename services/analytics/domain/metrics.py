@@ -129,18 +129,23 @@ def share_rate(distinct_sharers: set[str], audience: set[str]) -> float | None:
     return ratio(len(distinct_sharers & audience), len(audience))
 
 
-def amplification_ratio(reach_by_network: Mapping[str, int], company_audience: Mapping[str, int]) -> float | None:
-    """Amplification = potential reach of employee shares / audience of the company's own channels,
-    both over the same networks: those the group has shares on AND a configured company audience
-    (> 0) for. A network series compares that network's reach with that network's channel only.
-    None when no such network is present (e.g. shares only on unconfigured networks)."""
-    networks = company_networks(reach_by_network, company_audience)
-    return ratio(sum(reach_by_network[n] for n in networks), sum(company_audience[n] for n in networks))
+def amplification_ratio(
+    reach_by_network: Mapping[str, int], company_audience: Mapping[str, int], network: str | None = None
+) -> float | None:
+    """Amplification = potential reach of employee shares / audience of the company's own channels.
+
+    Of a whole group (program, team, item ...): all its potential reach over all configured
+    channels, a fixed denominator, so one more share never lowers the ratio. Of one `network`'s
+    series: that network's reach over that network's channel only. None when the denominator is
+    not configured (no channel at all, or none for that network)."""
+    if network is not None:
+        return ratio(reach_by_network.get(network, 0), company_audience.get(network, 0))
+    return ratio(sum(reach_by_network.values()), company_channels(company_audience))
 
 
-def company_networks(reach_by_network: Mapping[str, int], company_audience: Mapping[str, int]) -> list[str]:
-    """The networks an amplification ratio is taken over: present in the group, with an audience."""
-    return [n for n in reach_by_network if company_audience.get(n, 0) > 0]
+def company_channels(company_audience: Mapping[str, int]) -> int:
+    """The audience of all the company's configured channels: a group's amplification denominator."""
+    return sum(a for a in company_audience.values() if a > 0)
 
 
 def leader_participation(active: set[str], enrolled_leaders: set[str]) -> float | None:

@@ -85,12 +85,14 @@ def point(
     *,
     adoption_base: Sequence[Member] | None = None,
     audience: Sequence[Member] | None = None,
+    network: str | None = None,
 ) -> Point:
     """Every figure of one group in one window.
 
     `adoption_base`: the advocates enrolled during the window who could adopt (ADVOCATE, TEAM,
     PROGRAM), its leaders the base of leader participation; `audience`: the enrolled advocates the
-    item was for (CONTENT: share rate)."""
+    item was for (CONTENT: share rate); `network`: the network of a NETWORK series (amplification
+    against that network's channel only)."""
     g = merge(by_leader)
     t = g.totals
     rate, basis = m.engagement_rate(g.by_network)
@@ -114,7 +116,7 @@ def point(
         engagement_rate_basis=basis,
         ctr=m.click_through_rate(g.by_network),
         earned_media_value=m.earned_media_value(g.by_network, config.rate_card),
-        amplification_ratio=m.amplification_ratio(g.reach_by_network(), config.company_channel_audience),
+        amplification_ratio=m.amplification_ratio(g.reach_by_network(), config.company_channel_audience, network),
         adoption=m.adoption(g.sharers, base_ids) if adoption_base is not None else None,
         active_advocates=len(g.sharers & base_ids),
         enrolled_advocates=len(base_ids),
