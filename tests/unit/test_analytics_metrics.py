@@ -116,13 +116,6 @@ def test_amplification_ratio_of_one_network_is_over_that_networks_channel_only()
     assert m.amplification_ratio({"FACEBOOK": 3000}, company, "FACEBOOK") is None  # no channel: not 0.0
 
 
-def test_group_presence_on_a_network_needs_a_share():
-    g = m.Group()
-    g.add("a", "X", t(shares=1, potential_reach=400))
-    g.add("a", "LINKEDIN", t(clicks=2))  # an engagement on an earlier share: LinkedIn not shared on here
-    assert g.reach_by_network() == {"X": 400}
-
-
 def test_leader_participation():
     assert m.leader_participation({"l1", "a"}, {"l1", "l2", "l3", "l4"}) == pytest.approx(0.25)
     assert m.leader_participation({"a"}, set()) is None

@@ -168,5 +168,4 @@ class Group:
         self.by_network.setdefault(network, Totals()).add(t)
 
     def reach_by_network(self) -> dict[str, int]:
-        """Potential reach per network the group has shares on (engagement alone is no presence)."""
-        return {n: t.potential_reach for n, t in self.by_network.items() if t.shares > 0}
+        return {n: t.potential_reach for n, t in self.by_network.items()}
