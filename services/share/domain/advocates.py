@@ -7,12 +7,12 @@ Every change returns a new `Advocate` with `version` + 1; the caller stores it w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.share.v1.share_pb2 import Advocate, EnrolmentPeriod, NetworkConnection
 
-from services.common.events import to_timestamp
+from services.common.events import from_timestamp, to_timestamp
 
 MAX_ID = 128
 MAX_TEXT = 200
@@ -56,7 +56,7 @@ def validate_connection(conn: NetworkConnection, field: str, now: datetime) -> N
     if not 0 <= conn.audience_size <= MAX_AUDIENCE:
         raise InvalidAdvocate(f"{field}.audience_size: must be 0..{MAX_AUDIENCE}")
     # A future refresh time would make the audience size look fresh long after it went stale.
-    if conn.HasField("refreshed_at") and conn.refreshed_at.ToDatetime(UTC) > now + MAX_CLOCK_SKEW:
+    if conn.HasField("refreshed_at") and from_timestamp(conn.refreshed_at) > now + MAX_CLOCK_SKEW:
         raise InvalidAdvocate(f"{field}.refreshed_at: lies in the future ({conn.refreshed_at.ToJsonString()})")
 
 
