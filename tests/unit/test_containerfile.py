@@ -2,7 +2,7 @@
 
 deploy/Containerfile is parsed: its stages, every COPY source that must exist in the build
 context, the stages `COPY --from` refers to, and the runtime user; and it is held against the
-Kubernetes manifests: every Deployment's entry point (`python -m services.<name>`) is a module the
+Kubernetes manifests: every workload's entry point (`python -m services.<name>`) is a module the
 image installs, the pods' uid is the image's user, and the ports the image exposes are the ones the
 manifests use. A real build (`docker build -f deploy/Containerfile .`) is left to CI with an engine.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_k8s_manifests import GRPC_PORT, METRICS_PORT, SERVICES, UID, named
+from tests.unit.test_k8s_manifests import GRPC_PORT, METRICS_PORT, SERVICES, UID, workload
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERFILE = ROOT / "deploy" / "Containerfile"
@@ -81,7 +81,7 @@ def test_runtime_runs_as_the_pods_non_root_user() -> None:
     users = [args for keyword, args in instructions() if keyword == "USER"]
     assert users and users[-1] == f"{UID}:{UID}"
     for name in SERVICES:
-        security = named("Deployment", name)["spec"]["template"]["spec"]["securityContext"]
+        security = workload(name)["spec"]["template"]["spec"]["securityContext"]
         assert security["runAsUser"] == UID
 
 
@@ -92,7 +92,7 @@ def test_exposed_ports_are_the_manifests_ports() -> None:
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_deployment_runs_a_module_the_image_installs(name: str) -> None:
-    (app,) = named("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    (app,) = workload(name)["spec"]["template"]["spec"]["containers"]
     command = app["command"]
     assert command[:2] == ["python", "-m"]
     module = command[2]

@@ -2,9 +2,10 @@
 
 Every YAML document under deploy/k8s/base is loaded and the rules the deployment relies on are
 asserted: the restricted security context, resources, native gRPC probes and grace period of every
-Deployment; a default-deny NetworkPolicy plus one allow policy per service; and a Service,
-ServiceAccount, ConfigMap and PodDisruptionBudget for each service. When a `kustomize` binary is
-available (on PATH or in .local/tools/bin) both overlays are built as well.
+workload (a Deployment per API, a StatefulSet with a volume per pod for each Faust worker); a
+default-deny NetworkPolicy plus one allow policy per service; and a Service, ServiceAccount,
+ConfigMap and PodDisruptionBudget for each service. When a `kustomize` binary is available (on
+PATH or in .local/tools/bin) both overlays are built as well.
 
 """
 
@@ -68,8 +69,13 @@ def named(kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def deployments() -> list[dict[str, Any]]:
-    return objects("Deployment")
+def workloads() -> list[dict[str, Any]]:
+    return objects("Deployment") + objects("StatefulSet")
+
+
+def workload(name: str) -> dict[str, Any]:
+    """The API services run as Deployments, the Faust workers (state on volumes) as StatefulSets."""
+    return named("StatefulSet" if name in WORKERS else "Deployment", name)
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -91,7 +97,7 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 def _pod_labels(name: str) -> dict[str, str]:
-    return named("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+    return workload(name)["spec"]["template"]["metadata"]["labels"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,11 +121,12 @@ def test_kustomization_lists_every_manifest() -> None:
     assert named("Namespace", "advocacy")
 
 
-def test_one_deployment_per_service() -> None:
-    assert sorted(d["metadata"]["name"] for d in deployments()) == sorted(SERVICES)
+def test_one_workload_per_service() -> None:
+    assert sorted(d["metadata"]["name"] for d in workloads()) == sorted(SERVICES)
+    assert sorted(d["metadata"]["name"] for d in objects("StatefulSet")) == sorted(WORKERS)
 
 
-@pytest.mark.parametrize("deployment", deployments(), ids=lambda d: d["metadata"]["name"])
+@pytest.mark.parametrize("deployment", workloads(), ids=lambda d: d["metadata"]["name"])
 def test_deployment_pods_are_restricted_and_probed(deployment: dict[str, Any]) -> None:
     name = deployment["metadata"]["name"]
     pod = deployment["spec"]["template"]["spec"]
@@ -173,7 +180,7 @@ def test_service_configuration(name: str) -> None:
     assert all(isinstance(v, str) for v in config.values()), "ConfigMap values must be strings"
     assert "ADVOCACY_MONGO_URL" not in config, "the MongoDB URL comes from the Secret"
 
-    (app,) = named("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    (app,) = workload(name)["spec"]["template"]["spec"]["containers"]
     assert {"configMapRef": {"name": name}} in app["envFrom"]
     (mongo,) = [e for e in app["env"] if e["name"] == "ADVOCACY_MONGO_URL"]
     assert mongo == {
@@ -194,15 +201,25 @@ def test_share_configuration() -> None:
 
 
 @pytest.mark.parametrize("name", WORKERS)
-def test_faust_workers_keep_state_on_a_writable_volume(name: str) -> None:
+def test_faust_workers_keep_state_on_a_persistent_volume_per_pod(name: str) -> None:
     config = named("ConfigMap", name)["data"]
     assert config["ADVOCACY_FAUST_STORE"] == "rocksdb://"
     assert config["ADVOCACY_STATE_DIR"] == "/var/lib/advocacy"
-    pod = named("Deployment", name)["spec"]["template"]["spec"]
-    (app,) = pod["containers"]
+    assert int(config["ADVOCACY_TABLE_STANDBY_REPLICAS"]) >= 0  # configurable
+    stateful = named("StatefulSet", name)
+    spec = stateful["spec"]
+    (app,) = spec["template"]["spec"]["containers"]
     mounts = {m["mountPath"]: m["name"] for m in app["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert "emptyDir" in volumes[mounts["/var/lib/advocacy"]]
+    # The state directory is a claim of the pod's own (not an emptyDir lost with the pod).
+    (claim,) = [c for c in spec["volumeClaimTemplates"] if c["metadata"]["name"] == mounts["/var/lib/advocacy"]]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"]
+    assert mounts["/var/lib/advocacy"] not in {v["name"] for v in spec["template"]["spec"].get("volumes", [])}
+    # The governing Service is headless and selects the set's pods.
+    headless = named("Service", spec["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert _selects({"matchLabels": headless["spec"]["selector"]}, spec["template"]["metadata"]["labels"])
+    assert spec["podManagementPolicy"] == "Parallel"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -210,8 +227,7 @@ def test_each_service_has_service_account_config_and_pdb(name: str) -> None:
     labels = _pod_labels(name)
     assert labels[NAME_LABEL] == name
     assert labels["app.kubernetes.io/part-of"] == "advocacy"
-    deployment = named("Deployment", name)
-    assert _selects(deployment["spec"]["selector"], labels)
+    assert _selects(workload(name)["spec"]["selector"], labels)
 
     account = named("ServiceAccount", name)
     assert account["automountServiceAccountToken"] is False
@@ -343,7 +359,8 @@ def test_overlay_builds(overlay: str) -> None:
     assert result.returncode == 0, result.stderr
     built = load_all(result.stdout)
     kinds = [doc["kind"] for doc in built]
-    assert kinds.count("Deployment") == len(SERVICES)
+    assert kinds.count("Deployment") == len(SERVICES) - len(WORKERS)
+    assert kinds.count("StatefulSet") == len(WORKERS) + (overlay == "dev")  # dev: the MongoDB component's
     assert "Kafka" in kinds and kinds.count("KafkaTopic") == len(desired_topics())
     namespaced = [doc for doc in built if doc["kind"] != "Namespace"]
     assert {doc["metadata"].get("namespace") for doc in namespaced} == {"advocacy"}

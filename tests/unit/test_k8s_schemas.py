@@ -4,7 +4,7 @@ Built-in kinds are validated by `kubernetes-validate` against the Kubernetes Ope
 ships (strict: unknown fields are errors). The custom resources (Strimzi, Prometheus Operator)
 have no schema package on PyPI, so they are checked structurally here: right API group/version,
 required spec fields, and references that resolve (a KafkaTopic's cluster exists, a PodMonitor
-selects pods of a Deployment).
+selects pods of a workload).
 """
 
 from __future__ import annotations
@@ -68,12 +68,12 @@ def test_custom_resources_are_well_formed(overlay: str) -> None:
         assert topic["apiVersion"] == "kafka.strimzi.io/v1"
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] in clusters
         assert topic["spec"]["partitions"] >= 1 and topic["spec"]["replicas"] >= 1
-    deployments = by_kind["Deployment"]
+    deployments = by_kind["Deployment"] + by_kind["StatefulSet"]
     for monitor in by_kind.get("PodMonitor", []):
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
         selector = monitor["spec"]["selector"]
         selected = [d for d in deployments if _selects(selector, d["spec"]["template"]["metadata"]["labels"])]
-        assert selected, f"PodMonitor {monitor['metadata']['name']} selects no Deployment's pods"
+        assert selected, f"PodMonitor {monitor['metadata']['name']} selects no workload's pods"
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
             ports = {
                 p.get("name")

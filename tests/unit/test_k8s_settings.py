@@ -16,7 +16,7 @@ from services.analytics.config import AnalyticsSettings
 from services.content.config import ContentSettings
 from services.rewards.config import RewardsSettings
 from services.share.config import ShareSettings
-from tests.unit.test_k8s_manifests import named
+from tests.unit.test_k8s_manifests import named, workload
 
 SETTINGS: dict[str, type[BaseSettings]] = {
     "content": ContentSettings,
@@ -46,7 +46,7 @@ def env_name(field: str) -> str:
 
 
 def container_env(name: str) -> dict[str, dict]:
-    (app,) = named("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    (app,) = workload(name)["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e for e in app.get("env", [])}
 
 
