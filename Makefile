@@ -100,6 +100,10 @@ test-unit: .venv/.synced ## Unit tests only (no servers)
 bench: install ## Benchmarks, each figure a ratio against a baseline measured in the same run
 	$(PY) -m bench
 
+.PHONY: soak
+soak: install ## The demo at its default rates for ADVOCACY_SOAK_MINUTES (30) on its own stack; every service's RSS growth
+	$(PY) -m bench.soak
+
 .PHONY: bench-scale
 bench-scale: install ## P4 at full size (100k advocates, 1M shares, 10M engagements: many hours here; BENCH_SCALE_* resize)
 	$(PY) -m bench.scale

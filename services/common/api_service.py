@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient
 from services.common.config import ServiceSettings
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger
+from services.common.memory import trace_allocations
 from services.common.metrics import serve_metrics
 from services.common.runtime import freeze_startup_objects
 
@@ -61,6 +62,7 @@ async def run_api_service(name: str, settings: ServiceSettings, build: Callable[
     await server.start()
     watcher = asyncio.create_task(follow_database(server, components.mongo, stopping))
     freeze_startup_objects()
+    trace_allocations()
     log.info("started", grpc_port=server.port, metrics_port=settings.metrics_port)
 
     await stopping.wait()

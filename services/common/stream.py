@@ -36,8 +36,10 @@ from services.common.config import ServiceSettings
 from services.common.delivery import deliver_per_fetch
 from services.common.grpc_server import GrpcServer, follow_database
 from services.common.logging import configure_logging, get_logger, logging_config
+from services.common.memory import report_store_memory, trace_allocations
 from services.common.metrics import CONSUMER_LAG, STREAM_BATCH_RETRIES, STREAM_READY, serve_metrics
 from services.common.offsets import commit_only_processed, withhold_acks
+from services.common.rocksdb import bound_rocksdb_memory
 from services.common.runtime import freeze_startup_objects
 from services.common.topics import DeadLetter, send_dead_letters
 
@@ -60,6 +62,10 @@ class StreamSettings(ServiceSettings):
     table_standby_replicas: int = Field(default=0, ge=0)
     # Faust's default; benchmarks commit more often to sample progress finely.
     broker_commit_interval_seconds: float = Field(default=2.8, gt=0)
+    # All RocksDB memory of the worker (services/common/rocksdb.py): one block cache for every
+    # table and partition, with the memtables charged to it and limited to rocksdb_memtable_mib.
+    rocksdb_cache_mib: int = Field(default=64, ge=1)
+    rocksdb_memtable_mib: int = Field(default=8, ge=1)
 
 
 class ProtobufCodec(codecs.Codec):
@@ -208,6 +214,7 @@ class AdvocacyTable(faust.Table):
 def create_app(name: str, settings: StreamSettings) -> faust.App:
     commit_only_processed()
     deliver_per_fetch()
+    bound_rocksdb_memory(settings.rocksdb_cache_mib, settings.rocksdb_memtable_mib)
     datadir = settings.state_dir / name
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
@@ -340,13 +347,16 @@ def run_stream_service(
         # Tables recovered and agents running: from now on readiness follows the database.
         STREAM_READY.set(1)
         freeze_startup_objects()
+        if tracing := trace_allocations():
+            running["stores"] = asyncio.create_task(report_store_memory(app.tables, tracing.interval_seconds, stopping))
         running["watcher"] = asyncio.create_task(follow_database(running["server"], running["mongo"], stopping))
         log.info("ready")
 
     async def stop() -> None:
         stopping.set()
-        if "watcher" in running:
-            await running["watcher"]
+        for task in ("watcher", "stores"):
+            if task in running:
+                await running[task]
         if "server" in running:
             await running["server"].stop(settings.shutdown_grace_seconds)
 

@@ -1,0 +1,268 @@
+"""`make soak`: the demo company at its default rates (ADVOCACY_DEMO_* env vars change them) for
+ADVOCACY_SOAK_MINUTES (default 30) on a Kafka + FerretDB stack of its own (.local/soak), with every
+service's resident memory (RSS) sampled every few seconds.
+
+Printed per service: RSS at the end of the warm-up, at the end, and the growth rate after the
+warm-up (least-squares slope, MiB/min), with a verdict against FLAT_MIB_PER_MINUTE. The services
+see what `make run` makes them see: the activity driver's shares, clicks and engagement reports,
+and the live view's reads (leaderboard, top content, program overview) every 1.5 s. Results also
+go to `.local/soak/results.json`. Everything it started is stopped, also on Ctrl-C or failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+from bench.__main__ import machine_info
+from infra import stack as local_stack
+from services.cli.client import Clients, ServiceError
+from services.common.auth import ADMIN
+from services.common.memory import rss_mib
+from services.common.topics import provision
+from services.demo.activity import ActivityDriver, DriverStats, Rates
+from services.demo.company import COMPANY_CHANNELS, generate
+from services.demo.seed import SeedResult, seed
+from services.demo.view import take_snapshot
+from services.platform.supervisor import SERVICE_NAMES, Platform, default_ports
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".local" / "soak"
+PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
+# A worker's RSS may rise by at most this much per minute after warm-up to count as flat: 0.1 MiB/min
+# is 144 MiB a day, well under the headroom of the smallest pod limit (512 MiB for content and share,
+# which idle near 100 MiB), and 1/45 of the rewards leak of issue 17 (4.5 MiB/min); below it, 30
+# minutes cannot tell a slow leak from the allocator settling (a 2.5 MiB step over 25 minutes).
+FLAT_MIB_PER_MINUTE = 0.1
+VIEW_REFRESH_SECONDS = 1.5  # as `make run`'s live view
+
+
+@dataclass
+class Series:
+    """One service's RSS samples: (minutes since the demo started, MiB)."""
+
+    pid: int
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    def after(self, minute: float) -> list[tuple[float, float]]:
+        return [s for s in self.samples if s[0] >= minute]
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of y over x (MiB per minute); None with fewer than two distinct x."""
+    n = len(points)
+    if n < 2:
+        return None
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def summarize(name: str, series: Series, warmup_end: float, threshold: float) -> dict[str, object]:
+    steady = series.after(warmup_end)
+    rate = slope(steady)
+    return {
+        "service": name,
+        "rss_at_warmup_end_mib": round(steady[0][1], 1) if steady else None,
+        "rss_at_end_mib": round(series.samples[-1][1], 1) if series.samples else None,
+        "rss_peak_mib": round(max(s[1] for s in series.samples), 1) if series.samples else None,
+        "growth_mib_per_minute": None if rate is None else round(rate, 3),
+        "samples_after_warmup": len(steady),
+        "flat": None if rate is None else rate <= threshold,
+    }
+
+
+class Demo:
+    """The demo company seeded and driven through the APIs, and the live view's reads, on threads."""
+
+    def __init__(self, platform: Platform, stop: threading.Event) -> None:
+        self.stop = stop
+        company = generate(seed=42, advocates=300, items=40)  # `make run`'s defaults
+        self.clients = Clients.from_env(
+            token=platform.token(ADMIN, "soak"), **{name: platform.address(name) for name in SERVICE_NAMES}
+        )
+        self.seeded = SeedResult()
+        self.driver = ActivityDriver(self.clients, company, self.seeded, Rates.from_env())
+        self.failures: list[str] = []
+        self.view_reads = 0
+        self.started = time.monotonic()
+        self.seeded_minute: float | None = None  # the warm-up counts from here
+        self.threads = [
+            threading.Thread(target=self._seed, args=(company,), name="soak-seed", daemon=True),
+            threading.Thread(target=self._view, name="soak-view", daemon=True),
+            self.driver.start_thread(stop),
+        ]
+        for thread in self.threads[:2]:
+            thread.start()
+
+    def _seed(self, company: object) -> None:
+        try:
+            seed(self.clients, company, result=self.seeded)  # type: ignore[arg-type]
+            self.seeded_minute = (time.monotonic() - self.started) / 60
+        except ServiceError as exc:
+            self.failures.append(f"seeding failed: {exc}")
+            self.stop.set()
+
+    def _view(self) -> None:
+        while not self.stop.wait(VIEW_REFRESH_SECONDS):
+            snap = take_snapshot(self.clients)
+            self.view_reads += 1
+            if snap.errors and self.seeded.done.is_set():
+                self.driver.stats.errors += 1
+                self.driver.stats.last_error = snap.errors[-1]
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+        self.clients.close()
+
+
+def stack_config() -> local_stack.StackConfig:
+    return local_stack.StackConfig.from_env(
+        {},
+        data_dir=DATA,
+        kafka_port=32092 + PORT_OFFSET,
+        kafka_controller_port=32093 + PORT_OFFSET,
+        mongo_port=32019 + PORT_OFFSET,
+    )
+
+
+def make_platform(cfg: local_stack.StackConfig) -> Platform:
+    http_port = 17080 + PORT_OFFSET
+    return Platform(
+        env={
+            "ADVOCACY_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+            "ADVOCACY_MONGO_URL": cfg.mongo_url,
+            "ADVOCACY_STATE_DIR": str(DATA / "faust"),
+            "ADVOCACY_HTTP_PORT": str(http_port),
+            "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{http_port}",
+            "ADVOCACY_COMPANY_CHANNEL_AUDIENCE": json.dumps(COMPANY_CHANNELS),
+        },
+        log_dir=DATA / "logs",
+        ports=default_ports(base_grpc=27051 + PORT_OFFSET, base_metrics=22201 + PORT_OFFSET),
+    )
+
+
+def demo_rates(stats: DriverStats) -> dict[str, float]:
+    return {
+        "shares_per_second": round(stats.per_second(stats.shares), 2),
+        "clicks_per_second": round(stats.per_second(stats.clicks), 2),
+        "engagement_reports_per_second": round(stats.per_second(stats.engagement_reports), 2),
+        "errors": stats.errors,
+    }
+
+
+def sample_until(
+    platform: Platform, demo: Demo, series: dict[str, Series], minutes: float, every: float, stop: threading.Event
+) -> str:
+    """Samples every service's RSS until the run's end; returns why it ended."""
+    next_line = 1.0
+    while True:
+        elapsed = (time.monotonic() - demo.started) / 60
+        for s in series.values():
+            if (rss := rss_mib(s.pid)) is not None:
+                s.samples.append((elapsed, rss))
+        if elapsed >= next_line:
+            next_line += 1.0
+            now = ", ".join(f"{n} {s.samples[-1][1]:.0f}" for n, s in series.items() if s.samples)
+            st = demo.driver.stats
+            print(
+                f"  {elapsed:4.1f} min  RSS MiB: {now}  |  demo {st.shares} shares, {st.clicks} clicks, "
+                f"{st.engagement_reports} reports, {st.errors} errors",
+                flush=True,
+            )
+        if dead := platform.exited():
+            return f"a service exited: {dead}"
+        if stop.is_set():
+            return "; ".join(demo.failures) or "interrupted"
+        if elapsed >= minutes:
+            return "completed"
+        stop.wait(every)
+
+
+def print_summary(rows: list[dict[str, object]], seeded: float, warmup: float, threshold: float) -> None:
+    print(
+        f"\nRSS from the end of a {warmup:g}-minute warm-up after seeding (done {seeded:.1f} min into the demo); "
+        f"flat: growth <= {threshold} MiB/min"
+    )
+    print(f"{'service':<10} {'warm-up end':>12} {'end':>9} {'peak':>9} {'growth':>14}  verdict")
+    for r in rows:
+        growth = r["growth_mib_per_minute"]
+        verdict = {True: "flat", False: "GROWS", None: "-"}[r["flat"]]  # type: ignore[index]
+        print(
+            f"{r['service']:<10} {r['rss_at_warmup_end_mib']!s:>8} MiB {r['rss_at_end_mib']!s:>5} MiB "
+            f"{r['rss_peak_mib']!s:>5} MiB {growth!s:>8} MiB/min  {verdict}"
+        )
+
+
+def run(minutes: float, warmup: float, every: float, stop: threading.Event) -> dict[str, object]:
+    cfg = stack_config()
+    local_stack.install(cfg)
+    local_stack.reset(cfg)  # a first start each time: the soak measures a fresh platform
+    shutil.rmtree(DATA / "faust", ignore_errors=True)
+    shutil.rmtree(DATA / "logs", ignore_errors=True)
+    platform = make_platform(cfg)
+    demo: Demo | None = None
+    series: dict[str, Series] = {}
+    try:
+        local_stack.start(cfg)
+        provision(cfg.kafka_bootstrap)
+        platform.start()
+        series = {name: Series(platform.processes[name].pid) for name in SERVICE_NAMES}
+        print(f"platform ready; demo for {minutes:g} min, RSS every {every:g} s; logs: {platform.log_dir}/", flush=True)
+        demo = Demo(platform, stop)
+        ended = sample_until(platform, demo, series, minutes, every, stop)
+    finally:
+        if demo is not None:
+            demo.close()
+        codes = platform.stop()
+        local_stack.stop(cfg)
+    seeded = demo.seeded_minute if demo is not None and demo.seeded_minute is not None else minutes
+    rows = [summarize(name, s, seeded + warmup, FLAT_MIB_PER_MINUTE) for name, s in series.items()]
+    return {
+        "ended": ended,
+        "minutes": minutes,
+        "seeded_after_minutes": round(seeded, 2),
+        "warmup_minutes": warmup,
+        "threshold_mib_per_minute": FLAT_MIB_PER_MINUTE,
+        "demo": {**demo_rates(demo.driver.stats), "view_reads": demo.view_reads} if demo else {},
+        "exit_codes": codes,
+        "services": rows,
+        "samples": {name: s.samples for name, s in series.items()},
+    }
+
+
+def main() -> None:
+    minutes = float(os.environ.get("ADVOCACY_SOAK_MINUTES", "30"))
+    # Caches, connection pools and the allocator settle first; a third of a short run at most.
+    warmup = float(os.environ.get("ADVOCACY_SOAK_WARMUP_MINUTES", min(5.0, minutes / 3)))
+    every = float(os.environ.get("ADVOCACY_SOAK_SAMPLE_SECONDS", "5"))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    result = run(minutes, warmup, every, stop)
+    rows = cast(list[dict[str, object]], result["services"])
+    print_summary(rows, cast(float, result["seeded_after_minutes"]), warmup, FLAT_MIB_PER_MINUTE)
+    print(f"demo: {result['demo']}; ended: {result['ended']}")
+    DATA.mkdir(parents=True, exist_ok=True)
+    out = DATA / "results.json"
+    out.write_text(json.dumps({"machine": machine_info(), **result}, indent=2))
+    print(f"results: {out}")
+    flat = all(r["flat"] for r in rows)
+    sys.exit(0 if result["ended"] == "completed" and flat else 1)
+
+
+if __name__ == "__main__":
+    main()
