@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.common import rocksdb
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -119,16 +120,17 @@ def trace_allocations(env: Mapping[str, str] | None = None) -> TraceSettings | N
 
 
 # RocksDB's native memory, which tracemalloc does not see, per store (Faust: a DB per partition).
+# The block cache is one for the whole worker (services/common/rocksdb.py): reported once.
 ROCKSDB_PROPERTIES = {
     "memtables_mib": "rocksdb.cur-size-all-mem-tables",
-    "block_cache_mib": "rocksdb.block-cache-usage",
     "table_readers_mib": "rocksdb.estimate-table-readers-mem",
 }
 
 
-def store_memory(tables: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """Per Faust table with a RocksDB store, its DBs' memory summed over partitions (MiB)."""
-    out: dict[str, dict[str, float]] = {}
+def store_memory(tables: Mapping[str, Any]) -> dict[str, object]:
+    """Per Faust table with a RocksDB store, its DBs' memory summed over partitions (MiB), and
+    the worker's shared block cache (memtables charged to it included)."""
+    out: dict[str, object] = {}
     for name, table in tables.items():
         dbs = getattr(table.data, "_dbs", None)
         if not dbs:
@@ -138,6 +140,8 @@ def store_memory(tables: Mapping[str, Any]) -> dict[str, dict[str, float]]:
             for key, prop in ROCKSDB_PROPERTIES.items():
                 sums[key] += (db.property_int_value(prop) or 0) / 2**20
         out[name] = {"dbs": len(dbs), **{k: round(v, 2) for k, v in sums.items()}}
+    if (budget := rocksdb.current_budget()) is not None:
+        out["shared_cache_mib"] = round(budget.cache.get_usage() / 2**20, 2)
     return out
 
 

@@ -58,6 +58,10 @@ def bound_rocksdb_memory(cache_mib: int, memtable_mib: int) -> MemoryBudget:
     return _budget
 
 
+def current_budget() -> MemoryBudget | None:
+    return _budget
+
+
 def _share_budget(faust_options: RocksDBOptions, options: rocksdict.Options, budget: MemoryBudget) -> None:
     # Faust's table factory as built, but on the shared cache instead of a 2 GiB one of its own.
     table = rocksdict.BlockBasedOptions()

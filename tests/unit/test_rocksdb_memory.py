@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from faust.stores.rocksdb import RocksDBOptions
 
+from services.common import rocksdb
 from services.common.rocksdb import MIB, bound_rocksdb_memory
 
 DATABASES = 8  # e.g. one table's partitions
@@ -21,6 +22,7 @@ def restore_faust(monkeypatch: pytest.MonkeyPatch) -> None:
     # The patch is process-wide: put Faust's own method back after each test.
     monkeypatch.setattr(RocksDBOptions, "as_options", RocksDBOptions.as_options)
     monkeypatch.delattr(RocksDBOptions, "_advocacy_bounded", raising=False)
+    monkeypatch.setattr(rocksdb, "_budget", None)
 
 
 def write(tmp_path: Path) -> list[object]:
