@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -44,14 +45,20 @@ PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 # middle of a 17-minute window reads as a slope of about 0.18 MiB/min.
 FLAT_MIB_PER_MINUTE = 0.25
 VIEW_REFRESH_SECONDS = 1.5  # as `make run`'s live view
+CONSUMED = "advocacy_events_consumed_total"
+STREAM_WORKERS = ("rewards", "analytics")
+STALL_MINUTES = 3.0  # the demo sends events every second: a consumer idle this long has stalled
 
 
 @dataclass
 class Series:
-    """One service's RSS samples: (minutes since the demo started, MiB)."""
+    """One service's RSS samples: (minutes since the demo started, MiB), and its count of events
+    consumed (its metrics), which must keep rising: a stalled worker's flat RSS proves nothing."""
 
     pid: int
+    metrics_port: int | None  # only for the stream workers, which the demo feeds every second
     samples: list[tuple[float, float]] = field(default_factory=list)
+    consumed: list[tuple[float, float]] = field(default_factory=list)
 
     def after(self, minute: float) -> list[tuple[float, float]]:
         return [s for s in self.samples if s[0] >= minute]
@@ -70,9 +77,34 @@ def slope(points: list[tuple[float, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
+def events_consumed(metrics_port: int) -> float | None:
+    """The service's `advocacy_events_consumed_total`, summed over topics (None: not reachable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(CONSUMED + "{"))
+
+
+def progress(series: Series, warmup_end: float) -> dict[str, object]:
+    """Events consumed after warm-up, and the last minute the count rose."""
+    after = [c for c in series.consumed if c[0] >= warmup_end]
+    rose = [b[0] for a, b in zip(series.consumed, series.consumed[1:], strict=False) if b[1] > a[1]]
+    return {
+        "events_consumed_after_warmup": after[-1][1] - after[0][1] if after else None,
+        "last_consumed_minute": round(rose[-1], 1) if rose else None,
+    }
+
+
 def summarize(name: str, series: Series, warmup_end: float, threshold: float) -> dict[str, object]:
     steady = series.after(warmup_end)
     rate = slope(steady)
+    moved = progress(series, warmup_end)
+    end = series.samples[-1][0] if series.samples else 0.0
+    last = cast(float | None, moved["last_consumed_minute"])
+    # A consumer that stopped consuming minutes before the end proves nothing by a flat RSS.
+    stalled = bool(series.consumed) and (last is None or last < end - STALL_MINUTES)
     return {
         "service": name,
         "rss_at_warmup_end_mib": round(steady[0][1], 1) if steady else None,
@@ -80,7 +112,9 @@ def summarize(name: str, series: Series, warmup_end: float, threshold: float) ->
         "rss_peak_mib": round(max(s[1] for s in series.samples), 1) if series.samples else None,
         "growth_mib_per_minute": None if rate is None else round(rate, 3),
         "samples_after_warmup": len(steady),
-        "flat": None if rate is None else rate <= threshold,
+        **moved,
+        "stalled": stalled,
+        "flat": None if rate is None or stalled else rate <= threshold,
     }
 
 
@@ -175,6 +209,8 @@ def sample_until(
         for s in series.values():
             if (rss := rss_mib(s.pid)) is not None:
                 s.samples.append((elapsed, rss))
+            if s.metrics_port is not None and (consumed := events_consumed(s.metrics_port)) is not None:
+                s.consumed.append((elapsed, consumed))
         if elapsed >= next_line:
             next_line += 1.0
             now = ", ".join(f"{n} {s.samples[-1][1]:.0f}" for n, s in series.items() if s.samples)
@@ -202,10 +238,12 @@ def print_summary(rows: list[dict[str, object]], seeded: float, warmup: float, t
     for r in rows:
         growth = cast(float | None, r["growth_mib_per_minute"])
         day = "-" if growth is None else f"{growth * 1440:.0f} MiB"
-        verdict = {True: "flat", False: "GROWS", None: "-"}[cast(bool | None, r["flat"])]
+        verdict = "STALLED" if r["stalled"] else {True: "flat", False: "GROWS", None: "-"}[cast(bool | None, r["flat"])]
+        consumed = r["events_consumed_after_warmup"]
         print(
             f"{r['service']:<10} {r['rss_at_warmup_end_mib']!s:>8} MiB {r['rss_at_end_mib']!s:>5} MiB "
             f"{r['rss_peak_mib']!s:>5} MiB {growth!s:>6} MiB/min {day:>10}  {verdict}"
+            + ("" if consumed is None else f" ({consumed:,.0f} events consumed after warm-up)")
         )
 
 
@@ -222,7 +260,10 @@ def run(minutes: float, warmup: float, every: float, stop: threading.Event) -> d
         local_stack.start(cfg)
         provision(cfg.kafka_bootstrap)
         platform.start()
-        series = {name: Series(platform.processes[name].pid) for name in SERVICE_NAMES}
+        series = {
+            name: Series(platform.processes[name].pid, platform.ports[name].metrics if name in STREAM_WORKERS else None)
+            for name in SERVICE_NAMES
+        }
         print(f"platform ready; demo for {minutes:g} min, RSS every {every:g} s; logs: {platform.log_dir}/", flush=True)
         demo = Demo(platform, stop)
         ended = sample_until(platform, demo, series, minutes, every, stop)
