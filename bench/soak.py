@@ -36,7 +36,8 @@ from services.demo.view import take_snapshot
 from services.platform.supervisor import SERVICE_NAMES, Platform, default_ports
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / ".local" / "soak"
+# ADVOCACY_SOAK_DIR: another data directory, e.g. for a second soak beside the first (other ports too).
+DATA = Path(os.environ.get("ADVOCACY_SOAK_DIR", ROOT / ".local" / "soak"))
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 # A worker's RSS may rise by at most this much per minute after warm-up to count as flat: 0.25
 # MiB/min is 360 MiB a day, the headroom of the smallest pod limit (512 MiB for content and share,
