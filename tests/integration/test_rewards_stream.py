@@ -43,18 +43,7 @@ from infra import stack as local_stack
 from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.platform.supervisor import Platform, ServicePorts
-from services.rewards.domain import boards
-from services.rewards.domain.rules import (
-    DEFAULT_RULES,
-    AdvocateState,
-    Campaign,
-    EngagementFacts,
-    ShareFacts,
-    early_sharer_award,
-    evaluate_engagement,
-    evaluate_share,
-    local_day,
-)
+from tests import rewards_reference as oracle
 from tests.conftest import PORT_OFFSET, ROOT, make_isolated
 
 # The generated history is produced at this pace while the workers run (and get killed).
@@ -66,7 +55,7 @@ NETWORKS = ["NETWORK_LINKEDIN", "NETWORK_X", "NETWORK_FACEBOOK", "NETWORK_XING",
 START = date(2026, 10, 1)
 DAYS = 28
 CAMPAIGN_DAYS = range(10, 14)
-CAMPAIGN = Campaign(
+CAMPAIGN = oracle.Campaign(
     "autumn",
     datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=10, hours=-15),
     datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=14, hours=15),
@@ -188,67 +177,6 @@ def generate(total: int, seed: int = 5) -> tuple[list[Advocate], list[tuple[str,
     return advocates, [(topic, key.encode(), msg) for _, topic, key, msg in events]
 
 
-def reference(advocates: list[Advocate], events: list[tuple[str, bytes, object]]) -> dict:
-    """Balances and per-(advocate, local day) totals from the pure domain functions, cap applied per day."""
-    rules = DEFAULT_RULES
-    by_id = {a.advocate_id: a for a in advocates}
-    share_states: dict[str, AdvocateState] = defaultdict(AdvocateState)
-    click_states: dict[str, AdvocateState] = defaultdict(AdvocateState)
-    raw_by_day: dict[tuple[str, str], int] = defaultdict(int)
-    campaign_of_day: dict[tuple[str, str], str] = {}
-    ranked: set[tuple[str, str]] = set()
-    for topic, _key, msg in events:
-        if topic == SHARE_MADE.name:
-            assert isinstance(msg, ShareMade)
-            a = by_id[msg.share.advocate_id]
-            at = msg.occurred_at.ToDatetime(tzinfo=UTC)
-            factor = CAMPAIGN.factor_at(at) if msg.campaign_id == "autumn" else 1.0
-            facts = ShareFacts(
-                Network.Name(msg.share.network), msg.personal_wording, msg.share.content_id, at, a.timezone
-            )
-            awards = evaluate_share(share_states[a.advocate_id], facts, rules, factor)
-            pub = msg.content_published_at.ToDatetime(tzinfo=UTC)
-            rank_key = (msg.share.content_id, a.advocate_id)
-            if rank_key not in ranked and timedelta(0) <= at - pub <= timedelta(hours=24):
-                ranked.add(rank_key)
-                awards = awards + early_sharer_award(rules, factor)
-        else:
-            assert isinstance(msg, EngagementObserved)
-            a = by_id[msg.advocate.advocate_id]
-            at = msg.occurred_at.ToDatetime(tzinfo=UTC)
-            factor = CAMPAIGN.factor_at(at) if msg.campaign_id == "autumn" else 1.0
-            facts_e = EngagementFacts(
-                EngagementKind.Name(msg.kind),
-                msg.count,
-                msg.share_id,
-                at,
-                msg.actor_fingerprint,
-                msg.is_bot,
-                msg.is_self,
-            )
-            awards = evaluate_engagement(click_states[a.advocate_id], facts_e, rules, factor)
-        if awards:
-            day = local_day(at, a.timezone).isoformat()
-            raw_by_day[(a.advocate_id, day)] += sum(x.points for x in awards)
-            campaign = msg.campaign_id
-            assert campaign_of_day.setdefault((a.advocate_id, day), campaign) == campaign
-    by_day = {k: min(rules.daily_cap, v) for k, v in raw_by_day.items()}
-    balances: dict[str, int] = defaultdict(int)
-    for (adv, _day), p in by_day.items():
-        balances[adv] += p
-    capped_days = sum(1 for k, v in raw_by_day.items() if v > rules.daily_cap)
-    return {"by_day": by_day, "balances": dict(balances), "campaign_of_day": campaign_of_day, "capped": capped_days}
-
-
-def board(ref: dict, advocates: list[Advocate], first: str | None, last: str | None, keep=lambda a, day: True):
-    by_id = {a.advocate_id: a for a in advocates}
-    totals: dict[str, int] = defaultdict(int)
-    for (adv, day), p in ref["by_day"].items():
-        if (first is None or first <= day <= last) and keep(by_id[adv], day):
-            totals[adv] += p
-    return {k: v for k, v in totals.items()}
-
-
 def analytics_reference(events: list[tuple[str, bytes, object]]) -> dict[str, int]:
     """Program totals over all time, counted here from the events (unique clicks: one per actor,
     share and fixed 30-minute slot, never bots or the sharer)."""
@@ -356,6 +284,200 @@ async def committed(bootstrap: str, group: str, topics: set[str]) -> int:
     return sum(max(m.offset, 0) for tp, m in offsets.items() if tp.topic in topics)
 
 
+@dataclass(frozen=True)
+class Kill:
+    """One SIGKILL as observed: the process, its exit status, and the events its group had
+    committed right after it died (a dead member commits nothing more)."""
+
+    service: str
+    pid: int
+    exit_code: int
+    committed: int
+
+
+def kill_spread(
+    stack, platform: Platform, groups: dict[str, str], inputs: set[str], total: int, kills: int
+) -> list[Kill]:
+    """Kill i of each worker comes once its group committed i/(kills+1) of the events and more
+    than at its previous kill (the restarted process did work): spread over the run."""
+    next_kill = dict.fromkeys(groups, 1)
+    log: list[Kill] = []
+    deadline = time.monotonic() + 1800
+    while any(k <= kills for k in next_kill.values()):
+        assert time.monotonic() < deadline, f"kills not done: {next_kill}"
+        for name, group in groups.items():
+            if next_kill[name] > kills:
+                continue
+            done = asyncio.run(committed(stack.kafka_bootstrap, group, inputs))
+            before = max((k.committed for k in log if k.service == name), default=0)
+            if done >= total * next_kill[name] // (kills + 1) and done > before:
+                assert done < total, f"{name} finished before its kill: raise the event count"
+                pid = platform.processes[name].pid
+                code = platform.stop_service(name, sig=signal.SIGKILL)
+                log.append(Kill(name, pid, code, asyncio.run(committed(stack.kafka_bootstrap, group, inputs))))
+                assert code == -signal.SIGKILL, log[-1]
+                next_kill[name] += 1
+                platform.start_service(name)
+        for name in platform.exited():
+            # A restart that died (e.g. its port briefly held by another process on this
+            # shared machine) is started again, as Kubernetes would.
+            platform.processes.pop(name, None)
+            platform.start_service(name)
+        time.sleep(0.2)
+    return log
+
+
+def database_outage(stack, group: str, inputs: set[str], total: int, seconds: float) -> int:
+    """Stops the database for `seconds` once the group is a third through; returns where it was."""
+    wait_for(
+        lambda: asyncio.run(committed(stack.kafka_bootstrap, group, inputs)) >= total // 3,
+        600,
+        "rewards a third through",
+    )
+    done = asyncio.run(committed(stack.kafka_bootstrap, group, inputs))
+    assert done < total, "rewards finished before the outage: raise the event count"
+    local_stack.stop_mongo(stack)
+    time.sleep(seconds)
+    local_stack.start_mongo(stack)
+    return done
+
+
+def ledger_documents(isolated) -> list[dict]:
+    """The whole ledger in ONE projected scan (per-advocate reads each scan it on FerretDB)."""
+    fields = {"advocate_id": 1, "points": 1, "capped": 1, "rule": 1, "local_day": 1, "campaign_id": 1}
+    with MongoClient(isolated.stack.mongo_url) as mongo:
+        return list(mongo[isolated.database]["ledger"].find({}, fields))
+
+
+def balances_of(docs: list[dict]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for doc in docs:
+        totals[doc["advocate_id"]] += int(doc["points"])
+    return {a: p for a, p in totals.items() if p}
+
+
+def check_ledger(isolated, ref: oracle.Reference) -> list[dict]:
+    """Waits for the ledger's balances to equal the reference, then compares every entry: its id,
+    advocate, local day, rule, campaign and points before the cap (granted + capped; which entries
+    of a capped day the cap trims depends on arrival order), and each day's granted total."""
+    want = {a: p for a, p in ref.balances.items() if p}
+    try:
+        # Committed means done: the early-sharer bonuses (an internal hop) may trail a little.
+        wait_for(lambda: balances_of(ledger_documents(isolated)) == want, 300, "ledger totals equal to the reference")
+    except AssertionError:
+        got_totals = balances_of(ledger_documents(isolated))
+        diff = {a: (got_totals.get(a, 0), want.get(a, 0)) for a in set(got_totals) | set(want)}
+        diff = {a: d for a, d in diff.items() if d[0] != d[1]}
+        raise AssertionError(f"ledger differs from the reference (got, want): {diff}") from None
+    time.sleep(3)  # nothing more may arrive: a late double award would show now
+    docs = ledger_documents(isolated)
+    assert balances_of(docs) == want
+    got = {
+        d["_id"]: oracle.Entry(
+            d["advocate_id"], d["local_day"], d["rule"], int(d["points"]) + int(d.get("capped", 0)), d["campaign_id"]
+        )
+        for d in docs
+    }
+    assert len(got) == len(docs)
+    missing, extra = set(ref.entries) - set(got), set(got) - set(ref.entries)
+    assert not missing and not extra, f"entries missing {sorted(missing)[:10]}, unexpected {sorted(extra)[:10]}"
+    wrong = {k: (got[k], e) for k, e in ref.entries.items() if got[k] != e}
+    assert not wrong, f"{len(wrong)} entries differ (got, want), e.g. {list(wrong.items())[:5]}"
+    by_day: dict[tuple[str, str], int] = defaultdict(int)
+    for d in docs:
+        by_day[(d["advocate_id"], d["local_day"])] += int(d["points"])
+    assert by_day == ref.by_day
+    return docs
+
+
+def check_balances(stub, advocates: list[Advocate], ref: oracle.Reference, docs: list[dict]) -> None:
+    """Every wallet balance (one read each) equals the reference; the API's own ledger check
+    (wallet = ledger-derived balance, entry count) for a few advocates, as each of those calls
+    reads the whole ledger on FerretDB (the ledger as a whole was compared already)."""
+    balances = ref.balances
+    for a in advocates:
+        b = stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id), timeout=60)
+        assert b.points == balances.get(a.advocate_id, 0), a.advocate_id
+    for a in advocates[:LEDGER_CHECKED_ADVOCATES]:
+        b = stub.GetBalance(
+            rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id, with_ledger_check=True), timeout=150
+        )
+        assert b.points == b.ledger_points == balances.get(a.advocate_id, 0), a.advocate_id
+        assert b.entries == sum(1 for d in docs if d["advocate_id"] == a.advocate_id), a.advocate_id
+
+
+PERIODS = (
+    (rewards_pb2.PERIOD_WEEK, oracle.WEEK),
+    (rewards_pb2.PERIOD_MONTH, oracle.MONTH),
+    (rewards_pb2.PERIOD_QUARTER, oracle.QUARTER),
+    (rewards_pb2.PERIOD_ALL_TIME, oracle.ALL_TIME),
+)
+
+
+def check_boards(stub, advocates: list[Advocate], ref: oracle.Reference, board_days: tuple[str, ...]) -> None:
+    """Global, team, leaders and campaign boards of each period containing each of `board_days`,
+    and the all-time teams-per-active-advocate board, equal the reference."""
+    by_id = {a.advocate_id: a for a in advocates}
+    campaign_of_day = ref.campaign_of_day()
+
+    def got_board(b, period, day="", **kw):
+        reply = stub.GetLeaderboard(
+            rewards_pb2.GetLeaderboardRequest(board=b, period=period, day=day, limit=500, **kw), timeout=30
+        )
+        return {r.key: r.points for r in reply.rows if r.points}, reply
+
+    for period, name in PERIODS:
+        for day in board_days:
+            bounds = oracle.period(name, date.fromisoformat(day))
+            got, reply = got_board(rewards_pb2.BOARD_GLOBAL, period, day)
+            assert (reply.first_day, reply.last_day) == (bounds or ("", "")), (name, day)
+            assert got == oracle.board(ref, bounds), (name, day)
+            got, _ = got_board(rewards_pb2.BOARD_TEAM, period, day, team="team1")
+            assert got == oracle.board(ref, bounds, lambda a, d: by_id[a].team == "team1"), (name, day)
+            got, _ = got_board(rewards_pb2.BOARD_LEADERS, period, day)
+            assert got == oracle.board(ref, bounds, lambda a, d: by_id[a].leader), (name, day)
+            got, _ = got_board(rewards_pb2.BOARD_CAMPAIGN, period, day, campaign_id="autumn")
+            assert got == oracle.board(ref, bounds, lambda a, d: campaign_of_day.get((a, d)) == "autumn"), (name, day)
+    _, fair = got_board(rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE, rewards_pb2.PERIOD_ALL_TIME)
+    want = oracle.teams_per_active_advocate(ref.balances, {a.advocate_id: a.team for a in advocates})
+    assert [(r.key, r.points, r.active_advocates, r.score) for r in fair.rows] == want
+
+
+def check_analytics(platform: Platform, events: list) -> None:
+    with platform.channel("analytics") as ach:
+        series = analytics_pb2_grpc.AnalyticsServiceStub(ach).GetStats(
+            analytics_pb2.GetStatsRequest(
+                dimension=analytics_pb2.DIMENSION_PROGRAM, granularity=analytics_pb2.GRANULARITY_ALL_TIME
+            ),
+            timeout=120,
+        )
+    [point] = series.points
+    got_stats = {
+        "shares": point.shares,
+        "distinct_sharers": point.distinct_sharers,
+        "potential_reach": point.potential_reach,
+        "impressions": point.impressions_reported,
+        "clicks": point.unique_clicks,
+        "reactions": point.reactions,
+        "comments": point.comments,
+        "reshares": point.reshares,
+    }
+    assert got_stats == analytics_reference(events)
+
+
+class Phases(dict):
+    """Phase name -> seconds since the previous phase ended, printed with the figures."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self[name] = round(now - self.start, 1)
+        self.start = now
+
+
 def run_history(
     stack,
     total: int,
@@ -366,22 +488,14 @@ def run_history(
     board_days: tuple[str, ...] = ("2026-10-12", "2026-10-27"),
 ) -> dict:
     """Streams `total` events through the workers, SIGKILLs each worker `kills` times at points
-    spread over the run (each while it still has work), optionally stops the database for
+    spread over the run (each mid-stream), optionally stops the database for
     `database_outage_seconds` once rewards is a third through, and checks the results against the
-    references. Returns the run's figures."""
-    phases: dict[str, float] = {}  # phase -> seconds, printed with the figures
-    phase_start = time.monotonic()
-
-    def phase_done(name: str) -> None:
-        nonlocal phase_start
-        now = time.monotonic()
-        phases[name] = round(now - phase_start, 1)
-        phase_start = now
-
+    independent references. Returns the run's figures, with the kills as observed (`Kill`s)."""
+    phases = Phases()
     isolated = make_isolated(stack)
     advocates, events = generate(total)
-    ref = reference(advocates, events)
-    phase_done("generate")
+    ref = oracle.expected(events, [CAMPAIGN])
+    phases.done("generate")
     platform = start_workers(isolated, "worker", services)
     channel = platform.channel("rewards")
     stub = rewards_pb2_grpc.RewardsServiceStub(channel)
@@ -399,7 +513,7 @@ def run_history(
             )
         )
         time.sleep(1.5)  # the agent's rule/campaign cache refreshes every second
-        phase_done("start")
+        phases.done("start")
         started = time.monotonic()
         # Paced in a thread while the kills happen: the batched workers consume faster than a
         # one-shot produce, so analytics would have finished before its first kill.
@@ -407,41 +521,11 @@ def run_history(
             target=produce_paced, args=(stack.kafka_bootstrap, isolated.prefix, events, produce_per_second)
         )
         producing.start()
-        # Kill i of each worker comes once it committed i/(kills+1) of the events: spread over
-        # the run, and always mid-stream (it has not committed everything yet).
-        next_kill = dict.fromkeys(services, 1)
-        kill_log: list[str] = []
-        deadline = time.monotonic() + 1800
-        while any(k <= kills for k in next_kill.values()):
-            assert time.monotonic() < deadline, f"kills not done: {next_kill}"
-            for name in services:
-                if next_kill[name] > kills:
-                    continue
-                done = asyncio.run(committed(stack.kafka_bootstrap, groups[name], inputs))
-                if done >= total * next_kill[name] // (kills + 1):
-                    assert done < total, f"{name} finished before its kill: raise the event count"
-                    assert platform.stop_service(name, sig=signal.SIGKILL) == -signal.SIGKILL
-                    kill_log.append(f"{name}@{done}")
-                    next_kill[name] += 1
-                    platform.start_service(name)
-            for name in platform.exited():
-                # A restart that died (e.g. its port briefly held by another process on this
-                # shared machine) is started again, as Kubernetes would.
-                platform.processes.pop(name, None)
-                platform.start_service(name)
-            time.sleep(0.2)
+        killed = kill_spread(stack, platform, groups, inputs, total, kills)
+        outage = ""
         if database_outage_seconds:
-            wait_for(
-                lambda: asyncio.run(committed(stack.kafka_bootstrap, groups["rewards"], inputs)) >= total // 3,
-                600,
-                "rewards a third through",
-            )
-            done = asyncio.run(committed(stack.kafka_bootstrap, groups["rewards"], inputs))
-            assert done < total, "rewards finished before the outage: raise the event count"
-            local_stack.stop_mongo(stack)
-            time.sleep(database_outage_seconds)
-            local_stack.start_mongo(stack)
-            kill_log.append(f"database-outage@{done}")
+            done = database_outage(stack, groups["rewards"], inputs, total, database_outage_seconds)
+            outage = f", database-outage@{done}"
         producing.join()
         for name in services:
             platform.wait_serving(name, 180)
@@ -453,127 +537,36 @@ def run_history(
 
         wait_for(all_committed, 1800, "every event committed by every worker")
         duration = time.monotonic() - started
-        phase_start = time.monotonic()
-
-        # The ledger, read straight from the database in ONE projected scan per poll: per-advocate
-        # GetBalance calls each scan the whole ledger on FerretDB (minutes at this size).
-        def ledger_totals(per_advocate: dict[str, int] | None = None) -> tuple[dict[str, int], int]:
-            totals: dict[str, int] = defaultdict(int)
-            count = 0
-            with MongoClient(isolated.stack.mongo_url) as mongo:
-                for doc in mongo[isolated.database]["ledger"].find({}, {"advocate_id": 1, "points": 1}):
-                    totals[doc["advocate_id"]] += int(doc["points"])
-                    count += 1
-                    if per_advocate is not None:
-                        per_advocate[doc["advocate_id"]] = per_advocate.get(doc["advocate_id"], 0) + 1
-            return {a: p for a, p in totals.items() if p}, count
-
-        want = {a: p for a, p in ref["balances"].items() if p}
-        try:
-            # Committed means done: the early-sharer bonuses (an internal hop) may trail a little.
-            wait_for(lambda: ledger_totals()[0] == want, 300, "ledger totals equal to the reference")
-        except AssertionError:
-            got_totals = ledger_totals()[0]
-            diff = {a: (got_totals.get(a, 0), want.get(a, 0)) for a in set(got_totals) | set(want)}
-            diff = {a: d for a, d in diff.items() if d[0] != d[1]}
-            raise AssertionError(f"ledger differs from the reference (got, want): {diff}") from None
-        phase_done("ledger equal")
-        time.sleep(3)  # nothing more may arrive: a late double award would show now
-        entries_of: dict[str, int] = {}
-        totals, entries = ledger_totals(entries_of)
-        assert totals == want
-        # The API: every wallet balance (one read each) equals the reference; the API's own ledger
-        # check (wallet = ledger-derived balance, entry count) for a few advocates, as each of those
-        # calls reads the whole ledger on FerretDB (the ledger as a whole was compared above).
-        for a in advocates:
-            b = stub.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id), timeout=60)
-            assert b.points == ref["balances"].get(a.advocate_id, 0), a.advocate_id
-        for a in advocates[:LEDGER_CHECKED_ADVOCATES]:
-            b = stub.GetBalance(
-                rewards_pb2.GetBalanceRequest(advocate_id=a.advocate_id, with_ledger_check=True), timeout=150
-            )
-            assert b.points == b.ledger_points == ref["balances"].get(a.advocate_id, 0), a.advocate_id
-            assert b.entries == entries_of.get(a.advocate_id, 0), a.advocate_id
-        phase_done("balances")
-
-        def got_board(b, period, day="", **kw):
-            reply = stub.GetLeaderboard(
-                rewards_pb2.GetLeaderboardRequest(board=b, period=period, day=day, limit=500, **kw), timeout=30
-            )
-            return {r.key: r.points for r in reply.rows if r.points}, reply
-
-        def nonzero(d):
-            return {k: v for k, v in d.items() if v}
-
-        for period, name in (
-            (rewards_pb2.PERIOD_WEEK, boards.WEEK),
-            (rewards_pb2.PERIOD_MONTH, boards.MONTH),
-            (rewards_pb2.PERIOD_QUARTER, boards.QUARTER),
-            (rewards_pb2.PERIOD_ALL_TIME, boards.ALL_TIME),
-        ):
-            for day in board_days:
-                bounds = boards.period_bounds(name, date.fromisoformat(day))
-                first, last = bounds if bounds else (None, None)
-                got, _ = got_board(rewards_pb2.BOARD_GLOBAL, period, day)
-                assert got == nonzero(board(ref, advocates, first, last)), (name, day)
-                got, _ = got_board(rewards_pb2.BOARD_TEAM, period, day, team="team1")
-                assert got == nonzero(board(ref, advocates, first, last, lambda a, d: a.team == "team1"))
-                got, _ = got_board(rewards_pb2.BOARD_LEADERS, period, day)
-                assert got == nonzero(board(ref, advocates, first, last, lambda a, d: a.leader))
-                got, _ = got_board(rewards_pb2.BOARD_CAMPAIGN, period, day, campaign_id="autumn")
-                want = board(
-                    ref, advocates, first, last, lambda a, d: ref["campaign_of_day"].get((a.advocate_id, d)) == "autumn"
-                )
-                assert got == nonzero(want)
-        _, fair = got_board(rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE, rewards_pb2.PERIOD_ALL_TIME)
-        team_points: dict[tuple[str, str], int] = {
-            (a.team, a.advocate_id): ref["balances"].get(a.advocate_id, 0) for a in advocates
-        }
-        want_rows = boards.rank_teams(team_points, per_active_advocate=True)
-        assert [(r.key, r.points, r.active_advocates) for r in fair.rows] == [
-            (r.key, r.points, r.advocates) for r in want_rows
-        ]
-        phase_done("boards")
-        # Every ledger entry was announced (re-announcements carry the same event id).
-        ids = asyncio.run(announced_ids(stack.kafka_bootstrap, isolated.prefix + POINTS_AWARDED.name, entries))
-        assert len(ids) == entries
-        phase_done("announcements")
+        phases.start = time.monotonic()
+        docs = check_ledger(isolated, ref)
+        phases.done("ledger equal")
+        check_balances(stub, advocates, ref, docs)
+        phases.done("balances")
+        check_boards(stub, advocates, ref, board_days)
+        phases.done("boards")
+        # Every ledger entry was announced, and nothing else (re-announcements carry the same id).
+        ids = asyncio.run(announced_ids(stack.kafka_bootstrap, isolated.prefix + POINTS_AWARDED.name, len(docs)))
+        assert ids == set(ref.entries)
+        phases.done("announcements")
         if "analytics" in services:
-            with platform.channel("analytics") as ach:
-                series = analytics_pb2_grpc.AnalyticsServiceStub(ach).GetStats(
-                    analytics_pb2.GetStatsRequest(
-                        dimension=analytics_pb2.DIMENSION_PROGRAM, granularity=analytics_pb2.GRANULARITY_ALL_TIME
-                    ),
-                    timeout=120,
-                )
-            [point] = series.points
-            got_stats = {
-                "shares": point.shares,
-                "distinct_sharers": point.distinct_sharers,
-                "potential_reach": point.potential_reach,
-                "impressions": point.impressions_reported,
-                "clicks": point.unique_clicks,
-                "reactions": point.reactions,
-                "comments": point.comments,
-                "reshares": point.reshares,
-            }
-            assert got_stats == analytics_reference(events)
-            phase_done("analytics")
+            check_analytics(platform, events)
+            phases.done("analytics")
         figures = {
             "events": len(events),
-            "kills": sum(1 for k in kill_log if not k.startswith("database")),
+            "kills": killed,
             "seconds": round(duration, 1),
             "events_per_second": round(len(events) / duration, 1),
-            "phases": phases,
+            "phases": dict(phases),
         }
+        kill_log = ", ".join(f"{k.service}@{k.committed}" for k in killed) + outage
         print(
-            f"events={len(events)} ledger_entries={entries} capped_days={ref['capped']} "
-            f"kills={len(kill_log)} ({', '.join(kill_log) or 'none'}) duration={duration:.1f}s "
+            f"events={len(events)} ledger_entries={len(docs)} capped_days={ref.capped_days} "
+            f"kills={len(killed)} ({kill_log or 'none'}) duration={duration:.1f}s "
             f"rate={figures['events_per_second']}/s (produce to all committed, restarts included); "
-            f"other phases (s): {phases}"
+            f"other phases (s): {dict(phases)}"
         )
         if total >= 10_000:
-            assert ref["capped"] > 0, "the history should exercise the daily cap"
+            assert ref.capped_days > 0, "the history should exercise the daily cap"
         return figures
     finally:
         channel.close()
