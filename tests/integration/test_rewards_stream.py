@@ -3,9 +3,11 @@
 `run_history` produces a generated history of share-made / engagement-observed events with
 aiokafka while the workers (production settings: rocksdb:// tables) run, optionally SIGKILLing
 each of them several times mid-stream and restarting it (R1, tests/faults, kills each 10 times
-in 100,000 events; the small history here runs without kills). At the end, balances (wallet
-chain and ledger), every announced entry, the leaderboards and the program's analytics totals
-must be exactly what references computed here, independently, from the same events say.
+in 100,000 events; the small history here runs without kills). At the end, every ledger entry,
+each day's capped total, the balances (wallet and ledger), every announced entry, the
+leaderboards and the program's analytics totals must be exactly what references computed from
+the same events say: `tests/rewards_reference.py` for rewards and `analytics_reference` here, both
+independent of the services' code (they import none of it).
 
 Generator constraints that make the reference exact (documented in the service):
 - early sharers: an item is shared within 24 h of publication by at most 8 advocates, so all of
@@ -522,10 +524,10 @@ def run_history(
         )
         producing.start()
         killed = kill_spread(stack, platform, groups, inputs, total, kills)
-        outage = ""
+        kill_log = [f"{k.service}@{k.committed}" for k in killed]
         if database_outage_seconds:
             done = database_outage(stack, groups["rewards"], inputs, total, database_outage_seconds)
-            outage = f", database-outage@{done}"
+            kill_log.append(f"database-outage@{done}")
         producing.join()
         for name in services:
             platform.wait_serving(name, 180)
@@ -558,10 +560,9 @@ def run_history(
             "events_per_second": round(len(events) / duration, 1),
             "phases": dict(phases),
         }
-        kill_log = ", ".join(f"{k.service}@{k.committed}" for k in killed) + outage
         print(
             f"events={len(events)} ledger_entries={len(docs)} capped_days={ref.capped_days} "
-            f"kills={len(killed)} ({kill_log or 'none'}) duration={duration:.1f}s "
+            f"kills={len(killed)} ({', '.join(kill_log) or 'none'}) duration={duration:.1f}s "
             f"rate={figures['events_per_second']}/s (produce to all committed, restarts included); "
             f"other phases (s): {dict(phases)}"
         )
