@@ -94,8 +94,12 @@ async def publish_item(svc: Services, **fields) -> content_pb2.ContentItem:
             item=content_pb2.ContentItem(
                 title="We opened a new plant",
                 url="https://example.com/news/plant?lang=en",
-                suggested_texts=[content_pb2.SuggestedText(network=Network.NETWORK_LINKEDIN, text="Proud of this!")],
-                **fields,
+                **{
+                    "suggested_texts": [
+                        content_pb2.SuggestedText(network=Network.NETWORK_LINKEDIN, text="Proud of this!")
+                    ],
+                    **fields,
+                },
             )
         )
     )
@@ -117,13 +121,15 @@ async def enroll(svc: Services, team: str = "sales", audience: int = 1000) -> st
     return advocate_id
 
 
-async def share_item(svc: Services, item, advocate_id: str, key: str | None = None, **extra) -> share_pb2.Share:
+async def share_item(
+    svc: Services, item, advocate_id: str, key: str | None = None, message: str = "My own words", **extra
+) -> share_pb2.Share:
     reply = await svc.share.RecordShare(
         share_pb2.RecordShareRequest(
             content_id=item.content_id,
             advocate_id=advocate_id,
             network=Network.NETWORK_LINKEDIN,
-            message="My own words",
+            message=message,
             idempotency_key=key or uuid.uuid4().hex,
             **extra,
         )
@@ -480,3 +486,28 @@ async def test_concurrent_advocate_changes_lose_nothing(svc):
     # Sent in write order: the record compaction keeps (the last per key) is the latest state.
     assert mine[-1].version == 6 and mine[-1].advocate == final
     assert sorted(e.advocate.profile.team for e in mine[1:]) == teams
+
+
+async def test_personal_wording_compares_with_every_suggested_text(svc):
+    """A suggested text is a copy whatever network it was written for: the X text posted to
+    LinkedIn is not personal wording; the advocate's own words are."""
+    item = await publish_item(
+        svc,
+        suggested_texts=[
+            content_pb2.SuggestedText(network=Network.NETWORK_LINKEDIN, text="Proud of this!"),
+            content_pb2.SuggestedText(network=Network.NETWORK_X, text="New plant, 200 jobs #growth"),
+        ],
+    )
+    advocate_id = await enroll(svc)
+    copied = await share_item(svc, item, advocate_id, message="new plant, 200 JOBS  #growth")
+    own = await share_item(svc, item, advocate_id, message="I toured it last week: impressive")
+    events = await read_events(
+        svc.isolated.stack.kafka_bootstrap,
+        svc.topic("share-made"),
+        ShareMade,
+        lambda evs: {copied.share_id, own.share_id} <= {e.share.share_id for e in evs},
+        settle=0.5,
+    )
+    wording = {e.share.share_id: e.personal_wording for e in events}
+    assert wording[copied.share_id] is False
+    assert wording[own.share_id] is True

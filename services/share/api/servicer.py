@@ -298,7 +298,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
                 share_id=share_id,
             ),
         )
-        suggested = [t.text for t in item.suggested_texts if t.network == request.network]
+        suggested = [t.text for t in item.suggested_texts]
         event = ShareMade(
             event_id=new_event_id(),
             occurred_at=share.shared_at,
