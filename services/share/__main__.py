@@ -10,17 +10,22 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.auth import service_channel
+from services.common.group_commit import GroupCommit
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
+from services.common.topics import CONTENT_PUBLISHED
 from services.share.adapters.content_client import ContentClient
+from services.share.adapters.content_view import ContentView
 from services.share.adapters.repository import (
     AdvocateRepository,
     ClickWindowRepository,
     EngagementRepository,
     ShareRepository,
 )
-from services.share.api.servicer import Outboxes, ShareServicer
+from services.share.api.servicer import ShareServicer
+from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
+from services.share.app.shares import RecordShare
 from services.share.config import ShareSettings
 from services.share.web.tracker import HttpServer, LinkTracker
 
@@ -28,12 +33,20 @@ from services.share.web.tracker import HttpServer, LinkTracker
 async def build(settings: ShareSettings) -> ApiComponents:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
-    advocates = AdvocateRepository(db)
-    shares = ShareRepository(db)
-    windows = ClickWindowRepository(db)
-    engagements = EngagementRepository(db)
+    # One group commit for shares, click windows and engagements: concurrent calls share inserts.
+    commit = GroupCommit(settings.group_commit_max_batch, settings.group_commit_concurrency)
+    advocates = AdvocateRepository(db, cache_seconds=settings.advocate_cache_seconds)
+    shares = ShareRepository(db, commit)
+    windows = ClickWindowRepository(db, commit)
+    engagements = EngagementRepository(db, commit)
     content = ContentClient(
         service_channel(settings.content_addr, settings, "share"), cache_seconds=settings.content_cache_seconds
+    )
+    view = ContentView(
+        settings.kafka_bootstrap,
+        settings.topic(CONTENT_PUBLISHED.name),
+        content,
+        max_lag_seconds=settings.content_view_max_lag_seconds,
     )
 
     # One relay per collection that carries an outbox (each document is its own atomic unit).
@@ -54,29 +67,32 @@ async def build(settings: ShareSettings) -> ApiComponents:
         "engagements": relay("engagements", engagements.collection),
     }
     salt = settings.fingerprint_salt.get_secret_value()
+    events = EngagementEvents(settings.topic)
     servicer = ShareServicer(
         advocates,
         shares,
-        engagements,
-        content,
-        settings.topic,
-        settings.public_base_url,
-        salt,
-        Outboxes(
-            advocates=relays["advocates"].notify,
-            shares=relays["shares"].notify,
-            engagements=relays["engagements"].notify,
+        RecordShare(
+            advocates.recent,
+            view,
+            shares,
+            settings.topic,
+            settings.public_base_url,
+            salt,
+            relays["shares"].notify,
         ),
+        RecordEngagement(shares, engagements, events, salt, relays["engagements"].notify),
+        settings.topic,
+        relays["advocates"].notify,
     )
-    tracker = LinkTracker(
+    count_click = CountClick(
         shares,
         windows,
-        settings.topic,
+        events,
         salt,
         timedelta(seconds=settings.click_window_seconds),
-        settings.trust_forwarded_for,
         relays["clicks"].notify,
     )
+    tracker = LinkTracker(count_click, settings.trust_forwarded_for)
     http = HttpServer(
         tracker.app(), settings.http_host or settings.grpc_host, settings.http_port, settings.shutdown_grace_seconds
     )
@@ -91,7 +107,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
         register=lambda s: share_pb2_grpc.add_ShareServiceServicer_to_server(servicer, s.server),
         service_names=[share_pb2.DESCRIPTOR.services_by_name["ShareService"].full_name],
         mongo=mongo,
-        background=[(relay.run, relay.stop) for relay in relays.values()],
+        background=[(relay.run, relay.stop) for relay in relays.values()] + [(view.run, view.stop)],
         start=start,
         stop=http.stop,
         close=content.close,

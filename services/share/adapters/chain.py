@@ -15,7 +15,7 @@ head) are probed from 1 and get their head on first read: no migration needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -29,8 +29,11 @@ class Chain:
         heads: AsyncCollection,
         record_id: Callable[[str, int], str],
         head_fields: tuple[str, ...],
+        insert: Callable[[AsyncCollection, dict[str, Any]], Awaitable[bool]] | None = None,
     ) -> None:
         self.records = records
+        # Inserts a record: True when stored, False when its `_id` exists (e.g. a group commit).
+        self._insert = insert or _insert_one
         self.heads = heads
         self._record_id = record_id
         # The record fields copied into the head: what `latest` returns without reading the record.
@@ -53,9 +56,7 @@ class Chain:
 
     async def append(self, key: str, n: int, record: dict[str, Any]) -> bool:
         """Inserts record `n` of `key` (with `_id` set here); False when record n exists already."""
-        try:
-            await self.records.insert_one({"_id": self._record_id(key, n), **record})
-        except DuplicateKeyError:
+        if not await self._insert(self.records, {"_id": self._record_id(key, n), **record}):
             return False
         await self._advance(key, n, {f: record[f] for f in self._fields if f in record})
         return True
@@ -65,3 +66,11 @@ class Chain:
             await self.heads.replace_one({"_id": key}, {"n": n, **fields}, upsert=True)
         except DuplicateKeyError:
             pass  # a concurrent first write of this head: readers probe past whichever won
+
+
+async def _insert_one(collection: AsyncCollection, document: dict[str, Any]) -> bool:
+    try:
+        await collection.insert_one(document)
+    except DuplicateKeyError:
+        return False
+    return True

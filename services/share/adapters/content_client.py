@@ -10,12 +10,12 @@ import grpc
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 
+from services.share.app.ports import ContentUnavailable
+
+__all__ = ["ContentClient", "ContentUnavailable"]
+
 # Bounds the memory of the cache; when full it starts over (items are re-read on next use).
 MAX_CACHED = 10_000
-
-
-class ContentUnavailable(Exception):
-    pass
 
 
 class ContentClient:

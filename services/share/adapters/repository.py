@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import dataclass
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,11 +14,13 @@ from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.share.v1.share_pb2 import Advocate, Share
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.common.events import from_timestamp, utcnow
+from services.common.group_commit import GroupCommit
 from services.common.outbox import OutboxEvent, ensure_outbox_index
 from services.share.adapters.chain import Chain
+from services.share.app.ports import EngagementRecord, TrackedShare
 from services.share.domain.links import window_open
 from services.share.domain.sharing import share_id_for
 
@@ -34,9 +36,10 @@ class AdvocateRepository:
     (`advocate_heads`, `_id` = advocate id) with the version and a copy of it, then a probe for
     the next version. Never a sorted query: on FerretDB that scans every version of everyone."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, cache_seconds: float = 1.0) -> None:
         self.collection = db["advocate_versions"]
         self._chain = Chain(self.collection, db["advocate_heads"], _version_id, ("advocate",))
+        self.recent = RecentAdvocates(self, cache_seconds)
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("version", DESCENDING)])
@@ -52,7 +55,7 @@ class AdvocateRepository:
         """Stores `advocate` (one version after the stored one) with its event in one insert; False
         when another change of the same version got there first (the caller re-reads and retries)."""
         advocate_id = advocate.profile.advocate_id
-        return await self._chain.append(
+        saved = await self._chain.append(
             advocate_id,
             advocate.version,
             {
@@ -67,24 +70,59 @@ class AdvocateRepository:
                 "outbox": [event.to_document()],
             },
         )
+        if saved:
+            self.recent.remember(advocate)
+        return saved
+
+
+# Bounds the memory of the in-process caches; when full they start over (entries are re-read).
+MAX_CACHED = 100_000
+
+
+class RecentAdvocates:
+    """Advocates as RecordShare reads them, from memory: what this replica wrote is seen at once,
+    a change written through another replica after at most `cache_seconds` (the staleness bound
+    across replicas); anything else is read by `_id` and kept that long."""
+
+    def __init__(self, repository: AdvocateRepository, cache_seconds: float) -> None:
+        self._repository = repository
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, Advocate]] = {}
+
+    def remember(self, advocate: Advocate) -> None:
+        advocate_id = advocate.profile.advocate_id
+        held = self._cache.get(advocate_id)
+        if held is not None and held[1].version > advocate.version:
+            return  # a read that started before this replica's newer write
+        if len(self._cache) >= MAX_CACHED:
+            self._cache.clear()
+        self._cache[advocate_id] = (time.monotonic() + self._ttl, advocate)
+
+    async def get(self, advocate_id: str) -> Advocate | None:
+        held = self._cache.get(advocate_id)
+        if held is not None and held[0] > time.monotonic():
+            return held[1]
+        advocate = await self._repository.get(advocate_id)
+        if advocate is not None and self._ttl > 0:
+            self.remember(advocate)
+        return advocate
 
 
 def _version_id(advocate_id: str, version: int) -> str:
     return f"{advocate_id}:{version}"
 
 
-@dataclass(frozen=True)
-class TrackedShare:
-    """What a click needs, read with one lookup by tracked code."""
-
-    share_id: str
-    content_id: str
-    advocate_id: str
-    network: int
-    campaign_id: str
-    target_url: str
-    sharer_fingerprint: str
-    advocate: AdvocateSnapshot
+def _tracked_share(share: Share, advocate: AdvocateSnapshot, sharer_fingerprint: str) -> TrackedShare:
+    return TrackedShare(
+        share_id=share.share_id,
+        content_id=share.content_id,
+        advocate_id=share.advocate_id,
+        network=share.network,
+        campaign_id=share.campaign_id,
+        target_url=share.target_url,
+        sharer_fingerprint=sharer_fingerprint,
+        advocate=advocate,
+    )
 
 
 class InvalidPageToken(ValueError):
@@ -118,8 +156,11 @@ class ShareRepository:
     `_id` = old tracked code or the id the new scheme derives for its (advocate, key)) pointing
     at their `_id`; lookups follow an alias only on a database that had such shares."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, commit: GroupCommit | None = None) -> None:
         self.collection = db["shares"]
+        self._commit = commit or GroupCommit()
+        # Shares never change once written: what a click or report needs is kept in memory.
+        self._tracked_cache: dict[str, TrackedShare] = {}
         self._aliases = db["share_aliases"]
         self._migrations = db["share_migrations"]
         self._legacy = False  # set by `migrate`: this database holds shares of the old shape
@@ -177,40 +218,48 @@ class ShareRepository:
         written (for the relay), or the share that already holds this id (a concurrent retry with
         the same key won) and None."""
         outbox = [e.to_document() for e in events]
-        try:
-            await self.collection.insert_one(
-                {
-                    "_id": share.share_id,
-                    "advocate_id": share.advocate_id,
-                    "idempotency_key": share.idempotency_key,
-                    "content_id": share.content_id,
-                    "network": share.network,
-                    "campaign_id": share.campaign_id,
-                    # Kept as fields: databases from before carry unique indexes on them.
-                    "tracked_code": share.tracked_code,
-                    "target_url": share.target_url,
-                    "sharer_fingerprint": sharer_fingerprint,
-                    # The advocate as they were when sharing: engagement events carry this snapshot.
-                    "advocate": advocate.SerializeToString(),
-                    "shared_at": from_timestamp(share.shared_at),
-                    "share": share.SerializeToString(),
-                    "outbox": outbox,
-                }
+        if await self._commit.insert(
+            self.collection,
+            {
+                "_id": share.share_id,
+                "advocate_id": share.advocate_id,
+                "idempotency_key": share.idempotency_key,
+                "content_id": share.content_id,
+                "network": share.network,
+                "campaign_id": share.campaign_id,
+                # Kept as fields: databases from before carry unique indexes on them.
+                "tracked_code": share.tracked_code,
+                "target_url": share.target_url,
+                "sharer_fingerprint": sharer_fingerprint,
+                # The advocate as they were when sharing: engagement events carry this snapshot.
+                "advocate": advocate.SerializeToString(),
+                "shared_at": from_timestamp(share.shared_at),
+                "share": share.SerializeToString(),
+                "outbox": outbox,
+            },
+        ):
+            self._remember(_tracked_share(share, advocate, sharer_fingerprint))
+            return share, outbox
+        existing = await self.get(share.share_id)
+        if existing is None and self._legacy:
+            # Only an old secondary unique index can refuse an unused `_id`: find its share.
+            doc = await self.collection.find_one(
+                {"advocate_id": share.advocate_id, "idempotency_key": share.idempotency_key}, {"share": 1}
             )
-        except DuplicateKeyError:
-            existing = await self.get(share.share_id)
-            if existing is None and self._legacy:
-                # Only an old secondary unique index can refuse an unused `_id`: find its share.
-                doc = await self.collection.find_one(
-                    {"advocate_id": share.advocate_id, "idempotency_key": share.idempotency_key}, {"share": 1}
-                )
-                existing = Share.FromString(doc["share"]) if doc else None
-            if existing is None:
-                raise
-            return existing, None
-        return share, outbox
+            existing = Share.FromString(doc["share"]) if doc else None
+        if existing is None:
+            raise DuplicateKeyError(f"share {share.share_id}: refused as a duplicate, yet not found")
+        return existing, None
+
+    def _remember(self, tracked: TrackedShare) -> None:
+        if len(self._tracked_cache) >= MAX_CACHED:
+            self._tracked_cache.clear()
+        self._tracked_cache[tracked.share_id] = tracked
 
     async def _tracked(self, doc_id: str) -> TrackedShare | None:
+        held = self._tracked_cache.get(doc_id)
+        if held is not None:
+            return held
         doc = await self._resolve(
             doc_id,
             {
@@ -228,7 +277,7 @@ class ShareRepository:
             return None
         if "target_url" not in doc:
             return None  # a skeleton share without a stored target: never redirect anywhere else
-        return TrackedShare(
+        tracked = TrackedShare(
             share_id=doc["_id"],
             content_id=doc["content_id"],
             advocate_id=doc["advocate_id"],
@@ -238,6 +287,9 @@ class ShareRepository:
             sharer_fingerprint=doc.get("sharer_fingerprint", ""),
             advocate=AdvocateSnapshot.FromString(doc["advocate"]),
         )
+        if doc_id == tracked.share_id:  # aliases (old codes) are resolved again: they are rare
+            self._remember(tracked)
+        return tracked
 
     async def by_code(self, code: str) -> TrackedShare | None:
         return await self._tracked(code)
@@ -272,9 +324,14 @@ class ClickWindowRepository:
     concurrent in-place updates of one document. The latest window is found by `_id` reads
     (`Chain`, heads in `click_heads`), never by a sorted query."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, commit: GroupCommit | None = None) -> None:
         self.collection = db["click_windows"]
-        self._chain = Chain(self.collection, db["click_heads"], _window_id, ("opened_at",))
+        self._commit = commit or GroupCommit()
+        self._chain = Chain(self.collection, db["click_heads"], _window_id, ("opened_at",), self._commit.insert)
+        # The latest window this replica knows per (share, fingerprint): (n, opened_at). Exact for
+        # "still inside the window" (no replica can open n + 1 before window n is `window` old);
+        # anything else is decided by the unique insert of window n + 1.
+        self._known: dict[str, tuple[int, datetime]] = {}
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index(
@@ -288,14 +345,44 @@ class ClickWindowRepository:
         """(window `_id`, outbox stored with it) for the relay when this click starts a window;
         None when it falls into the current one (or a concurrent click opened the next)."""
         key = f"{share_id}:{actor_fingerprint}"
-        n, latest = await self._chain.latest(key)
-        if not window_open(latest["opened_at"] if latest else None, now, window):
-            return None
         outbox = [event.to_document(now)]
-        record = {"share_id": share_id, "fingerprint": actor_fingerprint, "n": n + 1, "opened_at": now}
-        if not await self._chain.append(key, n + 1, {**record, "outbox": outbox}):
+        known = self._known.get(key)
+        if known is None:
+            # Most clicks are an actor's first on a share: try window 1 without reading anything
+            # (no head: readers probe from 0, and window 1 is found by its `_id`).
+            if await self._commit.insert(self.collection, self._record(share_id, actor_fingerprint, 1, now, outbox)):
+                self._remember(key, 1, now)
+                return _window_id(key, 1), outbox
+            n, latest = await self._chain.latest(key)
+            known = (n, latest["opened_at"]) if latest else None
+            if known is not None:
+                self._remember(key, *known)
+        if known is not None and not window_open(known[1], now, window):
             return None
+        n = known[0] if known else 0
+        if not await self._chain.append(key, n + 1, self._record(share_id, actor_fingerprint, n + 1, now, outbox)):
+            self._known.pop(key, None)  # another click (or replica) opened it: read again next time
+            return None
+        self._remember(key, n + 1, now)
         return _window_id(key, n + 1), outbox
+
+    @staticmethod
+    def _record(
+        share_id: str, actor_fingerprint: str, n: int, now: datetime, outbox: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "_id": _window_id(f"{share_id}:{actor_fingerprint}", n),
+            "share_id": share_id,
+            "fingerprint": actor_fingerprint,
+            "n": n,
+            "opened_at": now,
+            "outbox": outbox,
+        }
+
+    def _remember(self, key: str, n: int, opened_at: datetime) -> None:
+        if len(self._known) >= MAX_CACHED:
+            self._known.clear()
+        self._known[key] = (n, opened_at)
 
 
 def _window_id(key: str, n: int) -> str:
@@ -305,8 +392,9 @@ def _window_id(key: str, n: int) -> str:
 class EngagementRepository:
     """Reported engagement, one document per (source, source event id)."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, commit: GroupCommit | None = None) -> None:
         self.collection = db["engagements"]
+        self._commit = commit or GroupCommit()
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("share_id", ASCENDING)])
@@ -320,14 +408,9 @@ class EngagementRepository:
         docs = [
             {"_id": r.record_id, "share_id": r.share_id, "event_id": r.event_id, "outbox": r.outbox} for r in records
         ]
-        refused: set[int] = set()
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            refused = {e["index"] for e in errors}
+        # Concurrent calls' records share one insert; a duplicate is refused per record.
+        inserted = await self._commit.insert_all(self.collection, docs)
+        refused = {i for i, ok in enumerate(inserted) if not ok}
         first = {}
         if refused:
             ids = {records[i].record_id for i in refused}
@@ -336,14 +419,3 @@ class EngagementRepository:
         return [
             (first.get(r.record_id, ""), False) if i in refused else (r.event_id, True) for i, r in enumerate(records)
         ]
-
-
-DUPLICATE_KEY = 11000
-
-
-@dataclass(frozen=True)
-class EngagementRecord:
-    record_id: str  # (source, source event id): the idempotency of a report
-    share_id: str
-    event_id: str
-    outbox: list[dict[str, Any]]

@@ -1,0 +1,213 @@
+"""Use case: record a share. Validates the request, decides from the advocate and the item (read
+from local views, no call to another service on the hot path) whether it may be shared, and stores
+the share with its `share-made` event in one write (group-committed by the store)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from advocacy.common.v1.common_pb2 import Network
+from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
+from advocacy.share.v1.share_pb2 import Advocate, NetworkConnection, Share, ShareMade
+from grpc_interceptor.exceptions import FailedPrecondition, GrpcException, InvalidArgument, NotFound, Unavailable
+
+from services.common.events import from_timestamp, new_event_id, to_timestamp, utcnow
+from services.common.outbox import OutboxEvent
+from services.common.topics import SHARE_MADE
+from services.share.app.ports import AdvocateReader, ContentReader, ContentUnavailable, Notify, ShareStore
+from services.share.domain.links import fingerprint, is_http_url, target_url
+from services.share.domain.sharing import (
+    AdvocateTraits,
+    AudienceRule,
+    NotShareable,
+    check_shareable,
+    is_personal_wording,
+    share_id_for,
+)
+
+MAX_ID = 128
+MAX_MESSAGE = 5000
+MAX_CLIENT_FIELD = 1000
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    content_id: str
+    advocate_id: str
+    network: int
+    message: str = ""
+    idempotency_key: str = ""
+    sharer_client_ip: str = ""
+    sharer_user_agent: str = ""
+
+
+def check_id(value: str, field: str) -> None:
+    if not value:
+        raise InvalidArgument(f"{field}: must not be empty")
+    if len(value) > MAX_ID:
+        raise InvalidArgument(f"{field}: at most {MAX_ID} characters")
+
+
+def validate(request: ShareRequest) -> None:
+    check_id(request.content_id, "content_id")
+    check_id(request.advocate_id, "advocate_id")
+    if request.network == Network.NETWORK_UNSPECIFIED or request.network not in Network.values():
+        raise InvalidArgument("network: must name a known network")
+    if len(request.message) > MAX_MESSAGE:
+        raise InvalidArgument(f"message: at most {MAX_MESSAGE} characters")
+    if len(request.idempotency_key) > MAX_ID:
+        raise InvalidArgument(f"idempotency_key: at most {MAX_ID} characters")
+    for value, field in (
+        (request.sharer_client_ip, "sharer_client_ip"),
+        (request.sharer_user_agent, "sharer_user_agent"),
+    ):
+        if len(value) > MAX_CLIENT_FIELD:
+            raise InvalidArgument(f"{field}: at most {MAX_CLIENT_FIELD} characters")
+
+
+def _audience(item: ContentItem) -> AudienceRule:
+    a = item.audience
+    return AudienceRule(frozenset(a.teams), frozenset(a.locations), frozenset(a.languages), frozenset(a.roles))
+
+
+def check_may_share(
+    request: ShareRequest, advocate: Advocate | None, item: ContentItem | None, now: datetime
+) -> tuple[Advocate, NetworkConnection, ContentItem]:
+    """The advocate, their connection to the network and the item, when this share is allowed."""
+    if advocate is None:
+        raise NotFound(f"advocate {request.advocate_id!r} not found")
+    if not advocate.enrolled:
+        raise FailedPrecondition("advocate_id: the advocate is not enrolled")
+    connection = next((n for n in advocate.networks if n.network == request.network), None)
+    if connection is None:
+        raise FailedPrecondition(f"network: {Network.Name(request.network)} is not connected for this advocate")
+    if item is None:
+        raise NotFound(f"content {request.content_id!r} not found")
+    p = advocate.profile
+    try:
+        check_shareable(
+            published=item.status == ContentStatus.CONTENT_STATUS_PUBLISHED,
+            expires_at=from_timestamp(item.expires_at) if item.HasField("expires_at") else None,
+            now=now,
+            advocate=AdvocateTraits(team=p.team, location=p.location, language=p.language, role=p.role),
+            audience=_audience(item),
+        )
+    except NotShareable as exc:
+        raise FailedPrecondition(str(exc)) from exc
+    if not is_http_url(item.url):
+        # The tracked link may only ever lead to an http(s) page of the item itself.
+        raise FailedPrecondition("content_id: the item has no http(s) URL to link to")
+    return advocate, connection, item
+
+
+class RecordShare:
+    def __init__(
+        self,
+        advocates: AdvocateReader,
+        content: ContentReader,
+        shares: ShareStore,
+        topic: Callable[[str], str],
+        public_base_url: str,
+        fingerprint_salt: str,
+        notify: Notify,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._advocates = advocates
+        self._content = content
+        self._shares = shares
+        self._topic = topic
+        self._base_url = public_base_url.rstrip("/")
+        self._salt = fingerprint_salt
+        self._notify = notify
+        self._clock = clock
+
+    async def __call__(self, request: ShareRequest) -> tuple[Share, bool]:
+        """(the share, created): a retry with the same idempotency key answers the first share."""
+        validate(request)
+        # Without a client key every call is a new share; with one, a retry returns the first share.
+        key = request.idempotency_key or uuid.uuid4().hex
+        share_id = share_id_for(request.advocate_id, key)
+        try:
+            advocate, item = await asyncio.gather(self._advocates.get(request.advocate_id), self._item(request))
+            now = self._clock()
+            advocate, connection, item = check_may_share(request, advocate, item, now)
+        except GrpcException:
+            # A retry of a share recorded before (the item since expired, say) still gets its share.
+            existing = await self._shares.get(share_id) if request.idempotency_key else None
+            if existing is None:
+                raise
+            return existing, False
+        share = self._share(request, share_id, key, connection, item, now)
+        stored, written = await self._shares.insert(
+            share, advocate.profile, self._sharer(request), [self._event(request, share, advocate, item)]
+        )
+        if written is None:
+            # A concurrent or earlier call with the same key won: answer with its share.
+            return stored, False
+        self._notify(share.share_id, written)
+        return share, True
+
+    async def _item(self, request: ShareRequest) -> ContentItem | None:
+        try:
+            return await self._content.get(request.content_id)
+        except ContentUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def _sharer(self, request: ShareRequest) -> str:
+        if not (request.sharer_client_ip or request.sharer_user_agent):
+            return ""
+        return fingerprint(self._salt, request.sharer_client_ip, request.sharer_user_agent)
+
+    def _share(
+        self,
+        request: ShareRequest,
+        share_id: str,
+        key: str,
+        connection: NetworkConnection,
+        item: ContentItem,
+        now: datetime,
+    ) -> Share:
+        # The tracked code is the share id: a click finds the share with one `_id` read.
+        return Share(
+            share_id=share_id,
+            content_id=item.content_id,
+            advocate_id=request.advocate_id,
+            network=request.network,  # type: ignore[arg-type]
+            message=request.message,
+            tracked_code=share_id,
+            tracked_url=f"{self._base_url}/l/{share_id}",
+            audience_size=connection.audience_size,
+            shared_at=to_timestamp(now),
+            idempotency_key=key,
+            campaign_id=item.campaign_id,
+            target_url=target_url(
+                item.url,
+                network=request.network,
+                campaign_id=item.campaign_id,
+                content_id=item.content_id,
+                share_id=share_id,
+            ),
+        )
+
+    def _event(self, request: ShareRequest, share: Share, advocate: Advocate, item: ContentItem) -> OutboxEvent:
+        event = ShareMade(
+            event_id=new_event_id(),
+            occurred_at=share.shared_at,
+            share=share,
+            advocate=advocate.profile,
+            campaign_id=item.campaign_id,
+            # Every suggested text of the item, whatever network it was written for, is a copy.
+            personal_wording=is_personal_wording(request.message, [t.text for t in item.suggested_texts]),
+        )
+        if item.HasField("published_at"):
+            event.content_published_at.CopyFrom(item.published_at)
+        return OutboxEvent(
+            event_id=event.event_id,
+            topic=self._topic(SHARE_MADE.name),
+            key=share.advocate_id,
+            value=event.SerializeToString(),
+        )
