@@ -70,11 +70,6 @@ class GroupCommit:
         finally:
             self._slots.release()
 
-    async def drain(self) -> None:
-        """Waits until every insert handed over so far is written (used on stop)."""
-        while self._pending or self._writes or (self._flusher is not None and not self._flusher.done()):
-            await asyncio.gather(*self._writes, *([self._flusher] if self._flusher else []), return_exceptions=True)
-
 
 async def _insert(entries: list[_Pending]) -> None:
     collection = entries[0][0]

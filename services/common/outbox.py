@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
@@ -49,9 +50,11 @@ class OutboxEvent:
 
 
 PENDING = {"outbox.0": {"$exists": True}}
-# Sent events removed by this many concurrent updates (each takes two of FerretDB's 100 SQLite
-# connections while it runs).
-REMOVE_CONCURRENCY = 16
+# Sent events are removed by unordered bulk updates of this many statements, one bulk at a time:
+# FerretDB 1.24 holds about one pooled SQLite connection per statement until the command ends and
+# hangs near 100, so a bulk stays well below that. Measured on the local FerretDB: 100 removals in
+# 47 ms as bulks of 50, 250 ms as 16 concurrent update_one.
+REMOVE_CHUNK = 50
 
 
 async def ensure_outbox_index(collection: AsyncCollection) -> None:
@@ -70,8 +73,11 @@ class OutboxRelay:
         topic_prefix: str = "",
         sweep_interval_seconds: float = 10.0,
         order_by: str | None = None,
+        linger_seconds: float = 0.002,
     ) -> None:
         self._collection = collection
+        # Woken from idle, the relay waits this long so writes arriving together go in one batch.
+        self._linger = linger_seconds
         # A top-level field to send documents in ascending order of (e.g. a write time): needed when
         # successive documents carry successive states of one key for a compacted topic.
         self._order_by = order_by
@@ -134,6 +140,8 @@ class OutboxRelay:
             if sent == 0:
                 self._wake.clear()
                 await self._wait_for_wake(self._idle)
+                if self._wake.is_set() and self._linger > 0:
+                    await asyncio.sleep(self._linger)
         await self._drain_and_close()
 
     async def _wait_for_wake(self, seconds: float) -> None:
@@ -228,15 +236,14 @@ class OutboxRelay:
             raise
         for topic, _ in futures:
             EVENTS_PRODUCED.labels(topic.removeprefix(self._topic_prefix)).inc()
-        # Concurrent single updates by `_id` (an index lookup each), a bounded number at a time. Not
-        # one multi-statement bulk_write: FerretDB 1.24 keeps every statement's query open until the
-        # command ends, and a bulk of ~100 exhausts its SQLite connection pool and hangs the server.
-        for start in range(0, len(docs), REMOVE_CONCURRENCY):
-            await asyncio.gather(
-                *(
-                    self._collection.update_one({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
-                    for doc in docs[start : start + REMOVE_CONCURRENCY]
-                )
+        # Updates by `_id` (an index lookup each) in bounded bulks (see REMOVE_CHUNK).
+        for start in range(0, len(docs), REMOVE_CHUNK):
+            await self._collection.bulk_write(
+                [
+                    UpdateOne({"_id": doc["_id"]}, {"$pullAll": {"outbox": doc["outbox"]}})
+                    for doc in docs[start : start + REMOVE_CHUNK]
+                ],
+                ordered=False,
             )
         return len(futures)
 
