@@ -15,9 +15,10 @@ import platform as host
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import cast
 
+import aiohttp
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
@@ -25,7 +26,7 @@ from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.api import bench_p2
-from bench.load import closed_loop
+from bench.load import LoadResult, closed_loop
 from bench.scale import QUICK, run_p4, size_from_env
 from bench.stream import run_p1
 from infra import stack as local_stack
@@ -38,6 +39,7 @@ DATA = ROOT / ".local" / "bench"
 # Shifts every port the bench uses (as ADVOCACY_TEST_PORT_OFFSET does for tests): parallel checkouts.
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 HELLO_PORT = 26999 + PORT_OFFSET
+HELLO_HTTP_PORT = 26998 + PORT_OFFSET
 
 
 def row(name: str, value: str, baseline: str, ratio: float | None, target: str, met: bool | None) -> dict[str, object]:
@@ -52,30 +54,63 @@ def row(name: str, value: str, baseline: str, ratio: float | None, target: str, 
     }
 
 
-async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> dict[str, object]:
-    """P3: RecordShare (validation, content lookup, database write with outbox) vs hello-world."""
-    hello = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.hello_server", "--port", str(HELLO_PORT))
+async def _hello_baseline(
+    module: str,
+    port: int,
+    ready: Callable[[], Awaitable[object]],
+    call: Callable[[int], Awaitable[object]],
+    seconds: float,
+    concurrency: int,
+) -> LoadResult:
+    """Starts a hello-world server in its own process, waits until it answers, measures it."""
+    hello = await asyncio.create_subprocess_exec(sys.executable, "-m", module, "--port", str(port))
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{HELLO_PORT}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            await stub.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=30)
-            baseline = await closed_loop(lambda i: stub.Check(health_pb2.HealthCheckRequest()), seconds, concurrency)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await ready()
+                break
+            except (grpc.aio.AioRpcError, aiohttp.ClientError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        return await closed_loop(call, seconds, concurrency)
     finally:
         hello.terminate()
         await hello.wait()
+
+
+async def _published_item(content: content_pb2_grpc.ContentServiceStub) -> content_pb2.ContentItem:
+    item = await content.CreateContent(
+        content_pb2.CreateContentRequest(item=content_pb2.ContentItem(title="Bench", url="https://example.com/b"))
+    )
+    for step in (content.SubmitForReview, content.Approve, content.Publish):
+        item = await step(content_pb2.TransitionRequest(content_id=item.content_id))
+    return item
+
+
+async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> list[dict[str, object]]:
+    """P3: RecordShare (validation, content and advocate from memory, group-committed write with
+    its outbox) vs hello-world grpc.aio; the tracked-link redirect (share from memory, click
+    group-committed) vs hello-world aiohttp. Hello-world runs first, in the same run."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{HELLO_PORT}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        baseline = await _hello_baseline(
+            "bench.hello_server",
+            HELLO_PORT,
+            lambda: stub.Check(health_pb2.HealthCheckRequest(), timeout=1),
+            lambda i: stub.Check(health_pb2.HealthCheckRequest()),
+            seconds,
+            concurrency,
+        )
 
     async with (
         # Authenticated like production traffic: the admin sets up, an internal app records the shares.
         platform.aio_channel("content") as cch,
         platform.aio_channel("share", role=SERVICE, subject="bench-app") as sch,
     ):
-        content = content_pb2_grpc.ContentServiceStub(cch)
+        item = await _published_item(content_pb2_grpc.ContentServiceStub(cch))
         share = share_pb2_grpc.ShareServiceStub(sch)
-        item = await content.CreateContent(
-            content_pb2.CreateContentRequest(item=content_pb2.ContentItem(title="Bench", url="https://example.com/b"))
-        )
-        for step in (content.SubmitForReview, content.Approve, content.Publish):
-            item = await step(content_pb2.TransitionRequest(content_id=item.content_id))
         advocates = [f"bench-{i}" for i in range(200)]
         for advocate_id in advocates:
             await share.EnrollAdvocate(
@@ -87,9 +122,10 @@ async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> dict
                 )
             )
         run = uuid.uuid4().hex[:8]
+        codes: list[str] = []
 
-        def record(i: int):  # type: ignore[no-untyped-def]
-            return share.RecordShare(
+        async def record(i: int) -> None:
+            reply = await share.RecordShare(
                 share_pb2.RecordShareRequest(
                     content_id=item.content_id,
                     advocate_id=advocates[i % len(advocates)],
@@ -98,15 +134,61 @@ async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> dict
                     idempotency_key=f"{run}-{i}",
                 )
             )
+            if len(codes) < 1000:
+                codes.append(reply.share.tracked_code)
 
         measured = await closed_loop(record, seconds, concurrency)
     ratio = measured.rate / baseline.rate
+    rows = [
+        {
+            **row(
+                "P3 RecordShare throughput",
+                f"{measured.rate:,.0f}/s (p50 {measured.p50_ms:.1f} ms, "
+                f"p99 {measured.p99_ms:.1f} ms, {measured.errors} errors)",
+                f"hello-world grpc.aio {baseline.rate:,.0f}/s",
+                ratio,
+                ">= 0.5x, p99<=50ms",
+                ratio >= 0.5 and measured.p99_ms <= 50,
+            ),
+            "raw": {"measured": measured.__dict__, "baseline": baseline.__dict__},
+        }
+    ]
+    rows.append(await bench_redirect(platform, codes, seconds, concurrency))
+    return rows
+
+
+async def bench_redirect(platform: Platform, codes: list[str], seconds: float, concurrency: int) -> dict[str, object]:
+    """Every request is a new reader (its own user agent) of one of the shares P3 recorded: each
+    click is a counted first click of its window, the tracker's most expensive outcome."""
+    share_http = f"http://127.0.0.1:{platform.env['ADVOCACY_HTTP_PORT']}"
+    hello_http = f"http://127.0.0.1:{HELLO_HTTP_PORT}"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        def click(base: str) -> Callable[[int], Awaitable[None]]:
+            async def call(i: int) -> None:
+                agent = f"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 reader-{i}"
+                url = f"{base}/l/{codes[i % len(codes)]}"
+                async with session.get(url, allow_redirects=False, headers={"User-Agent": agent}) as response:
+                    if response.status != 302:
+                        raise RuntimeError(f"{url}: HTTP {response.status}")
+
+            return call
+
+        async def hello_ready() -> None:
+            async with session.get(f"{hello_http}/l/x", allow_redirects=False):
+                pass  # any answer: it listens
+
+        baseline = await _hello_baseline(
+            "bench.hello_http", HELLO_HTTP_PORT, hello_ready, click(hello_http), seconds, concurrency
+        )
+        measured = await closed_loop(click(share_http), seconds, concurrency)
+    ratio = measured.rate / baseline.rate
     return {
         **row(
-            "P3 RecordShare throughput",
+            "P3 redirect GET /l/{code} (new reader each)",
             f"{measured.rate:,.0f}/s (p50 {measured.p50_ms:.1f} ms, "
             f"p99 {measured.p99_ms:.1f} ms, {measured.errors} errors)",
-            f"hello-world grpc.aio {baseline.rate:,.0f}/s",
+            f"hello-world aiohttp {baseline.rate:,.0f}/s",
             ratio,
             ">= 0.5x",
             ratio >= 0.5,
@@ -143,7 +225,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measured phase")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--stream-events", type=int, default=5000, help="P1: events per contender")
+    parser.add_argument(
+        "--only", default="p1,p2,p3,p4", help="comma-separated benchmarks to run (default: all of p1,p2,p3,p4)"
+    )
     args = parser.parse_args()
+    only = set(args.only.lower().split(","))
 
     cfg = local_stack.StackConfig.from_env(
         {},
@@ -171,21 +257,22 @@ def main() -> None:
     )
     rows: list[dict[str, object]] = []
     try:
-        platform.start()
-        rows.append(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
-        # P2 starts its search for a sustained rate at what P3 measured the API can take.
-        p3 = cast(dict[str, dict[str, float]], rows[-1]["raw"])["measured"]
-        rows.extend(
-            asyncio.run(bench_p2(platform.aio_channel, platform.env, first_rate=p3["requests"] / p3["seconds"]))
-        )
+        if only & {"p2", "p3"}:
+            platform.start()
+        if "p3" in only:
+            rows.extend(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
+        if "p2" in only:
+            rows.extend(asyncio.run(bench_p2(platform.aio_channel, platform.env)))
     finally:
         platform.stop()
     try:
-        rows.extend(run_p1(cfg, args.stream_events, DATA, 26151 + PORT_OFFSET))
-        # P4 at a quick size (`make bench-scale` runs the issue's full size on a stack of its own).
-        size = size_from_env(QUICK)
-        print(f"P4 at {size}", flush=True)
-        rows.extend(run_p4(cfg, size, DATA, 26971 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
+        if "p1" in only:
+            rows.extend(run_p1(cfg, args.stream_events, DATA, 26151 + PORT_OFFSET))
+        if "p4" in only:
+            # P4 at a quick size (`make bench-scale` runs the issue's full size on a stack of its own).
+            size = size_from_env(QUICK)
+            print(f"P4 at {size}", flush=True)
+            rows.extend(run_p4(cfg, size, DATA, 26971 + PORT_OFFSET, lb_queries=200, lb_seconds=10))
     finally:
         local_stack.stop(cfg)
     print_table(rows)

@@ -14,11 +14,12 @@ from services.common.group_commit import GroupCommit
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
-from services.common.topics import CONTENT_PUBLISHED
+from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED
 from services.share.adapters.content_client import ContentClient
 from services.share.adapters.content_view import ContentView
 from services.share.adapters.repository import (
     AdvocateRepository,
+    AdvocateView,
     ClickWindowRepository,
     EngagementRepository,
     ShareRepository,
@@ -35,7 +36,10 @@ async def build(settings: ShareSettings) -> ApiComponents:
     db = mongo[settings.mongo_db]
     # One group commit for shares, click windows and engagements: concurrent calls share inserts.
     commit = GroupCommit(settings.group_commit_max_batch, settings.group_commit_concurrency)
-    advocates = AdvocateRepository(db, cache_seconds=settings.advocate_cache_seconds)
+    advocates = AdvocateRepository(db)
+    advocate_view = AdvocateView(
+        advocates, settings.kafka_bootstrap, settings.topic(ADVOCATE_CHANGED.name), settings.view_max_lag_seconds
+    )
     shares = ShareRepository(db, commit)
     windows = ClickWindowRepository(db, commit)
     engagements = EngagementRepository(db, commit)
@@ -46,7 +50,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
         settings.kafka_bootstrap,
         settings.topic(CONTENT_PUBLISHED.name),
         content,
-        max_lag_seconds=settings.content_view_max_lag_seconds,
+        max_lag_seconds=settings.view_max_lag_seconds,
     )
 
     # One relay per collection that carries an outbox (each document is its own atomic unit).
@@ -72,7 +76,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
         advocates,
         shares,
         RecordShare(
-            advocates.recent,
+            advocate_view,
             view,
             shares,
             settings.topic,
@@ -107,7 +111,8 @@ async def build(settings: ShareSettings) -> ApiComponents:
         register=lambda s: share_pb2_grpc.add_ShareServiceServicer_to_server(servicer, s.server),
         service_names=[share_pb2.DESCRIPTOR.services_by_name["ShareService"].full_name],
         mongo=mongo,
-        background=[(relay.run, relay.stop) for relay in relays.values()] + [(view.run, view.stop)],
+        background=[(relay.run, relay.stop) for relay in relays.values()]
+        + [(f.run, f.stop) for f in (view.follower, advocate_view.follower)],
         start=start,
         stop=http.stop,
         close=content.close,

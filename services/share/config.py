@@ -14,12 +14,10 @@ class ShareSettings(ServiceSettings):
     # every time). Expiry is still checked against the clock on every share; an item archived or
     # retargeted meanwhile is seen at most this late. Unpublished or unknown items are never kept.
     content_cache_seconds: float = Field(default=1.0, ge=0)
-    # RecordShare reads items from a local view of `content-published`; it answers only while it
-    # was confirmed at the end of the topic this recently, else GetContent is asked (see ContentView).
-    content_view_max_lag_seconds: float = Field(default=2.0, ge=0)
-    # An advocate changed through *another* replica is seen by RecordShare after at most this long
-    # (this replica's own writes at once).
-    advocate_cache_seconds: float = Field(default=1.0, ge=0)
+    # RecordShare reads items and advocates from local views of `content-published` and
+    # `advocate-changed`; a view answers only while the broker confirmed it at the end of its topic
+    # this recently, else the source is asked (GetContent; the advocate by `_id`).
+    view_max_lag_seconds: float = Field(default=2.0, ge=0)
     # Group commit: inserts of concurrent calls coalesced into one insert_many per collection,
     # at most this many documents per batch and this many batches in the database at once.
     group_commit_max_batch: int = Field(default=500, ge=1, le=5000)

@@ -51,22 +51,14 @@ class Services:
         return self.isolated.prefix + name
 
 
-@pytest.fixture(scope="module")
-def platform(stack) -> Iterator[tuple[Platform, Isolated]]:
-    isolated = make_isolated(stack)
+def content_and_share(isolated: Isolated, env: dict[str, str], base_grpc: int, base_metrics: int) -> Platform:
+    """The content and share services of `isolated`, started and ready."""
     platform = Platform(
-        env={
-            **isolated.env,
-            "ADVOCACY_HTTP_PORT": str(HTTP_PORT),
-            "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{HTTP_PORT}",
-            "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "5",
-            # 30 minutes in production; short here so a test can see a window close and the next open.
-            "ADVOCACY_CLICK_WINDOW_SECONDS": str(CLICK_WINDOW_SECONDS),
-        },
+        env={**isolated.env, **env},
         log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix,
         ports={
-            "content": ServicePorts(25051 + PORT_OFFSET, 20101 + PORT_OFFSET),
-            "share": ServicePorts(25052 + PORT_OFFSET, 20102 + PORT_OFFSET),
+            "content": ServicePorts(base_grpc + PORT_OFFSET, base_metrics + PORT_OFFSET),
+            "share": ServicePorts(base_grpc + 1 + PORT_OFFSET, base_metrics + 1 + PORT_OFFSET),
         },
     )
     try:
@@ -74,6 +66,24 @@ def platform(stack) -> Iterator[tuple[Platform, Isolated]]:
             platform.start_service(name)
         for name in ("content", "share"):
             platform.wait_serving(name)
+    except BaseException:
+        platform.stop()
+        raise
+    return platform
+
+
+@pytest.fixture(scope="module")
+def platform(stack) -> Iterator[tuple[Platform, Isolated]]:
+    isolated = make_isolated(stack)
+    env = {
+        "ADVOCACY_HTTP_PORT": str(HTTP_PORT),
+        "ADVOCACY_PUBLIC_BASE_URL": f"http://127.0.0.1:{HTTP_PORT}",
+        "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "5",
+        # 30 minutes in production; short here so a test can see a window close and the next open.
+        "ADVOCACY_CLICK_WINDOW_SECONDS": str(CLICK_WINDOW_SECONDS),
+    }
+    platform = content_and_share(isolated, env, 25051, 20101)
+    try:
         yield platform, isolated
     finally:
         codes = platform.stop()

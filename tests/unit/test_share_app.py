@@ -326,11 +326,11 @@ async def test_the_content_view_answers_when_current_and_asks_the_service_otherw
     view = ContentView("unused:9092", "content-published", fallback, max_lag_seconds=2.0)
     view.apply(published(4, title="from the view"))
     assert (await view.get("c1")).title == "from the service"  # type: ignore[union-attr]  # never current
-    view._current_at = datetime.now(UTC).timestamp()  # as the consumer loop sets it at the topic's end
+    view.follower.current_at = datetime.now(UTC).timestamp()  # as the consumer loop sets it at the topic's end
     assert (await view.get("c1")).title == "from the view"  # type: ignore[union-attr]
     view.apply(published(5, kind=ContentPublished.Kind.KIND_ARCHIVED))
     view.apply(published(4, title="a late older version"))  # ignored: older than what the view holds
     assert (await view.get("c1")).title == "from the service"  # type: ignore[union-attr]  # archived
-    view._current_at -= 3.0  # the broker has not confirmed the view's position for 3 s
+    view.follower.current_at -= 3.0  # the broker has not confirmed the view's position for 3 s
     view.apply(published(6, title="republished"))
     assert (await view.get("c1")).title == "from the service"  # type: ignore[union-attr]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
-from advocacy.share.v1.share_pb2 import Advocate, Share
+from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged, Share
+from google.protobuf.message import DecodeError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -19,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.events import from_timestamp, utcnow
 from services.common.group_commit import GroupCommit
 from services.common.outbox import OutboxEvent, ensure_outbox_index
+from services.common.topic_view import TopicFollower
 from services.share.adapters.chain import Chain
 from services.share.app.ports import EngagementRecord, TrackedShare
 from services.share.domain.links import window_open
@@ -36,10 +38,11 @@ class AdvocateRepository:
     (`advocate_heads`, `_id` = advocate id) with the version and a copy of it, then a probe for
     the next version. Never a sorted query: on FerretDB that scans every version of everyone."""
 
-    def __init__(self, db: AsyncDatabase, cache_seconds: float = 1.0) -> None:
+    def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["advocate_versions"]
         self._chain = Chain(self.collection, db["advocate_heads"], _version_id, ("advocate",))
-        self.recent = RecentAdvocates(self, cache_seconds)
+        # Told of every version this process stored (a local view shows it at once).
+        self.on_saved: Callable[[Advocate], None] = lambda advocate: None
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("version", DESCENDING)])
@@ -71,7 +74,7 @@ class AdvocateRepository:
             },
         )
         if saved:
-            self.recent.remember(advocate)
+            self.on_saved(advocate)
         return saved
 
 
@@ -79,31 +82,40 @@ class AdvocateRepository:
 MAX_CACHED = 100_000
 
 
-class RecentAdvocates:
-    """Advocates as RecordShare reads them, from memory: what this replica wrote is seen at once,
-    a change written through another replica after at most `cache_seconds` (the staleness bound
-    across replicas); anything else is read by `_id` and kept that long."""
+class AdvocateView:
+    """Advocates as RecordShare reads them, from memory: kept from `advocate-changed` (compacted,
+    the whole state with its version; every replica reads all of it) and from this process's own
+    writes at once. A change written through another replica is seen as soon as its event reaches
+    Kafka (its relay sends at once). Trusted only while current (`TopicFollower`); an advocate the
+    view does not hold, or any advocate while it is not current, is read by `_id`."""
 
-    def __init__(self, repository: AdvocateRepository, cache_seconds: float) -> None:
+    def __init__(
+        self, repository: AdvocateRepository, bootstrap: str, topic: str, max_lag_seconds: float = 2.0
+    ) -> None:
         self._repository = repository
-        self._ttl = cache_seconds
-        self._cache: dict[str, tuple[float, Advocate]] = {}
+        self._advocates: dict[str, Advocate] = {}
+        self.follower = TopicFollower(bootstrap, topic, self._record, "share-advocate-view", max_lag_seconds)
+        repository.on_saved = self.remember
+
+    def _record(self, value: bytes) -> None:
+        try:
+            advocate = AdvocateChanged.FromString(value).advocate
+        except DecodeError:
+            return  # the topic's consumers dead-letter it; here it is simply no advocate
+        if advocate.profile.advocate_id:
+            self.remember(advocate)
 
     def remember(self, advocate: Advocate) -> None:
-        advocate_id = advocate.profile.advocate_id
-        held = self._cache.get(advocate_id)
-        if held is not None and held[1].version > advocate.version:
-            return  # a read that started before this replica's newer write
-        if len(self._cache) >= MAX_CACHED:
-            self._cache.clear()
-        self._cache[advocate_id] = (time.monotonic() + self._ttl, advocate)
+        held = self._advocates.get(advocate.profile.advocate_id)
+        if held is None or held.version <= advocate.version:
+            self._advocates[advocate.profile.advocate_id] = advocate
 
     async def get(self, advocate_id: str) -> Advocate | None:
-        held = self._cache.get(advocate_id)
-        if held is not None and held[0] > time.monotonic():
-            return held[1]
+        held = self._advocates.get(advocate_id)
+        if held is not None and self.follower.current:
+            return held
         advocate = await self._repository.get(advocate_id)
-        if advocate is not None and self._ttl > 0:
+        if advocate is not None:
             self.remember(advocate)
         return advocate
 

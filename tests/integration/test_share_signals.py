@@ -1,0 +1,160 @@
+"""Stopping and crashing the share service with real signals while RecordShare calls are in
+flight: on SIGTERM readiness turns NOT_SERVING first, calls in flight finish, the process exits 0
+and every share acknowledged before exit reaches `share-made`; after a SIGKILL between the
+database write and the send (Kafka down, so nothing was sent yet), the restarted process's relay
+sends every acknowledged share."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from advocacy.common.v1.common_pb2 import Network
+from advocacy.share.v1 import share_pb2
+from advocacy.share.v1.share_pb2 import ShareMade
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from infra import stack as local_stack
+from services.platform.supervisor import Platform
+from tests.conftest import PORT_OFFSET, Isolated, make_isolated
+from tests.integration.test_share_service import Services, content_and_share, enroll, publish_item, read_events
+
+READINESS = "advocacy.share.v1.ShareService"
+
+
+@pytest.fixture
+def platform(stack) -> Iterator[tuple[Platform, Isolated]]:
+    isolated = make_isolated(stack)
+    env = {"ADVOCACY_HTTP_PORT": str(19290 + PORT_OFFSET), "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "10"}
+    platform = content_and_share(isolated, env, 25151, 20201)
+    try:
+        yield platform, isolated
+    finally:
+        platform.stop()
+
+
+class Load:
+    """Clients recording shares back to back until stopped; keeps what was acknowledged and
+    the status codes of what was not."""
+
+    def __init__(self, svc: Services, content_id: str, advocates: list[str]) -> None:
+        self.svc = svc
+        self.content_id = content_id
+        self.advocates = advocates
+        self.acknowledged: list[str] = []
+        self.answered_at: list[float] = []  # loop time of each acknowledgement
+        self.failures: list[grpc.StatusCode] = []
+        self.running = True
+        self._answered = asyncio.Event()
+
+    async def until_acknowledged(self, count: int) -> None:
+        while len(self.acknowledged) < count:
+            self._answered.clear()
+            await self._answered.wait()
+
+    async def client(self, n: int) -> None:
+        i = 0
+        while self.running:
+            i += 1
+            request = share_pb2.RecordShareRequest(
+                content_id=self.content_id,
+                advocate_id=self.advocates[(n + i) % len(self.advocates)],
+                network=Network.NETWORK_LINKEDIN,
+                message=f"words {n}-{i}",
+                idempotency_key=f"{n}-{i}-{uuid.uuid4().hex[:6]}",
+            )
+            try:
+                reply = await self.svc.share.RecordShare(request, timeout=20)
+            except grpc.aio.AioRpcError as exc:
+                self.failures.append(exc.code())
+                await asyncio.sleep(0.05)
+                continue
+            self.acknowledged.append(reply.share.share_id)
+            self.answered_at.append(asyncio.get_running_loop().time())
+            self._answered.set()
+
+
+async def _prepare(svc: Services) -> tuple[str, list[str]]:
+    item = await publish_item(svc)
+    advocates = [await enroll(svc) for _ in range(8)]
+    return item.content_id, advocates
+
+
+async def _watch_readiness(svc: Services, seen: list[int]) -> None:
+    stub = health_pb2_grpc.HealthStub(svc.share_channel)
+    try:
+        async for reply in stub.Watch(health_pb2.HealthCheckRequest(service=READINESS)):
+            seen.append(reply.status)
+    except grpc.aio.AioRpcError:
+        pass  # the server went away after the grace period
+
+
+async def test_sigterm_under_load_finishes_calls_and_every_acknowledged_share_is_sent(platform):
+    svc = Services(*platform)
+    content_id, advocates = await _prepare(svc)
+    load = Load(svc, content_id, advocates)
+    readiness: list[int] = []
+    watcher = asyncio.create_task(_watch_readiness(svc, readiness))
+    clients = [asyncio.create_task(load.client(n)) for n in range(16)]
+    try:
+        await load.until_acknowledged(50)  # under load: calls are in flight all the time
+        signalled_at = asyncio.get_running_loop().time()
+        code = await asyncio.to_thread(svc.platform.stop_service, "share", signal.SIGTERM)
+    finally:
+        load.running = False
+        await asyncio.gather(*clients)
+    await asyncio.wait_for(watcher, timeout=10)
+    await svc.share_channel.close()
+    await svc.content_channel.close()
+
+    assert code == 0
+    assert readiness[0] == health_pb2.HealthCheckResponse.SERVING
+    assert health_pb2.HealthCheckResponse.NOT_SERVING in readiness  # readiness turned first
+    assert any(at > signalled_at for at in load.answered_at)  # answers kept coming during the grace
+    # Nothing was cut off: a call either got its answer or was refused before it started.
+    assert set(load.failures) <= {grpc.StatusCode.UNAVAILABLE}
+    events = await read_events(
+        svc.isolated.stack.kafka_bootstrap,
+        svc.topic("share-made"),
+        ShareMade,
+        lambda evs: set(load.acknowledged) <= {e.share.share_id for e in evs},
+        within=30.0,
+        settle=0.5,
+    )
+    assert set(load.acknowledged) <= {e.share.share_id for e in events}
+
+
+async def test_sigkill_between_write_and_send_loses_nothing(platform):
+    svc = Services(*platform)
+    content_id, advocates = await _prepare(svc)
+    cfg = svc.isolated.stack
+    # Kafka down: every acknowledged share is written but not yet sent when the process dies.
+    local_stack.stop_kafka(cfg)
+    load = Load(svc, content_id, advocates)
+    clients = [asyncio.create_task(load.client(n)) for n in range(8)]
+    try:
+        await load.until_acknowledged(30)
+        code = await asyncio.to_thread(svc.platform.stop_service, "share", signal.SIGKILL)
+    finally:
+        load.running = False
+        await asyncio.gather(*clients)
+        await asyncio.to_thread(local_stack.start_kafka, cfg)
+    assert code == -signal.SIGKILL
+    await svc.share_channel.close()
+    await svc.content_channel.close()
+
+    svc.platform.start_service("share")
+    await asyncio.to_thread(svc.platform.wait_serving, "share")
+    events = await read_events(
+        cfg.kafka_bootstrap,
+        svc.topic("share-made"),
+        ShareMade,
+        lambda evs: set(load.acknowledged) <= {e.share.share_id for e in evs},
+        within=90.0,
+        settle=0.5,
+    )
+    assert set(load.acknowledged) <= {e.share.share_id for e in events}
