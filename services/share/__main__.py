@@ -31,18 +31,26 @@ from services.share.config import ShareSettings
 from services.share.web.tracker import HttpServer, LinkTracker
 
 
-async def build(settings: ShareSettings) -> ApiComponents:
-    mongo = mongo_client(settings)
-    db = mongo[settings.mongo_db]
-    # One group commit for shares, click windows and engagements: concurrent calls share inserts.
-    commit = GroupCommit(settings.group_commit_max_batch, settings.group_commit_concurrency)
-    advocates = AdvocateRepository(db)
-    advocate_view = AdvocateView(
-        advocates, settings.kafka_bootstrap, settings.topic(ADVOCATE_CHANGED.name), settings.view_max_lag_seconds
-    )
-    shares = ShareRepository(db, commit)
-    windows = ClickWindowRepository(db, commit)
-    engagements = EngagementRepository(db, commit)
+def outbox_relays(settings: ShareSettings, **collections: AsyncCollection) -> dict[str, OutboxRelay]:
+    """One relay per collection that carries an outbox (each document is its own atomic unit)."""
+
+    def relay(name: str, collection: AsyncCollection) -> OutboxRelay:
+        return OutboxRelay(
+            collection,
+            lambda: kafka_producer(settings, client_id=f"share-{name}"),
+            # Versions of one advocate in the order they were written: `advocate-changed` is compacted.
+            order_by="written_at" if name == "advocates" else None,
+            topic_prefix=settings.topic_prefix,
+            sweep_interval_seconds=settings.outbox_sweep_seconds,
+        )
+
+    return {name: relay(name, collection) for name, collection in collections.items()}
+
+
+def local_views(
+    settings: ShareSettings, advocates: AdvocateRepository
+) -> tuple[ContentClient, ContentView, AdvocateView]:
+    """The request path's views of items and advocates (and the content client they fall back to)."""
     content = ContentClient(
         service_channel(settings.content_addr, settings, "share"), cache_seconds=settings.content_cache_seconds
     )
@@ -52,24 +60,30 @@ async def build(settings: ShareSettings) -> ApiComponents:
         content,
         max_lag_seconds=settings.view_max_lag_seconds,
     )
+    advocate_view = AdvocateView(
+        advocates, settings.kafka_bootstrap, settings.topic(ADVOCATE_CHANGED.name), settings.view_max_lag_seconds
+    )
+    return content, view, advocate_view
 
-    # One relay per collection that carries an outbox (each document is its own atomic unit).
-    def relay(name: str, collection: AsyncCollection, order_by: str | None = None) -> OutboxRelay:
-        return OutboxRelay(
-            collection,
-            lambda: kafka_producer(settings, client_id=f"share-{name}"),
-            order_by=order_by,
-            topic_prefix=settings.topic_prefix,
-            sweep_interval_seconds=settings.outbox_sweep_seconds,
-        )
 
-    relays = {
-        # Versions of one advocate in the order they were written: `advocate-changed` is compacted.
-        "advocates": relay("advocates", advocates.collection, order_by="written_at"),
-        "shares": relay("shares", shares.collection),
-        "clicks": relay("clicks", windows.collection),
-        "engagements": relay("engagements", engagements.collection),
-    }
+async def build(settings: ShareSettings) -> ApiComponents:
+    mongo = mongo_client(settings)
+    db = mongo[settings.mongo_db]
+    # One group commit for shares, click windows and engagements: concurrent calls share inserts.
+    commit = GroupCommit(settings.group_commit_max_batch, settings.group_commit_concurrency)
+    advocates = AdvocateRepository(db)
+    shares = ShareRepository(db, commit)
+    windows = ClickWindowRepository(db, commit)
+    engagements = EngagementRepository(db, commit)
+    content, view, advocate_view = local_views(settings, advocates)
+
+    relays = outbox_relays(
+        settings,
+        advocates=advocates.collection,
+        shares=shares.collection,
+        clicks=windows.collection,
+        engagements=engagements.collection,
+    )
     salt = settings.fingerprint_salt.get_secret_value()
     events = EngagementEvents(settings.topic)
     servicer = ShareServicer(
