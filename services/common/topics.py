@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from advocacy.content.v1.content_pb2 import ContentPublished
+from advocacy.notify.v1.notify_pb2 import NotificationSent
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
 from aiokafka import AIOKafkaProducer
@@ -50,6 +51,9 @@ SHARE_MADE = TopicSpec("share-made", 8, 30 * DAY_MS, ShareMade)
 ENGAGEMENT_OBSERVED = TopicSpec("engagement-observed", 8, 30 * DAY_MS, EngagementObserved)
 POINTS_AWARDED = TopicSpec("points-awarded", 8, 30 * DAY_MS, PointsAwarded)
 ADVOCATE_CHANGED = TopicSpec("advocate-changed", 8, -1, AdvocateChanged, compacted=True)
+# Rendered notifications for apps that deliver by themselves (push, intranet). A week: a message
+# older than that is no longer worth showing.
+NOTIFICATION_SENT = TopicSpec("notification-sent", 8, 7 * DAY_MS, NotificationSent)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CONTENT_PUBLISHED,
@@ -57,6 +61,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENGAGEMENT_OBSERVED,
     POINTS_AWARDED,
     ADVOCATE_CHANGED,
+    NOTIFICATION_SENT,
 )
 
 

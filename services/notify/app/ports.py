@@ -14,10 +14,16 @@ class RenderedMessage:
     text: str
     html: str  # empty for channels without HTML
     unsubscribe_url: str  # one-click unsubscribe (RFC 8058) for this advocate
+    language: str = ""  # the templates' language actually used, after fallback (e.g. "fi" for "fi-FI")
 
 
 class TransientDeliveryError(Exception):
     """The channel could not take the message now (server down, 5xx, timeout): retry with backoff."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        # What the receiver asked for (HTTP `Retry-After` on a 429/503): wait at least this long.
+        self.retry_after_seconds = retry_after_seconds
 
 
 class PermanentDeliveryError(Exception):
