@@ -54,7 +54,8 @@ def build_email(
     email = EmailMessage()
     email["From"] = settings.from_address
     email["To"] = _recipient(notification.recipient.display_name, address)
-    email["Subject"] = message.subject
+    # Python's header folding sends a no-break space as a plain one anyway: say so here, not by surprise.
+    email["Subject"] = message.subject.replace("\u00a0", " ")
     email["Date"] = format_datetime(notification.created_at)
     email["Message-ID"] = message_id(notification.notification_id, _message_id_domain(settings))
     # RFC 3834: no out-of-office replies to a notification.
@@ -62,11 +63,11 @@ def build_email(
     if message.unsubscribe_url:
         email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    if message.language:
-        email["Content-Language"] = message.language
     email.set_content(message.text)
     if message.html:
         email.add_alternative(message.html, subtype="html")
+    if message.language:  # after the parts: making them moves every Content-* header into the first
+        email["Content-Language"] = message.language
     return email
 
 
