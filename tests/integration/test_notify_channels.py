@@ -89,7 +89,9 @@ class Mailbox:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
-        self.received.append(Received(message, list(envelope.rcpt_tos), session.ssl is not None, login))
+        # session.ssl is set by STARTTLS; with implicit TLS the connection's transport is TLS from the start.
+        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        self.received.append(Received(message, list(envelope.rcpt_tos), tls, login))
         return "250 Message accepted for delivery"
 
 
@@ -108,14 +110,20 @@ class SmtpServer:
     ca_file: Path
 
 
-@pytest.fixture
-def smtp_server(tmp_path) -> Iterator[SmtpServer]:
-    """STARTTLS with a certificate of a CA made here; AUTH required, only over TLS."""
+def server_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server certificate for 127.0.0.1 from a CA made here, and that CA's file for the client."""
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
+    return server_context, ca_file
+
+
+@pytest.fixture
+def smtp_server(tmp_path) -> Iterator[SmtpServer]:
+    """STARTTLS with a certificate of a CA made here; AUTH required, only over TLS."""
+    server_context, ca_file = server_tls(tmp_path)
     mailbox = Mailbox()
     port = free_port()
     controllers: list[Controller] = []
@@ -181,6 +189,26 @@ async def test_email_arrives_as_text_and_html_with_one_click_unsubscribe_over_st
     assert "Tuotanto <Oulu> & Kemi" in text
     assert "Tuotanto &lt;Oulu&gt; &amp; Kemi" in html
     assert message.unsubscribe_url in text
+
+
+@pytest.mark.parametrize("tls", ["implicit", "none"])
+async def test_implicit_tls_and_a_plain_relay_without_auth(tls, tmp_path):
+    server_context, ca_file = server_tls(tmp_path)
+    mailbox, port = Mailbox(), free_port()
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=port, **({"ssl_context": server_context} if tls == "implicit" else {})
+    )
+    controller.start()
+    notification = a_notification()
+    try:
+        settings = EmailSettings(host="127.0.0.1", port=port, tls=tls, ca_file=ca_file, timeout_seconds=5)
+        await SmtpEmailChannel(settings).send(notification, rendered(notification, ChannelName.EMAIL), "m@example.fi")
+    finally:
+        controller.stop()
+    [got] = mailbox.received
+    assert got.tls == (tls == "implicit")
+    assert got.login is None
+    assert got.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 async def test_a_resend_carries_the_same_message_id(smtp_server):
