@@ -11,6 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.auth import service_channel
 from services.common.group_commit import GroupCommit
+from services.common.http_server import HttpServer
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
@@ -28,7 +29,7 @@ from services.share.api.servicer import ShareServicer
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
 from services.share.app.shares import RecordShare
 from services.share.config import ShareSettings
-from services.share.web.tracker import HttpServer, LinkTracker
+from services.share.web.tracker import LinkTracker
 
 
 def outbox_relays(settings: ShareSettings, **collections: AsyncCollection) -> dict[str, OutboxRelay]:

@@ -75,22 +75,3 @@ class LinkTracker:
         if click.event_id:
             log.info("click", share_id=click.share_id, event_id=click.event_id, outcome=click.outcome)
         return self._redirect(click.target_url)
-
-
-class HttpServer:
-    """The tracker's aiohttp site, started and stopped with the service."""
-
-    def __init__(self, app: web.Application, host: str, port: int, shutdown_timeout: float) -> None:
-        self._runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, access_log=None)
-        self._host = host
-        self._port = port
-
-    async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        log.info("http_started", port=self._port)
-
-    async def stop(self) -> None:
-        # Stops listening, then waits (up to shutdown_timeout) for in-flight clicks to finish.
-        await self._runner.cleanup()
