@@ -135,4 +135,16 @@ POLICY: dict[str, Rule] = {
             "ListComments": Rule(EVERYONE, self_field="requester_id"),
         },
     ),
+    **_service(
+        "advocacy.notify.v1.NotifyService",
+        {
+            # An advocate's own notification settings; admins and internal apps for anyone.
+            "GetPreferences": Rule(EVERYONE, self_field="advocate_id"),
+            "UpdatePreferences": Rule(EVERYONE, self_field="advocate_id"),
+            "OptOut": Rule(EVERYONE, self_field="advocate_id"),
+            # What everybody without settings of their own gets: the program team's.
+            "GetCompanyDefaults": Rule(ADMIN_ONLY),
+            "PutCompanyDefaults": Rule(ADMIN_ONLY),
+        },
+    ),
 }

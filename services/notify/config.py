@@ -11,6 +11,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.config import ServiceSettings
+
 
 class EmailSettings(BaseSettings):
     """ADVOCACY_NOTIFY_SMTP_HOST, _PORT, _TLS, _USERNAME, _PASSWORD, _TIMEOUT_SECONDS, _FROM_ADDRESS,
@@ -66,3 +68,40 @@ class UnsubscribeSettings(BaseSettings):
     @classmethod
     def from_env(cls) -> Self:
         return cls()
+
+
+class NotifySettings(ServiceSettings):
+    """The service's own settings (ADVOCACY_*, as every service's); the channel groups above are
+    read beside it."""
+
+    grpc_port: int = 50055
+    metrics_port: int = 9105
+    # The unsubscribe endpoint (`/unsubscribe/<token>`); empty host: the gRPC interface's.
+    http_host: str = ""
+    http_port: int = Field(default=8085, ge=0, le=65535)
+    # Where http_port is reachable publicly: unsubscribe links in emails point here.
+    public_base_url: str = "http://127.0.0.1:8085"
+    # Thank-yous: an advocate's awards in one window become one message, sent when it closed
+    # plus the grace (awards of the window still on their way).
+    thank_you_window_seconds: int = Field(default=60, ge=1, le=86400)
+    thank_you_grace_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # Events older than this (by occurred_at) plan nothing: a first start or a long outage does
+    # not send last month's news.
+    max_event_age_seconds: float = Field(default=86400.0, gt=0)
+    # Digests go at this local hour, in each advocate's timezone (weekly ones on Monday).
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    digest_tick_seconds: float = Field(default=30.0, gt=0)
+    # At most this many messages per advocate in any hour; more wait (never dropped).
+    rate_limit_per_hour: int = Field(default=6, ge=1, le=1000)
+    # Retries of a failing channel: exponential from the initial wait up to the maximum, until the
+    # message is max_age old; then it is dead-lettered.
+    retry_initial_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    max_age_seconds: float = Field(default=86400.0, gt=0)
+    delivery_concurrency: int = Field(default=8, ge=1, le=100)
+    # The local views (advocates, items, awards, shares) count as current while the broker
+    # confirmed their end of topic this recently.
+    view_max_lag_seconds: float = Field(default=2.0, ge=0)
+    # Email is sent only when switched on (ADVOCACY_NOTIFY_SMTP_* say where): the local platform
+    # and the demo run without an SMTP server.
+    email_enabled: bool = False

@@ -40,6 +40,10 @@ class DeliveryLoop:
         self._stopped.set()
         self._wake.set()
 
+    def poke(self) -> None:
+        """Looks at the queue now (after a clock change in tests)."""
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         return len(self._due)

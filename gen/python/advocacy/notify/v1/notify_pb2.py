@@ -25,13 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61\x64vocacy/notify/v1/notify.proto\x12\x12\x61\x64vocacy.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x01\n\x10NotificationSent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x64vocate_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x0c\n\x04html\x18\x08 \x01(\t\x12\x11\n\tdata_json\x18\t \x01(\t\x12\x17\n\x0funsubscribe_url\x18\n \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61\x64vocacy/notify/v1/notify.proto\x12\x12\x61\x64vocacy.notify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x01\n\x10NotificationSent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61\x64vocate_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x0c\n\x04html\x18\x08 \x01(\t\x12\x11\n\tdata_json\x18\t \x01(\t\x12\x17\n\x0funsubscribe_url\x18\n \x01(\t\"O\n\x0e\x43hannelSetting\x12,\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x1b.advocacy.notify.v1.Channel\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"\xfe\x01\n\x0bPreferences\x12\x34\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\".advocacy.notify.v1.ChannelSetting\x12\x33\n\x05kinds\x18\x02 \x03(\x0e\x32$.advocacy.notify.v1.NotificationKind\x12=\n\x10\x64igest_frequency\x18\x03 \x01(\x0e\x32#.advocacy.notify.v1.DigestFrequency\x12\x19\n\x11quiet_hours_start\x18\x04 \x01(\t\x12\x17\n\x0fquiet_hours_end\x18\x05 \x01(\t\x12\x11\n\topted_out\x18\x06 \x01(\x08\",\n\x15GetPreferencesRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"e\n\x18UpdatePreferencesRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x34\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1f.advocacy.notify.v1.Preferences\"$\n\rOptOutRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\"y\n\x13\x41\x64vocatePreferences\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x34\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x1f.advocacy.notify.v1.Preferences\x12\x17\n\x0f\x63ompany_default\x18\x03 \x01(\x08\"\x1b\n\x19GetCompanyDefaultsRequest\"Q\n\x19PutCompanyDefaultsRequest\x12\x34\n\x0bpreferences\x18\x01 \x01(\x0b\x32\x1f.advocacy.notify.v1.Preferences*n\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_EMAIL\x10\x01\x12\x11\n\rCHANNEL_SLACK\x10\x02\x12\x11\n\rCHANNEL_TEAMS\x10\x03\x12\x11\n\rCHANNEL_TOPIC\x10\x04*\xbc\x01\n\x10NotificationKind\x12!\n\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNOTIFICATION_KIND_THANK_YOU\x10\x01\x12!\n\x1dNOTIFICATION_KIND_NEW_CONTENT\x10\x02\x12#\n\x1fNOTIFICATION_KIND_LEADER_SHARED\x10\x03\x12\x1c\n\x18NOTIFICATION_KIND_DIGEST\x10\x04*\x86\x01\n\x0f\x44igestFrequency\x12 \n\x1c\x44IGEST_FREQUENCY_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44IGEST_FREQUENCY_OFF\x10\x01\x12\x1a\n\x16\x44IGEST_FREQUENCY_DAILY\x10\x02\x12\x1b\n\x17\x44IGEST_FREQUENCY_WEEKLY\x10\x03\x32\x83\x04\n\rNotifyService\x12\x64\n\x0eGetPreferences\x12).advocacy.notify.v1.GetPreferencesRequest\x1a\'.advocacy.notify.v1.AdvocatePreferences\x12j\n\x11UpdatePreferences\x12,.advocacy.notify.v1.UpdatePreferencesRequest\x1a\'.advocacy.notify.v1.AdvocatePreferences\x12T\n\x06OptOut\x12!.advocacy.notify.v1.OptOutRequest\x1a\'.advocacy.notify.v1.AdvocatePreferences\x12\x64\n\x12GetCompanyDefaults\x12-.advocacy.notify.v1.GetCompanyDefaultsRequest\x1a\x1f.advocacy.notify.v1.Preferences\x12\x64\n\x12PutCompanyDefaults\x12-.advocacy.notify.v1.PutCompanyDefaultsRequest\x1a\x1f.advocacy.notify.v1.Preferencesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'advocacy.notify.v1.notify_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CHANNEL']._serialized_start=1078
+  _globals['_CHANNEL']._serialized_end=1188
+  _globals['_NOTIFICATIONKIND']._serialized_start=1191
+  _globals['_NOTIFICATIONKIND']._serialized_end=1379
+  _globals['_DIGESTFREQUENCY']._serialized_start=1382
+  _globals['_DIGESTFREQUENCY']._serialized_end=1516
   _globals['_NOTIFICATIONSENT']._serialized_start=89
   _globals['_NOTIFICATIONSENT']._serialized_end=316
+  _globals['_CHANNELSETTING']._serialized_start=318
+  _globals['_CHANNELSETTING']._serialized_end=397
+  _globals['_PREFERENCES']._serialized_start=400
+  _globals['_PREFERENCES']._serialized_end=654
+  _globals['_GETPREFERENCESREQUEST']._serialized_start=656
+  _globals['_GETPREFERENCESREQUEST']._serialized_end=700
+  _globals['_UPDATEPREFERENCESREQUEST']._serialized_start=702
+  _globals['_UPDATEPREFERENCESREQUEST']._serialized_end=803
+  _globals['_OPTOUTREQUEST']._serialized_start=805
+  _globals['_OPTOUTREQUEST']._serialized_end=841
+  _globals['_ADVOCATEPREFERENCES']._serialized_start=843
+  _globals['_ADVOCATEPREFERENCES']._serialized_end=964
+  _globals['_GETCOMPANYDEFAULTSREQUEST']._serialized_start=966
+  _globals['_GETCOMPANYDEFAULTSREQUEST']._serialized_end=993
+  _globals['_PUTCOMPANYDEFAULTSREQUEST']._serialized_start=995
+  _globals['_PUTCOMPANYDEFAULTSREQUEST']._serialized_end=1076
+  _globals['_NOTIFYSERVICE']._serialized_start=1519
+  _globals['_NOTIFYSERVICE']._serialized_end=2034
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from advocacy.notify.v1 import notify_pb2 as advocacy_dot_notify_dot_v1_dot_notify__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,251 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class NotifyServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetPreferences = channel.unary_unary(
+                '/advocacy.notify.v1.NotifyService/GetPreferences',
+                request_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest.SerializeToString,
+                response_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.FromString,
+                _registered_method=True)
+        self.UpdatePreferences = channel.unary_unary(
+                '/advocacy.notify.v1.NotifyService/UpdatePreferences',
+                request_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest.SerializeToString,
+                response_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.FromString,
+                _registered_method=True)
+        self.OptOut = channel.unary_unary(
+                '/advocacy.notify.v1.NotifyService/OptOut',
+                request_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.OptOutRequest.SerializeToString,
+                response_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.FromString,
+                _registered_method=True)
+        self.GetCompanyDefaults = channel.unary_unary(
+                '/advocacy.notify.v1.NotifyService/GetCompanyDefaults',
+                request_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.GetCompanyDefaultsRequest.SerializeToString,
+                response_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.Preferences.FromString,
+                _registered_method=True)
+        self.PutCompanyDefaults = channel.unary_unary(
+                '/advocacy.notify.v1.NotifyService/PutCompanyDefaults',
+                request_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.PutCompanyDefaultsRequest.SerializeToString,
+                response_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.Preferences.FromString,
+                _registered_method=True)
+
+
+class NotifyServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def GetPreferences(self, request, context):
+        """An advocate's settings (their own, else the company defaults).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePreferences(self, request, context):
+        """Replaces the advocate's settings; INVALID_ARGUMENT names the bad field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OptOut(self, request, context):
+        """Everything off in one call (the same as the unsubscribe link).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCompanyDefaults(self, request, context):
+        """Admin: what applies to advocates without settings of their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutCompanyDefaults(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_NotifyServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPreferences,
+                    request_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest.FromString,
+                    response_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.SerializeToString,
+            ),
+            'UpdatePreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePreferences,
+                    request_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest.FromString,
+                    response_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.SerializeToString,
+            ),
+            'OptOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.OptOut,
+                    request_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.OptOutRequest.FromString,
+                    response_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.SerializeToString,
+            ),
+            'GetCompanyDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCompanyDefaults,
+                    request_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.GetCompanyDefaultsRequest.FromString,
+                    response_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.Preferences.SerializeToString,
+            ),
+            'PutCompanyDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutCompanyDefaults,
+                    request_deserializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.PutCompanyDefaultsRequest.FromString,
+                    response_serializer=advocacy_dot_notify_dot_v1_dot_notify__pb2.Preferences.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'advocacy.notify.v1.NotifyService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('advocacy.notify.v1.NotifyService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class NotifyService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def GetPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.notify.v1.NotifyService/GetPreferences',
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.GetPreferencesRequest.SerializeToString,
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.notify.v1.NotifyService/UpdatePreferences',
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.UpdatePreferencesRequest.SerializeToString,
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OptOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.notify.v1.NotifyService/OptOut',
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.OptOutRequest.SerializeToString,
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.AdvocatePreferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCompanyDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.notify.v1.NotifyService/GetCompanyDefaults',
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.GetCompanyDefaultsRequest.SerializeToString,
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.Preferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutCompanyDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.notify.v1.NotifyService/PutCompanyDefaults',
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.PutCompanyDefaultsRequest.SerializeToString,
+            advocacy_dot_notify_dot_v1_dot_notify__pb2.Preferences.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
