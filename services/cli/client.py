@@ -18,16 +18,18 @@ from typing import Any
 import grpc
 from advocacy.analytics.v1 import analytics_pb2_grpc
 from advocacy.content.v1 import content_pb2_grpc
+from advocacy.notify.v1 import notify_pb2_grpc
 from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
 
-SERVICES = ("content", "share", "rewards", "analytics")
+SERVICES = ("content", "share", "rewards", "analytics", "notify")
 DEFAULT_ADDRESSES = {name: f"127.0.0.1:{50051 + i}" for i, name in enumerate(SERVICES)}
 STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "content": content_pb2_grpc.ContentServiceStub,
     "share": share_pb2_grpc.ShareServiceStub,
     "rewards": rewards_pb2_grpc.RewardsServiceStub,
     "analytics": analytics_pb2_grpc.AnalyticsServiceStub,
+    "notify": notify_pb2_grpc.NotifyServiceStub,
 }
 TOKEN_ENV = "ADVOCACY_TOKEN"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -88,7 +90,7 @@ class _Stub:
 
 @dataclass
 class Clients:
-    """Stubs of the four services, created lazily, closed together."""
+    """Stubs of the five services, created lazily, closed together."""
 
     addresses: dict[str, str] = field(default_factory=addresses_from_env)
     token: str | None = None
@@ -132,6 +134,10 @@ class Clients:
     @property
     def analytics(self) -> Any:
         return self.stub("analytics")
+
+    @property
+    def notify(self) -> Any:
+        return self.stub("notify")
 
     def close(self) -> None:
         for channel in self._channels.values():

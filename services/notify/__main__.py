@@ -104,7 +104,7 @@ def wire(
         JinjaRenderer(),
         channels(settings, producer, session, webhooks, email),
         KafkaDeadLetters(producer, settings.topic(NOTIFICATION_SENT.name), clock),
-        lambda advocate_id: unsubscribe_url(settings.public_base_url, advocate_id, secret),
+        lambda advocate_id: unsubscribe_url(settings.unsubscribe_base_url, advocate_id, secret),
         clock,
         DeliveryPolicy(
             settings.rate_limit_per_hour,
@@ -136,7 +136,10 @@ def wire(
     )
     page = UnsubscribePage(preferences, lambda token: verify_token(secret, token))
     http = HttpServer(
-        page.app(), settings.http_host or settings.grpc_host, settings.http_port, settings.shutdown_grace_seconds
+        page.app(),
+        settings.unsubscribe_http_host or settings.grpc_host,
+        settings.unsubscribe_http_port,
+        settings.shutdown_grace_seconds,
     )
     return Notify(
         settings,

@@ -76,11 +76,12 @@ class NotifySettings(ServiceSettings):
 
     grpc_port: int = 50055
     metrics_port: int = 9105
-    # The unsubscribe endpoint (`/unsubscribe/<token>`); empty host: the gRPC interface's.
-    http_host: str = ""
-    http_port: int = Field(default=8085, ge=0, le=65535)
-    # Where http_port is reachable publicly: unsubscribe links in emails point here.
-    public_base_url: str = "http://127.0.0.1:8085"
+    # The unsubscribe endpoint (`/unsubscribe/<token>`); empty host: the gRPC interface's. Names of
+    # their own: the share service's ADVOCACY_HTTP_PORT / PUBLIC_BASE_URL are for its links.
+    unsubscribe_http_host: str = ""
+    unsubscribe_http_port: int = Field(default=51055, ge=0, le=65535)
+    # Where unsubscribe_http_port is reachable publicly: unsubscribe links in messages point here.
+    unsubscribe_base_url: str = "http://127.0.0.1:51055"
     # Thank-yous: an advocate's awards in one window become one message, sent when it closed
     # plus the grace (awards of the window still on their way).
     thank_you_window_seconds: int = Field(default=60, ge=1, le=86400)

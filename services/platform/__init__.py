@@ -1,1 +1,1 @@
-"""Runs the four services as local processes: used by `make run` and the end-to-end tests."""
+"""Runs the five services as local processes: used by `make run` and the end-to-end tests."""

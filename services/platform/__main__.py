@@ -1,4 +1,4 @@
-"""`make run`: the local stack (Kafka + FerretDB), the topics, the four services and, unless
+"""`make run`: the local stack (Kafka + FerretDB), the topics, the five services and, unless
 `--no-demo` (`make run DEMO=0`), a living demo company with a live terminal view.
 
 Ctrl-C (or SIGTERM) stops the demo, the services gracefully, then the stack (unless

@@ -1,4 +1,4 @@
-"""Starts, watches and stops the four service processes on one machine.
+"""Starts, watches and stops the five service processes on one machine.
 
 Each service is a real process (`python -m services.<name>`), configured only through its
 ADVOCACY_* environment, exactly as Kubernetes runs it. Ready means its gRPC health says SERVING.
@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.auth import ADMIN, KEY_ENV, authorized_aio_channel, authorized_channel, dev_token, local_dev_key
 
-SERVICE_NAMES = ("content", "share", "rewards", "analytics")
+SERVICE_NAMES = ("content", "share", "rewards", "analytics", "notify")
 
 
 def grpc_service_name(name: str) -> str:
@@ -84,6 +84,11 @@ class Platform:
         env["ADVOCACY_METRICS_PORT"] = str(self.ports[name].metrics)
         if name == "share":
             env["ADVOCACY_CONTENT_ADDR"] = self.address("content")
+        if name == "notify":
+            # The unsubscribe page beside notify's gRPC port, shifted with it (tests' port offsets).
+            http = str(self.ports[name].grpc + 1000)
+            env.setdefault("ADVOCACY_UNSUBSCRIBE_HTTP_PORT", http)
+            env.setdefault("ADVOCACY_UNSUBSCRIBE_BASE_URL", f"http://127.0.0.1:{http}")
         return env
 
     def start_service(self, name: str) -> None:

@@ -154,8 +154,8 @@ class NotifyHarness:
             mongo_db=isolated.database,
             topic_prefix=isolated.prefix,
             grpc_port=free_port(),
-            http_port=self.http_port,
-            public_base_url=f"http://127.0.0.1:{self.http_port}",
+            unsubscribe_http_port=self.http_port,
+            unsubscribe_base_url=f"http://127.0.0.1:{self.http_port}",
             auth_hs256_key=AUTH_KEY,
             **overrides,
         )

@@ -203,7 +203,7 @@ async def test_opt_out_by_link_and_by_rpc(world: World) -> None:
     await w.known("olli", "ona", "otto")
     for who in ("olli", "ona", "otto"):
         await w.prefs(who, (notify_pb2.CHANNEL_TOPIC, ""))
-    base = w.notify.settings.public_base_url
+    base = w.notify.settings.unsubscribe_base_url
     token = make_token(UNSUBSCRIBE_SECRET.encode(), "olli")
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/unsubscribe/{token}") as page:

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = ("dev", "production")
-SERVICES = ("content", "share", "rewards", "analytics")
+SERVICES = ("content", "share", "rewards", "analytics", "notify")
+# One pod by design (its delivery loop lives in the process): a budget of maxUnavailable 1.
+SINGLETONS = ("notify",)
 WORKERS = ("rewards", "analytics")
 GRPC_PORT = 50051
 METRICS_PORT = 9100
@@ -241,7 +243,11 @@ def test_each_service_has_service_account_config_and_pdb(name: str) -> None:
 
     budgets = [p for p in objects("PodDisruptionBudget") if _selects(p["spec"]["selector"], labels)]
     assert len(budgets) == 1, f"{name}: expected one PodDisruptionBudget"
-    assert budgets[0]["spec"]["minAvailable"] == 1
+    if name in SINGLETONS:
+        assert budgets[0]["spec"]["maxUnavailable"] == 1 and "minAvailable" not in budgets[0]["spec"]
+        assert workload(name)["spec"]["replicas"] == 1 and workload(name)["spec"]["strategy"]["type"] == "Recreate"
+    else:
+        assert budgets[0]["spec"]["minAvailable"] == 1
 
 
 @pytest.mark.parametrize("name", ["content", "share"])
@@ -315,6 +321,17 @@ def test_each_service_has_an_allow_network_policy(name: str) -> None:
 
     egress = spec["egress"]
     assert {("UDP", 53), ("TCP", 53), ("TCP", 9092), ("TCP", 27017)} <= _ports(egress)
+
+
+def test_notify_configuration() -> None:
+    config = named("ConfigMap", "notify")["data"]
+    assert config["ADVOCACY_UNSUBSCRIBE_HTTP_PORT"] == "8080" and config["ADVOCACY_UNSUBSCRIBE_BASE_URL"]
+    assert config["ADVOCACY_EMAIL_ENABLED"] == "false"  # on only where an overlay names the relay
+    (app,) = named("Deployment", "notify")["spec"]["template"]["spec"]["containers"]
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in app["env"]}
+    assert secrets["ADVOCACY_NOTIFY_UNSUBSCRIBE_SECRET"] == "advocacy-notify"
+    (policy,) = _allow_policies("notify")
+    assert {("TCP", 587), ("TCP", 443)} <= _ports(policy["spec"]["egress"])
 
 
 def test_share_reaches_content_over_grpc() -> None:
