@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +18,8 @@ import pytest
 from advocacy.notify.v1 import notify_pb2
 
 from services.notify.domain.unsubscribe import make_token
-from tests.conftest import Isolated, make_isolated
+from services.platform.supervisor import Platform, ServicePorts
+from tests.conftest import ROOT, Isolated, make_isolated
 from tests.integration.notify_harness import (
     UNSUBSCRIBE_SECRET,
     Events,
@@ -26,6 +28,7 @@ from tests.integration.notify_harness import (
     TopicReader,
     WebhookReceiver,
     eventually,
+    free_port,
 )
 
 # The issue's outage: SMTP stopped 30 s (shorter locally with NOTIFY_SMTP_OUTAGE_SECONDS).
@@ -158,7 +161,10 @@ async def test_each_kind_once_in_the_advocates_language_and_timezone(world: Worl
     body = thanks.get_body(("plain",))
     assert body is not None and "2\u00a0400" in body.get_content()  # her share's reach, written the Finnish way
     assert str(thanks["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
-    assert len(w.hooks.posts["slack/aino"]) == 3 and len(w.hooks.posts["teams/aino"]) == 3
+    # The channels of one message go one after another: email first, the webhooks a moment later.
+    await eventually(
+        lambda: [len(w.hooks.posts.get(p, [])) for p in ("slack/aino", "teams/aino")] == [3, 3], 10, "hooks"
+    )
     await eventually(lambda: len(w.topic.ids("aino")) == 3 and len(w.topic.ids("nyc")) == 2, 10, "topic")
     assert sorted(w.topic.ids("nyc")) == ["leader:c1:nyc", "new:c1:nyc"]
     assert w.topic.ids("leo") == ["new:c1:leo"]  # the leader is not told of their own share
@@ -171,7 +177,8 @@ async def test_each_kind_once_in_the_advocates_language_and_timezone(world: Worl
     await w.events.publish("c2", "Toinen", w.now(), language="fi", audience={"teams": ["t1"]})
     await eventually(lambda: "new:c2:aino" in w.topic.ids("aino"), 20, "the marker item")
     await asyncio.sleep(2)
-    assert len(w.smtp.mailbox.to("aino@example.fi")) == 4 and len(w.hooks.posts["slack/aino"]) == 4
+    assert len(w.smtp.mailbox.to("aino@example.fi")) == 4
+    assert len(w.hooks.posts["slack/aino"]) == 4 and len(w.hooks.posts["teams/aino"]) == 4
     assert sorted(w.topic.ids("aino")) == sorted(
         ["new:c1:aino", "leader:c1:aino", f"thanks:aino:{_window_id(awards[0])}", "new:c2:aino"]
     )
@@ -275,3 +282,21 @@ async def test_smtp_outage_delays_email_and_loses_or_doubles_nothing(world: Worl
     subjects = sorted(str(m["Subject"]) for m in w.smtp.mailbox.to("sam@example.com"))
     assert subjects == ["New to share: Also during it", "New to share: During the outage"]
     assert len(w.topic.ids("sam")) == 2
+
+
+def test_the_service_process_serves_and_stops_gracefully(stack) -> None:
+    """`python -m services.notify` as `make run` and Kubernetes start it: SERVING, then exit 0 on SIGTERM."""
+    isolated = make_isolated(stack, "p")
+    grpc_port, metrics_port = free_port(), free_port()
+    platform = Platform(
+        env={**isolated.env, "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "2"},
+        log_dir=ROOT / ".local" / "test" / "logs" / isolated.prefix,
+        ports={"notify": ServicePorts(grpc_port, metrics_port)},
+    )
+    try:
+        platform.start_service("notify")
+        platform.wait_serving("notify", timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{grpc_port + 1000}/healthz", timeout=5) as page:
+            assert page.read() == b"ok"  # the unsubscribe page's server, beside gRPC as the runner sets it
+    finally:
+        assert platform.stop_service("notify") == 0
