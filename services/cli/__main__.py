@@ -48,7 +48,7 @@ from services.common.events import from_timestamp, to_timestamp
 from services.demo.activity import ActivityDriver, Rates
 from services.demo.company import generate
 from services.demo.seed import seed as seed_company
-from services.demo.view import ThankYouFeed, compact_line, render, take_snapshot
+from services.demo.view import NotificationFeed, ThankYouFeed, compact_line, render, take_snapshot
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 content_app = typer.Typer(no_args_is_help=True, help="Admin: publish, schedule and list content.")
@@ -1002,7 +1002,8 @@ def watch(
     topic_prefix: str = typer.Option("", "--topic-prefix", envvar="ADVOCACY_TOPIC_PREFIX"),
     once: bool = typer.Option(False, "--once", help="Print one snapshot and exit."),
 ) -> None:
-    """The live view of the running platform (leaderboard, top content, program figures, thank-yous)."""
+    """The live view of the running platform (leaderboard, top content, program figures, thank-yous,
+    notifications sent)."""
     s = state(ctx)
     if once:
         snap = take_snapshot(s.clients)
@@ -1014,15 +1015,17 @@ def watch(
             out.print(render(snap, "Advocacy", {}))
         return
     thanks = ThankYouFeed(kafka, f"{topic_prefix}points-awarded").start()
+    notes = NotificationFeed(kafka, f"{topic_prefix}notification-sent", keep=4).start()
     try:
         with Live(console=out, auto_refresh=False) as live:
             while True:
-                live.update(render(take_snapshot(s.clients), "Advocacy", {}, thanks), refresh=True)
+                live.update(render(take_snapshot(s.clients), "Advocacy", {}, thanks, notifications=notes), refresh=True)
                 time.sleep(refresh)
     except KeyboardInterrupt:
         pass
     finally:
         thanks.stop()
+        notes.stop()
 
 
 def main() -> None:

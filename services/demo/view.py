@@ -1,6 +1,7 @@
 """The live terminal view of `make run` (and `advocacy watch`): every figure is read from the
-running services (rewards and analytics gRPC APIs) and the thank-you lines from the
-`points-awarded` topic; nothing is computed from what the demo driver did."""
+running services (rewards and analytics gRPC APIs), the thank-you lines from the
+`points-awarded` topic and the last notifications from `notification-sent`; nothing is computed
+from what the demo driver did."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Self
 
 from advocacy.analytics.v1 import analytics_pb2
+from advocacy.notify.v1 import notify_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from rich import box
 from rich.console import Group, RenderableType
@@ -55,17 +58,19 @@ def take_snapshot(clients: Clients, limit: int = 8) -> Snapshot:
     return snap
 
 
-class ThankYouFeed:
-    """The latest thank-you lines, read from `points-awarded` (from the end: only new ones)."""
+class TopicFeed:
+    """The latest lines made from a topic's new messages (read from its end), in a thread."""
+
+    name = "feed"
 
     def __init__(self, bootstrap: str, topic: str, keep: int = 6) -> None:
         self.lines: deque[str] = deque(maxlen=keep)
         self.received = 0
         self._bootstrap, self._topic = bootstrap, topic
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="thank-you-feed", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-feed", daemon=True)
 
-    def start(self) -> ThankYouFeed:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -73,13 +78,17 @@ class ThankYouFeed:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def line(self, value: bytes) -> str | None:
+        """The line a message shows, or None to skip it."""
+        raise NotImplementedError
+
     def _run(self) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
         try:
             consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None)
-        except Exception as exc:  # the view still works without thank-you lines
-            self.lines.append(f"(no thank-you feed: {exc})")
+        except Exception as exc:  # the view still works without these lines
+            self.lines.append(f"(no {self.name} feed: {exc})")
             return
         try:
             parts = consumer.partitions_for_topic(self._topic) or set()
@@ -90,13 +99,33 @@ class ThankYouFeed:
                     for record in records:
                         self.received += 1
                         try:
-                            event = rewards_pb2.PointsAwarded.FromString(record.value)
+                            text = self.line(record.value)
                         except Exception:
                             continue
-                        if event.thank_you and event.entry.points > 0:
-                            self.lines.append(event.thank_you)
+                        if text:
+                            self.lines.append(text)
         finally:
             consumer.close()
+
+
+class ThankYouFeed(TopicFeed):
+    """The latest thank-you lines, read from `points-awarded`."""
+
+    name = "thank-you"
+
+    def line(self, value: bytes) -> str | None:
+        event = rewards_pb2.PointsAwarded.FromString(value)
+        return event.thank_you if event.thank_you and event.entry.points > 0 else None
+
+
+class NotificationFeed(TopicFeed):
+    """The latest notifications the notify service sent, read from `notification-sent`."""
+
+    name = "notification"
+
+    def line(self, value: bytes) -> str | None:
+        event = notify_pb2.NotificationSent.FromString(value)
+        return f"{event.kind:<13} {event.advocate_id} [{event.language}]: {event.subject}"
 
 
 def _pct(value: float | None) -> str:
@@ -113,6 +142,7 @@ def render(
     names: dict[str, str],
     thanks: ThankYouFeed | None = None,
     driver: DriverStats | None = None,
+    notifications: NotificationFeed | None = None,
 ) -> RenderableType:
     board = Table(title="Leaderboard (all time)", box=box.SIMPLE_HEAD, expand=True)
     board.add_column("#", justify="right")
@@ -170,6 +200,9 @@ def render(
     if thanks is not None:
         lines = list(thanks.lines) or ["(waiting for the first points…)"]
         parts.append(Panel(Text("\n".join(lines)), title="Latest thank-yous (points-awarded)", box=box.ROUNDED))
+    if notifications is not None:
+        lines = list(notifications.lines) or ["(waiting for the first notification…)"]
+        parts.append(Panel(Text("\n".join(lines)), title="Latest notifications (notification-sent)", box=box.ROUNDED))
     footer = Text(style="dim")
     if driver is not None:
         footer.append(

@@ -15,10 +15,11 @@ from rich.live import Live
 
 from services.cli.client import Clients, ServiceError
 from services.common.auth import ADMIN
+from services.common.topics import NOTIFICATION_SENT
 from services.demo.activity import ActivityDriver, Rates
 from services.demo.company import generate
 from services.demo.seed import SeedResult, seed
-from services.demo.view import ThankYouFeed, compact_line, render, take_snapshot
+from services.demo.view import NotificationFeed, ThankYouFeed, compact_line, render, take_snapshot
 from services.platform.supervisor import SERVICE_NAMES, Platform
 
 COMPACT_EVERY_SECONDS = 5.0
@@ -67,6 +68,8 @@ def run_demo(
     driver = ActivityDriver(clients, company, seeded, Rates.from_env())
     driver_thread = driver.start_thread(stop)
     thanks = ThankYouFeed(kafka_bootstrap, points_topic).start()
+    # What notify sent (the topic channel every advocate has by default): the last few.
+    notes = NotificationFeed(kafka_bootstrap, NOTIFICATION_SENT.name, keep=4).start()
     names = {a.advocate_id: a.display_name for a in company.advocates}
     title = f"Advocacy · demo company {company.name} · {len(company.advocates)} advocates · {len(company.items)} items"
     first_moved: float | None = None
@@ -96,7 +99,7 @@ def run_demo(
             if snap.overview is not None:
                 moved(snap.overview.totals.shares)
             if live is not None:
-                live.update(render(snap, title, names, thanks, driver.stats), refresh=True)
+                live.update(render(snap, title, names, thanks, driver.stats, notes), refresh=True)
             elif time.monotonic() - last_line >= COMPACT_EVERY_SECONDS:
                 last_line = time.monotonic()
                 say(compact_line(snap, time.monotonic() - started, driver.stats))
@@ -107,6 +110,7 @@ def run_demo(
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
                 live.stop()
         thanks.stop()
+        notes.stop()
         driver_thread.join(timeout=10)
         clients.close()
     s = driver.stats

@@ -214,3 +214,22 @@ class TestValidation:
     def test_bad_settings_name_the_field(self, prefs: Preferences, message: str) -> None:
         with pytest.raises(ValueError, match=message):
             validated(prefs)
+
+
+def test_the_demo_view_shows_the_last_notifications() -> None:
+    from advocacy.notify.v1.notify_pb2 import NotificationSent
+    from rich.console import Console
+
+    from services.demo.view import NotificationFeed, Snapshot, render
+
+    feed = NotificationFeed("127.0.0.1:1", "notification-sent", keep=2)  # never started: no broker needed
+    for n in range(3):
+        event = NotificationSent(event_id=f"new:c{n}:ada", advocate_id="ada", kind="new_content", language="fi")
+        event.subject = f"Uutta jaettavaa: {n}"
+        line = feed.line(event.SerializeToString())
+        assert line is not None
+        feed.lines.append(line)
+    console = Console(width=120, record=True)
+    console.print(render(Snapshot(), "Advocacy", {}, notifications=feed))
+    shown = console.export_text()
+    assert "Latest notifications" in shown and "Uutta jaettavaa: 2" in shown and "Uutta jaettavaa: 0" not in shown
