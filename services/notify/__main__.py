@@ -123,6 +123,7 @@ def wire(
         settings.thank_you_window_seconds,
         settings.thank_you_grace_seconds,
         max_event_age=timedelta(seconds=settings.max_event_age_seconds),
+        wants=preferences.wants,
     )
     consumer = ConsumerLoop(
         settings.kafka_bootstrap,

@@ -63,7 +63,7 @@ class World:
             policy,
         )
         self.loop = DeliveryLoop(self.store, self.deliverer, self.clock)
-        self.planner = Planner(self.views, self.store, self.loop.add, self.clock, 60, 5)
+        self.planner = Planner(self.views, self.store, self.loop.add, self.clock, 60, 5, wants=self.prefs.wants)
         self.enrol("ada", team="sales", timezone="Europe/Helsinki", language="fi")
 
     def enrol(self, advocate_id: str, **profile: object) -> None:
@@ -288,6 +288,10 @@ def test_planner_ignores_stale_events_and_queues_new_content_for_matching_people
         assert await w.planner.content_published(item, w.clock.now) == 1
         assert list(w.store.queue) == ["new:c5:ada"]
         assert await w.planner.content_published(item, w.clock.now) == 0
+        # Nothing is queued for an advocate who opted out (delivery would only skip it).
+        await w.prefs.opt_out("ada")
+        assert await w.planner.content_published(Item("c6", "Toinen", language="fi"), w.clock.now) == 0
+        assert "new:c6:ada" not in w.store.queue
 
     run(scenario())
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from services.notify.app.stores import NotificationStore, Queued, Views
+from services.notify.domain.notification import Kind
 from services.notify.domain.planning import (
     Award,
     Item,
@@ -32,8 +33,12 @@ class Planner:
         # Events older than this plan nothing (a first start reading the topics' history, or a long
         # outage): news of last month is noise.
         max_event_age: timedelta = timedelta(hours=24),
+        # Whether an advocate wants a kind at all (not opted out, kind enabled): a fan-out to a
+        # whole company queues nothing for those who would only be skipped at delivery.
+        wants: Callable[[str, Kind], Awaitable[bool]] | None = None,
     ) -> None:
         self._max_age = max_event_age
+        self._wants = wants
         self._views = views
         self._store = store
         self._on_queued = on_queued
@@ -49,6 +54,8 @@ class Planner:
             await asyncio.sleep(0.1)
 
     async def _queue(self, planned: Sequence[Planned]) -> int:
+        if self._wants is not None:
+            planned = [p for p in planned if await self._wants(p.advocate_id, p.kind)]
         if not planned:
             return 0
         queued = await self._store.enqueue(planned)

@@ -6,6 +6,7 @@ the `_id` reads stays exact: every write goes through here."""
 from __future__ import annotations
 
 from services.notify.app.stores import PreferencesStore
+from services.notify.domain.notification import Kind
 from services.notify.domain.preferences import BUILT_IN, Preferences, validated
 
 
@@ -33,6 +34,10 @@ class PreferencesService:
         if own is not None:
             return own, False
         return await self.company_defaults(), True
+
+    async def wants(self, advocate_id: str, kind: Kind) -> bool:
+        prefs, _ = await self.effective(advocate_id)
+        return not prefs.opted_out and kind in prefs.kinds
 
     async def update(self, advocate_id: str, prefs: Preferences) -> Preferences:
         prefs = validated(prefs)
