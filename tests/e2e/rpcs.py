@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import grpc
 from advocacy.analytics.v1 import analytics_pb2
 from advocacy.content.v1 import content_pb2
+from advocacy.notify.v1 import notify_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
@@ -15,12 +16,18 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 # The platform service (supervisor name) that serves each proto file.
-SERVED_BY = {"content": content_pb2, "share": share_pb2, "rewards": rewards_pb2, "analytics": analytics_pb2}
+SERVED_BY = {
+    "content": content_pb2,
+    "share": share_pb2,
+    "rewards": rewards_pb2,
+    "analytics": analytics_pb2,
+    "notify": notify_pb2,
+}
 
 
 @dataclass(frozen=True)
 class Rpc:
-    service: str  # the platform's name for the process: content, share, rewards, analytics
+    service: str  # the platform's name for the process: content, share, rewards, analytics, notify
     path: str  # /package.Service/Method
     method: MethodDescriptor
 

@@ -66,6 +66,11 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "AnalyticsService/GetProgramOverview": ("a s", None),
     "AnalyticsService/ListComments": ("a s v*", "requester_id"),
     "AnalyticsService/ExportStatsCsv": ("a s", None),
+    "NotifyService/GetPreferences": ("a s v*", "advocate_id"),
+    "NotifyService/UpdatePreferences": ("a s v*", "advocate_id"),
+    "NotifyService/OptOut": ("a s v*", "advocate_id"),
+    "NotifyService/GetCompanyDefaults": ("a", None),
+    "NotifyService/PutCompanyDefaults": ("a", None),
 }
 
 CALLERS = ("anonymous", "advocate", "other advocate", "admin", "service")
