@@ -40,6 +40,8 @@ class ApiComponents:
     # their last requests wrote is still sent by the background tasks' final drain.
     stop: Callable[[], Awaitable[None]] | None = None
     close: Callable[[], Awaitable[None]] | None = None
+    # Whether state rebuilt at start (local views read from topics) is ready: SERVING waits for it.
+    recovered: Callable[[], bool] | None = None
 
 
 async def run_api_service(name: str, settings: ServiceSettings, build: Callable[[], Awaitable[ApiComponents]]) -> None:
@@ -60,7 +62,7 @@ async def run_api_service(name: str, settings: ServiceSettings, build: Callable[
         asyncio.create_task(run(), name=f"{name}-bg-{i}") for i, (run, _) in enumerate(components.background)
     ]
     await server.start()
-    watcher = asyncio.create_task(follow_database(server, components.mongo, stopping))
+    watcher = asyncio.create_task(follow_database(server, components.mongo, stopping, components.recovered))
     freeze_startup_objects()
     trace_allocations()
     log.info("started", grpc_port=server.port, metrics_port=settings.metrics_port)

@@ -211,9 +211,17 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-async def follow_database(server: GrpcServer, mongo: AsyncMongoClient, stopping: asyncio.Event) -> None:
-    """Readiness follows the database: NOT_SERVING while a ping fails, SERVING when it answers again."""
+async def follow_database(
+    server: GrpcServer,
+    mongo: AsyncMongoClient,
+    stopping: asyncio.Event,
+    recovered: Callable[[], bool] | None = None,
+) -> None:
+    """Readiness follows the database: NOT_SERVING while a ping fails, SERVING when it answers again.
+    With `recovered`, not SERVING before it first says the service's state was rebuilt (then latched:
+    a later lag of that state does not take the API out of service)."""
     ready: bool | None = None
+    state_ready = recovered is None
     while not stopping.is_set():
         try:
             await mongo.admin.command("ping")
@@ -224,9 +232,12 @@ async def follow_database(server: GrpcServer, mongo: AsyncMongoClient, stopping:
                 log.warning("database_unreachable", error=str(exc)[:200])
         # Every round, not only on a change: a call may have marked the database down in between.
         server.set_database_available(healthy)
-        if healthy != ready:
-            ready = healthy
-            await server.set_ready(healthy)
+        if not state_ready and recovered is not None and recovered():
+            state_ready = True
+            log.info("state_recovered")
+        if (healthy and state_ready) != ready:
+            ready = healthy and state_ready
+            await server.set_ready(ready)
             if healthy:
                 log.info("database_reachable")
         try:

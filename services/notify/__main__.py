@@ -179,6 +179,8 @@ def components(notify: Notify) -> ApiComponents:
         start=start,
         stop=notify.http.stop,
         close=close,
+        # Ready once the views read their topics (planning and delivery wait for them anyway).
+        recovered=notify.views.current,
     )
 
 
