@@ -221,6 +221,7 @@ async def follow_database(
     With `recovered`, not SERVING before it first says the service's state was rebuilt (then latched:
     a later lag of that state does not take the API out of service)."""
     ready: bool | None = None
+    reachable = False
     state_ready = recovered is None
     while not stopping.is_set():
         try:
@@ -228,18 +229,19 @@ async def follow_database(
             healthy = True
         except Exception as exc:
             healthy = False
-            if ready is not False:
+            if reachable or ready is None:  # once per outage
                 log.warning("database_unreachable", error=str(exc)[:200])
         # Every round, not only on a change: a call may have marked the database down in between.
         server.set_database_available(healthy)
         if not state_ready and recovered is not None and recovered():
             state_ready = True
             log.info("state_recovered")
+        if healthy and not reachable:
+            log.info("database_reachable")
+        reachable = healthy
         if (healthy and state_ready) != ready:
             ready = healthy and state_ready
             await server.set_ready(ready)
-            if healthy:
-                log.info("database_reachable")
         try:
             await asyncio.wait_for(stopping.wait(), timeout=DATABASE_CHECK_SECONDS)
         except TimeoutError:
