@@ -225,7 +225,10 @@ class Events:
         await self._producer.stop()
 
     async def send(self, topic: str, key: str, message: Message) -> None:
-        await self._producer.send_and_wait(self._prefix + topic, key=key.encode(), value=message.SerializeToString())
+        await self.send_raw(topic, key, message.SerializeToString())
+
+    async def send_raw(self, topic: str, key: str, value: bytes) -> None:
+        await self._producer.send_and_wait(self._prefix + topic, key=key.encode(), value=value)
 
     async def advocate(
         self, advocate_id: str, version: int = 1, interests: tuple[str, ...] = (), **profile: Any

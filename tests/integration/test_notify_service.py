@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import grpc
 import pytest
+from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.notify.v1 import notify_pb2
+from aiokafka import AIOKafkaConsumer
 
 from services.notify.domain.unsubscribe import make_token
 from services.platform.supervisor import Platform, ServicePorts
@@ -301,3 +303,30 @@ def test_the_service_process_serves_and_stops_gracefully(stack) -> None:
             assert page.read() == b"ok"  # the unsubscribe page's server, beside gRPC as the runner sets it
     finally:
         assert platform.stop_service("notify") == 0
+
+
+async def test_poison_input_goes_to_the_dlq_and_the_planner_goes_on(world: World) -> None:
+    w = world
+    await w.enrol("pia", team="t6", language="en")
+    await w.known("pia")
+    await w.prefs("pia", (notify_pb2.CHANNEL_TOPIC, ""))
+    dlq = AIOKafkaConsumer(
+        w.isolated.prefix + "content-published.dlq",
+        bootstrap_servers=w.isolated.stack.kafka_bootstrap,
+        auto_offset_reset="earliest",
+    )
+    await dlq.start()
+    try:
+        await w.events.send_raw("content-published", "junk", b"\xff\x00 not protobuf")
+        await w.events.send("content-published", "no-id", ContentPublished(kind=ContentPublished.Kind.KIND_PUBLISHED))
+        await w.events.publish("after-poison", "After the poison", w.now(), audience={"teams": ["t6"]})
+        await eventually(lambda: "new:after-poison:pia" in w.topic.ids("pia"), 20, "the item after the poison")
+        reasons: list[str] = []
+        for _ in range(20):
+            if len(reasons) >= 2:
+                break
+            letters = await dlq.getmany(timeout_ms=500)
+            reasons += [dict(r.headers)["dlq.reason"].decode() for rs in letters.values() for r in rs]
+        assert sorted(reasons) == ["invalid", "undecodable_value"]
+    finally:
+        await dlq.stop()
