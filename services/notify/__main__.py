@@ -8,9 +8,8 @@ hour, gRPC serves preferences and HTTP the unsubscribe page."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -32,7 +31,7 @@ from services.notify.adapters.topic_channel import TopicChannel
 from services.notify.adapters.views import NotifyViews
 from services.notify.adapters.webhooks import slack_channel, teams_channel, webhook_session
 from services.notify.api.servicer import NotifyServicer
-from services.notify.app.delivery import Deliverer, DeliveryPolicy, Recent
+from services.notify.app.delivery import Deliverer, DeliveryPolicy
 from services.notify.app.digests import DigestScheduler
 from services.notify.app.loop import DeliveryLoop
 from services.notify.app.planner import Planner
@@ -61,7 +60,6 @@ class Notify:
     servicer: NotifyServicer
     producer: AIOKafkaProducer
     session: aiohttp.ClientSession
-    recent: deque[Recent] = field(default_factory=lambda: deque(maxlen=20))
 
 
 def channels(
@@ -96,7 +94,6 @@ def wire(
     views.follow(settings.kafka_bootstrap, settings.topic, settings.view_max_lag_seconds)
     producer, session = kafka_producer(settings, client_id="notify"), webhook_session(webhooks)
     secret = (unsubscribe or UnsubscribeSettings()).secret_bytes
-    recent: deque[Recent] = deque(maxlen=20)
     deliverer = Deliverer(
         store,
         preferences,
@@ -112,9 +109,34 @@ def wire(
             settings.retry_max_seconds,
             settings.max_age_seconds,
         ),
-        on_sent=recent.append,
     )
     loop = DeliveryLoop(store, deliverer, clock, settings.delivery_concurrency)
+    planner, consumer = planning(settings, views, store, preferences, loop, clock)
+    digests = DigestScheduler(
+        views, preferences, store, loop.add, clock, settings.digest_hour, settings.digest_tick_seconds
+    )
+    page = UnsubscribePage(preferences, lambda token: verify_token(secret, token))
+    http = HttpServer(
+        page.app(),
+        settings.unsubscribe_http_host or settings.grpc_host,
+        settings.unsubscribe_http_port,
+        settings.shutdown_grace_seconds,
+    )
+    servicer = NotifyServicer(preferences)
+    return Notify(
+        settings, views, preferences, store, planner, loop, digests, consumer, http, servicer, producer, session
+    )
+
+
+def planning(
+    settings: NotifySettings,
+    views: NotifyViews,
+    store: MongoNotificationStore,
+    preferences: PreferencesService,
+    loop: DeliveryLoop,
+    clock: Callable[[], datetime],
+) -> tuple[Planner, ConsumerLoop]:
+    """The planner and the consumer loop feeding it (committed after queueing; poison to DLQs)."""
     planner = Planner(
         views,
         store,
@@ -132,31 +154,7 @@ def wire(
         lambda: kafka_producer(settings, client_id="notify-dlq"),
         client_id="notify-planner",
     )
-    digests = DigestScheduler(
-        views, preferences, store, loop.add, clock, settings.digest_hour, settings.digest_tick_seconds
-    )
-    page = UnsubscribePage(preferences, lambda token: verify_token(secret, token))
-    http = HttpServer(
-        page.app(),
-        settings.unsubscribe_http_host or settings.grpc_host,
-        settings.unsubscribe_http_port,
-        settings.shutdown_grace_seconds,
-    )
-    return Notify(
-        settings,
-        views,
-        preferences,
-        store,
-        planner,
-        loop,
-        digests,
-        consumer,
-        http,
-        NotifyServicer(preferences),
-        producer,
-        session,
-        recent,
-    )
+    return planner, consumer
 
 
 def components(notify: Notify) -> ApiComponents:

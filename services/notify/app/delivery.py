@@ -33,17 +33,6 @@ class DeliveryPolicy:
     max_age_seconds: float = 24 * 3600.0
 
 
-@dataclass(frozen=True)
-class Recent:
-    """A sent message, for the demo's live view."""
-
-    at: datetime
-    advocate_id: str
-    kind: str
-    channel: str
-    subject: str
-
-
 class Deliverer:
     def __init__(
         self,
@@ -56,7 +45,6 @@ class Deliverer:
         unsubscribe_url: Callable[[str], str],
         clock: Callable[[], datetime],
         policy: DeliveryPolicy,
-        on_sent: Callable[[Recent], None] = lambda _: None,
     ) -> None:
         self._store = store
         self._prefs = preferences
@@ -68,7 +56,6 @@ class Deliverer:
         self._clock = clock
         self._policy = policy
         self._limiter = RateLimiter(policy.rate_limit_per_hour)
-        self._on_sent = on_sent
 
     async def deliver(self, notification_id: str) -> datetime | None:
         """Does what is due for one notification; returns when to come back, None once finished."""
@@ -191,7 +178,6 @@ class Deliverer:
         log.info(
             "notification_sent", notification_id=nid, channel=channel.value, kind=kind, advocate_id=queued.advocate_id
         )
-        self._on_sent(Recent(now, queued.advocate_id, kind, channel.value, message.subject))
         return None
 
     async def _retry_or_give_up(
@@ -210,7 +196,7 @@ class Deliverer:
         wait = backoff_seconds(
             attempts[channel.value], self._policy.retry_initial_seconds, self._policy.retry_max_seconds
         )
-        wait = max(wait, getattr(exc, "retry_after_seconds", None) or 0.0)
+        wait = max(wait, exc.retry_after_seconds or 0.0)  # the receiver asked for at least this
         metrics.SENT.labels(channel.value, queued.kind.value, "retry").inc()
         log.warning(
             "notification_retry",
