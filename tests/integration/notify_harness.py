@@ -144,9 +144,11 @@ class TopicReader:
 
 
 class NotifyHarness:
-    def __init__(self, isolated: Isolated, smtp: SmtpServer, **overrides: Any) -> None:
+    def __init__(
+        self, isolated: Isolated, smtp: SmtpServer, clock: ShiftedClock | None = None, **overrides: Any
+    ) -> None:
         self.isolated = isolated
-        self.clock = ShiftedClock()
+        self.clock = clock or ShiftedClock()
         self.http_port = free_port()
         self.settings = NotifySettings(
             kafka_bootstrap=isolated.stack.kafka_bootstrap,

@@ -1,7 +1,7 @@
 """The notify service on the real broker and FerretDB, delivering to a real SMTP server and a local
 webhook receiver: each kind once, in the advocate's language and timezone; redelivered events send
 nothing again; opt-out by link and by RPC; quiet hours and the rate limit delay without dropping;
-an SMTP outage delays email and loses or doubles nothing."""
+an SMTP outage (with a restart of the service in it) delays email and loses or doubles nothing."""
 
 from __future__ import annotations
 
@@ -50,18 +50,16 @@ class World:
         self.smtp = SmtpServer()
         self.hooks = WebhookReceiver()
         # Digests at the next full hour in Helsinki: not due until the test moves the clock there.
-        next_hour = (datetime.now(HELSINKI).hour + 1) % 24
-        self.notify = NotifyHarness(
-            isolated,
-            self.smtp,
-            thank_you_window_seconds=2,
-            thank_you_grace_seconds=0.5,
-            retry_initial_seconds=0.5,
-            retry_max_seconds=2.0,
-            rate_limit_per_hour=5,
-            digest_hour=next_hour,
-            digest_tick_seconds=0.3,
-        )
+        self.settings = {
+            "thank_you_window_seconds": 2,
+            "thank_you_grace_seconds": 0.5,
+            "retry_initial_seconds": 0.5,
+            "retry_max_seconds": 2.0,
+            "rate_limit_per_hour": 5,
+            "digest_hour": (datetime.now(HELSINKI).hour + 1) % 24,
+            "digest_tick_seconds": 0.3,
+        }
+        self.notify = NotifyHarness(isolated, self.smtp, **self.settings)
         self.events = Events(isolated)
         self.topic = TopicReader(isolated.stack.kafka_bootstrap, isolated.prefix + "notification-sent")
 
@@ -277,14 +275,20 @@ async def test_smtp_outage_delays_email_and_loses_or_doubles_nothing(world: Worl
     await w.events.publish("o1", "During the outage", w.now(), audience={"teams": ["t5"]})
     await w.events.publish("o2", "Also during it", w.now(), audience={"teams": ["t5"]})
     await eventually(lambda: len(w.topic.ids("sam")) == 2, 20, "the topic is not held up by email")
-    await asyncio.sleep(OUTAGE_SECONDS)
+    await asyncio.sleep(OUTAGE_SECONDS / 2)
+    # The service restarts during the outage: the waiting emails come back from the queue collection.
+    await w.notify.stop()
+    # Its clock goes on where the old one was (earlier tests moved it hours ahead: due times are there).
+    w.notify = NotifyHarness(w.isolated, w.smtp, w.notify.clock, **w.settings)
+    await w.notify.start()
+    await asyncio.sleep(OUTAGE_SECONDS / 2)
     assert w.smtp.mailbox.to("sam@example.com") == []
     w.smtp.start()
     await eventually(lambda: len(w.smtp.mailbox.to("sam@example.com")) == 2, 20, "emails after the outage")
     await asyncio.sleep(3)  # retries scheduled before the restart must not send a second copy
     subjects = sorted(str(m["Subject"]) for m in w.smtp.mailbox.to("sam@example.com"))
     assert subjects == ["New to share: Also during it", "New to share: During the outage"]
-    assert len(w.topic.ids("sam")) == 2
+    assert len(w.topic.ids("sam")) == 2  # the restart sent the topic nothing again
 
 
 def test_the_service_process_serves_and_stops_gracefully(stack) -> None:
@@ -321,12 +325,13 @@ async def test_poison_input_goes_to_the_dlq_and_the_planner_goes_on(world: World
         await w.events.send("content-published", "no-id", ContentPublished(kind=ContentPublished.Kind.KIND_PUBLISHED))
         await w.events.publish("after-poison", "After the poison", w.now(), audience={"teams": ["t6"]})
         await eventually(lambda: "new:after-poison:pia" in w.topic.ids("pia"), 20, "the item after the poison")
-        reasons: list[str] = []
+        reasons: set[str] = set()
         for _ in range(20):
             if len(reasons) >= 2:
                 break
             letters = await dlq.getmany(timeout_ms=500)
-            reasons += [dict(r.headers)["dlq.reason"].decode() for rs in letters.values() for r in rs]
-        assert sorted(reasons) == ["invalid", "undecodable_value"]
+            reasons |= {dict(r.headers)["dlq.reason"].decode() for rs in letters.values() for r in rs}
+        # (A rebalance before the commit may dead-letter one twice: at least once, like every consumer.)
+        assert reasons == {"invalid", "undecodable_value"}
     finally:
         await dlq.stop()

@@ -305,3 +305,22 @@ def test_transient_error_honours_retry_after() -> None:
         assert (w.store.queue["new:c1:ada"].due_at - w.clock.now).total_seconds() == 30
 
     run(scenario())
+
+
+def test_nobody_is_skipped_as_unknown_while_the_directory_is_being_read() -> None:
+    class Lagging:
+        current = False
+
+    async def scenario() -> None:
+        w = World()
+        w.views.followers = [Lagging()]  # type: ignore[list-item]
+        await w.store.enqueue([Planned("new:c1:zoe", Kind.NEW_CONTENT, "zoe", w.clock.now, {"title": "T"})])
+        w.loop.add(await w.store.all_queued())
+        await w.loop.run_due()
+        assert "new:c1:zoe" in w.store.queue and w.store.done == {}  # waits for the directory
+        w.views.followers = []  # read to the end: zoe is really unknown
+        w.clock.advance(1)
+        await w.loop.run_due()
+        assert w.store.done["new:c1:zoe"] == "skipped:not_enrolled"
+
+    run(scenario())

@@ -69,6 +69,9 @@ class Deliverer:
         now = self._clock()
         advocate = self._views.advocate(queued.advocate_id)
         if advocate is None or not advocate.enrolled:
+            if not self._views.current():  # a directory still being read (a restart) knows nobody yet
+                await self._store.reschedule(notification_id, now + VIEWS_LAG_RETRY, queued.attempts)
+                return now + VIEWS_LAG_RETRY
             await self._skip(queued, "not_enrolled")
             return None
         prefs, _ = await self._prefs.effective(advocate.advocate_id)
