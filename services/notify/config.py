@@ -82,10 +82,12 @@ class NotifySettings(ServiceSettings):
     unsubscribe_http_port: int = Field(default=51055, ge=0, le=65535)
     # Where unsubscribe_http_port is reachable publicly: unsubscribe links in messages point here.
     unsubscribe_base_url: str = "http://127.0.0.1:51055"
-    # Thank-yous: an advocate's awards in one window become one message, sent when it closed
-    # plus the grace (awards of the window still on their way).
+    # Thank-yous: an advocate's awards in one window (by the award's occurred_at) become one
+    # message, sent when it closed plus the grace: awards reach `points-awarded` after the share or
+    # click they reward (the rewards worker's lag, seconds under load), and one arriving after its
+    # window's message went out is recorded but not thanked again.
     thank_you_window_seconds: int = Field(default=60, ge=1, le=86400)
-    thank_you_grace_seconds: float = Field(default=5.0, ge=0, le=3600)
+    thank_you_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Events older than this (by occurred_at) plan nothing: a first start or a long outage does
     # not send last month's news.
     max_event_age_seconds: float = Field(default=86400.0, gt=0)
