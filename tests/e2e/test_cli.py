@@ -36,6 +36,7 @@ def env_of(platform: Platform) -> dict[str, str]:
         "ADVOCACY_SHARE_ADDR": platform.address("share"),
         "ADVOCACY_REWARDS_ADDR": platform.address("rewards"),
         "ADVOCACY_ANALYTICS_ADDR": platform.address("analytics"),
+        "ADVOCACY_NOTIFY_ADDR": platform.address("notify"),
         "ADVOCACY_KAFKA_BOOTSTRAP": platform.env["ADVOCACY_KAFKA_BOOTSTRAP"],
         "ADVOCACY_TOPIC_PREFIX": platform.env["ADVOCACY_TOPIC_PREFIX"],
         # Admin: the tests publish content and act on behalf of advocates (`--as`).
