@@ -57,6 +57,11 @@ class Platform:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     startup_crashes: list[str] = field(default_factory=list)
 
+    @property
+    def names(self) -> list[str]:
+        """The services this platform runs (those it has ports for), in start order."""
+        return [name for name in SERVICE_NAMES if name in self.ports]
+
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name].grpc}"
 
@@ -109,9 +114,9 @@ class Platform:
         """Starts every service and waits until each is ready. A service that dies while starting
         is started again up to `restarts` times (as Kubernetes would restart its pod); each such
         crash is kept in `startup_crashes` with its log tail, and the last one raises."""
-        for name in SERVICE_NAMES:
+        for name in self.names:
             self.start_service(name)
-        for name in SERVICE_NAMES:
+        for name in self.names:
             for attempt in range(restarts + 1):
                 try:
                     self.wait_serving(name, timeout)

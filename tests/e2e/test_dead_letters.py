@@ -15,7 +15,7 @@ from services.common.events import new_event_id, to_timestamp, utcnow
 from tests.e2e.test_operations import metric
 from tests.e2e.test_walking_skeleton import eventually
 
-CONSUMERS = 3  # consumer groups of share-made: rewards, analytics, content (feed view)
+CONSUMERS = 4  # consumer groups of share-made: rewards, analytics, content (feed view), notify (planner)
 
 
 def share_made(advocate_id: str) -> ShareMade:
