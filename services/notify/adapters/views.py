@@ -45,8 +45,9 @@ class NotifyViews:
             return
         if event.kind == ContentPublished.Kind.KIND_PUBLISHED:
             self._items[item.content_id] = (event.item.version, item)
-        else:  # expired or archived: no longer offered
+        else:  # expired or archived: no longer offered, nor shared by leaders
             self._items.pop(item.content_id, None)
+            self._sharers.pop(item.content_id, None)
 
     def apply_award(self, event: PointsAwarded) -> None:
         award = events.award(event)

@@ -37,7 +37,8 @@ class DigestScheduler:
         self._hour = send_hour
         self._tick = tick_seconds
         self._max_delay = max_delay
-        self._planned: set[str] = set()  # ids this process planned or found finished
+        # Per advocate, the last digest id this process planned or found finished (one entry each).
+        self._planned: dict[str, str] = {}
         self._stopped = asyncio.Event()
 
     def stop(self) -> None:
@@ -68,10 +69,10 @@ class DigestScheduler:
             if period is None or now - period.end > self._max_delay:
                 continue
             nid = digest_id(advocate.advocate_id, period)
-            if nid in self._planned:
+            if self._planned.get(advocate.advocate_id) == nid:
                 continue
             if await self._store.finished(nid):
-                self._planned.add(nid)
+                self._planned[advocate.advocate_id] = nid
                 continue
             data = {
                 "period": prefs.digest.value,
@@ -82,5 +83,5 @@ class DigestScheduler:
             planned.append(Planned(nid, Kind.DIGEST, advocate.advocate_id, now, data))
         if planned:
             self._on_queued(await self._store.enqueue(planned))
-            self._planned.update(p.notification_id for p in planned)
+            self._planned.update((p.advocate_id, p.notification_id) for p in planned)
         return len(planned)
