@@ -25,6 +25,7 @@ import typer
 from advocacy.analytics.v1 import analytics_pb2
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.content.v1 import content_pb2
+from advocacy.notify.v1 import notify_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
 from google.protobuf.json_format import MessageToDict
@@ -88,10 +89,16 @@ def options(
     share_addr: str | None = typer.Option(None, "--share-addr", envvar="ADVOCACY_SHARE_ADDR"),
     rewards_addr: str | None = typer.Option(None, "--rewards-addr", envvar="ADVOCACY_REWARDS_ADDR"),
     analytics_addr: str | None = typer.Option(None, "--analytics-addr", envvar="ADVOCACY_ANALYTICS_ADDR"),
+    notify_addr: str | None = typer.Option(None, "--notify-addr", envvar="ADVOCACY_NOTIFY_ADDR"),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds per call."),
 ) -> None:
     clients = Clients.from_env(
-        token=token or "", content=content_addr, share=share_addr, rewards=rewards_addr, analytics=analytics_addr
+        token=token or "",
+        content=content_addr,
+        share=share_addr,
+        rewards=rewards_addr,
+        analytics=analytics_addr,
+        notify=notify_addr,
     )
     clients.timeout = timeout
     ctx.obj = State(clients, json_output)
@@ -527,6 +534,38 @@ def share(
         out.print(
             f"{verb}: {reply.share.share_id} to {reply.share.audience_size:,} people; link {reply.share.tracked_url}"
         )
+
+
+# --- notifications --------------------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def notifications(
+    ctx: typer.Context,
+    advocate: str = ADVOCATE,
+    opt_out: bool = typer.Option(False, "--opt-out", help="Turn every notification off (as the unsubscribe link)."),
+) -> None:
+    """My notification settings: channels, kinds, digest, quiet hours (--opt-out: everything off)."""
+    s = state(ctx)
+    if opt_out:
+        reply = s.clients.notify.OptOut(notify_pb2.OptOutRequest(advocate_id=advocate))
+    else:
+        reply = s.clients.notify.GetPreferences(notify_pb2.GetPreferencesRequest(advocate_id=advocate))
+    if s.json:
+        emit_json(reply)
+        return
+    p = reply.preferences
+    channels = ", ".join(
+        enum_name(notify_pb2.Channel, c.channel, "CHANNEL_") + (f" {c.address}" if c.address else "")
+        for c in p.channels
+    )
+    kinds = ", ".join(enum_name(notify_pb2.NotificationKind, k, "NOTIFICATION_KIND_") for k in p.kinds)
+    quiet = f"{p.quiet_hours_start}-{p.quiet_hours_end}" if p.quiet_hours_start else "none"
+    digest = enum_name(notify_pb2.DigestFrequency, p.digest_frequency, "DIGEST_FREQUENCY_")
+    source = " (company defaults)" if reply.company_default else ""
+    out.print(f"{advocate}{source}: {'OPTED OUT; ' if p.opted_out else ''}channels {channels or 'none'}")
+    out.print(f"  kinds {kinds or 'none'}; digest {digest}; quiet hours {quiet}")
 
 
 # --- rewards --------------------------------------------------------------------------------------

@@ -423,3 +423,15 @@ def test_replay_rebuilds_lost_analytics_facts_and_doubles_no_rewards(cli, platfo
     # Rewards re-read every event: the same balances, nothing awarded twice.
     assert cli.json("points", "--as", world["advocate"]) == balance
     assert eventually(lambda: board_now() == board, timeout=30), (board_now(), board)
+
+
+def test_notification_settings_and_opt_out(cli):
+    """`advocacy notifications`: an advocate's settings (the defaults until they set their own), and
+    --opt-out turning everything off through the notify service."""
+    me = "cli-notify-advocate"
+    shown = cli.json("notifications", "--as", me)
+    assert shown["company_default"] is True and shown["preferences"]["opted_out"] is False
+    assert "topic" in cli("notifications", "--as", me).stdout
+    assert "OPTED OUT" in cli("notifications", "--as", me, "--opt-out").stdout
+    after = cli.json("notifications", "--as", me)
+    assert after["preferences"]["opted_out"] is True and after["company_default"] is False
