@@ -324,3 +324,20 @@ def test_nobody_is_skipped_as_unknown_while_the_directory_is_being_read() -> Non
         assert w.store.done["new:c1:zoe"] == "skipped:not_enrolled"
 
     run(scenario())
+
+
+def test_an_item_withdrawn_while_waiting_is_not_announced() -> None:
+    async def scenario() -> None:
+        w = World()
+        await w.prefs.update(
+            "ada", Preferences(channels={ChannelName.TOPIC: ""}, quiet_start=time(11), quiet_end=time(13))
+        )
+        await w.plan("new:c1:ada")  # 12:00 in Helsinki: held until 13:00
+        await w.loop.run_due()
+        archived = ContentItem(content_id="c1", title="T", version=2)
+        w.views.apply_content(ContentPublished(kind=ContentPublished.Kind.KIND_ARCHIVED, item=archived))
+        w.clock.advance(3600)
+        await w.loop.run_due()
+        assert w.topic.sent == [] and w.store.done["new:c1:ada"] == "skipped:withdrawn"
+
+    run(scenario())

@@ -28,6 +28,7 @@ class NotifyViews:
         self._awards: dict[str, dict[str, Award]] = {}  # advocate -> entry id -> award
         self._shares: dict[str, dict[str, ShareFact]] = {}  # advocate -> share id -> share
         self._sharers: dict[str, set[str]] = {}  # content -> advocates who shared it
+        self._withdrawn: set[str] = set()  # items expired or archived (until published again)
         self._pruned_at: datetime | None = None
         self.followers: list[TopicFollower] = []
 
@@ -45,9 +46,11 @@ class NotifyViews:
             return
         if event.kind == ContentPublished.Kind.KIND_PUBLISHED:
             self._items[item.content_id] = (event.item.version, item)
+            self._withdrawn.discard(item.content_id)
         else:  # expired or archived: no longer offered, nor shared by leaders
             self._items.pop(item.content_id, None)
             self._sharers.pop(item.content_id, None)
+            self._withdrawn.add(item.content_id)
 
     def apply_award(self, event: PointsAwarded) -> None:
         award = events.award(event)
@@ -84,6 +87,10 @@ class NotifyViews:
     def item(self, content_id: str) -> Item | None:
         held = self._items.get(content_id)
         return held[1] if held else None
+
+    def withdrawn(self, content_id: str) -> bool:
+        """Whether the item was expired or archived (an item not seen yet is not withdrawn)."""
+        return content_id in self._withdrawn
 
     def items(self) -> Iterable[Item]:
         return [i for _, i in self._items.values()]

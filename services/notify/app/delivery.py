@@ -107,7 +107,10 @@ class Deliverer:
     def _content(self, queued: Queued, advocate: Advocate) -> dict[str, object] | str | None:
         """The template context; a reason (str) to skip; None while the views are not current."""
         data = dict(queued.data)
-        if queued.kind is Kind.LEADER_SHARED and advocate.advocate_id in self._views.sharers(str(data["content_id"])):
+        content_id = str(data.get("content_id", ""))
+        if queued.kind in (Kind.NEW_CONTENT, Kind.LEADER_SHARED) and self._views.withdrawn(content_id):
+            return "withdrawn"  # expired or archived meanwhile (e.g. while quiet hours held it)
+        if queued.kind is Kind.LEADER_SHARED and advocate.advocate_id in self._views.sharers(content_id):
             return "already_shared"
         if queued.kind not in (Kind.THANK_YOU, Kind.DIGEST):
             return data
