@@ -86,6 +86,11 @@ POLICY: dict[str, Rule] = {
             # Every status, including drafts and rejected items.
             "ListContent": Rule(STAFF),
             "ListFeed": Rule(EVERYONE, self_field="advocate_id"),
+            # Feed sources create content on the program's behalf.
+            "CreateSource": Rule(ADMIN_ONLY),
+            "ListSources": Rule(ADMIN_ONLY),
+            "PauseSource": Rule(ADMIN_ONLY),
+            "DeleteSource": Rule(ADMIN_ONLY),
         },
     ),
     **_service(

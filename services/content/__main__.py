@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.share.v1.share_pb2 import AdvocateChanged, ShareMade
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.consumer import ConsumerLoop, Subscription
@@ -13,12 +15,62 @@ from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
 from services.common.topics import ADVOCATE_CHANGED, SHARE_MADE
+from services.content.adapters.fetch import SafeFetcher
+from services.content.adapters.previews import PreviewStore
 from services.content.adapters.repository import ContentRepository
+from services.content.adapters.sources import SourceRepository
 from services.content.adapters.views import FeedViews
-from services.content.api.servicer import ContentServicer
+from services.content.api.servicer import ContentServicer, new_id
+from services.content.api.sources import SourceAdmin
+from services.content.app.feed_items import FeedItemWriter
+from services.content.app.polling import FeedPolling
+from services.content.app.previews import PreviewReader
 from services.content.config import ContentSettings
+from services.content.metrics import PREVIEW_FETCHES
+from services.content.poller import SourcePoller
 from services.content.scheduler import Scheduler
 from services.content.transitions import ContentEvents
+
+
+def build_previews(settings: ContentSettings, db: AsyncDatabase, fetcher: SafeFetcher) -> PreviewReader | None:
+    if not settings.content_previews_enabled:
+        return None
+    return PreviewReader(
+        PreviewStore(db),
+        fetcher,
+        settings.content_preview_max_bytes,
+        concurrency=settings.content_preview_concurrency,
+        on_outcome=lambda outcome: PREVIEW_FETCHES.labels(outcome).inc(),
+    )
+
+
+def build_sources(
+    settings: ContentSettings,
+    repository: ContentRepository,
+    sources: SourceRepository,
+    fetcher: SafeFetcher,
+    notify: Callable[[str], None],
+    previews: PreviewReader | None,
+) -> tuple[SourceAdmin | None, SourcePoller | None]:
+    if not settings.content_sources_enabled:
+        return None, None
+    writer = FeedItemWriter(
+        repository,
+        ContentEvents(settings.topic),
+        notify,
+        on_created=(lambda item: previews.request(item.url)) if previews else (lambda item: None),
+    )
+    polling = FeedPolling(fetcher, writer, settings.content_feed_max_bytes, settings.content_source_max_backoff_seconds)
+    poller = SourcePoller(
+        sources,
+        polling.poll,
+        tick_seconds=settings.content_source_tick_seconds,
+        refresh_seconds=settings.content_source_refresh_seconds,
+        lease_seconds=settings.content_source_lease_seconds,
+        concurrency=settings.content_source_concurrency,
+    )
+    admin = SourceAdmin(sources, new_id, settings.content_source_min_interval_seconds, poke=poller.poke)
+    return admin, poller
 
 
 async def build(settings: ContentSettings) -> ApiComponents:
@@ -32,9 +84,22 @@ async def build(settings: ContentSettings) -> ApiComponents:
         topic_prefix=settings.topic_prefix,
         sweep_interval_seconds=settings.outbox_sweep_seconds,
     )
-    servicer = ContentServicer(repository, settings.topic, relay.notify, views)
+    fetcher = SafeFetcher(
+        settings.content_fetch_timeout_seconds,
+        settings.content_fetch_max_redirects,
+        settings.content_fetch_allow_private,
+        settings.fetch_allow_hosts(),
+    )
+    sources = SourceRepository(db)
+    previews = build_previews(settings, db, fetcher)
+    admin, poller = build_sources(settings, repository, sources, fetcher, relay.notify, previews)
+    servicer = ContentServicer(repository, settings.topic, relay.notify, views, admin, previews)
     scheduler = Scheduler(repository, ContentEvents(settings.topic), relay.notify, settings.scheduler_interval_seconds)
     background = [(relay.run, relay.stop), (scheduler.run, scheduler.stop)]
+    if previews is not None:
+        background.append((previews.run, previews.stop))
+    if poller is not None:
+        background.append((poller.run, poller.stop))
     if settings.feed_views_enabled:
         consumer = ConsumerLoop(
             bootstrap=settings.kafka_bootstrap,
@@ -62,6 +127,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         mongo=mongo,
         background=background,
         start=start,
+        close=fetcher.close,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from advocacy.content.v1.content_pb2 import ContentItem, ContentPublished, ContentStatus
+from advocacy.content.v1.content_pb2 import Audience, ContentItem, ContentPublished, ContentStatus
 
 from services.common.events import new_event_id, to_timestamp
 from services.common.outbox import OutboxEvent
@@ -15,6 +15,11 @@ from services.content.domain.lifecycle import Action, Status, transition
 
 def status_of(item: ContentItem) -> Status:
     return Status(ContentStatus.Name(item.status).removeprefix("CONTENT_STATUS_"))
+
+
+def audience_values(audience: Audience) -> dict[str, tuple[str, ...]]:
+    """An Audience message as the domain's dimension -> values mapping."""
+    return {dim: tuple(getattr(audience, dim)) for dim in ("teams", "locations", "languages", "roles")}
 
 
 def proto_status(status: Status) -> int:

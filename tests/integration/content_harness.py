@@ -44,10 +44,10 @@ async def start(process: Platform) -> None:
 
 @asynccontextmanager
 async def serving(
-    isolated: Isolated, replica: int = 0
+    isolated: Isolated, replica: int = 0, **env: str
 ) -> AsyncIterator[tuple[Platform, content_pb2_grpc.ContentServiceStub]]:
     """A started content process and a client of it; stopped at the end, which must exit 0."""
-    process = content_process(isolated, replica)
+    process = content_process(isolated, replica, **env)
     await start(process)
     channel, content = stub(process)
     try:

@@ -13,25 +13,29 @@ import grpc
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
-from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 from services.common.auth import ADVOCATE, current_caller
 from services.common.events import from_timestamp, optional_time, to_timestamp, utcnow
 from services.content.adapters.repository import ContentRepository, version_id
 from services.content.adapters.views import FeedViews
+from services.content.api.sources import SourceAdmin
+from services.content.app.previews import PreviewReader
 from services.content.domain import feed
 from services.content.domain.lifecycle import (
     MAX_SHORT,
     MAX_SUMMARY,
+    MAX_TITLE,
     Action,
     ContentFields,
     IllegalTransition,
     InvalidContent,
+    check_url,
     transition,
     validate,
 )
 from services.content.domain.schedule import AlreadyExpired, publish_is_scheduled, refuse_if_expired
-from services.content.transitions import ContentEvents, advance, proto_status, status_of
+from services.content.transitions import ContentEvents, advance, audience_values, proto_status, status_of
 
 DEFAULT_PAGE_SIZE = 20
 _CONTENT_ID = re.compile(r"[0-9a-f]{32}")
@@ -57,12 +61,7 @@ def _fields(item: ContentItem) -> ContentFields:
         media_urls=tuple(item.media_urls),
         language=item.language,
         campaign_id=item.campaign_id,
-        audience={
-            "teams": tuple(item.audience.teams),
-            "locations": tuple(item.audience.locations),
-            "languages": tuple(item.audience.languages),
-            "roles": tuple(item.audience.roles),
-        },
+        audience=audience_values(item.audience),
     )
 
 
@@ -73,7 +72,7 @@ def _validated(item: ContentItem, prefix: str = "item.") -> None:
         raise InvalidArgument(f"{prefix}{exc}") from exc
 
 
-def _new_content_id() -> str:
+def new_id() -> str:
     # Time-ordered (milliseconds, then random): admin listings sort newest first by id alone.
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
@@ -109,6 +108,8 @@ def _editable_copy(source: ContentItem) -> ContentItem:
         "suggested_by",
         "created_at",
         "updated_at",
+        "preview",
+        "source_id",
     ):
         item.ClearField(name)
     return item
@@ -121,17 +122,34 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         topic: Callable[[str], str],
         on_outbox_write: Callable[[str], None],
         views: FeedViews | None = None,
+        sources: SourceAdmin | None = None,
+        previews: PreviewReader | None = None,
     ):
         self._repo = repository
         self._events = ContentEvents(topic)
         self._notify_outbox = on_outbox_write
         self._views = views
+        self._sources = sources
+        self._previews = previews
+
+    def _request_preview(self, item: ContentItem) -> None:
+        if self._previews is not None:
+            self._previews.request(item.url)
+
+    async def _attach_previews(self, items: list[ContentItem]) -> None:
+        if self._previews is not None:
+            await self._previews.attach(items)
+
+    def _source_admin(self) -> SourceAdmin:
+        if self._sources is None:
+            raise Unavailable("feed sources are switched off in this deployment (ADVOCACY_CONTENT_SOURCES_ENABLED)")
+        return self._sources
 
     async def _create(self, source: ContentItem, status: int, author_id: str, suggested_by: str = "") -> ContentItem:
         item = _editable_copy(source)
         _validated(item)
         now = utcnow()
-        item.content_id = _new_content_id()
+        item.content_id = new_id()
         item.status = status  # type: ignore[assignment]
         item.version = 1
         item.suggested_by = suggested_by
@@ -140,6 +158,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         item.created_at.CopyFrom(to_timestamp(now))
         item.updated_at.CopyFrom(to_timestamp(now))
         await self._repo.insert(item)
+        self._request_preview(item)
         return item
 
     async def CreateContent(
@@ -154,13 +173,37 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         if not request.advocate_id.strip():
             raise InvalidArgument("advocate_id: must not be empty")
         _check_short(request.advocate_id, "advocate_id")
+        item = request.item
+        if not item.title.strip() and item.url:
+            item = await self._from_preview(item)
         # A suggestion is a draft its advocate submitted: it starts IN_REVIEW.
         return await self._create(
-            request.item,
+            item,
             ContentStatus.CONTENT_STATUS_IN_REVIEW,
             author_id=request.advocate_id,
             suggested_by=request.advocate_id,
         )
+
+    async def _from_preview(self, given: ContentItem) -> ContentItem:
+        """A suggestion by URL only: title, summary and image from the page's preview, read now."""
+        try:
+            check_url("item.url", given.url)
+        except InvalidContent as exc:
+            raise InvalidArgument(str(exc)) from exc
+        if self._previews is None:
+            raise InvalidArgument("item.title: must not be empty (link previews are switched off here)")
+        preview, error = await self._previews.read_now(given.url)
+        if preview is None or not preview.title:
+            raise FailedPrecondition(
+                f"item.url: no title could be read from the page ({error or 'it has none'}); give item.title"
+            )
+        item = ContentItem()
+        item.CopyFrom(given)
+        item.title = preview.title[:MAX_TITLE]
+        item.summary = item.summary or preview.description[:MAX_SUMMARY]
+        if not item.media_urls and preview.image_url:
+            item.media_urls.append(preview.image_url)
+        return item
 
     async def GetContent(
         self, request: content_pb2.GetContentRequest, context: grpc.aio.ServicerContext
@@ -170,6 +213,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         if caller is not None and caller.role == ADVOCATE and not _visible_to_advocate(item, caller.subject):
             # Drafts, reviews and rejections are the program team's: to an advocate they do not exist.
             raise NotFound(f"content {request.content_id!r} not found")
+        await self._attach_previews([item])
         return item
 
     async def _get(self, content_id: str) -> ContentItem:
@@ -205,6 +249,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         item.updated_at.CopyFrom(to_timestamp(utcnow()))
         if not await self._repo.replace(item, current.version, [], expected_status=current.status):
             raise Aborted("version conflict: the item changed concurrently; read it again and retry")
+        self._request_preview(item)
         return item
 
     async def SubmitForReview(
@@ -310,6 +355,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         ]
         selected, token = feed.page(ranked, size, after)
         shared = await self._views.shared_content_ids(viewer.advocate_id, [r.content_id for r in selected])
+        await self._attach_previews([candidates[r.content_id] for r in selected])
         entries = [
             content_pb2.FeedEntry(
                 item=candidates[r.content_id],
@@ -320,3 +366,23 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             for r in selected
         ]
         return content_pb2.ListFeedResponse(entries=entries, next_page_token=token)
+
+    async def CreateSource(
+        self, request: content_pb2.CreateSourceRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.FeedSource:
+        return await self._source_admin().create(request)
+
+    async def ListSources(
+        self, request: content_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.ListSourcesResponse:
+        return await self._source_admin().list()
+
+    async def PauseSource(
+        self, request: content_pb2.PauseSourceRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.FeedSource:
+        return await self._source_admin().pause(request)
+
+    async def DeleteSource(
+        self, request: content_pb2.DeleteSourceRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.DeleteSourceResponse:
+        return await self._source_admin().delete(request)

@@ -94,7 +94,7 @@ class ContentFields:
     audience: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _check_url(name: str, url: str) -> None:
+def check_url(name: str, url: str) -> None:
     if len(url) > MAX_URL:
         raise InvalidContent(name, f"at most {MAX_URL} characters")
     parsed = urlparse(url)
@@ -118,11 +118,11 @@ def validate(fields: ContentFields, now: datetime | None = None) -> None:
         raise InvalidContent("title", f"at most {MAX_TITLE} characters")
     if len(fields.summary) > MAX_SUMMARY:
         raise InvalidContent("summary", f"at most {MAX_SUMMARY} characters")
-    _check_url("url", fields.url)
+    check_url("url", fields.url)
     if len(fields.media_urls) > MAX_LIST:
         raise InvalidContent("media_urls", f"at most {MAX_LIST} values")
     for i, media in enumerate(fields.media_urls):
-        _check_url(f"media_urls[{i}]", media)
+        check_url(f"media_urls[{i}]", media)
     if len(fields.topics) > MAX_LIST:
         raise InvalidContent("topics", f"at most {MAX_LIST} topics")
     _check_short_list("topics", fields.topics)

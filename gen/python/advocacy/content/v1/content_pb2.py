@@ -26,45 +26,65 @@ from advocacy.common.v1 import common_pb2 as advocacy_dot_common_dot_v1_dot_comm
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!advocacy/content/v1/content.proto\x12\x13\x61\x64vocacy.content.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\rSuggestedText\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0c\n\x04text\x18\x02 \x01(\t\"N\n\x08\x41udience\x12\r\n\x05teams\x18\x01 \x03(\t\x12\x11\n\tlocations\x18\x02 \x03(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\r\n\x05roles\x18\x04 \x03(\t\"\x96\x05\n\x0b\x43ontentItem\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x12\n\nmedia_urls\x18\x05 \x03(\t\x12\x0e\n\x06topics\x18\x06 \x03(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12;\n\x0fsuggested_texts\x18\x08 \x03(\x0b\x32\".advocacy.content.v1.SuggestedText\x12/\n\x08\x61udience\x18\t \x01(\x0b\x32\x1d.advocacy.content.v1.Audience\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x32\n\x06status\x18\x0b \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x18\n\x10rejection_reason\x18\x0c \x01(\t\x12.\n\npublish_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tauthor_id\x18\x0f \x01(\t\x12\x13\n\x0breviewer_id\x18\x10 \x01(\t\x12\x0f\n\x07version\x18\x11 \x01(\x03\x12\x30\n\x0cpublished_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csuggested_by\x18\x13 \x01(\t\x12.\n\ncreated_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x02\n\x10\x43ontentPublished\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.advocacy.content.v1.ContentPublished.Kind\x12.\n\x04item\x18\x04 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"U\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_PUBLISHED\x10\x01\x12\x10\n\x0cKIND_EXPIRED\x10\x02\x12\x11\n\rKIND_ARCHIVED\x10\x03\"F\n\x14\x43reateContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"\'\n\x11GetContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"c\n\x11TransitionRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x84\x01\n\x12\x45\x64itContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12.\n\x04item\x18\x03 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\"\\\n\x15SuggestContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\"o\n\x12ListContentRequest\x12\x32\n\x06status\x18\x01 \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x13ListContentResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x0fListFeedRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"}\n\tFeedEntry\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x16\n\x0e\x61lready_shared\x18\x02 \x01(\x08\x12\x19\n\x11matched_interests\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x01\"\\\n\x10ListFeedResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.advocacy.content.v1.FeedEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xf8\x01\n\rContentStatus\x12\x1e\n\x1a\x43ONTENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONTENT_STATUS_DRAFT\x10\x01\x12\x1c\n\x18\x43ONTENT_STATUS_IN_REVIEW\x10\x02\x12\x1b\n\x17\x43ONTENT_STATUS_APPROVED\x10\x03\x12\x1c\n\x18\x43ONTENT_STATUS_PUBLISHED\x10\x04\x12\x1a\n\x16\x43ONTENT_STATUS_EXPIRED\x10\x05\x12\x1b\n\x17\x43ONTENT_STATUS_ARCHIVED\x10\x06\x12\x1b\n\x17\x43ONTENT_STATUS_REJECTED\x10\x07\x32\xeb\x07\n\x0e\x43ontentService\x12\\\n\rCreateContent\x12).advocacy.content.v1.CreateContentRequest\x1a .advocacy.content.v1.ContentItem\x12V\n\nGetContent\x12&.advocacy.content.v1.GetContentRequest\x1a .advocacy.content.v1.ContentItem\x12[\n\x0fSubmitForReview\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41pprove\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12R\n\x06Reject\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07Publish\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12X\n\x0b\x45\x64itContent\x12\'.advocacy.content.v1.EditContentRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41rchive\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12^\n\x0eSuggestContent\x12*.advocacy.content.v1.SuggestContentRequest\x1a .advocacy.content.v1.ContentItem\x12`\n\x0bListContent\x12\'.advocacy.content.v1.ListContentRequest\x1a(.advocacy.content.v1.ListContentResponse\x12W\n\x08ListFeed\x12$.advocacy.content.v1.ListFeedRequest\x1a%.advocacy.content.v1.ListFeedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!advocacy/content/v1/content.proto\x12\x13\x61\x64vocacy.content.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\rSuggestedText\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0c\n\x04text\x18\x02 \x01(\t\"N\n\x08\x41udience\x12\r\n\x05teams\x18\x01 \x03(\t\x12\x11\n\tlocations\x18\x02 \x03(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\r\n\x05roles\x18\x04 \x03(\t\"\xdc\x05\n\x0b\x43ontentItem\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x12\n\nmedia_urls\x18\x05 \x03(\t\x12\x0e\n\x06topics\x18\x06 \x03(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12;\n\x0fsuggested_texts\x18\x08 \x03(\x0b\x32\".advocacy.content.v1.SuggestedText\x12/\n\x08\x61udience\x18\t \x01(\x0b\x32\x1d.advocacy.content.v1.Audience\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x32\n\x06status\x18\x0b \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x18\n\x10rejection_reason\x18\x0c \x01(\t\x12.\n\npublish_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tauthor_id\x18\x0f \x01(\t\x12\x13\n\x0breviewer_id\x18\x10 \x01(\t\x12\x0f\n\x07version\x18\x11 \x01(\x03\x12\x30\n\x0cpublished_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csuggested_by\x18\x13 \x01(\t\x12.\n\ncreated_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x07preview\x18\x16 \x01(\x0b\x32 .advocacy.content.v1.LinkPreview\x12\x11\n\tsource_id\x18\x17 \x01(\t\"\x87\x01\n\x0bLinkPreview\x12\r\n\x05title\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\timage_url\x18\x03 \x01(\t\x12\x11\n\tsite_name\x18\x04 \x01(\t\x12.\n\nfetched_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x02\n\x10\x43ontentPublished\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.advocacy.content.v1.ContentPublished.Kind\x12.\n\x04item\x18\x04 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"U\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_PUBLISHED\x10\x01\x12\x10\n\x0cKIND_EXPIRED\x10\x02\x12\x11\n\rKIND_ARCHIVED\x10\x03\"F\n\x14\x43reateContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\"\'\n\x11GetContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"c\n\x11TransitionRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x84\x01\n\x12\x45\x64itContentRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12.\n\x04item\x18\x03 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\"\\\n\x15SuggestContentRequest\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x13\n\x0b\x61\x64vocate_id\x18\x02 \x01(\t\"o\n\x12ListContentRequest\x12\x32\n\x06status\x18\x01 \x01(\x0e\x32\".advocacy.content.v1.ContentStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x13ListContentResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x0fListFeedRequest\x12\x13\n\x0b\x61\x64vocate_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"}\n\tFeedEntry\x12.\n\x04item\x18\x01 \x01(\x0b\x32 .advocacy.content.v1.ContentItem\x12\x16\n\x0e\x61lready_shared\x18\x02 \x01(\x08\x12\x19\n\x11matched_interests\x18\x03 \x03(\t\x12\r\n\x05score\x18\x04 \x01(\x01\"\\\n\x10ListFeedResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.advocacy.content.v1.FeedEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x92\x01\n\x0eSourceDefaults\x12\x0e\n\x06topics\x18\x01 \x03(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12/\n\x08\x61udience\x18\x03 \x01(\x0b\x32\x1d.advocacy.content.v1.Audience\x12\x13\n\x0b\x63\x61mpaign_id\x18\x04 \x01(\t\x12\x18\n\x10publish_directly\x18\x05 \x01(\x08\"\x95\x02\n\x0cSourceStatus\x12\x30\n\x0clast_poll_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_success_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x03 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\x05\x12\x30\n\x0cnext_poll_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ritems_created\x18\x06 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x07 \x01(\t\x12\x15\n\rlast_modified\x18\x08 \x01(\t\"\x89\x02\n\nFeedSource\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x35\n\x08\x64\x65\x66\x61ults\x18\x03 \x01(\x0b\x32#.advocacy.content.v1.SourceDefaults\x12\x1d\n\x15poll_interval_seconds\x18\x04 \x01(\x05\x12\x0e\n\x06paused\x18\x05 \x01(\x08\x12\x31\n\x06status\x18\x06 \x01(\x0b\x32!.advocacy.content.v1.SourceStatus\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\"F\n\x13\x43reateSourceRequest\x12/\n\x06source\x18\x01 \x01(\x0b\x32\x1f.advocacy.content.v1.FeedSource\"\x14\n\x12ListSourcesRequest\"G\n\x13ListSourcesResponse\x12\x30\n\x07sources\x18\x01 \x03(\x0b\x32\x1f.advocacy.content.v1.FeedSource\"7\n\x12PauseSourceRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\"(\n\x13\x44\x65leteSourceRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteSourceResponse*\xf8\x01\n\rContentStatus\x12\x1e\n\x1a\x43ONTENT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONTENT_STATUS_DRAFT\x10\x01\x12\x1c\n\x18\x43ONTENT_STATUS_IN_REVIEW\x10\x02\x12\x1b\n\x17\x43ONTENT_STATUS_APPROVED\x10\x03\x12\x1c\n\x18\x43ONTENT_STATUS_PUBLISHED\x10\x04\x12\x1a\n\x16\x43ONTENT_STATUS_EXPIRED\x10\x05\x12\x1b\n\x17\x43ONTENT_STATUS_ARCHIVED\x10\x06\x12\x1b\n\x17\x43ONTENT_STATUS_REJECTED\x10\x07\x32\xe6\n\n\x0e\x43ontentService\x12\\\n\rCreateContent\x12).advocacy.content.v1.CreateContentRequest\x1a .advocacy.content.v1.ContentItem\x12V\n\nGetContent\x12&.advocacy.content.v1.GetContentRequest\x1a .advocacy.content.v1.ContentItem\x12[\n\x0fSubmitForReview\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41pprove\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12R\n\x06Reject\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07Publish\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12X\n\x0b\x45\x64itContent\x12\'.advocacy.content.v1.EditContentRequest\x1a .advocacy.content.v1.ContentItem\x12S\n\x07\x41rchive\x12&.advocacy.content.v1.TransitionRequest\x1a .advocacy.content.v1.ContentItem\x12^\n\x0eSuggestContent\x12*.advocacy.content.v1.SuggestContentRequest\x1a .advocacy.content.v1.ContentItem\x12`\n\x0bListContent\x12\'.advocacy.content.v1.ListContentRequest\x1a(.advocacy.content.v1.ListContentResponse\x12W\n\x08ListFeed\x12$.advocacy.content.v1.ListFeedRequest\x1a%.advocacy.content.v1.ListFeedResponse\x12Y\n\x0c\x43reateSource\x12(.advocacy.content.v1.CreateSourceRequest\x1a\x1f.advocacy.content.v1.FeedSource\x12`\n\x0bListSources\x12\'.advocacy.content.v1.ListSourcesRequest\x1a(.advocacy.content.v1.ListSourcesResponse\x12W\n\x0bPauseSource\x12\'.advocacy.content.v1.PauseSourceRequest\x1a\x1f.advocacy.content.v1.FeedSource\x12\x63\n\x0c\x44\x65leteSource\x12(.advocacy.content.v1.DeleteSourceRequest\x1a).advocacy.content.v1.DeleteSourceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'advocacy.content.v1.content_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONTENTSTATUS']._serialized_start=2181
-  _globals['_CONTENTSTATUS']._serialized_end=2429
+  _globals['_CONTENTSTATUS']._serialized_start=3376
+  _globals['_CONTENTSTATUS']._serialized_end=3624
   _globals['_SUGGESTEDTEXT']._serialized_start=124
   _globals['_SUGGESTEDTEXT']._serialized_end=199
   _globals['_AUDIENCE']._serialized_start=201
   _globals['_AUDIENCE']._serialized_end=279
   _globals['_CONTENTITEM']._serialized_start=282
-  _globals['_CONTENTITEM']._serialized_end=944
-  _globals['_CONTENTPUBLISHED']._serialized_start=947
-  _globals['_CONTENTPUBLISHED']._serialized_end=1225
-  _globals['_CONTENTPUBLISHED_KIND']._serialized_start=1140
-  _globals['_CONTENTPUBLISHED_KIND']._serialized_end=1225
-  _globals['_CREATECONTENTREQUEST']._serialized_start=1227
-  _globals['_CREATECONTENTREQUEST']._serialized_end=1297
-  _globals['_GETCONTENTREQUEST']._serialized_start=1299
-  _globals['_GETCONTENTREQUEST']._serialized_end=1338
-  _globals['_TRANSITIONREQUEST']._serialized_start=1340
-  _globals['_TRANSITIONREQUEST']._serialized_end=1439
-  _globals['_EDITCONTENTREQUEST']._serialized_start=1442
-  _globals['_EDITCONTENTREQUEST']._serialized_end=1574
-  _globals['_SUGGESTCONTENTREQUEST']._serialized_start=1576
-  _globals['_SUGGESTCONTENTREQUEST']._serialized_end=1668
-  _globals['_LISTCONTENTREQUEST']._serialized_start=1670
-  _globals['_LISTCONTENTREQUEST']._serialized_end=1781
-  _globals['_LISTCONTENTRESPONSE']._serialized_start=1783
-  _globals['_LISTCONTENTRESPONSE']._serialized_end=1878
-  _globals['_LISTFEEDREQUEST']._serialized_start=1880
-  _globals['_LISTFEEDREQUEST']._serialized_end=1957
-  _globals['_FEEDENTRY']._serialized_start=1959
-  _globals['_FEEDENTRY']._serialized_end=2084
-  _globals['_LISTFEEDRESPONSE']._serialized_start=2086
-  _globals['_LISTFEEDRESPONSE']._serialized_end=2178
-  _globals['_CONTENTSERVICE']._serialized_start=2432
-  _globals['_CONTENTSERVICE']._serialized_end=3435
+  _globals['_CONTENTITEM']._serialized_end=1014
+  _globals['_LINKPREVIEW']._serialized_start=1017
+  _globals['_LINKPREVIEW']._serialized_end=1152
+  _globals['_CONTENTPUBLISHED']._serialized_start=1155
+  _globals['_CONTENTPUBLISHED']._serialized_end=1433
+  _globals['_CONTENTPUBLISHED_KIND']._serialized_start=1348
+  _globals['_CONTENTPUBLISHED_KIND']._serialized_end=1433
+  _globals['_CREATECONTENTREQUEST']._serialized_start=1435
+  _globals['_CREATECONTENTREQUEST']._serialized_end=1505
+  _globals['_GETCONTENTREQUEST']._serialized_start=1507
+  _globals['_GETCONTENTREQUEST']._serialized_end=1546
+  _globals['_TRANSITIONREQUEST']._serialized_start=1548
+  _globals['_TRANSITIONREQUEST']._serialized_end=1647
+  _globals['_EDITCONTENTREQUEST']._serialized_start=1650
+  _globals['_EDITCONTENTREQUEST']._serialized_end=1782
+  _globals['_SUGGESTCONTENTREQUEST']._serialized_start=1784
+  _globals['_SUGGESTCONTENTREQUEST']._serialized_end=1876
+  _globals['_LISTCONTENTREQUEST']._serialized_start=1878
+  _globals['_LISTCONTENTREQUEST']._serialized_end=1989
+  _globals['_LISTCONTENTRESPONSE']._serialized_start=1991
+  _globals['_LISTCONTENTRESPONSE']._serialized_end=2086
+  _globals['_LISTFEEDREQUEST']._serialized_start=2088
+  _globals['_LISTFEEDREQUEST']._serialized_end=2165
+  _globals['_FEEDENTRY']._serialized_start=2167
+  _globals['_FEEDENTRY']._serialized_end=2292
+  _globals['_LISTFEEDRESPONSE']._serialized_start=2294
+  _globals['_LISTFEEDRESPONSE']._serialized_end=2386
+  _globals['_SOURCEDEFAULTS']._serialized_start=2389
+  _globals['_SOURCEDEFAULTS']._serialized_end=2535
+  _globals['_SOURCESTATUS']._serialized_start=2538
+  _globals['_SOURCESTATUS']._serialized_end=2815
+  _globals['_FEEDSOURCE']._serialized_start=2818
+  _globals['_FEEDSOURCE']._serialized_end=3083
+  _globals['_CREATESOURCEREQUEST']._serialized_start=3085
+  _globals['_CREATESOURCEREQUEST']._serialized_end=3155
+  _globals['_LISTSOURCESREQUEST']._serialized_start=3157
+  _globals['_LISTSOURCESREQUEST']._serialized_end=3177
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=3179
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=3250
+  _globals['_PAUSESOURCEREQUEST']._serialized_start=3252
+  _globals['_PAUSESOURCEREQUEST']._serialized_end=3307
+  _globals['_DELETESOURCEREQUEST']._serialized_start=3309
+  _globals['_DELETESOURCEREQUEST']._serialized_end=3349
+  _globals['_DELETESOURCERESPONSE']._serialized_start=3351
+  _globals['_DELETESOURCERESPONSE']._serialized_end=3373
+  _globals['_CONTENTSERVICE']._serialized_start=3627
+  _globals['_CONTENTSERVICE']._serialized_end=5009
 # @@protoc_insertion_point(module_scope)

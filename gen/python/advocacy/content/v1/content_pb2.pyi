@@ -51,7 +51,7 @@ class Audience(_message.Message):
     def __init__(self, teams: _Optional[_Iterable[str]] = ..., locations: _Optional[_Iterable[str]] = ..., languages: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContentItem(_message.Message):
-    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at", "suggested_by", "created_at", "updated_at")
+    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at", "suggested_by", "created_at", "updated_at", "preview", "source_id")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,8 @@ class ContentItem(_message.Message):
     SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     title: str
     summary: str
@@ -94,7 +96,23 @@ class ContentItem(_message.Message):
     suggested_by: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suggested_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    preview: LinkPreview
+    source_id: str
+    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suggested_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preview: _Optional[_Union[LinkPreview, _Mapping]] = ..., source_id: _Optional[str] = ...) -> None: ...
+
+class LinkPreview(_message.Message):
+    __slots__ = ("title", "description", "image_url", "site_name", "fetched_at")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    SITE_NAME_FIELD_NUMBER: _ClassVar[int]
+    FETCHED_AT_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    description: str
+    image_url: str
+    site_name: str
+    fetched_at: _timestamp_pb2.Timestamp
+    def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., image_url: _Optional[str] = ..., site_name: _Optional[str] = ..., fetched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContentPublished(_message.Message):
     __slots__ = ("event_id", "occurred_at", "kind", "item")
@@ -209,3 +227,91 @@ class ListFeedResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[FeedEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[FeedEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SourceDefaults(_message.Message):
+    __slots__ = ("topics", "language", "audience", "campaign_id", "publish_directly")
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_DIRECTLY_FIELD_NUMBER: _ClassVar[int]
+    topics: _containers.RepeatedScalarFieldContainer[str]
+    language: str
+    audience: Audience
+    campaign_id: str
+    publish_directly: bool
+    def __init__(self, topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., publish_directly: _Optional[bool] = ...) -> None: ...
+
+class SourceStatus(_message.Message):
+    __slots__ = ("last_poll_at", "last_success_at", "last_error", "consecutive_failures", "next_poll_at", "items_created", "etag", "last_modified")
+    LAST_POLL_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_POLL_AT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_CREATED_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    LAST_MODIFIED_FIELD_NUMBER: _ClassVar[int]
+    last_poll_at: _timestamp_pb2.Timestamp
+    last_success_at: _timestamp_pb2.Timestamp
+    last_error: str
+    consecutive_failures: int
+    next_poll_at: _timestamp_pb2.Timestamp
+    items_created: int
+    etag: str
+    last_modified: str
+    def __init__(self, last_poll_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., consecutive_failures: _Optional[int] = ..., next_poll_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items_created: _Optional[int] = ..., etag: _Optional[str] = ..., last_modified: _Optional[str] = ...) -> None: ...
+
+class FeedSource(_message.Message):
+    __slots__ = ("source_id", "url", "defaults", "poll_interval_seconds", "paused", "status", "created_at", "created_by")
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    POLL_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    source_id: str
+    url: str
+    defaults: SourceDefaults
+    poll_interval_seconds: int
+    paused: bool
+    status: SourceStatus
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    def __init__(self, source_id: _Optional[str] = ..., url: _Optional[str] = ..., defaults: _Optional[_Union[SourceDefaults, _Mapping]] = ..., poll_interval_seconds: _Optional[int] = ..., paused: _Optional[bool] = ..., status: _Optional[_Union[SourceStatus, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class CreateSourceRequest(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: FeedSource
+    def __init__(self, source: _Optional[_Union[FeedSource, _Mapping]] = ...) -> None: ...
+
+class ListSourcesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSourcesResponse(_message.Message):
+    __slots__ = ("sources",)
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    sources: _containers.RepeatedCompositeFieldContainer[FeedSource]
+    def __init__(self, sources: _Optional[_Iterable[_Union[FeedSource, _Mapping]]] = ...) -> None: ...
+
+class PauseSourceRequest(_message.Message):
+    __slots__ = ("source_id", "paused")
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    source_id: str
+    paused: bool
+    def __init__(self, source_id: _Optional[str] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class DeleteSourceRequest(_message.Message):
+    __slots__ = ("source_id",)
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    source_id: str
+    def __init__(self, source_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSourceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

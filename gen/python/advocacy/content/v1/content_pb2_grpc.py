@@ -89,6 +89,26 @@ class ContentServiceStub:
                 request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedRequest.SerializeToString,
                 response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedResponse.FromString,
                 _registered_method=True)
+        self.CreateSource = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/CreateSource',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.CreateSourceRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.FeedSource.FromString,
+                _registered_method=True)
+        self.ListSources = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/ListSources',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListSourcesRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListSourcesResponse.FromString,
+                _registered_method=True)
+        self.PauseSource = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/PauseSource',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.PauseSourceRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.FeedSource.FromString,
+                _registered_method=True)
+        self.DeleteSource = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/DeleteSource',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -171,6 +191,31 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSource(self, request, context):
+        """Feed sources (admin only). Items a source created stay when it is deleted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSources(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +273,26 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.ListFeed,
                     request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedRequest.FromString,
                     response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedResponse.SerializeToString,
+            ),
+            'CreateSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSource,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.CreateSourceRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.FeedSource.SerializeToString,
+            ),
+            'ListSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSources,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListSourcesRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ListSourcesResponse.SerializeToString,
+            ),
+            'PauseSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSource,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.PauseSourceRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.FeedSource.SerializeToString,
+            ),
+            'DeleteSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSource,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -527,6 +592,114 @@ class ContentService:
             '/advocacy.content.v1.ContentService/ListFeed',
             advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedRequest.SerializeToString,
             advocacy_dot_content_dot_v1_dot_content__pb2.ListFeedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/CreateSource',
+            advocacy_dot_content_dot_v1_dot_content__pb2.CreateSourceRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.FeedSource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/ListSources',
+            advocacy_dot_content_dot_v1_dot_content__pb2.ListSourcesRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ListSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/PauseSource',
+            advocacy_dot_content_dot_v1_dot_content__pb2.PauseSourceRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.FeedSource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/DeleteSource',
+            advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,54 @@
+"""What the content use cases need from the outside world (adapters implement these; unit tests fake them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from advocacy.content.v1.content_pb2 import ContentItem, FeedSource, LinkPreview, SourceStatus
+
+from services.common.outbox import OutboxEvent
+
+
+class Response(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+class Fetcher(Protocol):
+    async def get(self, url: str, max_bytes: int, headers: Mapping[str, str] | None = None) -> Response:
+        """Raises an exception with a `kind` attribute (a bounded label) when nothing usable came back."""
+        ...
+
+
+class Items(Protocol):
+    async def insert(self, item: ContentItem) -> None:
+        """Raises DuplicateKeyError when an item with that id exists."""
+        ...
+
+    async def get(self, content_id: str) -> ContentItem | None: ...
+
+    async def replace(
+        self, item: ContentItem, expected_version: int, events: list[OutboxEvent], expected_status: int | None = None
+    ) -> bool: ...
+
+
+class Sources(Protocol):
+    async def configs(self) -> list[FeedSource]: ...
+    async def status(self, source_id: str) -> tuple[SourceStatus, str]: ...
+    async def save_status(self, source_id: str, status: SourceStatus, claim_id: str) -> None: ...
+    async def claim(self, claim_id: str, now: datetime) -> bool: ...
+    async def release(self, claim_id: str) -> None: ...
+
+
+class Previews(Protocol):
+    async def claim(self, url: str, now: datetime, stale_after: timedelta) -> bool: ...
+    async def save(self, url: str, preview: LinkPreview | None, error: str = "") -> None: ...
+    async def get(self, url: str) -> tuple[str, LinkPreview | None]: ...
