@@ -16,6 +16,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import services.common.metrics
+import services.content.metrics
 import services.notify.metrics
 import services.rewards.adapters.ledger
 import services.rewards.adapters.redemption
