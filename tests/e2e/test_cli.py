@@ -179,6 +179,33 @@ def test_suggestions_submit_list_approve_reject(cli):
     assert not {first["content_id"], second["content_id"]} & {i["content_id"] for i in cli.json("suggestions", "list")}
 
 
+def test_sources_add_list_pause_resume_delete(cli):
+    added = cli.json(
+        "sources", "add", "https://feeds.example.invalid/news.xml", "--every", "600", "--publish", "--topic", "news"
+    )
+    sid = added["source_id"]
+    assert (added["poll_interval_seconds"], added["defaults"]["publish_directly"]) == (600, True)
+    assert added["defaults"]["topics"] == ["news"]
+    assert sid in cli("sources", "list").stdout
+
+    # The first poll fails (the name does not resolve): the error is what `list` shows.
+    deadline = time.monotonic() + 30
+    while True:
+        (listed,) = [f for f in cli.json("sources", "list") if f["source_id"] == sid]
+        if listed["status"]["last_error"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "feeds.example.invalid" in listed["status"]["last_error"], listed
+    assert listed["status"]["consecutive_failures"] >= 1
+
+    assert cli.json("sources", "pause", sid)["paused"] is True
+    assert cli.json("sources", "pause", sid, "--resume")["paused"] is False
+    assert f"deleted source {sid}" in cli("sources", "delete", sid).stdout
+    assert sid not in {f["source_id"] for f in cli.json("sources", "list")}
+    assert "not found" in cli("sources", "delete", sid, code=1).output
+    assert "source.url" in cli("sources", "add", "ftp://example.com/feed", code=1).output
+
+
 def test_feed_share_points_history_badges(cli, world):
     # The feed ranks with the content service's view of the advocate (from `advocate-changed`).
     # Until that view has the advocate, the feed answers NOT_FOUND ("not known ... (yet)").
