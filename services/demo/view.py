@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from advocacy.analytics.v1 import analytics_pb2
+from advocacy.content.v1 import content_pb2
 from advocacy.notify.v1 import notify_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from rich import box
@@ -32,10 +33,17 @@ class Snapshot:
     overview: analytics_pb2.ProgramOverview | None = None
     errors: list[str] = field(default_factory=list)
     note: str = ""  # e.g. seeding progress
+    sources: list[content_pb2.FeedSource] = field(default_factory=list)
 
 
-def take_snapshot(clients: Clients, limit: int = 8) -> Snapshot:
+def take_snapshot(clients: Clients, limit: int = 8, with_sources: bool = False) -> Snapshot:
+    """With `with_sources` (an admin's view) also the feed sources' status."""
     snap = Snapshot()
+    if with_sources:
+        try:
+            snap.sources = list(clients.content.ListSources(content_pb2.ListSourcesRequest()).sources)
+        except ServiceError as exc:
+            snap.errors.append(str(exc))
     try:
         snap.leaderboard = list(
             clients.rewards.GetLeaderboard(
@@ -215,11 +223,26 @@ def render(
         footer.append("\n")
     if snap.note:
         footer.append(snap.note + "\n", style="cyan")
+    if snap.sources:
+        footer.append(sources_line(snap.sources) + "\n", style="green")
     for err in snap.errors[:2]:
         footer.append(err[:200] + "\n", style="red")
     footer.append("Ctrl-C stops everything.")
     parts.append(footer)
     return Panel(Group(*parts), title=title, box=box.HEAVY)
+
+
+def sources_line(sources: list[content_pb2.FeedSource]) -> str:
+    """Content arriving by itself: what the feed sources created, and how their last polls went."""
+    created = sum(f.status.items_created for f in sources)
+    failing = [f for f in sources if f.status.consecutive_failures]
+    last = max((f.status.last_poll_at.ToDatetime() for f in sources if f.status.HasField("last_poll_at")), default=None)
+    line = f"feed sources: {len(sources)}, {created} items created from feeds"
+    if last is not None:
+        line += f", last poll {last:%H:%M:%S} UTC"
+    if failing:
+        line += f"; {len(failing)} failing: {failing[0].status.last_error[:100]}"
+    return line
 
 
 def compact_line(snap: Snapshot, elapsed: float, driver: DriverStats | None = None) -> str:
@@ -239,6 +262,8 @@ def compact_line(snap: Snapshot, elapsed: float, driver: DriverStats | None = No
         parts.append(f"leader={snap.leaderboard[0].key}:{snap.leaderboard[0].points}")
     if snap.note:
         parts.append(snap.note)
+    if snap.sources:
+        parts.append(sources_line(snap.sources))
     if snap.errors:
         parts.append(f"errors: {'; '.join(snap.errors)[:200]}")
     return " | ".join(parts)

@@ -29,6 +29,10 @@ def main() -> None:
     parser.add_argument("--advocates", type=int, default=300, help="demo advocates")
     parser.add_argument("--items", type=int, default=40, help="demo content items")
     parser.add_argument("--refresh", type=float, default=1.5, help="live view refresh, seconds")
+    parser.add_argument("--newsroom-port", type=int, default=50090, help="the demo newsroom's RSS feed (HTTP)")
+    parser.add_argument(
+        "--newsroom-every", type=float, default=180.0, help="seconds between the demo newsroom's new stories"
+    )
     args = parser.parse_args()
 
     stop = threading.Event()
@@ -57,6 +61,8 @@ def main() -> None:
 
         # The demo company's own channels: the denominator of the amplification ratio.
         env["ADVOCACY_COMPANY_CHANNEL_AUDIENCE"] = json.dumps(COMPANY_CHANNELS)
+        # The demo newsroom is served on loopback: exempt that one address from the fetch guard.
+        env["ADVOCACY_CONTENT_FETCH_ALLOW_HOSTS"] = f"127.0.0.1:{args.newsroom_port}"
     platform = Platform(env=env, log_dir=cfg.data / "logs")
     failed = False
     try:

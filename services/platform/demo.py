@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+from advocacy.content.v1 import content_pb2
 from rich.console import Console
 from rich.live import Live
 
@@ -17,7 +18,8 @@ from services.cli.client import Clients, ServiceError
 from services.common.auth import ADMIN
 from services.common.topics import NOTIFICATION_SENT
 from services.demo.activity import ActivityDriver, Rates
-from services.demo.company import generate
+from services.demo.company import TOPICS, generate
+from services.demo.newsroom import Newsroom
 from services.demo.seed import SeedResult, seed
 from services.demo.view import NotificationFeed, ThankYouFeed, compact_line, render, take_snapshot
 from services.platform.supervisor import SERVICE_NAMES, Platform
@@ -28,6 +30,29 @@ COMPACT_EVERY_SECONDS = 5.0
 def say(line: str) -> None:
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): stopping goes on
         print(line, flush=True)
+
+
+# The newsroom's source is polled every minute (the content service's shortest interval by default).
+NEWSROOM_POLL_SECONDS = 60
+
+
+def register_newsroom(clients: Clients, feed_url: str, poll_seconds: int = NEWSROOM_POLL_SECONDS) -> str:
+    """The newsroom's feed source, created once (a restarted demo finds it and resumes it)."""
+    for source in clients.content.ListSources(content_pb2.ListSourcesRequest()).sources:
+        if source.url == feed_url:
+            if source.paused:
+                clients.content.PauseSource(content_pb2.PauseSourceRequest(source_id=source.source_id, paused=False))
+            return str(source.source_id)
+    created = clients.content.CreateSource(
+        content_pb2.CreateSourceRequest(
+            source=content_pb2.FeedSource(
+                url=feed_url,
+                poll_interval_seconds=poll_seconds,
+                defaults=content_pb2.SourceDefaults(topics=list(TOPICS[:3]), publish_directly=True),
+            )
+        )
+    )
+    return str(created.source_id)
 
 
 def run_demo(
@@ -64,6 +89,9 @@ def run_demo(
             flush=True,
         )
 
+    newsroom = Newsroom("127.0.0.1", args.newsroom_port, args.newsroom_every).start()
+    register_newsroom(clients, newsroom.feed_url)
+    say(f"demo newsroom: {newsroom.feed_url}, a new story every {args.newsroom_every:g} s (a feed source publishes it)")
     threading.Thread(target=seed_in_background, name="demo-seed", daemon=True).start()
     driver = ActivityDriver(clients, company, seeded, Rates.from_env())
     driver_thread = driver.start_thread(stop)
@@ -93,7 +121,7 @@ def run_demo(
                 break
             if seed_error:
                 break
-            snap = take_snapshot(clients)
+            snap = take_snapshot(clients, with_sources=True)
             if not seeded.done.is_set():
                 snap.note = f"seeding {seeded.stage} {seeded.stage_done}/{seeded.stage_total}"
             if snap.overview is not None:
@@ -111,6 +139,7 @@ def run_demo(
                 live.stop()
         thanks.stop()
         notes.stop()
+        newsroom.stop()
         driver_thread.join(timeout=10)
         clients.close()
     s = driver.stats

@@ -20,11 +20,16 @@ from advocacy.content.v1.content_pb2 import ContentPublished, ContentStatus
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
+from services.cli.client import Clients
+from services.common.auth import ADMIN
 from services.content.adapters.previews import preview_id
 from services.content.domain.sources import entry_item_id
+from services.demo.newsroom import Newsroom, stories
+from services.platform.demo import register_newsroom
 from tests.conftest import PORT_OFFSET, Isolated, make_isolated
 from tests.integration.content_harness import (
     advocate_changed,
+    content_process,
     eventually,
     produce,
     read_events,
@@ -33,11 +38,12 @@ from tests.integration.content_harness import (
 
 SITE_PORT = 25351 + PORT_OFFSET
 SITE = f"http://127.0.0.1:{SITE_PORT}"
+NEWSROOM_PORT = SITE_PORT + 1
 FETCH_TIMEOUT = 1.5
 ENV = {
     # Only the site's own address is exempt from the private-address guard: a redirect to
     # "localhost" (the same server, by another name) must be refused.
-    "ADVOCACY_CONTENT_FETCH_ALLOW_HOSTS": f"127.0.0.1:{SITE_PORT}",
+    "ADVOCACY_CONTENT_FETCH_ALLOW_HOSTS": f"127.0.0.1:{SITE_PORT},127.0.0.1:{NEWSROOM_PORT}",
     "ADVOCACY_CONTENT_FETCH_TIMEOUT_SECONDS": str(FETCH_TIMEOUT),
     # Short schedules so the test sees several polls within seconds.
     "ADVOCACY_CONTENT_SOURCE_MIN_INTERVAL_SECONDS": "1",
@@ -375,6 +381,31 @@ async def test_suggest_by_url_only_fills_title_summary_and_image(service):
             )
         assert err.value.code() == code, err.value.details()
         assert "item.url" in (err.value.details() or "")
+
+
+async def test_the_demo_newsroom_makes_content_arrive_by_itself(service):
+    """`make run`'s newsroom (a story every second here, every few minutes in the demo) and its
+    source, registered as the demo does: published items keep arriving, each once, with previews."""
+    isolated, content = service
+    newsroom = Newsroom("127.0.0.1", NEWSROOM_PORT, every_seconds=1.0).start()
+    try:
+        process = content_process(isolated)  # only for its address and an admin token
+        clients = Clients.from_env(token=process.token(ADMIN, "demo"), content=process.address("content"))
+        try:
+            sid = await asyncio.to_thread(register_newsroom, clients, newsroom.feed_url, 1)
+            assert await asyncio.to_thread(register_newsroom, clients, newsroom.feed_url, 1) == sid  # once
+        finally:
+            clients.close()
+        first = (await until_status(content, sid, lambda s: s.items_created >= 1)).status.items_created
+        # New stories appear while nobody does anything; the poller (1 s here) picks each up.
+        later = (await until_status(content, sid, lambda s: s.items_created >= first + 2, within=60)).status
+        assert later.last_error == ""
+    finally:
+        newsroom.stop()
+    story = stories(time.time(), 1.0)[5]
+    item = await with_preview(content, entry_item_id(sid, f"demo-newsroom-{story.number}"))
+    assert item.status == ContentStatus.CONTENT_STATUS_PUBLISHED
+    assert item.title == story.title == item.preview.title
 
 
 async def test_duplicate_entries_two_replicas_and_a_restart_create_each_item_once(stack, site):
