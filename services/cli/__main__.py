@@ -427,7 +427,7 @@ def sources_list(ctx: typer.Context) -> None:
 def sources_pause(
     ctx: typer.Context,
     source_id: str,
-    resume: bool = typer.Option(False, "--resume", help="Resume a paused source (polled at once)."),
+    resume: bool = typer.Option(False, "--resume", help="Resume a paused source (polled when next due)."),
 ) -> None:
     """Stop polling a source (or resume it with --resume)."""
     s = state(ctx)

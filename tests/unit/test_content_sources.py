@@ -303,3 +303,62 @@ def test_the_fetch_guard_refuses_other_schemes_and_private_hops_unless_allowed()
     with pytest.raises(RefusedAddress):
         policy.check("mixed.example", 443, ["93.184.215.14", "10.0.0.7"])  # any private answer refuses
     _Policy(allow_private=True, allow_hosts=frozenset()).check("localhost", 80, ["127.0.0.1"])
+
+
+class FakePreviewStore:
+    def __init__(self) -> None:
+        self.docs: dict[str, tuple[str, object]] = {}
+        self.saved: asyncio.Queue[str] = asyncio.Queue()
+
+    async def claim(self, url, now, stale_after) -> bool:
+        if url in self.docs:
+            return False
+        self.docs[url] = ("pending", None)
+        return True
+
+    async def save(self, url, preview, error="") -> None:
+        self.docs[url] = ("read" if preview is not None else "failed", preview or error)
+        self.saved.put_nowait(url)
+
+    async def get(self, url):
+        state, value = self.docs.get(url, ("", None))
+        return state, value if state == "read" else None
+
+
+def test_previews_are_read_once_attached_on_read_and_requested_again_when_never_asked():
+    page = b'<html><head><meta property="og:title" content="Hello"></head></html>'
+    fetcher = FakeFetcher(
+        Answer(200, page, {"Content-Type": "text/html; charset=utf-8"}, url="https://e.com/p"),
+        Answer(200, b"%PDF-1.7", {"Content-Type": "application/pdf"}, url="https://e.com/doc.pdf"),
+        Refused("refused: 10.0.0.1 is not public"),
+    )
+    outcomes: list[str] = []
+    from services.content.app.previews import PreviewReader
+
+    async def run() -> tuple[ContentItem, ContentItem, ContentItem]:
+        async def saved() -> str:
+            return await asyncio.wait_for(store.saved.get(), timeout=10)
+
+        reader = PreviewReader(store, fetcher, max_bytes=10**6, queue_size=2, on_outcome=outcomes.append)
+        worker = asyncio.create_task(reader.run())
+        for url in ("https://e.com/p", "https://e.com/p", "https://e.com/doc.pdf", "https://e.com/third"):
+            reader.request(url)  # the repeat is merged; the third URL does not fit the queue
+        assert {await saved(), await saved()} == {"https://e.com/p", "https://e.com/doc.pdf"}
+        items = (ContentItem(url="https://e.com/p"), ContentItem(url="https://e.com/doc.pdf"), ContentItem(url="x"))
+        await reader.attach(list(items))
+        # "x" was never asked for: reading it asked for it (and the guard refused it).
+        assert await saved() == "x"
+        reader.stop()
+        await worker
+        return items
+
+    store = FakePreviewStore()
+    page_item, pdf_item, unknown = asyncio.run(run())
+    assert page_item.preview.title == "Hello" and page_item.preview.HasField("fetched_at")
+    assert not pdf_item.HasField("preview") and store.docs["https://e.com/doc.pdf"] == (
+        "failed",
+        "not an HTML page (application/pdf)",
+    )
+    assert not unknown.HasField("preview")
+    assert sorted(outcomes) == ["dropped", "not_html", "read", "refused"]
+    assert len(fetcher.asked) == 3  # each page fetched once
