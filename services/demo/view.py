@@ -152,13 +152,32 @@ def render(
     driver: DriverStats | None = None,
     notifications: NotificationFeed | None = None,
 ) -> RenderableType:
+    grid = Table.grid(expand=True)
+    grid.add_column(ratio=1)
+    grid.add_column(ratio=1)
+    grid.add_row(Panel(_program(snap.overview), title="Program", box=box.ROUNDED), _leaderboard(snap, names))
+    parts: list[RenderableType] = [grid, _top_content(snap)]
+    if thanks is not None:
+        lines = list(thanks.lines) or ["(waiting for the first points…)"]
+        parts.append(Panel(Text("\n".join(lines)), title="Latest thank-yous (points-awarded)", box=box.ROUNDED))
+    if notifications is not None:
+        lines = list(notifications.lines) or ["(waiting for the first notification…)"]
+        parts.append(Panel(Text("\n".join(lines)), title="Latest notifications (notification-sent)", box=box.ROUNDED))
+    parts.append(_footer(snap, driver))
+    return Panel(Group(*parts), title=title, box=box.HEAVY)
+
+
+def _leaderboard(snap: Snapshot, names: dict[str, str]) -> Table:
     board = Table(title="Leaderboard (all time)", box=box.SIMPLE_HEAD, expand=True)
     board.add_column("#", justify="right")
     board.add_column("advocate")
     board.add_column("points", justify="right")
     for row in snap.leaderboard:
         board.add_row(str(row.rank), names.get(row.key, row.key), f"{row.points:,}")
+    return board
 
+
+def _top_content(snap: Snapshot) -> Table:
     top = Table(title="Top content (engagements)", box=box.SIMPLE_HEAD, expand=True)
     top.add_column("item")
     top.add_column("shares", justify="right")
@@ -173,44 +192,38 @@ def render(
             str(e.stats.unique_clicks),
             str(e.stats.engagements),
         )
+    return top
 
-    o = snap.overview
+
+def _program(o: analytics_pb2.ProgramOverview | None) -> Table:
     figures = Table.grid(padding=(0, 2))
     figures.add_column(style="bold")
     figures.add_column(justify="right")
-    if o is not None:
-        t, cur = o.totals, o.currency or "EUR"
-        amp = _opt(o, "amplification_ratio")
-        rows = [
-            ("shares", f"{t.shares:,}"),
-            ("potential reach", f"{t.potential_reach:,}"),
-            ("impressions (reported)", f"{t.impressions_reported:,}"),
-            ("unique clicks", f"{t.unique_clicks:,}"),
-            ("reactions / comments", f"{t.reactions:,} / {t.comments:,}"),
-            ("earned media value", f"{t.earned_media_value:,.0f} {cur}"),
-            ("adoption", f"{_pct(_opt(o, 'adoption'))} ({o.active_advocates}/{o.enrolled_advocates})"),
-            ("amplification vs company", "—" if amp is None else f"{amp:.1f}x"),
-            (
-                "leader participation",
-                f"{_pct(_opt(o, 'leader_participation'))} ({o.active_leaders}/{o.enrolled_leaders})",
-            ),
-        ]
-        for k, v in rows:
-            figures.add_row(k, v)
-    else:
+    if o is None:
         figures.add_row("analytics", "waiting…")
+        return figures
+    t, cur = o.totals, o.currency or "EUR"
+    amp = _opt(o, "amplification_ratio")
+    rows = [
+        ("shares", f"{t.shares:,}"),
+        ("potential reach", f"{t.potential_reach:,}"),
+        ("impressions (reported)", f"{t.impressions_reported:,}"),
+        ("unique clicks", f"{t.unique_clicks:,}"),
+        ("reactions / comments", f"{t.reactions:,} / {t.comments:,}"),
+        ("earned media value", f"{t.earned_media_value:,.0f} {cur}"),
+        ("adoption", f"{_pct(_opt(o, 'adoption'))} ({o.active_advocates}/{o.enrolled_advocates})"),
+        ("amplification vs company", "—" if amp is None else f"{amp:.1f}x"),
+        (
+            "leader participation",
+            f"{_pct(_opt(o, 'leader_participation'))} ({o.active_leaders}/{o.enrolled_leaders})",
+        ),
+    ]
+    for k, v in rows:
+        figures.add_row(k, v)
+    return figures
 
-    grid = Table.grid(expand=True)
-    grid.add_column(ratio=1)
-    grid.add_column(ratio=1)
-    grid.add_row(Panel(figures, title="Program", box=box.ROUNDED), board)
-    parts: list[RenderableType] = [grid, top]
-    if thanks is not None:
-        lines = list(thanks.lines) or ["(waiting for the first points…)"]
-        parts.append(Panel(Text("\n".join(lines)), title="Latest thank-yous (points-awarded)", box=box.ROUNDED))
-    if notifications is not None:
-        lines = list(notifications.lines) or ["(waiting for the first notification…)"]
-        parts.append(Panel(Text("\n".join(lines)), title="Latest notifications (notification-sent)", box=box.ROUNDED))
+
+def _footer(snap: Snapshot, driver: DriverStats | None) -> Text:
     footer = Text(style="dim")
     if driver is not None:
         footer.append(
@@ -228,8 +241,7 @@ def render(
     for err in snap.errors[:2]:
         footer.append(err[:200] + "\n", style="red")
     footer.append("Ctrl-C stops everything.")
-    parts.append(footer)
-    return Panel(Group(*parts), title=title, box=box.HEAVY)
+    return footer
 
 
 def sources_line(sources: list[content_pb2.FeedSource]) -> str:
