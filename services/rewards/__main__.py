@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
-from pymongo.errors import PyMongoError
 
 from services.common.logging import get_logger
 from services.common.mongo import mongo_client, prepare_database
@@ -14,18 +13,19 @@ from services.common.stream import StreamComponents, create_app, run_stream_serv
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
+    AccountSummaries,
     CampaignRepository,
     CatalogRepository,
-    DayTotalsRepository,
+    RedemptionOutcomes,
     RulesCache,
     RuleSetRepository,
-    WalletRepository,
 )
 from services.rewards.adapters.topics import ensure_internal_topics
 from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.config import RewardsSettings
 from services.rewards.domain.boards import Row
-from services.rewards.stream.agents import EARLY_SHARERS, INTERNAL_PARTITIONS, SHARES_BY_CONTENT, Deps, register_agents
+from services.rewards.stream.agents import INTERNAL_PARTITIONS, Deps, register_agents
+from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT
 
 log = get_logger(__name__)
 
@@ -41,19 +41,13 @@ def main() -> None:
     settings = RewardsSettings()
     app = create_app("rewards", settings)
     adapters = _Adapters()
-    register_agents(app, settings.topic, lambda: adapters.deps)
+    requests = register_agents(app, settings.topic, lambda: adapters.deps)
 
-    @app.timer(interval=settings.redemption_recovery_interval_seconds)
-    async def recover_redemptions() -> None:
-        # Every replica sweeps: the wallet's unique key decides between a rollback and a late
-        # debit, so concurrent sweeps cannot disagree.
-        try:
-            await adapters.repos.redemptions.recover(settings.redemption_recovery_after_seconds)
-        except PyMongoError as exc:  # the database is away: the next sweep tries again
-            log.warning("redemption_recovery_failed", error=str(exc)[:300])
+    async def send_request(advocate_id: str, request: bytes) -> None:
+        await (await requests.send(key=advocate_id.encode(), value=request))
 
     async def build() -> StreamComponents:
-        internal = [settings.topic(SHARES_BY_CONTENT), settings.topic(EARLY_SHARERS)]
+        internal = [settings.topic(name) for name in (SHARES_BY_CONTENT, EARLY_SHARERS, REDEMPTION_REQUESTS)]
         await asyncio.to_thread(
             ensure_internal_topics,
             settings.kafka_bootstrap,
@@ -63,16 +57,14 @@ def main() -> None:
         )
         mongo = mongo_client(settings)
         db = mongo[settings.mongo_db]
-        ledger, wallets, catalog = LedgerRepository(db), WalletRepository(db), CatalogRepository(db)
+        ledger, catalog = LedgerRepository(db), CatalogRepository(db)
+        accounts, outcomes = AccountSummaries(db), RedemptionOutcomes(db)
         rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
-        await prepare_database(ledger.ensure_indexes, wallets.ensure_indexes, catalog.ensure_indexes)
-        redemptions = Redemptions(ledger, wallets, catalog)
-        # Redemptions a crash left half-done are finished (or rolled back) before the API serves.
-        await redemptions.recover(settings.redemption_recovery_after_seconds)
-        adapters.repos = Repositories(ledger, wallets, catalog, rule_sets, campaigns, redemptions)
-        adapters.deps = Deps(
-            ledger, wallets, DayTotalsRepository(db), RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
-        )
+        await prepare_database(ledger.ensure_indexes, catalog.ensure_indexes)
+        redemptions = Redemptions(catalog, outcomes, send_request, settings.redemption_timeout_seconds)
+        adapters.repos = Repositories(ledger, accounts, catalog, rule_sets, campaigns, redemptions)
+        cache = RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
+        adapters.deps = Deps(ledger, catalog, outcomes, accounts, cache)
         boards = ReadCache[list[Row]](
             settings.leaderboard_cache_seconds,
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),

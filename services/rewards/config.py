@@ -17,7 +17,6 @@ class RewardsSettings(StreamSettings):
     leaderboard_max_stale_seconds: float = Field(default=300.0, ge=0)
     # How long one board's computation (a ledger aggregation) may take before the read fails.
     leaderboard_timeout_seconds: float = Field(default=120.0, gt=0)
-    # A redemption still PENDING after this long was cut short by a crash: the recovery sweep
-    # completes it (if its debit was written) or rolls it back (gives its stock unit back).
-    redemption_recovery_after_seconds: float = Field(default=60.0, gt=0)
-    redemption_recovery_interval_seconds: float = Field(default=30.0, gt=0)
+    # How long Redeem waits for the award agent's outcome before answering UNAVAILABLE (a retry
+    # with the same idempotency key is safe: the agent decides a key once).
+    redemption_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 
@@ -12,48 +13,16 @@ from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, Not
 from pymongo import AsyncMongoClient
 
 from services.common.read_cache import ReadCache
-from services.rewards.adapters.ledger import LedgerRepository, ledger_document
-from services.rewards.adapters.redemption import Redemptions
-from services.rewards.adapters.store import (
-    CampaignRepository,
-    CatalogRepository,
-    RuleSetRepository,
-    WalletRepository,
-)
-from services.rewards.api.servicer import Repositories, RewardsServicer
+from tests.integration.rewards_harness import Harness
 
 
 @pytest.fixture
 async def api(isolated):
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
-    db = mongo[isolated.database]
-    ledger, wallets, catalog = LedgerRepository(db), WalletRepository(db), CatalogRepository(db)
-    await ledger.ensure_indexes()
-    await wallets.ensure_indexes()
-    repos = Repositories(
-        ledger, wallets, catalog, RuleSetRepository(db), CampaignRepository(db), Redemptions(ledger, wallets, catalog)
-    )
-    yield RewardsServicer(lambda: repos), repos
+    harness = Harness(mongo[isolated.database])
+    await harness.ledger.ensure_indexes()
+    yield harness.servicer(), harness
     await mongo.close()
-
-
-async def award(repos: Repositories, event: str, rule: str, points: int, day: str, units: int = 1, leader=False):
-    doc = ledger_document(
-        source_event_id=event,
-        rule=rule,
-        advocate_id="aino",
-        points=points,
-        rule_set_version=1,
-        campaign_id="",
-        content_id="c1",
-        occurred_at=datetime.fromisoformat(day).replace(tzinfo=UTC),
-        team="sales",
-        leader=leader,
-        local_day=day,
-        units=units,
-    )
-    await repos.ledger.record([doc])
-    await repos.wallets.credit("aino", event, points)
 
 
 async def test_rule_sets_through_the_admin_rpc(api):
@@ -73,8 +42,8 @@ async def test_rule_sets_through_the_admin_rpc(api):
 
 
 async def test_catalogue_redemption_statuses_and_balance(api):
-    servicer, repos = api
-    await award(repos, "e1", "share", 40, "2026-11-02")
+    servicer, h = api
+    await h.award("e1", "share", 40, "2026-11-02")
     item = rewards_pb2.CatalogItem(item_id="mug", name="Mug", cost=30, stock=1)
     assert (await servicer.UpsertCatalogItem(rewards_pb2.UpsertCatalogItemRequest(item=item), None)).stock == 1
     with pytest.raises(InvalidArgument, match=r"item\.cost"):
@@ -90,38 +59,56 @@ async def test_catalogue_redemption_statuses_and_balance(api):
         rewards_pb2.RedeemRequest(advocate_id="aino", item_id="mug", idempotency_key="k1"), None
     )
     assert not again.created and again.balance == 10
+    await h.award("e2", "share", 30, "2026-11-03")  # the balance (40) covers the mug: only the stock is out
     with pytest.raises(FailedPrecondition, match="out of stock"):
         await servicer.Redeem(rewards_pb2.RedeemRequest(advocate_id="aino", item_id="mug", idempotency_key="k2"), None)
     await servicer.UpsertCatalogItem(rewards_pb2.UpsertCatalogItemRequest(item=item), None)  # restock 1
+    hoodie = rewards_pb2.CatalogItem(item_id="hoodie", name="Hoodie", cost=100, stock=5)
+    await servicer.UpsertCatalogItem(rewards_pb2.UpsertCatalogItemRequest(item=hoodie), None)
     with pytest.raises(FailedPrecondition, match="balance"):
-        await servicer.Redeem(rewards_pb2.RedeemRequest(advocate_id="aino", item_id="mug", idempotency_key="k3"), None)
+        await servicer.Redeem(
+            rewards_pb2.RedeemRequest(advocate_id="aino", item_id="hoodie", idempotency_key="k3"), None
+        )
+    with pytest.raises(FailedPrecondition, match="balance"):  # a retry is told the same
+        await servicer.Redeem(
+            rewards_pb2.RedeemRequest(advocate_id="aino", item_id="hoodie", idempotency_key="k3"), None
+        )
     listed = await servicer.ListCatalog(rewards_pb2.ListCatalogRequest(), None)
-    assert [(i.item_id, i.stock) for i in listed.items] == [("mug", 1)]  # the refused debit gave the unit back
+    # A refused debit claims no unit.
+    assert [(i.item_id, i.stock) for i in listed.items] == [("hoodie", 5), ("mug", 1)]
     balance = await servicer.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id="aino"), None)
-    assert (balance.points, balance.ledger_points, balance.entries) == (10, 0, 0)  # the wallet alone
+    assert (balance.points, balance.ledger_points, balance.entries) == (40, 0, 0)  # the account alone
     request = rewards_pb2.GetBalanceRequest(advocate_id="aino", with_ledger_check=True)
     balance = await servicer.GetBalance(request, None)
-    assert (balance.points, balance.ledger_points, balance.entries) == (10, 10, 2)
+    assert (balance.points, balance.ledger_points, balance.entries) == (40, 40, 3)
 
 
-async def test_a_redemption_interrupted_before_its_ledger_entry_is_settled(api):
-    _, repos = api
-    await award(repos, "e1", "share", 50, "2026-11-02")
-    # As if the process died right after the wallet debit.
-    extra = {"kind": "redemption", "item_id": "mug", "claim": "mug:0", "at": datetime.now(UTC), "settled": False}
-    assert await repos.wallets.apply("aino", "redeem-aino-x", -20, extra)
-    assert (await repos.ledger.balance("aino"))[0] == 50
-    assert await repos.redemptions.settle_pending() == 1
-    assert (await repos.ledger.balance("aino"))[0] == 30 == await repos.wallets.balance("aino")
-    assert await repos.redemptions.settle_pending() == 0
+async def test_a_redemption_decided_by_a_run_that_crashed_before_its_state_write_is_decided_the_same(api):
+    servicer, h = api
+    await h.award("e1", "share", 50, "2026-11-02")
+    item = rewards_pb2.CatalogItem(item_id="mug", name="Mug", cost=20, stock=3)
+    await servicer.UpsertCatalogItem(rewards_pb2.UpsertCatalogItemRequest(item=item), None)
+    h.fail_after_outcomes = True  # the outcome and the claim are stored, the state is not
+    request = {"key": "redeem-aino-x", "request_id": "r1", "item_id": "mug", "cost": 20}
+    await h.send("aino", json.dumps(request).encode())
+    assert [repr(e) for e in await h.settle()] == [repr(RuntimeError("crash before the state write"))]
+    assert h.states["aino"]["redeemed"] == 0 and (await h.outcomes.get("redeem-aino-x"))["status"] == "redeemed"
+    h.fail_after_outcomes = False
+    h.offset -= 1  # the same request delivered again: evaluated again from the prefix state
+    await h.send("aino", json.dumps(request).encode())
+    assert await h.settle() == [None]
+    got = await servicer.Redeem(rewards_pb2.RedeemRequest(advocate_id="aino", item_id="mug", idempotency_key="x"), None)
+    assert not got.created and got.balance == 30
+    assert h.states["aino"]["redeemed"] == 20 and (await h.catalog.get("mug"))["stock"] == 2  # one unit, once
+    assert (await h.ledger.balance("aino"))[0] == 30
 
 
 async def test_badges_and_board_validation(api):
-    servicer, repos = api
+    servicer, h = api
     today = datetime.now(UTC).date()
     for d in range(1, 11):
-        await award(repos, f"s{d}", "share", 10, f"2026-10-{d:02d}", leader=True)
-    await award(repos, "c1", "click", 200, today.isoformat(), units=100)
+        await h.award(f"s{d}", "share", 10, f"2026-10-{d:02d}", leader=True)
+    await h.award("c1", "click", 200, today.isoformat(), units=100)
     badges = await servicer.GetBadges(rewards_pb2.GetBadgesRequest(advocate_id="aino"), None)
     assert set(badges.badges) == {
         "first_share",
@@ -147,17 +134,17 @@ async def test_badges_and_board_validation(api):
 
 
 async def test_cached_boards_follow_the_ledger_within_their_ttl_and_balances_stay_exact(api):
-    _, repos = api
-    servicer = RewardsServicer(lambda: repos, ReadCache(ttl=0.5, max_stale=30))
+    _, h = api
+    servicer = h.servicer(ReadCache(ttl=0.5, max_stale=30))
     request = rewards_pb2.GetLeaderboardRequest(board=rewards_pb2.BOARD_GLOBAL, period=rewards_pb2.PERIOD_ALL_TIME)
 
     async def board() -> list[tuple[str, int]]:
         return [(r.key, r.points) for r in (await servicer.GetLeaderboard(request, None)).rows]
 
-    await award(repos, "e1", "share", 40, "2026-11-02")
+    await h.award("e1", "share", 40, "2026-11-02")
     assert await board() == [("aino", 40)]
-    await award(repos, "e2", "share", 25, "2026-11-03")
-    # Within the ttl the board is the one computed before; the balance is read from the wallet at once.
+    await h.award("e2", "share", 25, "2026-11-03")
+    # Within the ttl the board is the one computed before; the balance is read from the account at once.
     assert await board() == [("aino", 40)]
     check = rewards_pb2.GetBalanceRequest(advocate_id="aino", with_ledger_check=True)
     balance = await servicer.GetBalance(check, None)

@@ -1,33 +1,28 @@
-"""The ledger in MongoDB: one document per (source event, rule), so a replay cannot award twice.
+"""The ledger in MongoDB: a sink of `points-awarded`, one document per entry (`_id` = entry id).
 
-The ledger is the source of truth: balances and leaderboards are derived from it. When a replay
-re-evaluates an event whose entries already exist, the stored entries win (`record` returns them),
-so what is announced and credited is always what the ledger says.
+Written in bulk by the ledger-sink agent, idempotently (a redelivered entry is a duplicate `_id`,
+ignored); read by `ListLedger`, audits and exports. Balances and leaderboards never read it.
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime
+from collections.abc import Sequence
 
+from advocacy.rewards.v1.rewards_pb2 import LedgerEntry
 from prometheus_client import Counter
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.common.events import from_timestamp, to_timestamp
 from services.common.mongo import duplicate_indexes
+from services.rewards.domain.account import entry_id, ledger_document
 from services.rewards.domain.rules import REDEMPTION
-
-READ_CONCURRENCY = 16
 
 POINTS_AWARDED = Counter(
     "advocacy_rewards_points_awarded_total", "Points granted by new ledger entries, by rule.", ["rule"]
 )
 POINTS_REDEEMED = Counter("advocacy_rewards_points_redeemed_total", "Points debited by redemptions.")
-
-
-def entry_id(source_event_id: str, rule: str) -> str:
-    return f"{source_event_id}:{rule}"
 
 
 class LedgerRepository:
@@ -36,73 +31,28 @@ class LedgerRepository:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("occurred_at", DESCENDING)])
-        await self.collection.create_index([("advocate_id", ASCENDING), ("local_day", ASCENDING)])
-        await self.collection.create_index([("source_event_id", ASCENDING)])
         await self.collection.create_index([("local_day", ASCENDING)])
 
-    async def record(self, entries: list[dict]) -> list[dict]:
-        """Inserts entries whose `_id` is new, in one bulk write; returns the entries as stored
-        (existing ones win, read back by `_id`, the only filter FerretDB does not scan for)."""
+    async def insert(self, entries: Sequence[dict]) -> int:
+        """Stores the entries whose `_id` is new in one unordered bulk insert; returns how many were new."""
         if not entries:
-            return []
+            return 0
+        duplicates: set[int] = set()
         try:
-            await self.collection.insert_many(entries, ordered=False)
-            _count_points(entries)
-            return entries
+            await self.collection.insert_many(list(entries), ordered=False)
         except BulkWriteError as exc:
             duplicates = duplicate_indexes(exc)
-            _count_points([e for i, e in enumerate(entries) if i not in duplicates])
-            existing = [entries[i]["_id"] for i in sorted(duplicates)]
-        stored = await self.stored(existing)
-        return [stored.get(e["_id"], e) for e in entries]
-
-    async def stored(self, ids: list[str]) -> dict[str, dict]:
-        """The entries among `ids` that exist, each read by `_id`."""
-        found: dict[str, dict] = {}
-        for n in range(0, len(ids), READ_CONCURRENCY):  # a few at a time: FerretDB serializes them anyway
-            docs = await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids[n : n + READ_CONCURRENCY]))
-            found.update((d["_id"], d) for d in docs if d is not None)
-        return found
-
-    async def insert_count(self, entries: list[dict]) -> int:
-        """How many of `entries` were new (a helper for tests and tools)."""
-        before = await self.collection.count_documents({"_id": {"$in": [e["_id"] for e in entries]}})
-        await self.record(entries)
-        return len(entries) - before
-
-    async def by_source(self, source_event_id: str) -> list[dict]:
-        return [d async for d in self.collection.find({"source_event_id": source_event_id}).sort("_id", ASCENDING)]
-
-    async def by_ids(self, ids: list[str]) -> list[dict]:
-        stored = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": ids}})}
-        return [stored[i] for i in ids if i in stored]
-
-    async def day_total(self, advocate_id: str, day: str) -> int:
-        """Points already granted to the advocate on their local day (what the daily cap counts)."""
-        rows = [
-            r
-            async for r in await self.collection.aggregate(
-                [
-                    {"$match": {"advocate_id": advocate_id, "local_day": day}},
-                    {"$group": {"_id": None, "points": {"$sum": "$points"}}},
-                ]
-            )
-        ]
-        return int(rows[0]["points"]) if rows else 0
+        new = [e for i, e in enumerate(entries) if i not in duplicates]
+        _count_points(new)
+        return len(new)
 
     async def balance(self, advocate_id: str) -> tuple[int, int]:
-        """(points, entries), derived from the ledger itself: one projected find, summed here. A
-        cursor, not one aggregate command: FerretDB scans the collection for it, and each batch is
-        a round trip of its own within the client's socket timeout however large the ledger."""
+        """(points, entries) summed from the ledger itself (an audit: FerretDB scans for it)."""
         points = entries = 0
         async for doc in self.collection.find({"advocate_id": advocate_id}, {"points": 1, "_id": 0}):
             points += int(doc["points"])
             entries += 1
         return points, entries
-
-    async def all_balances(self) -> dict[str, int]:
-        rows = self.collection.aggregate([{"$group": {"_id": "$advocate_id", "points": {"$sum": "$points"}}}])
-        return {r["_id"]: int(r["points"]) async for r in await rows}
 
     async def history(self, advocate_id: str, limit: int) -> list[dict]:
         cursor = self.collection.find({"advocate_id": advocate_id}).sort("occurred_at", DESCENDING).limit(limit)
@@ -122,46 +72,43 @@ class LedgerRepository:
         pipeline = [{"$match": query}, {"$group": {"_id": group, "points": {"$sum": "$points"}}}]
         return [r async for r in await self.collection.aggregate(pipeline)]
 
-    async def advocate_entries(self, advocate_id: str, rules: list[str]) -> list[dict]:
-        cursor = self.collection.find(
-            {"advocate_id": advocate_id, "rule": {"$in": rules}},
-            {"rule": 1, "local_day": 1, "units": 1, "leader": 1, "points": 1},
-        )
-        return [d async for d in cursor]
+
+def entry_message(doc: dict) -> LedgerEntry:
+    return LedgerEntry(
+        entry_id=doc["_id"],
+        advocate_id=doc["advocate_id"],
+        points=int(doc["points"]),
+        rule=doc["rule"],
+        rule_set_version=int(doc["rule_set_version"]),
+        source_event_id=doc["source_event_id"],
+        campaign_id=doc.get("campaign_id", ""),
+        occurred_at=to_timestamp(doc["occurred_at"]),
+        content_id=doc.get("content_id", ""),
+        capped_points=int(doc.get("capped", 0)),
+        team=doc.get("team", ""),
+        leader=bool(doc.get("leader", False)),
+        local_day=doc.get("local_day", ""),
+        units=int(doc.get("units", 1)),
+    )
 
 
-def ledger_document(
-    *,
-    source_event_id: str,
-    rule: str,
-    advocate_id: str,
-    points: int,
-    rule_set_version: int,
-    campaign_id: str,
-    content_id: str,
-    occurred_at: datetime,
-    capped: int = 0,
-    team: str = "",
-    leader: bool = False,
-    local_day: str = "",
-    units: int = 1,
-) -> dict:
-    return {
-        "_id": entry_id(source_event_id, rule),
-        "advocate_id": advocate_id,
-        "points": points,
-        "capped": capped,
-        "rule": rule,
-        "rule_set_version": rule_set_version,
-        "source_event_id": source_event_id,
-        "campaign_id": campaign_id,
-        "content_id": content_id,
-        "occurred_at": occurred_at,
-        "team": team,
-        "leader": leader,
-        "local_day": local_day,
-        "units": units,
-    }
+def entry_document(entry: LedgerEntry) -> dict:
+    """The ledger document of an announced entry (`entry_message` reversed)."""
+    return ledger_document(
+        source_event_id=entry.source_event_id,
+        rule=entry.rule,
+        advocate_id=entry.advocate_id,
+        points=entry.points,
+        rule_set_version=entry.rule_set_version,
+        campaign_id=entry.campaign_id,
+        content_id=entry.content_id,
+        occurred_at=from_timestamp(entry.occurred_at),
+        capped=entry.capped_points,
+        team=entry.team,
+        leader=entry.leader,
+        local_day=entry.local_day,
+        units=entry.units,
+    )
 
 
 def _count_points(inserted: list[dict]) -> None:
@@ -172,3 +119,6 @@ def _count_points(inserted: list[dict]) -> None:
             POINTS_AWARDED.labels(entry.get("rule", "")).inc(points)
         elif points < 0:
             POINTS_REDEEMED.inc(-points)
+
+
+__all__ = ["LedgerRepository", "entry_document", "entry_id", "entry_message", "ledger_document"]

@@ -9,23 +9,27 @@ from datetime import UTC, date, datetime
 import grpc
 import pymongo
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
-from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
-from services.rewards.adapters.ledger import LedgerRepository
+from services.rewards.adapters.ledger import LedgerRepository, entry_message
 from services.rewards.adapters.redemption import (
     InsufficientPoints,
-    Interrupted,
+    NotDecided,
     OutOfStock,
     Redemptions,
     UnknownItem,
 )
-from services.rewards.adapters.store import CampaignRepository, CatalogRepository, RuleSetRepository, WalletRepository
+from services.rewards.adapters.store import (
+    AccountSummaries,
+    CampaignRepository,
+    CatalogRepository,
+    RuleSetRepository,
+)
 from services.rewards.domain import boards
 from services.rewards.domain.boards import Row
-from services.rewards.domain.rules import CLICK, DEFAULT_RULES, SHARE, Campaign, RuleSet
-from services.rewards.stream.agents import entry_message
+from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
 MAX_PAGE = 500
 LEDGER_CHECK_SECONDS = 120.0  # GetBalance's optional ledger scan
@@ -47,7 +51,7 @@ RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "
 @dataclass
 class Repositories:
     ledger: LedgerRepository
-    wallets: WalletRepository
+    accounts: AccountSummaries
     catalog: CatalogRepository
     rule_sets: RuleSetRepository
     campaigns: CampaignRepository
@@ -98,7 +102,8 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     ) -> rewards_pb2.Balance:
         advocate_id = _id(request.advocate_id, "advocate_id")
         r = self._repos()
-        points = await r.wallets.balance(advocate_id)  # first: fails fast when the database is down
+        account = await r.accounts.get(advocate_id)  # first: fails fast when the database is down
+        points = int(account.get("earned", 0)) - int(account.get("redeemed", 0))
         if not request.with_ledger_check:
             return rewards_pb2.Balance(advocate_id=advocate_id, points=points)
         # The check reads all the advocate's entries (FerretDB scans the whole ledger for them):
@@ -149,23 +154,18 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.GetBadgesRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Badges:
         advocate_id = _id(request.advocate_id, "advocate_id")
-        ledger = self._repos().ledger
-        entries = await ledger.advocate_entries(advocate_id, [SHARE, CLICK])
-        shares = [e for e in entries if e["rule"] == SHARE]
-        by_month: dict[str, int] = {}
-        for e in shares:
-            by_month[e["local_day"][:7]] = by_month.get(e["local_day"][:7], 0) + 1
+        account = await self._repos().accounts.get(advocate_id)
         bounds = boards.period_bounds(boards.MONTH, datetime.now(UTC).date())
         assert bounds is not None
         # The board's first MAX_PAGE rows: enough, as only a rank up to 10 earns a badge.
         monthly = await self._board(rewards_pb2.BOARD_GLOBAL, bounds[0], bounds[1], "", "")
         rank = next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
         facts = boards.BadgeFacts(
-            shares=len(shares),
-            clicks=sum(int(e.get("units", 1)) for e in entries if e["rule"] == CLICK),
-            share_days=[e["local_day"] for e in shares],
-            leader=any(e.get("leader") for e in shares),
-            shares_by_month=by_month,
+            shares=int(account.get("shares", 0)),
+            clicks=int(account.get("click_units", 0)),
+            longest_run=int(account.get("best_run", 0)),
+            leader=bool(account.get("leader", 0)),
+            max_month_shares=int(account.get("max_month_shares", 0)),
             monthly_rank=rank,
         )
         return rewards_pb2.Badges(badges=boards.badges(facts))
@@ -203,11 +203,8 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             raise FailedPrecondition(f"item_id: {item_id!r} is out of stock") from None
         except InsufficientPoints:
             raise FailedPrecondition("advocate_id: balance does not cover the item's cost") from None
-        except Interrupted:
-            raise Aborted(
-                "idempotency_key: this redemption was interrupted and rolled back (nothing was debited); "
-                "retry with a new idempotency_key"
-            ) from None
+        except NotDecided:
+            raise Unavailable("the redemption is not decided yet; retry with the same idempotency_key") from None
         return rewards_pb2.RedeemResponse(entry=entry_message(out.entry), balance=out.balance, created=out.created)
 
     async def GetRuleSet(

@@ -1,4 +1,4 @@
-"""Leaderboard periods, fair team ranking and badges: pure functions over ledger aggregates.
+"""Leaderboard periods, fair team ranking and badges: pure functions over point totals.
 
 Periods are calendar periods of the advocate's local day (the `local_day` every award carries), so
 a day's capped total never straddles a week or month boundary.
@@ -64,9 +64,9 @@ def rank_teams(points_by_team_advocate: dict[tuple[str, str], int], per_active_a
 class BadgeFacts:
     shares: int
     clicks: int
-    share_days: list[str]
+    longest_run: int  # the longest run of consecutive local days with a share
     leader: bool
-    shares_by_month: dict[str, int]
+    max_month_shares: int  # the most shares in one calendar month
     monthly_rank: int | None  # rank on this month's global board, 1-based
 
 
@@ -96,10 +96,10 @@ def badges(f: BadgeFacts) -> list[str]:
         earned.append(TEN_SHARES)
     if f.clicks >= 100:
         earned.append(HUNDRED_CLICKS)
-    if longest_run(f.share_days) >= 7:
+    if f.longest_run >= 7:
         earned.append(SEVEN_DAY_STREAK)
     if f.monthly_rank is not None and f.monthly_rank <= 10:
         earned.append(TOP_TEN_OF_MONTH)
-    if f.leader and any(n >= 5 for n in f.shares_by_month.values()):
+    if f.leader and f.max_month_shares >= 5:
         earned.append(LEADER_VOICE)
     return earned

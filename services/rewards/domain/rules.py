@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from advocacy.common.v1.common_pb2 import Network
@@ -32,12 +33,6 @@ REACTION = "reaction"
 COMMENT = "comment"
 RESHARE = "reshare"
 REDEMPTION = "redemption"
-# Every rule an event of each kind can be awarded by, whatever the rule set version. (An early
-# sharer bonus is its own event with its share's event id: it must not claim the share's entries.)
-SHARE_EVENT_RULES = (SHARE, DUPLICATE_SHARE, FIRST_SHARE, PERSONAL_WORDING, STREAK)
-EARLY_SHARER_EVENT_RULES = (EARLY_SHARER,)
-ENGAGEMENT_EVENT_RULES = (CLICK, REACTION, COMMENT, RESHARE)
-
 ENGAGEMENT_RULES = {
     "ENGAGEMENT_KIND_CLICK": CLICK,
     "ENGAGEMENT_KIND_REACTION": REACTION,
@@ -152,7 +147,8 @@ def local_day(at: datetime, timezone: str) -> date:
 
 @dataclass
 class AdvocateState:
-    """What the rules remember about one advocate (a Faust table value, JSON-able via to_dict)."""
+    """One advocate's record in the award agent's table (JSON-able via to_dict): what the rules
+    remember, the account (services/rewards/domain/account.py) and the source offsets applied."""
 
     shared_items: set[str] = field(default_factory=set)
     # "<content id>|<network>" -> epoch seconds of the last share that earned points.
@@ -163,26 +159,49 @@ class AdvocateState:
     clicks: dict[str, float] = field(default_factory=dict)
     # "<topic>/<partition>" -> last source offset applied: a redelivered event is recognised.
     offsets: dict[str, int] = field(default_factory=dict)
+    # The account: points ever awarded and ever redeemed (both only grow; balance = difference).
+    earned: int = 0
+    redeemed: int = 0
+    # Points granted per local day, for the daily cap: recent days only; days before `days_floor`
+    # are forgotten and count as full.
+    days: dict[str, int] = field(default_factory=dict)
+    days_floor: str = ""
+    # Awarded points per period key ("week:2026-10-05", "all_time", ...) and per
+    # "<campaign>|<period key>": what the leaderboards rank.
+    totals: dict[str, int] = field(default_factory=dict)
+    campaign_totals: dict[str, int] = field(default_factory=dict)
+    # What the badges count.
+    shares: int = 0
+    click_units: int = 0
+    best_run: int = 0
+    leader: bool = False
+    share_months: dict[str, int] = field(default_factory=dict)
+    # "<kind>:<source event id>" -> epoch seconds, of the events applied in the last
+    # RECENT_EVENTS_HOURS of event time: the same event sent twice (an at-least-once producer, a
+    # re-announced early-sharer bonus) is recognised at another offset too.
+    recent_events: dict[str, float] = field(default_factory=dict)
+    # Redemption key -> its outcome ("redeemed", "insufficient_points", "out_of_stock").
+    redemptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def balance(self) -> int:
+        return self.earned - self.redeemed
 
     def to_dict(self) -> dict:
-        return {
-            "shared_items": sorted(self.shared_items),
-            "last_share": self.last_share,
-            "share_days": self.share_days,
-            "clicks": self.clicks,
-            "offsets": self.offsets,
-        }
+        doc = asdict(self)
+        doc["shared_items"] = sorted(self.shared_items)
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict | None) -> AdvocateState:
         doc = doc or {}
-        return cls(
-            shared_items=set(doc.get("shared_items", [])),
-            last_share=dict(doc.get("last_share", {})),
-            share_days=list(doc.get("share_days", [])),
-            clicks=dict(doc.get("clicks", {})),
-            offsets=dict(doc.get("offsets", {})),
-        )
+        known = {f.name for f in fields(cls)}
+        # Copies: the table's cached value must not change before the state is written back.
+        values: dict[str, Any] = {
+            k: (v.copy() if isinstance(v, dict | list) else v) for k, v in doc.items() if k in known
+        }
+        values["shared_items"] = set(doc.get("shared_items", []))
+        return cls(**values)
 
     def already_applied(self, source: str, offset: int) -> bool:
         return offset <= self.offsets.get(source, -1)

@@ -1,0 +1,158 @@
+"""An advocate's account in its state record: ledger entries booked into the balance, the day
+totals the daily cap counts, the period totals the leaderboards rank and the badge counters.
+
+Pure: the award agent books every entry it announces, in the order of the advocate's partition,
+so the state is exactly the sum of the ledger it emitted (the database ledger is only a sink).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from services.rewards.domain import boards
+from services.rewards.domain.rules import (
+    CLICK,
+    REDEMPTION,
+    SHARE,
+    STREAK_MEMORY_DAYS,
+    AdvocateState,
+    Award,
+    RuleSet,
+    apply_daily_cap,
+)
+
+# Day totals kept per advocate for the daily cap; an event of an older local day finds its day full.
+DAY_MEMORY_DAYS = 62
+PERIODS = (boards.WEEK, boards.MONTH, boards.QUARTER, boards.ALL_TIME)
+# How long (in event time) an applied event's id is remembered, to recognise it sent again.
+RECENT_EVENTS_HOURS = 48
+REDEEMED, INSUFFICIENT_POINTS, OUT_OF_STOCK = "redeemed", "insufficient_points", "out_of_stock"
+
+
+def entry_id(source_event_id: str, rule: str) -> str:
+    return f"{source_event_id}:{rule}"
+
+
+def ledger_document(
+    *,
+    source_event_id: str,
+    rule: str,
+    advocate_id: str,
+    points: int,
+    rule_set_version: int,
+    campaign_id: str,
+    content_id: str,
+    occurred_at: datetime,
+    capped: int = 0,
+    team: str = "",
+    leader: bool = False,
+    local_day: str = "",
+    units: int = 1,
+) -> dict:
+    return {
+        "_id": entry_id(source_event_id, rule),
+        "advocate_id": advocate_id,
+        "points": points,
+        "capped": capped,
+        "rule": rule,
+        "rule_set_version": rule_set_version,
+        "source_event_id": source_event_id,
+        "campaign_id": campaign_id,
+        "content_id": content_id,
+        "occurred_at": occurred_at,
+        "team": team,
+        "leader": leader,
+        "local_day": local_day,
+        "units": units,
+    }
+
+
+def period_key(period: str, day: date) -> str:
+    """The key of the period containing `day`: "<period>:<first day>", or "all_time"."""
+    bounds = boards.period_bounds(period, day)
+    return period if bounds is None else f"{period}:{bounds[0]}"
+
+
+def granted_on(state: AdvocateState, day: str, rules: RuleSet) -> int:
+    """Points already granted on the advocate's local `day` (a forgotten day counts as full)."""
+    if state.days_floor and day < state.days_floor:
+        return max(rules.daily_cap, 0)
+    return state.days.get(day, 0)
+
+
+def cap(state: AdvocateState, day: str, awards: list[Award], rules: RuleSet) -> list[Award]:
+    return apply_daily_cap(awards, granted_on(state, day, rules), rules)
+
+
+def book(state: AdvocateState, doc: dict) -> None:
+    """Books one ledger entry (the document the agent announces) into the state."""
+    points = int(doc["points"])
+    if doc["rule"] == REDEMPTION:
+        state.redeemed -= points
+        return
+    state.earned += points
+    day = doc["local_day"]
+    state.days[day] = state.days.get(day, 0) + points
+    _forget_old_days(state, day)
+    if points:
+        for period in PERIODS:
+            key = period_key(period, date.fromisoformat(day))
+            state.totals[key] = state.totals.get(key, 0) + points
+            if doc["campaign_id"]:
+                ckey = f"{doc['campaign_id']}|{key}"
+                state.campaign_totals[ckey] = state.campaign_totals.get(ckey, 0) + points
+    _count_for_badges(state, doc)
+
+
+def _forget_old_days(state: AdvocateState, day: str) -> None:
+    newest = max(state.days)
+    floor = (date.fromisoformat(newest) - timedelta(days=DAY_MEMORY_DAYS)).isoformat()
+    if any(d < floor for d in state.days):
+        state.days = {d: p for d, p in state.days.items() if d >= floor}
+        state.days_floor = max(state.days_floor, floor)
+
+
+def _count_for_badges(state: AdvocateState, doc: dict) -> None:
+    if doc["rule"] == SHARE:
+        state.shares += 1
+        month = doc["local_day"][:7]
+        state.share_months[month] = state.share_months.get(month, 0) + 1
+        state.leader = state.leader or bool(doc.get("leader"))
+        # (evaluate_share has added the day already; the rules remember the last few days.)
+        state.share_days = sorted({*state.share_days, doc["local_day"]})[-STREAK_MEMORY_DAYS:]
+        state.best_run = max(state.best_run, boards.longest_run(state.share_days))
+    elif doc["rule"] == CLICK:
+        state.click_units += int(doc.get("units", 1))
+
+
+def first_time(state: AdvocateState, event_key: str, at: datetime) -> bool:
+    """Remembers `event_key` (kind and source event id); False when it was applied before."""
+    if event_key in state.recent_events:
+        return False
+    stamp = at.timestamp()
+    state.recent_events[event_key] = stamp
+    horizon = max(state.recent_events.values()) - RECENT_EVENTS_HOURS * 3600
+    if min(state.recent_events.values()) < horizon:
+        state.recent_events = {k: v for k, v in state.recent_events.items() if v >= horizon}
+    return True
+
+
+def redemption_decision(state: AdvocateState, key: str, cost: int) -> str | None:
+    """None when `key` was decided before (a retry: its outcome stands); otherwise whether the
+    balance covers the cost (the stock is asked only then). A balance never goes negative."""
+    if key in state.redemptions:
+        return None
+    return REDEEMED if state.balance >= cost else INSUFFICIENT_POINTS
+
+
+def summary(state: AdvocateState) -> dict[str, int]:
+    """What GetBalance and GetBadges read: every field only grows, so stale writes lose to `$max`."""
+    return {
+        "earned": state.earned,
+        "redeemed": state.redeemed,
+        "shares": state.shares,
+        "click_units": state.click_units,
+        "best_run": state.best_run,
+        "leader": int(state.leader),
+        "max_month_shares": max(state.share_months.values(), default=0),
+    }

@@ -1,0 +1,167 @@
+"""The award agent's batch (app/processor.py) over in-memory fakes of its ports: exactly-once in
+effect across redeliveries and crashes, the daily cap, period totals and redemptions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from advocacy.common.v1.common_pb2 import AdvocateSnapshot
+from advocacy.share.v1.share_pb2 import Share, ShareMade
+
+from services.rewards.app.incoming import REDEMPTION_KIND, SHARE_KIND, Incoming, RedemptionRequest
+from services.rewards.app.processor import AwardProcessor
+from services.rewards.domain.account import INSUFFICIENT_POINTS, OUT_OF_STOCK, REDEEMED
+from services.rewards.domain.rules import DEFAULT_RULES, AdvocateState, Campaign, RuleSet
+
+AT = datetime(2026, 10, 14, 9, tzinfo=UTC)
+
+
+class Crash(Exception):
+    pass
+
+
+@dataclass
+class Fakes:
+    rules_set: RuleSet = DEFAULT_RULES
+    tables: dict[str, dict] = field(default_factory=dict)
+    announced: list[dict] = field(default_factory=list)
+    outcomes: dict[str, dict] = field(default_factory=dict)
+    summaries: dict[str, dict[str, int]] = field(default_factory=dict)
+    stock: int = 100
+    claims: dict[str, str] = field(default_factory=dict)
+    fail_summaries: bool = False
+
+    async def rules(self) -> RuleSet:
+        return self.rules_set
+
+    async def campaign(self, campaign_id: str) -> Campaign | None:
+        return None
+
+    def get(self, advocate_id: str) -> dict | None:
+        return self.tables.get(advocate_id)
+
+    def put(self, advocate_id: str, state: dict, event: Any) -> None:
+        self.tables[advocate_id] = state
+
+    async def announce(self, announcements: Sequence[tuple[dict, str]]) -> None:
+        self.announced += [doc for doc, _ in announcements]
+
+    async def claim(self, item_id: str, key: str) -> str | None:
+        if key not in self.claims and len(self.claims) < self.stock:
+            self.claims[key] = f"{item_id}:{len(self.claims)}"
+        return self.claims.get(key)
+
+    async def record_outcomes(self, outcomes: Sequence[dict]) -> None:
+        for doc in outcomes:
+            self.outcomes.setdefault(doc["_id"], doc)  # an insert by `_id`: the first one stays
+
+    async def publish_summaries(self, summaries: dict[str, dict[str, int]]) -> None:
+        if self.fail_summaries:
+            raise Crash("database down")
+        for a, fields in summaries.items():
+            old = self.summaries.setdefault(a, {})
+            for k, v in fields.items():
+                old[k] = max(old.get(k, v), v)
+
+    def processor(self) -> AwardProcessor:
+        return AwardProcessor(self, self, self, self, self)
+
+    def state(self, advocate_id: str = "aino") -> AdvocateState:
+        return AdvocateState.from_dict(self.tables.get(advocate_id))
+
+    def ids(self) -> list[str]:
+        return [d["_id"] for d in self.announced]
+
+
+def share(offset: int, event_id: str, content: str = "c1", at: datetime = AT, advocate: str = "aino") -> Incoming:
+    snapshot = AdvocateSnapshot(advocate_id=advocate, display_name="Aino A", team="sales", timezone="UTC")
+    msg = ShareMade(event_id=event_id, share=Share(content_id=content, advocate_id=advocate), advocate=snapshot)
+    return Incoming(
+        event=object(),
+        kind=SHARE_KIND,
+        source="share-made/0",
+        offset=offset,
+        advocate_id=advocate,
+        source_id=event_id,
+        at=at,
+        day=at.date().isoformat(),
+        content_id=content,
+        snapshot=snapshot,
+        network="NETWORK_LINKEDIN",
+        share=msg,
+    )
+
+
+def redeem(offset: int, key: str, cost: int, request_id: str = "") -> Incoming:
+    return Incoming(
+        event=object(),
+        kind=REDEMPTION_KIND,
+        source="redemptions/0",
+        offset=offset,
+        advocate_id="aino",
+        source_id=key,
+        at=AT,
+        day=AT.date().isoformat(),
+        redemption=RedemptionRequest(key, request_id or f"r{offset}", "mug", cost),
+    )
+
+
+async def test_a_redelivered_event_changes_nothing_and_the_same_event_at_another_offset_counts_once():
+    f = Fakes()
+    await f.processor().process([share(0, "sh-1"), share(1, "sh-2", content="c2")])
+    state = f.state()
+    assert state.balance == 30 and f.ids() == ["sh-1:share", "sh-1:first_share", "sh-2:share", "sh-2:first_share"]
+    effects = await f.processor().process([share(0, "sh-1"), share(1, "sh-2", content="c2")])
+    assert effects.replayed == 2 and f.state() == state and len(f.announced) == 4
+    effects = await f.processor().process([share(7, "sh-1")])  # sent twice by an at-least-once producer
+    assert effects.replayed == 1 and f.state().balance == 30 and len(f.announced) == 4
+    assert f.summaries["aino"]["earned"] == 30 and f.summaries["aino"]["shares"] == 2
+
+
+async def test_a_crash_before_the_state_write_is_re_evaluated_from_the_prefix_with_the_same_entries():
+    f = Fakes()
+    await f.processor().process([share(0, "sh-1")])
+    f.fail_summaries = True
+    batch = [share(1, "sh-2", content="c2"), share(2, "sh-3", content="c3")]
+    with pytest.raises(Crash):
+        await f.processor().process(batch)
+    assert f.state().balance == 15  # the state was not written: still the prefix
+    first_try = f.ids()[2:]
+    f.fail_summaries = False
+    f.announced = f.announced[:2]
+    await f.processor().process(batch)
+    assert f.ids()[2:] == first_try and f.state().balance == 45
+
+
+async def test_the_daily_cap_and_period_totals_come_from_the_state():
+    f = Fakes(rules_set=RuleSet(daily_cap=40))
+    await f.processor().process([share(i, f"sh-{i}", content=f"c{i}") for i in range(4)])
+    state = f.state()
+    assert state.balance == 40 and state.days == {"2026-10-14": 40}
+    assert sum(d["capped"] for d in f.announced) == 4 * 15 - 40
+    assert state.totals == {"week:2026-10-12": 40, "month:2026-10-01": 40, "quarter:2026-10-01": 40, "all_time": 40}
+
+
+async def test_redemptions_never_overdraw_and_a_key_is_decided_once():
+    f = Fakes()
+    await f.processor().process([share(i, f"sh-{i}", content=f"c{i}") for i in range(7)])  # 105 points
+    assert f.state().balance == 105
+    await f.processor().process([redeem(i, f"k{i}", 30) for i in range(10)])
+    statuses = [f.outcomes[f"k{i}"]["status"] for i in range(10)]
+    assert statuses == [REDEEMED] * 3 + [INSUFFICIENT_POINTS] * 7
+    assert f.state().balance == 15 and len(f.claims) == 3
+    assert sum(d["points"] for d in f.announced) == 15  # the ledger agrees: three -30 entries
+    await f.processor().process([redeem(10, "k0", 30, request_id="retry")])  # the same key again
+    assert f.outcomes["k0"]["request_id"] == "r0" and f.state().balance == 15 and len(f.claims) == 3
+
+
+async def test_out_of_stock_debits_nothing():
+    f = Fakes(stock=1)
+    await f.processor().process([share(i, f"sh-{i}", content=f"c{i}") for i in range(4)])  # 60 points
+    await f.processor().process([redeem(0, "k0", 20), redeem(1, "k1", 20)])
+    assert [f.outcomes[k]["status"] for k in ("k0", "k1")] == [REDEEMED, OUT_OF_STOCK]
+    assert f.state().balance == 40 and f.outcomes["k1"]["entry"] is None
