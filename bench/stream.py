@@ -7,6 +7,8 @@ contender starts from an identical, pre-produced backlog:
 - (a) a raw aiokafka consumer loop that only decodes the protobuf events (the stack's ceiling);
 - (b) a naive Faust agent (`bench.naive_worker`) that awards and aggregates one event at a time,
   one awaited database write per event;
+- (c) a bare Faust agent built by `create_app` (`bench.decode_worker`) that only decodes each
+  event, in the award agent's takes: what our Faust setup itself can do;
 - the real rewards and analytics workers (`python -m services.rewards` / `.analytics`), running
   together, as in production.
 
@@ -263,6 +265,29 @@ async def _prepare(cfg: local_stack.StackConfig, events: list[tuple[str, bytes, 
     return prefix
 
 
+async def _baseline(
+    cfg: local_stack.StackConfig,
+    data: Path,
+    prefix: str,
+    name: str,
+    module: str,
+    group: str,
+    total: int,
+    limit_s: float,
+) -> dict[str, Rate]:
+    env = {**os.environ, **_stream_env(cfg, prefix, data / "faust")}
+    (data / "logs").mkdir(parents=True, exist_ok=True)
+    with (data / "logs" / f"{name}-{prefix}log").open("ab") as log:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        return await committed_progress(cfg.kafka_bootstrap, {name: group}, prefix, total, limit_s)
+    finally:
+        worker.terminate()
+        await worker.wait()
+
+
 async def measure(
     cfg: local_stack.StackConfig, total: int, data: Path, port_base: int = 26151, limit_s: float = 600.0
 ) -> dict[str, Rate]:
@@ -272,19 +297,12 @@ async def measure(
     prefix = await _prepare(cfg, events)
     rates["raw"] = await raw_loop(cfg.kafka_bootstrap, prefix, total)
 
-    prefix = await _prepare(cfg, events)
-    env = {**os.environ, **_stream_env(cfg, prefix, data / "faust")}
-    (data / "logs").mkdir(parents=True, exist_ok=True)
-    with (data / "logs" / f"naive-{prefix}log").open("ab") as log:
-        naive = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.naive_worker", env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        got = await committed_progress(cfg.kafka_bootstrap, {"naive": f"{prefix}bench-naive"}, prefix, total, limit_s)
-        rates.update(got)
-    finally:
-        naive.terminate()
-        await naive.wait()
+    for name, module, group in (
+        ("naive", "bench.naive_worker", "bench-naive"),
+        ("faust", "bench.decode_worker", "advocacy-bench-decode"),
+    ):
+        prefix = await _prepare(cfg, events)
+        rates.update(await _baseline(cfg, data, prefix, name, module, prefix + group, total, limit_s))
 
     prefix = await _prepare(cfg, events)
     platform = Platform(
@@ -309,7 +327,8 @@ def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
     from bench.__main__ import row
 
     pipeline = min(rates["rewards"].per_second, rates["analytics"].per_second)
-    raw, naive = rates["raw"].per_second, rates["naive"].per_second
+    raw, naive, bare = rates["raw"].per_second, rates["naive"].per_second, rates["faust"].per_second
+    rewards = rates["rewards"].per_second
     value = (
         f"{pipeline:,.0f} events/s (rewards {rates['rewards'].per_second:,.0f}/s, "
         f"analytics {rates['analytics'].per_second:,.0f}/s, together; {total:,} events)"
@@ -319,6 +338,28 @@ def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
         for k, r in rates.items()
     }
     return [
+        {
+            **row(
+                "P1 rewards vs bare Faust decode",
+                f"rewards {rewards:,.0f} events/s ({total:,} events)",
+                f"bare Faust decode-only agent {bare:,.0f}/s",
+                rewards / bare,
+                ">= 0.3x",
+                rewards / bare >= 0.3,
+            ),
+            "raw": raw_rates,
+        },
+        {
+            **row(
+                "P1 stream vs bare Faust decode",
+                value,
+                f"bare Faust decode-only agent {bare:,.0f}/s",
+                pipeline / bare,
+                ">= 0.3x",
+                pipeline / bare >= 0.3,
+            ),
+            "raw": raw_rates,
+        },
         {
             **row(
                 "P1 stream vs raw decode",

@@ -16,6 +16,7 @@ from services.rewards.adapters.store import (
     AccountSummaries,
     CampaignRepository,
     CatalogRepository,
+    LeaderboardDocuments,
     RedemptionOutcomes,
     RulesCache,
     RuleSetRepository,
@@ -59,18 +60,19 @@ def main() -> None:
         db = mongo[settings.mongo_db]
         ledger, catalog = LedgerRepository(db), CatalogRepository(db)
         accounts, outcomes = AccountSummaries(db), RedemptionOutcomes(db)
+        boards = LeaderboardDocuments(db, INTERNAL_PARTITIONS)
         rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
         await prepare_database(ledger.ensure_indexes, catalog.ensure_indexes)
         redemptions = Redemptions(catalog, outcomes, send_request, settings.redemption_timeout_seconds)
-        adapters.repos = Repositories(ledger, accounts, catalog, rule_sets, campaigns, redemptions)
+        adapters.repos = Repositories(ledger, accounts, boards, catalog, rule_sets, campaigns, redemptions)
         cache = RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
-        adapters.deps = Deps(ledger, catalog, outcomes, accounts, cache)
-        boards = ReadCache[list[Row]](
+        adapters.deps = Deps(ledger, catalog, outcomes, accounts, boards, cache)
+        cached = ReadCache[list[Row]](
             settings.leaderboard_cache_seconds,
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),
             name="leaderboards",
         )
-        servicer = RewardsServicer(lambda: adapters.repos, boards, settings.leaderboard_timeout_seconds)
+        servicer = RewardsServicer(lambda: adapters.repos, cached)
         return StreamComponents(
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),
             service_names=[rewards_pb2.DESCRIPTOR.services_by_name["RewardsService"].full_name],

@@ -76,8 +76,8 @@ def test_a_share_earns_points_and_adds_reach(clients):
 
     # share 10 + first share of the item 5 + personal wording 5 + early sharer 5 (the early-sharer
     # bonus is ranked per item on its own path, so it may land a moment after the others).
-    # GetBalance reads the wallet, then (with the ledger check) the ledger: an entry landing
-    # between the two reads shows a ledger ahead of the wallet for a moment, so wait until both settle.
+    # GetBalance reads the account, then (with the ledger check) the ledger sink: an entry landing
+    # between the two reads shows one ahead of the other for a moment, so wait until both settle.
     def settled():  # type: ignore[no-untyped-def]
         b = clients.rewards.GetBalance(rewards_pb2.GetBalanceRequest(advocate_id=advocate_id, with_ledger_check=True))
         return b if b.points == 25 and b.ledger_points == 25 else None

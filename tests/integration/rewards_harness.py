@@ -21,11 +21,13 @@ from services.rewards.adapters.store import (
     AccountSummaries,
     CampaignRepository,
     CatalogRepository,
+    LeaderboardDocuments,
     RedemptionOutcomes,
     RulesCache,
     RuleSetRepository,
 )
 from services.rewards.api.servicer import Repositories, RewardsServicer
+from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import REDEMPTION_KIND, Incoming, RedemptionRequest
 from services.rewards.app.processor import AwardProcessor
 from services.rewards.domain import account
@@ -46,9 +48,17 @@ class Harness:
         self.cache = RulesCache(RuleSetRepository(self.db), CampaignRepository(self.db), refresh_seconds=0)
         self.redemptions = Redemptions(self.catalog, self.outcomes, self.send, timeout_seconds=20)
         self.repos = Repositories(
-            self.ledger, self.accounts, self.catalog, self.cache.rule_sets, self.cache.campaigns, self.redemptions
+            self.ledger,
+            self.accounts,
+            LeaderboardDocuments(self.db, partitions=1),
+            self.catalog,
+            self.cache.rule_sets,
+            self.cache.campaigns,
+            self.redemptions,
         )
-        self.processor = AwardProcessor(self.cache, self, self, self, self)
+        self.board_documents = LeaderboardDocuments(self.db, partitions=1)
+        self.keeper = BoardKeeper(self.board_documents)
+        self.processor = AwardProcessor(self.cache, self, self, self, self, self.keeper)
         self._lock = asyncio.Lock()  # one partition owner: requests are applied one batch at a time
         self._tasks: set[asyncio.Task] = set()
 
@@ -61,6 +71,9 @@ class Harness:
 
     def put(self, advocate_id: str, state: dict, event: Any) -> None:
         self.states[advocate_id] = state
+
+    def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, dict]]]:
+        return {p: list(self.states.items()) for p in partitions}  # one partition: 0
 
     async def announce(self, announcements: Sequence[tuple[dict, str]]) -> None:
         await self.ledger.insert([doc for doc, _ in announcements])
@@ -84,6 +97,7 @@ class Harness:
             kind=REDEMPTION_KIND,
             source="redemptions/0",
             offset=self.offset,
+            partition=0,
             advocate_id=advocate_id,
             source_id=body["key"],
             at=datetime.now(UTC),
@@ -101,6 +115,7 @@ class Harness:
     async def _apply(self, incoming: Incoming) -> None:
         async with self._lock:
             await self.processor.process([incoming])
+            await self.keeper.materialise()
 
     async def award(
         self, event: str, rule: str, points: int, day: str, units: int = 1, leader: bool = False, who: str = "aino"
@@ -126,4 +141,9 @@ class Harness:
             await self.announce([(doc, "")])
             await self.publish_summaries({who: account.summary(state)})
             self.states[who] = state.to_dict()
+            if not self.keeper.missing([0]):
+                self.keeper.apply(0, who, state, None)
+            else:
+                self.keeper.build(self.by_partition({0}))
+            await self.keeper.materialise()
         return doc

@@ -12,6 +12,7 @@ import pytest
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.share.v1.share_pb2 import Share, ShareMade
 
+from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import REDEMPTION_KIND, SHARE_KIND, Incoming, RedemptionRequest
 from services.rewards.app.processor import AwardProcessor
 from services.rewards.domain.account import INSUFFICIENT_POINTS, OUT_OF_STOCK, REDEEMED
@@ -34,6 +35,11 @@ class Fakes:
     stock: int = 100
     claims: dict[str, str] = field(default_factory=dict)
     fail_summaries: bool = False
+    board_documents: dict[str, dict] = field(default_factory=dict)
+    keeper: BoardKeeper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keeper = BoardKeeper(self)
 
     async def rules(self) -> RuleSet:
         return self.rules_set
@@ -46,6 +52,12 @@ class Fakes:
 
     def put(self, advocate_id: str, state: dict, event: Any) -> None:
         self.tables[advocate_id] = state
+
+    def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, dict]]]:
+        return {p: list(self.tables.items()) if p == 0 else [] for p in partitions}
+
+    async def write(self, documents: Sequence[dict]) -> None:
+        self.board_documents.update((d["_id"], d) for d in documents)
 
     async def announce(self, announcements: Sequence[tuple[dict, str]]) -> None:
         self.announced += [doc for doc, _ in announcements]
@@ -68,7 +80,7 @@ class Fakes:
                 old[k] = max(old.get(k, v), v)
 
     def processor(self) -> AwardProcessor:
-        return AwardProcessor(self, self, self, self, self)
+        return AwardProcessor(self, self, self, self, self, self.keeper)
 
     def state(self, advocate_id: str = "aino") -> AdvocateState:
         return AdvocateState.from_dict(self.tables.get(advocate_id))
@@ -85,6 +97,7 @@ def share(offset: int, event_id: str, content: str = "c1", at: datetime = AT, ad
         kind=SHARE_KIND,
         source="share-made/0",
         offset=offset,
+        partition=0,
         advocate_id=advocate,
         source_id=event_id,
         at=at,
@@ -102,6 +115,7 @@ def redeem(offset: int, key: str, cost: int, request_id: str = "") -> Incoming:
         kind=REDEMPTION_KIND,
         source="redemptions/0",
         offset=offset,
+        partition=0,
         advocate_id="aino",
         source_id=key,
         at=AT,

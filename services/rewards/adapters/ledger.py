@@ -17,7 +17,6 @@ from pymongo.errors import BulkWriteError
 from services.common.events import from_timestamp, to_timestamp
 from services.common.mongo import duplicate_indexes
 from services.rewards.domain.account import entry_id, ledger_document
-from services.rewards.domain.rules import REDEMPTION
 
 POINTS_AWARDED = Counter(
     "advocacy_rewards_points_awarded_total", "Points granted by new ledger entries, by rule.", ["rule"]
@@ -31,7 +30,6 @@ class LedgerRepository:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("advocate_id", ASCENDING), ("occurred_at", DESCENDING)])
-        await self.collection.create_index([("local_day", ASCENDING)])
 
     async def insert(self, entries: Sequence[dict]) -> int:
         """Stores the entries whose `_id` is new in one unordered bulk insert; returns how many were new."""
@@ -57,20 +55,6 @@ class LedgerRepository:
     async def history(self, advocate_id: str, limit: int) -> list[dict]:
         cursor = self.collection.find({"advocate_id": advocate_id}).sort("occurred_at", DESCENDING).limit(limit)
         return [doc async for doc in cursor]
-
-    async def award_totals(
-        self,
-        group: dict | str,
-        first_day: str | None = None,
-        last_day: str | None = None,
-        match: dict | None = None,
-    ) -> list[dict]:
-        """Sums of awarded points (redemptions excluded) grouped by `group`, within [first, last] days."""
-        query: dict = {"rule": {"$ne": REDEMPTION}, **(match or {})}
-        if first_day is not None and last_day is not None:
-            query["local_day"] = {"$gte": first_day, "$lte": last_day}
-        pipeline = [{"$match": query}, {"$group": {"_id": group, "points": {"$sum": "$points"}}}]
-        return [r async for r in await self.collection.aggregate(pipeline)]
 
 
 def entry_message(doc: dict) -> LedgerEntry:

@@ -10,19 +10,32 @@ claims exist and stock never goes below zero; a claim carries its redemption's k
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.mongo import duplicate_indexes, upsert_by_id
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
-SUMMARY_CHUNK = 20  # updates per bulk: a bulk of N updates holds ~N+1 pooled connections on FerretDB
+UPSERT_CHUNK = 20  # updates per bulk: a bulk of N updates holds ~N+1 pooled connections on FerretDB
+
+
+async def _upsert_chunked(collection: AsyncCollection, ops: Sequence[UpdateOne]) -> None:
+    """Unordered bulk upserts by `_id`, a chunk at a time."""
+    for n in range(0, len(ops), UPSERT_CHUNK):
+        try:
+            await collection.bulk_write(ops[n : n + UPSERT_CHUNK], ordered=False)
+        except BulkWriteError as exc:
+            # Two first upserts of one `_id` (a previous owner's late write): the loser applies again.
+            retry = sorted(duplicate_indexes(exc))
+            await collection.bulk_write([ops[n + i] for i in retry], ordered=False)
 
 
 class AccountSummaries:
@@ -35,17 +48,34 @@ class AccountSummaries:
         self.collection = db["advocate_accounts"]
 
     async def publish(self, summaries: dict[str, dict[str, int]]) -> None:
-        ops = [UpdateOne({"_id": a}, {"$max": fields}, upsert=True) for a, fields in summaries.items()]
-        for n in range(0, len(ops), SUMMARY_CHUNK):
-            try:
-                await self.collection.bulk_write(ops[n : n + SUMMARY_CHUNK], ordered=False)
-            except BulkWriteError as exc:
-                # Two first upserts of one `_id` (old and new owner): the loser's update applies again.
-                retry = sorted(duplicate_indexes(exc))
-                await self.collection.bulk_write([ops[n + i] for i in retry], ordered=False)
+        await _upsert_chunked(
+            self.collection, [UpdateOne({"_id": a}, {"$max": fields}, upsert=True) for a, fields in summaries.items()]
+        )
 
     async def get(self, advocate_id: str) -> dict:
         return await self.collection.find_one({"_id": advocate_id}) or {}
+
+
+class LeaderboardDocuments:
+    """Each partition's part of each board (services/rewards/domain/leaderboards.py), by `_id`;
+    written only by the partition's owner."""
+
+    def __init__(self, db: AsyncDatabase, partitions: int) -> None:
+        self.collection = db["leaderboards"]
+        self.partitions = partitions
+
+    async def write(self, documents: Sequence[dict]) -> None:
+        # `$set`, not a replacement: FerretDB's bulk replies to replacements lack `nModified`.
+        ops = [
+            UpdateOne({"_id": d["_id"]}, {"$set": {k: v for k, v in d.items() if k != "_id"}}, upsert=True)
+            for d in documents
+        ]
+        await _upsert_chunked(self.collection, ops)
+
+    async def read(self, board_id: str) -> list[dict | None]:
+        """The board's document of every partition (None where it has no rows)."""
+        ids = [f"{board_id}:{p}" for p in range(self.partitions)]
+        return list(await asyncio.gather(*(self.collection.find_one({"_id": i}) for i in ids)))
 
 
 class RedemptionOutcomes:

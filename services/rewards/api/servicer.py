@@ -25,9 +25,10 @@ from services.rewards.adapters.store import (
     AccountSummaries,
     CampaignRepository,
     CatalogRepository,
+    LeaderboardDocuments,
     RuleSetRepository,
 )
-from services.rewards.domain import boards
+from services.rewards.domain import account, boards, leaderboards
 from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
@@ -43,8 +44,6 @@ PERIODS = {
     rewards_pb2.PERIOD_QUARTER: boards.QUARTER,
     rewards_pb2.PERIOD_ALL_TIME: boards.ALL_TIME,
 }
-# How long one leaderboard computation (a ledger aggregation) may take.
-BOARD_TIMEOUT_SECONDS = 120.0
 RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network")]
 
 
@@ -52,6 +51,7 @@ RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "
 class Repositories:
     ledger: LedgerRepository
     accounts: AccountSummaries
+    boards: LeaderboardDocuments
     catalog: CatalogRepository
     rule_sets: RuleSetRepository
     campaigns: CampaignRepository
@@ -71,39 +71,31 @@ def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
 
 
 class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
-    def __init__(
-        self,
-        repos: Callable[[], Repositories],
-        boards: ReadCache[list[Row]] | None = None,
-        board_timeout_seconds: float = BOARD_TIMEOUT_SECONDS,
-    ) -> None:
+    def __init__(self, repos: Callable[[], Repositories], boards: ReadCache[list[Row]] | None = None) -> None:
         self._repos = repos
-        # Off unless given: every read computes its board from the ledger.
+        # Off unless given: every read merges the board's documents.
         self._boards = boards or ReadCache[list[Row]](ttl=0)
-        self._board_timeout = board_timeout_seconds
 
-    async def _board(
-        self, board: int, first: str | None, last: str | None, team: str, campaign_id: str
-    ) -> list[boards.Row]:
-        board, team, campaign_id = board_query(board, team, campaign_id)  # invalid: refused before the cache
-        ledger = self._repos().ledger
+    async def _board(self, board: int, period_key: str, team: str, campaign_id: str) -> list[Row]:
+        bid = board_id(board, period_key, team, campaign_id)  # invalid: refused before the cache
+        documents = self._repos().boards
 
-        async def compute() -> list[boards.Row]:
-            # A board scans the ledger of its period (FerretDB scans for any filter but `_id`): at a
-            # few hundred thousand entries that outlasts the client's 10 s socket timeout, so a
-            # board has a deadline of its own.
-            with pymongo.timeout(self._board_timeout):
-                return (await leaderboard(ledger, board, first, last, team, campaign_id))[:MAX_PAGE]
+        async def merge() -> list[Row]:
+            parts = await documents.read(bid)
+            if board in (rewards_pb2.BOARD_TEAMS, rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE):
+                per_active = board == rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE
+                return leaderboards.merge_teams(parts, per_active)[:MAX_PAGE]
+            return leaderboards.merge_rows(parts, MAX_PAGE)
 
-        return await self._boards.get((board, first, last, team, campaign_id), compute)
+        return await self._boards.get((board, bid), merge)
 
     async def GetBalance(
         self, request: rewards_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Balance:
         advocate_id = _id(request.advocate_id, "advocate_id")
         r = self._repos()
-        account = await r.accounts.get(advocate_id)  # first: fails fast when the database is down
-        points = int(account.get("earned", 0)) - int(account.get("redeemed", 0))
+        summary = await r.accounts.get(advocate_id)  # first: fails fast when the database is down
+        points = int(summary.get("earned", 0)) - int(summary.get("redeemed", 0))
         if not request.with_ledger_check:
             return rewards_pb2.Balance(advocate_id=advocate_id, points=points)
         # The check reads all the advocate's entries (FerretDB scans the whole ledger for them):
@@ -137,7 +129,8 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             raise InvalidArgument("day: must be YYYY-MM-DD") from None
         bounds = boards.period_bounds(PERIODS[request.period], day)
         first, last = bounds if bounds else (None, None)
-        rows = await self._board(request.board, first, last, request.team, request.campaign_id)
+        key = account.period_key(PERIODS[request.period], day)
+        rows = await self._board(request.board, key, request.team, request.campaign_id)
         limit = request.limit or 100
         return rewards_pb2.Leaderboard(
             rows=[
@@ -154,18 +147,17 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.GetBadgesRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Badges:
         advocate_id = _id(request.advocate_id, "advocate_id")
-        account = await self._repos().accounts.get(advocate_id)
-        bounds = boards.period_bounds(boards.MONTH, datetime.now(UTC).date())
-        assert bounds is not None
+        summary = await self._repos().accounts.get(advocate_id)
+        month = account.period_key(boards.MONTH, datetime.now(UTC).date())
         # The board's first MAX_PAGE rows: enough, as only a rank up to 10 earns a badge.
-        monthly = await self._board(rewards_pb2.BOARD_GLOBAL, bounds[0], bounds[1], "", "")
+        monthly = await self._board(rewards_pb2.BOARD_GLOBAL, month, "", "")
         rank = next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
         facts = boards.BadgeFacts(
-            shares=int(account.get("shares", 0)),
-            clicks=int(account.get("click_units", 0)),
-            longest_run=int(account.get("best_run", 0)),
-            leader=bool(account.get("leader", 0)),
-            max_month_shares=int(account.get("max_month_shares", 0)),
+            shares=int(summary.get("shares", 0)),
+            clicks=int(summary.get("click_units", 0)),
+            longest_run=int(summary.get("best_run", 0)),
+            leader=bool(summary.get("leader", 0)),
+            max_month_shares=int(summary.get("max_month_shares", 0)),
             monthly_rank=rank,
         )
         return rewards_pb2.Badges(badges=boards.badges(facts))
@@ -252,40 +244,18 @@ def _item(d: dict) -> rewards_pb2.CatalogItem:
     return rewards_pb2.CatalogItem(item_id=d["_id"], name=d["name"], cost=int(d["cost"]), stock=int(d["stock"]))
 
 
-BOARDS_WITHOUT_ARGUMENT = (
-    rewards_pb2.BOARD_GLOBAL,
-    rewards_pb2.BOARD_LEADERS,
-    rewards_pb2.BOARD_TEAMS,
-    rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE,
-)
-
-
-def board_query(board: int, team: str, campaign_id: str) -> tuple[int, str, str]:
-    """(board, team, campaign) with only the argument the board uses: one cache key per board."""
+def board_id(board: int, period_key: str, team: str, campaign_id: str) -> str:
+    """The board's id (leaderboards.board_id), with only the argument the board uses."""
     if board == rewards_pb2.BOARD_TEAM:
-        return board, _id(team, "team"), ""
+        return leaderboards.board_id(leaderboards.TEAM, _id(team, "team"), period_key)
     if board == rewards_pb2.BOARD_CAMPAIGN:
-        return board, "", _id(campaign_id, "campaign_id")
-    if board in BOARDS_WITHOUT_ARGUMENT:
-        return board, "", ""
-    raise InvalidArgument("board: must be GLOBAL, TEAM, LEADERS, CAMPAIGN, TEAMS or TEAMS_PER_ACTIVE_ADVOCATE")
-
-
-async def leaderboard(
-    ledger: LedgerRepository, board: int, first: str | None, last: str | None, team: str, campaign_id: str
-) -> list[boards.Row]:
-    if board in (rewards_pb2.BOARD_TEAMS, rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE):
-        rows = await ledger.award_totals({"team": "$team", "advocate": "$advocate_id"}, first, last)
-        totals = {(r["_id"]["team"], r["_id"]["advocate"]): int(r["points"]) for r in rows}
-        return boards.rank_teams(totals, per_active_advocate=board == rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE)
-    match: dict = {}
-    if board == rewards_pb2.BOARD_TEAM:
-        match["team"] = _id(team, "team")
-    elif board == rewards_pb2.BOARD_LEADERS:
-        match["leader"] = True
-    elif board == rewards_pb2.BOARD_CAMPAIGN:
-        match["campaign_id"] = _id(campaign_id, "campaign_id")
-    elif board != rewards_pb2.BOARD_GLOBAL:
+        return leaderboards.board_id(leaderboards.CAMPAIGN, _id(campaign_id, "campaign_id"), period_key)
+    names = {
+        rewards_pb2.BOARD_GLOBAL: leaderboards.GLOBAL,
+        rewards_pb2.BOARD_LEADERS: leaderboards.LEADERS,
+        rewards_pb2.BOARD_TEAMS: leaderboards.TEAMS,
+        rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE: leaderboards.TEAMS,
+    }
+    if board not in names:
         raise InvalidArgument("board: must be GLOBAL, TEAM, LEADERS, CAMPAIGN, TEAMS or TEAMS_PER_ACTIVE_ADVOCATE")
-    rows = await ledger.award_totals("$advocate_id", first, last, match)
-    return boards.rank({r["_id"]: int(r["points"]) for r in rows})
+    return leaderboards.board_id(names[board], "", period_key)

@@ -56,6 +56,7 @@ class Incoming:
     kind: str  # SHARE_KIND, ENGAGEMENT_KIND, EARLY_KIND or REDEMPTION_KIND
     source: str  # "<topic>/<partition>": the offsets the state records are per source
     offset: int
+    partition: int  # of the advocate-keyed topics (all co-partitioned)
     advocate_id: str
     source_id: str  # the source event id: ledger entry ids are "<source id>:<rule>"
     at: datetime

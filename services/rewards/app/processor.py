@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import Incoming, RedemptionRequest
 from services.rewards.domain import account
 from services.rewards.domain.rules import AdvocateState, Award, Campaign, RuleSet, thank_you
@@ -34,6 +35,9 @@ class RulesSource(Protocol):
 
 class StateStore(Protocol):
     def get(self, advocate_id: str) -> dict | None: ...
+
+    def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, dict]]]:
+        """Every advocate's state in these partitions (to rebuild their leaderboards)."""
 
     def put(self, advocate_id: str, state: dict, event: Any) -> None:
         """Writes the state to the partition `event` came from (its changelog)."""
@@ -60,6 +64,8 @@ class BatchEffects:
     announcements: list[tuple[dict, str]] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)
     replayed: int = 0
+    # Per advocate, the period keys its awards changed (None: all of them).
+    periods: dict[str, set[str] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,20 +75,26 @@ class AwardProcessor:
     announcer: Announcer
     stock: Stock
     sinks: Sinks
+    boards: BoardKeeper
 
     async def process(self, events: Sequence[Incoming]) -> BatchEffects:
         rules = await self.rules.rules()
+        missing = self.boards.missing(e.partition for e in events)
+        if missing:
+            self.boards.build(self.states.by_partition(missing))
         states: dict[str, AdvocateState] = {}
-        last_event: dict[str, Any] = {}
+        last_event: dict[str, Incoming] = {}
         for e in events:
             if e.advocate_id not in states:
                 states[e.advocate_id] = AdvocateState.from_dict(self.states.get(e.advocate_id))
-            last_event[e.advocate_id] = e.event
+            last_event[e.advocate_id] = e
         effects = BatchEffects()
         for e in events:  # in arrival order: per partition, the advocate's offset order
             state = states[e.advocate_id]
             if state.already_applied(e.source, e.offset):
                 effects.replayed += 1  # redelivered: its effects were all done before the state said so
+                # Its boards too (they are rebuilt from the states, but may lag a crashed batch).
+                effects.periods[e.advocate_id] = None
                 continue
             if e.redemption is not None:  # (a redemption key is remembered for good: state.redemptions)
                 await self._redeem(state, e, e.redemption, effects)
@@ -95,8 +107,10 @@ class AwardProcessor:
         await self.sinks.record_outcomes(effects.outcomes)
         await self.sinks.publish_summaries({a: account.summary(s) for a, s in states.items()})
         # Written last: the state never claims an event whose effects were not all done.
-        for advocate_id, event in last_event.items():
-            self.states.put(advocate_id, states[advocate_id].to_dict(), event)
+        for advocate_id, e in last_event.items():
+            self.states.put(advocate_id, states[advocate_id].to_dict(), e.event)
+            periods = effects.periods.get(advocate_id, set())
+            self.boards.apply(e.partition, advocate_id, states[advocate_id], periods)
         return effects
 
     @staticmethod
@@ -104,6 +118,9 @@ class AwardProcessor:
         state: AdvocateState, e: Incoming, rules: RuleSet, campaign: Campaign | None, effects: BatchEffects
     ) -> None:
         awards = account.cap(state, e.day, e.evaluate(state, rules, campaign), rules)
+        periods = effects.periods.setdefault(e.advocate_id, set())
+        if periods is not None and any(a.points for a in awards):
+            periods.update(account.period_keys(e.day))
         for award in awards:
             doc = e.ledger_document(award, rules.version)
             account.book(state, doc)

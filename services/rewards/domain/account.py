@@ -95,13 +95,24 @@ def book(state: AdvocateState, doc: dict) -> None:
     state.days[day] = state.days.get(day, 0) + points
     _forget_old_days(state, day)
     if points:
-        for period in PERIODS:
-            key = period_key(period, date.fromisoformat(day))
-            state.totals[key] = state.totals.get(key, 0) + points
+        for key in period_keys(day):
+            _add(state.totals, key, points)
             if doc["campaign_id"]:
-                ckey = f"{doc['campaign_id']}|{key}"
-                state.campaign_totals[ckey] = state.campaign_totals.get(ckey, 0) + points
+                _add(state.campaign_totals, f"{doc['campaign_id']}|{key}", points)
+            if doc.get("team"):
+                _add(state.team_totals, f"{doc['team']}|{key}", points)
+            if doc.get("leader"):
+                _add(state.leader_totals, key, points)
     _count_for_badges(state, doc)
+
+
+def period_keys(day: str) -> list[str]:
+    """The keys of the periods (week, month, quarter, all time) containing a local day."""
+    return [period_key(period, date.fromisoformat(day)) for period in PERIODS]
+
+
+def _add(totals: dict[str, int], key: str, points: int) -> None:
+    totals[key] = totals.get(key, 0) + points
 
 
 def _forget_old_days(state: AdvocateState, day: str) -> None:

@@ -53,6 +53,12 @@ def rank_teams(points_by_team_advocate: dict[tuple[str, str], int], per_active_a
         points[team] += p
         if p > 0:
             active[team] += 1
+    return rank_team_sums(points, active, per_active_advocate)
+
+
+def rank_team_sums(points: dict[str, int], active: dict[str, int], per_active_advocate: bool) -> list[Row]:
+    """Teams by points, or by points per active advocate (`active`: advocates with points > 0)."""
+    active = defaultdict(int, active)
     rows = [
         Row(t, points[t], active[t], points[t] / active[t] if per_active_advocate and active[t] else float(points[t]))
         for t in points

@@ -167,9 +167,12 @@ class AdvocateState:
     days: dict[str, int] = field(default_factory=dict)
     days_floor: str = ""
     # Awarded points per period key ("week:2026-10-05", "all_time", ...) and per
-    # "<campaign>|<period key>": what the leaderboards rank.
+    # "<campaign>|<period key>": what the leaderboards rank (services/rewards/domain/leaderboards.py).
     totals: dict[str, int] = field(default_factory=dict)
     campaign_totals: dict[str, int] = field(default_factory=dict)
+    # ... per "<team>|<period key>" (the team each entry was earned in) and of entries earned as a leader.
+    team_totals: dict[str, int] = field(default_factory=dict)
+    leader_totals: dict[str, int] = field(default_factory=dict)
     # What the badges count.
     shares: int = 0
     click_units: int = 0

@@ -29,21 +29,33 @@ from typing import Any, cast
 import faust
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
 from advocacy.share.v1.share_pb2 import ShareMade
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import EventT
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter
+from pymongo.errors import PyMongoError
 
 from services.common.events import from_timestamp
+from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
 from services.common.stream import acting_as, dead_letter_all, proto_topic, sort_out, until_done
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.rewards.adapters.ledger import LedgerRepository, entry_document, entry_message
-from services.rewards.adapters.store import AccountSummaries, CatalogRepository, RedemptionOutcomes, RulesCache
+from services.rewards.adapters.store import (
+    AccountSummaries,
+    CatalogRepository,
+    LeaderboardDocuments,
+    RedemptionOutcomes,
+    RulesCache,
+)
+from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import Incoming
 from services.rewards.app.processor import AwardProcessor
 from services.rewards.domain.rules import EarlySharerRanking, rank_early_sharer
 from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT, decode
+
+log = get_logger(__name__)
 
 INTERNAL_PARTITIONS = 8  # = the advocate-keyed topics, so the internal ones are co-partitioned
 
@@ -52,8 +64,12 @@ INTERNAL_PARTITIONS = 8  # = the advocate-keyed topics, so the internal ones are
 TAKE_MAX_EVENTS = 2000
 BATCH_MAX_EVENTS = 500
 BATCH_LINGER_SECONDS = 0.005
+# How often changed leaderboard documents are written (and missing partitions' boards rebuilt).
+BOARDS_EVERY_SECONDS = 0.3
+PARTITIONER = DefaultPartitioner()
 
 POINTS_ENTRIES = Counter("advocacy_rewards_ledger_entries_total", "Ledger entries announced, by outcome", ["outcome"])
+BOARD_DOCUMENTS = Counter("advocacy_rewards_board_documents_written_total", "Leaderboard documents written")
 POINTS_EVENTS_REPLAYED = Counter(
     "advocacy_rewards_replayed_events_total", "Redelivered events whose effects were already complete"
 )
@@ -65,6 +81,7 @@ class Deps:
     catalog: CatalogRepository
     outcomes: RedemptionOutcomes
     summaries: AccountSummaries
+    boards: LeaderboardDocuments
     cache: RulesCache
 
 
@@ -74,6 +91,16 @@ class TableStates:
 
     def get(self, advocate_id: str) -> dict | None:
         return cast(dict | None, self.table.get(advocate_id))
+
+    def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, dict]]]:
+        # A key's partition is the producers' (murmur2 of the advocate id), as its events'.
+        found: dict[int, list[tuple[str, dict]]] = {p: [] for p in partitions}
+        every = list(range(INTERNAL_PARTITIONS))
+        for advocate_id, state in self.table.items():
+            partition = PARTITIONER(advocate_id.encode(), every, every)
+            if partition in found:
+                found[partition].append((advocate_id, state))
+        return found
 
     def put(self, advocate_id: str, state: dict, event: Any) -> None:
         with acting_as(event):  # the changelog partition is the advocate's
@@ -93,6 +120,16 @@ class KafkaAnnouncer:
             acks.append(await self.topic.send(key=doc["advocate_id"].encode(), value=value))
         await asyncio.gather(*acks)
         POINTS_ENTRIES.labels("announced").inc(len(acks))
+
+
+@dataclass
+class LateBoardDocuments:
+    """The board documents, once the database client exists (built on the worker's loop)."""
+
+    deps: Callable[[], Deps]
+
+    async def write(self, documents: Sequence[dict]) -> None:
+        await self.deps().boards.write(documents)
 
 
 @dataclass
@@ -131,8 +168,30 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     points = proto_topic(app, topic(POINTS_AWARDED.name), PointsAwarded)
     states = app.Table("rewards-advocates", key_type=str, value_type=None)  # values: JSON
     sinks = DatabaseSinks(deps)
-    processor = AwardProcessor(sinks, TableStates(states), KafkaAnnouncer(points), sinks, sinks)
+    keeper = BoardKeeper(LateBoardDocuments(deps))
+    table_states = TableStates(states)
+    processor = AwardProcessor(sinks, table_states, KafkaAnnouncer(points), sinks, sinks, keeper)
     in_order = InOrder(app, "award")
+    share_topic = topic(SHARE_MADE.name)
+
+    async def forget_boards(sender: Any, *args: Any, **kwargs: Any) -> None:
+        keeper.keep_only([])  # rebuilt from the recovered states of what this worker owns then
+
+    app.on_partitions_revoked.connect(cast(Any, forget_boards))
+
+    @app.timer(interval=BOARDS_EVERY_SECONDS, on_leader=False)
+    async def materialise_boards() -> None:
+        if app.rebalancing:  # partitions moving, or their tables still recovering
+            return
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == share_topic}
+        keeper.keep_only(owned)
+        missing = keeper.missing(owned)
+        if missing:
+            keeper.build(table_states.by_partition(missing))
+        try:
+            BOARD_DOCUMENTS.inc(await keeper.materialise())
+        except PyMongoError as exc:  # the database is away: written at a later tick
+            log.warning("boards_not_written", error=str(exc)[:300])
 
     @app.agent(inputs, name="award")
     async def award(stream: faust.StreamT) -> None:

@@ -39,19 +39,21 @@ def decode(event: EventT, topic: str) -> Incoming:
     return incoming
 
 
-def _source(event: EventT) -> tuple[str, int]:
-    return f"{event.message.topic}/{event.message.partition}", event.message.offset
+def _source(event: EventT) -> tuple[str, int, int]:
+    message = event.message
+    return f"{message.topic}/{message.partition}", message.offset, message.partition
 
 
 def _engagement(event: EventT) -> Incoming:
     eng = EngagementObserved.FromString(event.value)
     at = from_timestamp(eng.occurred_at)
-    source, offset = _source(event)
+    source, offset, partition = _source(event)
     return Incoming(
         event=event,
         kind=ENGAGEMENT_KIND,
         source=source,
         offset=offset,
+        partition=partition,
         advocate_id=eng.advocate.advocate_id,
         source_id=eng.event_id,
         at=at,
@@ -67,12 +69,13 @@ def _engagement(event: EventT) -> Incoming:
 def _share(event: EventT, kind: str) -> Incoming:
     share = ShareMade.FromString(event.value)
     at = from_timestamp(share.occurred_at)
-    source, offset = _source(event)
+    source, offset, partition = _source(event)
     return Incoming(
         event=event,
         kind=kind,
         source=source,
         offset=offset,
+        partition=partition,
         advocate_id=share.share.advocate_id,
         source_id=share.event_id,
         at=at,
@@ -94,12 +97,13 @@ def _redemption(event: EventT) -> Incoming:
     except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"redemption request: {exc}") from None
     at = datetime.fromtimestamp(event.message.timestamp or 0, UTC)
-    source, offset = _source(event)
+    source, offset, partition = _source(event)
     return Incoming(
         event=event,
         kind=REDEMPTION_KIND,
         source=source,
         offset=offset,
+        partition=partition,
         advocate_id=advocate_id,
         source_id=request.key,
         at=at,
