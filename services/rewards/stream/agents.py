@@ -172,26 +172,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     table_states = TableStates(states)
     processor = AwardProcessor(sinks, table_states, KafkaAnnouncer(points), sinks, sinks, keeper)
     in_order = InOrder(app, "award")
-    share_topic = topic(SHARE_MADE.name)
-
-    async def forget_boards(sender: Any, *args: Any, **kwargs: Any) -> None:
-        keeper.keep_only([])  # rebuilt from the recovered states of what this worker owns then
-
-    app.on_partitions_revoked.connect(cast(Any, forget_boards))
-
-    @app.timer(interval=BOARDS_EVERY_SECONDS, on_leader=False)
-    async def materialise_boards() -> None:
-        if app.rebalancing:  # partitions moving, or their tables still recovering
-            return
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == share_topic}
-        keeper.keep_only(owned)
-        missing = keeper.missing(owned)
-        if missing:
-            keeper.build(table_states.by_partition(missing))
-        try:
-            BOARD_DOCUMENTS.inc(await keeper.materialise())
-        except PyMongoError as exc:  # the database is away: written at a later tick
-            log.warning("boards_not_written", error=str(exc)[:300])
+    _register_board_materialiser(app, keeper, table_states, topic(SHARE_MADE.name))
 
     @app.agent(inputs, name="award")
     async def award(stream: faust.StreamT) -> None:
@@ -225,6 +206,31 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
 
     _register_early_sharers(app, topic, deps)
     return requests
+
+
+def _register_board_materialiser(app: faust.App, keeper: BoardKeeper, states: TableStates, share_topic: str) -> None:
+    """Rebuilds the boards of partitions this worker got, and writes changed board documents."""
+
+    async def forget_boards(sender: Any, *args: Any, **kwargs: Any) -> None:
+        keeper.keep_only([])  # rebuilt from the recovered states of what this worker owns then
+
+    app.on_partitions_revoked.connect(cast(Any, forget_boards))
+
+    @app.timer(interval=BOARDS_EVERY_SECONDS, on_leader=False)
+    async def materialise_boards() -> None:
+        if app.rebalancing:  # partitions moving, or their tables still recovering
+            return
+        # The partitions of a source topic this consumer has: its active advocate partitions.
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == share_topic}
+        keeper.keep_only(owned)
+        missing = keeper.missing(owned)
+        if missing:
+            keeper.build(states.by_partition(missing))
+            log.info("boards_rebuilt", partitions=sorted(missing))
+        try:
+            BOARD_DOCUMENTS.inc(await keeper.materialise())
+        except PyMongoError as exc:  # the database is away: written at a later tick
+            log.warning("boards_not_written", error=str(exc)[:300])
 
 
 def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: Callable[[], Deps]) -> None:
