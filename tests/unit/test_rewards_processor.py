@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.share.v1.share_pb2 import Share, ShareMade
 
 from services.rewards.app.boards import BoardKeeper
-from services.rewards.app.incoming import REDEMPTION_KIND, SHARE_KIND, Incoming, RedemptionRequest
+from services.rewards.app.incoming import EARLY_KIND, REDEMPTION_KIND, SHARE_KIND, Incoming, RedemptionRequest
 from services.rewards.app.processor import AwardProcessor
 from services.rewards.domain.account import INSUFFICIENT_POINTS, OUT_OF_STOCK, REDEEMED
 from services.rewards.domain.rules import DEFAULT_RULES, AdvocateState, Campaign, RuleSet
@@ -134,6 +135,19 @@ async def test_a_redelivered_event_changes_nothing_and_the_same_event_at_another
     effects = await f.processor().process([share(7, "sh-1")])  # sent twice by an at-least-once producer
     assert effects.replayed == 1 and f.state().balance == 30 and len(f.announced) == 4
     assert f.summaries["aino"]["earned"] == 30 and f.summaries["aino"]["shares"] == 2
+
+
+async def test_an_early_bonus_re_sent_days_later_in_event_time_counts_once():
+    f = Fakes()
+    early = replace(share(0, "sh-1"), kind=EARLY_KIND, source="early-sharers/0")
+    later = [share(i, f"sh-{i}", content=f"c{i}", at=AT + timedelta(days=i)) for i in range(2, 6)]
+    await f.processor().process([share(1, "sh-1"), early, *later])
+    balance = f.state().balance
+    # The ranking re-sends the bonus after its own restart, at a new offset, when the advocate's
+    # newest event is days past it.
+    effects = await f.processor().process([replace(early, offset=1)])
+    assert effects.replayed == 1 and f.state().balance == balance
+    assert [i for i in f.ids() if i.endswith(":early_sharer")] == ["sh-1:early_sharer"]
 
 
 async def test_a_crash_before_the_state_write_is_re_evaluated_from_the_prefix_with_the_same_entries():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.rewards.app.boards import BoardKeeper
-from services.rewards.app.incoming import Incoming, RedemptionRequest
+from services.rewards.app.incoming import EARLY_KIND, Incoming, RedemptionRequest
 from services.rewards.domain import account
 from services.rewards.domain.rules import AdvocateState, Award, Campaign, RuleSet, thank_you
 
@@ -98,7 +98,7 @@ class AwardProcessor:
                 continue
             if e.redemption is not None:  # (a redemption key is remembered for good: state.redemptions)
                 await self._redeem(state, e, e.redemption, effects)
-            elif not account.first_time(state, f"{e.kind}:{e.source_id}", e.at):
+            elif not self._first_time(state, e):
                 effects.replayed += 1  # the same event sent again (another offset): counted once
             else:
                 self._award(state, e, rules, await self.rules.campaign(e.campaign_id), effects)
@@ -112,6 +112,12 @@ class AwardProcessor:
             periods = effects.periods.get(advocate_id, set())
             self.boards.apply(e.partition, advocate_id, states[advocate_id], periods)
         return effects
+
+    @staticmethod
+    def _first_time(state: AdvocateState, e: Incoming) -> bool:
+        if e.kind == EARLY_KIND:
+            return account.first_early_bonus(state, e.content_id)
+        return account.first_time(state, f"{e.kind}:{e.source_id}", e.at)
 
     @staticmethod
     def _award(

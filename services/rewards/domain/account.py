@@ -136,6 +136,15 @@ def _count_for_badges(state: AdvocateState, doc: dict) -> None:
         state.click_units += int(doc.get("units", 1))
 
 
+def first_early_bonus(state: AdvocateState, content_id: str) -> bool:
+    """Remembers the item's early-sharer bonus; False when it was booked before (at most one per
+    advocate and item, so the set stays as small as the advocate's early shares)."""
+    if content_id in state.early_items:
+        return False
+    state.early_items.add(content_id)
+    return True
+
+
 def first_time(state: AdvocateState, event_key: str, at: datetime) -> bool:
     """Remembers `event_key` (kind and source event id); False when it was applied before."""
     if event_key in state.recent_events:

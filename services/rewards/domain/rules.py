@@ -151,6 +151,9 @@ class AdvocateState:
     remember, the account (services/rewards/domain/account.py) and the source offsets applied."""
 
     shared_items: set[str] = field(default_factory=set)
+    # Items whose early-sharer bonus was booked: the ranking re-sends a bonus after its own restart,
+    # late in event time, so the recent-events horizon cannot be what recognises it.
+    early_items: set[str] = field(default_factory=set)
     # "<content id>|<network>" -> epoch seconds of the last share that earned points.
     last_share: dict[str, float] = field(default_factory=dict)
     # ISO local days with at least one counted share (the most recent few, for streaks).
@@ -193,6 +196,7 @@ class AdvocateState:
     def to_dict(self) -> dict:
         doc = asdict(self)
         doc["shared_items"] = sorted(self.shared_items)
+        doc["early_items"] = sorted(self.early_items)
         return doc
 
     @classmethod
@@ -204,6 +208,7 @@ class AdvocateState:
             k: (v.copy() if isinstance(v, dict | list) else v) for k, v in doc.items() if k in known
         }
         values["shared_items"] = set(doc.get("shared_items", []))
+        values["early_items"] = set(doc.get("early_items", []))
         return cls(**values)
 
     def already_applied(self, source: str, offset: int) -> bool:
