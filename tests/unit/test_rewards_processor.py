@@ -4,8 +4,7 @@ effect across redeliveries and crashes, the daily cap, period totals and redempt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
