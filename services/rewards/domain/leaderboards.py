@@ -112,9 +112,10 @@ class PartitionBoards:
         doc: dict = {"_id": f"{bid}:{partition}"}
         if bid in self.teams:
             doc["teams"] = self.teams[bid].sums()
-        else:
-            top = self.tops[bid]
-            doc["rows"] = [{"k": k, "p": p} for k, p in sorted(top.rows.items(), key=lambda r: _order(*r))]
+        else:  # (a board none of this partition's advocates is on: no rows)
+            top = self.tops.get(bid)
+            rows = top.rows.items() if top is not None else []
+            doc["rows"] = [{"k": k, "p": p} for k, p in sorted(rows, key=lambda r: _order(*r))]
         return doc
 
 
