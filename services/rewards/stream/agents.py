@@ -111,15 +111,20 @@ class TableStates:
 
 @dataclass
 class KafkaAnnouncer:
-    topic: faust.TopicT
+    app: faust.App
+    topic: str
 
     async def announce(self, announcements: Sequence[tuple[dict, str]]) -> None:
+        # Straight to the producer: Faust's per-message channel machinery (future messages,
+        # sensors, debug records) cost more CPU than the award itself.
+        producer = self.app.producer
         acks = []
         for doc, line in announcements:
             entry = entry_message(doc)
             # The event id is the entry id: a re-announcement is recognisably the same event.
             value = PointsAwarded(event_id=doc["_id"], occurred_at=entry.occurred_at, entry=entry, thank_you=line)
-            acks.append(await self.topic.send(key=doc["advocate_id"].encode(), value=value))
+            key = doc["advocate_id"].encode()
+            acks.append(await producer.send(self.topic, key, value.SerializeToString(), None, None, None))
         await asyncio.gather(*acks)
         POINTS_ENTRIES.labels("announced").inc(len(acks))
 
@@ -172,7 +177,8 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     sinks = DatabaseSinks(deps)
     keeper = BoardKeeper(LateBoardDocuments(deps))
     table_states = TableStates(states)
-    processor = AwardProcessor(sinks, table_states, KafkaAnnouncer(points), sinks, sinks, keeper)
+    announcer = KafkaAnnouncer(app, topic(POINTS_AWARDED.name))
+    processor = AwardProcessor(sinks, table_states, announcer, sinks, sinks, keeper)
     in_order = InOrder(app, "award")
     _register_board_materialiser(app, keeper, table_states, topic(SHARE_MADE.name))
 
@@ -244,7 +250,7 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
         internal=True,
         **raw,  # type: ignore[arg-type]
     )
-    early = app.topic(topic(EARLY_SHARERS), partitions=INTERNAL_PARTITIONS, internal=True, **raw)  # type: ignore[arg-type]
+    by_content_name, early_name = topic(SHARES_BY_CONTENT), topic(EARLY_SHARERS)
     rankings = app.Table("rewards-early-ranking", key_type=str, value_type=None)  # values: JSON
 
     @app.agent(shares_only, name="route-shares")
@@ -255,13 +261,16 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
     async def route_all(batch: Sequence[EventT]) -> None:
         # In order (the early-sharer ranking is by arrival per item); a retry re-sends, and the
         # ranking and the award side de-duplicate.
+        acks = []
         for event in batch:
             try:
                 share = ShareMade.FromString(event.value)
             except DecodeError:
                 continue  # the award agent dead-letters it
             if share.share.content_id:
-                await by_content.send(key=share.share.content_id.encode(), value=event.value)
+                key = share.share.content_id.encode()
+                acks.append(await app.producer.send(by_content_name, key, event.value, None, None, None))
+        await asyncio.gather(*acks)  # acknowledged before the batch's offsets are
 
     @app.agent(by_content, name="rank-early-sharers")
     async def rank_early(stream: faust.StreamT) -> None:
@@ -284,7 +293,7 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
         )
         if ranked == share.event_id:
             # Also on a replay (the same share ranked before): the award side de-duplicates.
-            await early.send(key=share.share.advocate_id.encode(), value=event.value)
+            await (await app.producer.send(early_name, share.share.advocate_id.encode(), event.value, None, None, None))
         if len(ranking.sharers) != before:
             rankings[content_id] = ranking.to_dict()
 
