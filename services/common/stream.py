@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -320,6 +320,8 @@ class StreamComponents:
     register: Callable[[GrpcServer], None]
     service_names: list[str]
     mongo: AsyncMongoClient
+    # (run, stop) of tasks beside the API (e.g. views following a topic), started with it.
+    background: list[tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], None]]] = field(default_factory=list)
 
 
 def run_stream_service(
@@ -340,7 +342,8 @@ def run_stream_service(
         components.register(server)
         await server.start()
         # Listening (alive) from here on, but not ready until tables are recovered.
-        running.update(server=server, mongo=components.mongo)
+        running.update(server=server, mongo=components.mongo, background=components.background)
+        running["tasks"] = [asyncio.create_task(run()) for run, _ in components.background]
         log.info("grpc_listening", grpc_port=server.port, metrics_port=settings.metrics_port)
 
     async def ready() -> None:
@@ -359,6 +362,9 @@ def run_stream_service(
                 await running[task]
         if "server" in running:
             await running["server"].stop(settings.shutdown_grace_seconds)
+        for _, stop_task in running.get("background", []):
+            stop_task()
+        await asyncio.gather(*running.get("tasks", []), return_exceptions=True)
 
     async def close() -> None:
         if "mongo" in running:

@@ -10,10 +10,10 @@ from services.common.logging import get_logger
 from services.common.mongo import mongo_client, prepare_database
 from services.common.read_cache import ReadCache
 from services.common.stream import StreamComponents, create_app, run_stream_service
+from services.rewards.adapters.accounts import ACCOUNTS, AccountView
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
-    AccountSummaries,
     CampaignRepository,
     CatalogRepository,
     LeaderboardDocuments,
@@ -48,25 +48,32 @@ def main() -> None:
         await (await requests.send(key=advocate_id.encode(), value=request))
 
     async def build() -> StreamComponents:
-        internal = [settings.topic(name) for name in (SHARES_BY_CONTENT, EARLY_SHARERS, REDEMPTION_REQUESTS)]
+        names = (SHARES_BY_CONTENT, EARLY_SHARERS, REDEMPTION_REQUESTS, ACCOUNTS)
         await asyncio.to_thread(
             ensure_internal_topics,
             settings.kafka_bootstrap,
-            internal,
+            [settings.topic(name) for name in names],
             INTERNAL_PARTITIONS,
             settings.topic_replication_factor,
+            frozenset({settings.topic(ACCOUNTS)}),
         )
         mongo = mongo_client(settings)
         db = mongo[settings.mongo_db]
         ledger, catalog = LedgerRepository(db), CatalogRepository(db)
-        accounts, outcomes = AccountSummaries(db), RedemptionOutcomes(db)
+        outcomes = RedemptionOutcomes(db)
+        accounts = AccountView(
+            settings.kafka_bootstrap,
+            settings.topic(ACCOUNTS),
+            settings.account_view_max_lag_seconds,
+            settings.account_view_wait_seconds,
+        )
         boards = LeaderboardDocuments(db, INTERNAL_PARTITIONS)
         rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
         await prepare_database(ledger.ensure_indexes, catalog.ensure_indexes)
         redemptions = Redemptions(catalog, outcomes, send_request, settings.redemption_timeout_seconds)
         adapters.repos = Repositories(ledger, accounts, boards, catalog, rule_sets, campaigns, redemptions)
         cache = RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
-        adapters.deps = Deps(ledger, catalog, outcomes, accounts, boards, cache)
+        adapters.deps = Deps(ledger, catalog, outcomes, boards, cache)
         cached = ReadCache[list[Row]](
             settings.leaderboard_cache_seconds,
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),
@@ -77,6 +84,7 @@ def main() -> None:
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),
             service_names=[rewards_pb2.DESCRIPTOR.services_by_name["RewardsService"].full_name],
             mongo=mongo,
+            background=[(accounts.follower.run, accounts.follower.stop)],
         )
 
     run_stream_service("rewards", settings, app, build)

@@ -17,3 +17,8 @@ class RewardsSettings(StreamSettings):
     # How long Redeem waits for the award agent's outcome before answering UNAVAILABLE (a retry
     # with the same idempotency key is safe: the agent decides a key once).
     redemption_timeout_seconds: float = Field(default=30.0, gt=0)
+    # GetBalance and GetBadges read the accounts view (the compacted `rewards-accounts` topic in
+    # memory): it answers while the broker confirmed it at the topic's end this recently, and a
+    # call waits up to the wait for that before answering UNAVAILABLE.
+    account_view_max_lag_seconds: float = Field(default=2.0, gt=0)
+    account_view_wait_seconds: float = Field(default=5.0, ge=0)

@@ -15,10 +15,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.read_cache import ReadCache
+from services.rewards.adapters.accounts import AccountBook
 from services.rewards.adapters.ledger import LedgerRepository, ledger_document
 from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
-    AccountSummaries,
     CampaignRepository,
     CatalogRepository,
     LeaderboardDocuments,
@@ -35,6 +35,16 @@ from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import AdvocateState
 
 
+class InProcessAccounts:
+    """The accounts view without Kafka: the book, given each summary as the agent publishes it."""
+
+    def __init__(self) -> None:
+        self.book = AccountBook()
+
+    async def get(self, advocate_id: str) -> dict[str, int]:
+        return self.book.get(advocate_id)
+
+
 @dataclass
 class Harness:
     db: AsyncDatabase
@@ -44,7 +54,7 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.ledger, self.catalog = LedgerRepository(self.db), CatalogRepository(self.db)
-        self.accounts, self.outcomes = AccountSummaries(self.db), RedemptionOutcomes(self.db)
+        self.accounts, self.outcomes = InProcessAccounts(), RedemptionOutcomes(self.db)
         self.cache = RulesCache(RuleSetRepository(self.db), CampaignRepository(self.db), refresh_seconds=0)
         self.redemptions = Redemptions(self.catalog, self.outcomes, self.send, timeout_seconds=20)
         self.repos = Repositories(
@@ -87,7 +97,8 @@ class Harness:
             raise RuntimeError("crash before the state write")
 
     async def publish_summaries(self, summaries: dict[str, dict[str, int]]) -> None:
-        await self.accounts.publish(summaries)
+        for advocate_id, summary in summaries.items():
+            self.accounts.book.apply(advocate_id, summary)
 
     async def send(self, advocate_id: str, request: bytes) -> None:
         body = json.loads(request)

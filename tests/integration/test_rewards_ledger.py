@@ -1,4 +1,4 @@
-"""The ledger sink, account summaries and redemption on the real MongoDB-protocol server."""
+"""The ledger sink, rule sets and redemption on the real MongoDB-protocol server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from services.rewards.adapters.ledger import LedgerRepository, ledger_document
 from services.rewards.adapters.redemption import InsufficientPoints, OutOfStock
-from services.rewards.adapters.store import AccountSummaries, CampaignRepository, RulesCache, RuleSetRepository
+from services.rewards.adapters.store import CampaignRepository, RulesCache, RuleSetRepository
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 from tests.integration.rewards_harness import Harness
 
@@ -46,20 +46,6 @@ async def test_redelivered_entries_are_stored_once(db):
     assert await ledger.balance("aino") == (25, 3)
     assert await ledger.balance("nobody") == (0, 0)
     assert [d["_id"] for d in await ledger.history("aino", 10)] == ["e1:share", "e1:personal_wording", "e2:share"]
-
-
-async def test_account_summaries_keep_the_newest_values_whatever_order_writes_land_in(db):
-    accounts = AccountSummaries(db)
-    assert await accounts.get("aino") == {}
-    new = {"earned": 50, "redeemed": 20, "shares": 3}
-    await accounts.publish({"aino": new, "bo": {"earned": 5, "redeemed": 0, "shares": 1}})
-    # A late write of a previous partition owner (a rebalance) cannot undo the newer one.
-    await accounts.publish({"aino": {"earned": 40, "redeemed": 0, "shares": 2}})
-    got = await accounts.get("aino")
-    assert {k: got[k] for k in new} == new
-    # More advocates than one bulk holds: written in chunks.
-    await accounts.publish({f"a{i}": {"earned": i} for i in range(45)})
-    assert [(await accounts.get(f"a{i}"))["earned"] for i in (0, 19, 20, 44)] == [0, 19, 20, 44]
 
 
 async def test_rule_sets_are_versioned_and_the_cache_sees_a_new_version(db):

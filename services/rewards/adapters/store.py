@@ -1,4 +1,4 @@
-"""Account summaries, redemption outcomes, catalogue, rule sets and campaigns in MongoDB.
+"""Redemption outcomes, leaderboard documents, catalogue, rule sets and campaigns in MongoDB.
 
 Read by `_id` and written by one writer per document (the advocate's partition owner), or
 arbitrated by a unique `_id` on insert: FerretDB (our local server) does not make conditional
@@ -36,24 +36,6 @@ async def _upsert_chunked(collection: AsyncCollection, ops: Sequence[UpdateOne])
             # Two first upserts of one `_id` (a previous owner's late write): the loser applies again.
             retry = sorted(duplicate_indexes(exc))
             await collection.bulk_write([ops[n + i] for i in retry], ordered=False)
-
-
-class AccountSummaries:
-    """Per advocate, what GetBalance and GetBadges read by `_id` (`account.summary` of its state).
-
-    Written by the advocate's partition owner after each batch. Every field only grows, so each
-    write is a `$max`: a late write of a previous owner (a rebalance) can never undo a newer one."""
-
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["advocate_accounts"]
-
-    async def publish(self, summaries: dict[str, dict[str, int]]) -> None:
-        await _upsert_chunked(
-            self.collection, [UpdateOne({"_id": a}, {"$max": fields}, upsert=True) for a, fields in summaries.items()]
-        )
-
-    async def get(self, advocate_id: str) -> dict:
-        return await self.collection.find_one({"_id": advocate_id}) or {}
 
 
 class LeaderboardDocuments:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 import grpc
 import pymongo
@@ -13,6 +14,7 @@ from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, Not
 
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
+from services.rewards.adapters.accounts import AccountsUnavailable
 from services.rewards.adapters.ledger import LedgerRepository, entry_message
 from services.rewards.adapters.redemption import (
     InsufficientPoints,
@@ -22,7 +24,6 @@ from services.rewards.adapters.redemption import (
     UnknownItem,
 )
 from services.rewards.adapters.store import (
-    AccountSummaries,
     CampaignRepository,
     CatalogRepository,
     LeaderboardDocuments,
@@ -47,10 +48,14 @@ PERIODS = {
 RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network")]
 
 
+class AccountReader(Protocol):
+    async def get(self, advocate_id: str) -> dict[str, int]: ...
+
+
 @dataclass
 class Repositories:
     ledger: LedgerRepository
-    accounts: AccountSummaries
+    accounts: AccountReader
     boards: LeaderboardDocuments
     catalog: CatalogRepository
     rule_sets: RuleSetRepository
@@ -62,6 +67,13 @@ def _id(value: str, field: str) -> str:
     if not value or len(value) > MAX_ID:
         raise InvalidArgument(f"{field}: must be 1..{MAX_ID} characters")
     return value
+
+
+async def _account(accounts: AccountReader, advocate_id: str) -> dict[str, int]:
+    try:
+        return await accounts.get(advocate_id)
+    except AccountsUnavailable as exc:
+        raise Unavailable(str(exc)) from None
 
 
 def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
@@ -94,7 +106,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     ) -> rewards_pb2.Balance:
         advocate_id = _id(request.advocate_id, "advocate_id")
         r = self._repos()
-        summary = await r.accounts.get(advocate_id)  # first: fails fast when the database is down
+        summary = await _account(r.accounts, advocate_id)
         points = int(summary.get("earned", 0)) - int(summary.get("redeemed", 0))
         if not request.with_ledger_check:
             return rewards_pb2.Balance(advocate_id=advocate_id, points=points)
@@ -147,7 +159,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.GetBadgesRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Badges:
         advocate_id = _id(request.advocate_id, "advocate_id")
-        summary = await self._repos().accounts.get(advocate_id)
+        summary = await _account(self._repos().accounts, advocate_id)
         month = account.period_key(boards.MONTH, datetime.now(UTC).date())
         # The board's first MAX_PAGE rows: enough, as only a rank up to 10 earns a badge.
         monthly = await self._board(rewards_pb2.BOARD_GLOBAL, month, "", "")

@@ -3,8 +3,8 @@ the effects, then the states.
 
 Exactly-once in effect, without Kafka transactions:
 - the state records the last source offset applied per input partition, and is written only
-  after every effect of the batch is done (every `points-awarded` acknowledged by Kafka, the
-  redemption outcomes and the advocates' summaries stored); the changelog is flushed before the
+  after every effect of the batch is done (every `points-awarded` and account summary
+  acknowledged by Kafka, the redemption outcomes stored); the changelog is flushed before the
   offsets are committed, so after a crash the recovered state is a prefix of what was processed;
 - an event the state already covers is skipped: its effects were complete before the state said so;
 - an event it does not cover is evaluated again against that prefix: first share, duplicates,
@@ -17,6 +17,7 @@ Exactly-once in effect, without Kafka transactions:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -103,9 +104,12 @@ class AwardProcessor:
             else:
                 self._award(state, e, rules, await self.rules.campaign(e.campaign_id), effects)
             state.mark_applied(e.source, e.offset)
-        await self.announcer.announce(effects.announcements)
-        await self.sinks.record_outcomes(effects.outcomes)
-        await self.sinks.publish_summaries({a: account.summary(s) for a, s in states.items()})
+        summaries = {a: account.summary(s) for a, s in states.items()}
+        await asyncio.gather(
+            self.announcer.announce(effects.announcements),
+            self.sinks.publish_summaries(summaries),
+            self.sinks.record_outcomes(effects.outcomes),
+        )
         # Written last: the state never claims an event whose effects were not all done.
         for advocate_id, e in last_event.items():
             self.states.put(advocate_id, states[advocate_id].to_dict(), e.event)

@@ -165,8 +165,12 @@ def redemption_decision(state: AdvocateState, key: str, cost: int) -> str | None
     return REDEEMED if state.balance >= cost else INSUFFICIENT_POINTS
 
 
+SUMMARY_FIELDS = ("earned", "redeemed", "shares", "click_units", "best_run", "leader", "max_month_shares")
+
+
 def summary(state: AdvocateState) -> dict[str, int]:
-    """What GetBalance and GetBadges read: every field only grows, so stale writes lose to `$max`."""
+    """What GetBalance and GetBadges read: every field only grows, so a stale record loses to the
+    field-wise max (services/rewards/adapters/accounts.py)."""
     return {
         "earned": state.earned,
         "redeemed": state.redeemed,

@@ -43,9 +43,9 @@ from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
 from services.common.stream import acting_as, dead_letter_all, proto_topic, sort_out, until_done
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
+from services.rewards.adapters.accounts import ACCOUNTS, records
 from services.rewards.adapters.ledger import LedgerRepository, entry_document, entry_message
 from services.rewards.adapters.store import (
-    AccountSummaries,
     CatalogRepository,
     LeaderboardDocuments,
     RedemptionOutcomes,
@@ -82,7 +82,6 @@ class Deps:
     ledger: LedgerRepository
     catalog: CatalogRepository
     outcomes: RedemptionOutcomes
-    summaries: AccountSummaries
     boards: LeaderboardDocuments
     cache: RulesCache
 
@@ -140,14 +139,21 @@ class LateBoardDocuments:
 
 
 @dataclass
-class DatabaseSinks:
+class AgentSinks:
+    """The award agent's ports: redemption outcomes, stock, rules in the database; account
+    summaries to the compacted accounts topic the API replicas follow."""
+
+    app: faust.App
+    accounts_topic: str
     deps: Callable[[], Deps]
 
     async def record_outcomes(self, outcomes: Sequence[dict]) -> None:
         await self.deps().outcomes.record(outcomes)
 
     async def publish_summaries(self, summaries: dict[str, dict[str, int]]) -> None:
-        await self.deps().summaries.publish(summaries)
+        send = self.app.producer.send
+        acks = [await send(self.accounts_topic, key, value, None, None, None) for key, value in records(summaries)]
+        await asyncio.gather(*acks)
 
     async def claim(self, item_id: str, key: str) -> str | None:
         return await self.deps().catalog.claim(item_id, key)
@@ -174,7 +180,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     )
     points = proto_topic(app, topic(POINTS_AWARDED.name), PointsAwarded)
     states = app.Table("rewards-advocates", key_type=str, value_type=None)  # values: JSON
-    sinks = DatabaseSinks(deps)
+    sinks = AgentSinks(app, topic(ACCOUNTS), deps)
     keeper = BoardKeeper(LateBoardDocuments(deps))
     table_states = TableStates(states)
     announcer = KafkaAnnouncer(app, topic(POINTS_AWARDED.name))
