@@ -6,7 +6,8 @@
   error and origin in headers, is counted, and the stream goes on.
 - `until_done`: how an agent runs a batch (or an event): failures are retried in place and a
   batch cut short by cancellation is withheld from acknowledgement (Faust would ack it anyway).
-- `AdvocacyTable`: a Faust table that does not mistake an unknown changelog for a mismatch.
+- `AdvocacyTable`: a Faust table that does not mistake an unknown changelog for a mismatch;
+  `DurableTable` also lets its writer await the changelog's acknowledgement.
 - `ServiceWorker`: a Faust worker that also runs the service's gRPC API on the same event
   loop: listening (NOT_SERVING) from the start, SERVING only after table recovery, and
   stopped gracefully before the agents on SIGTERM.
@@ -209,6 +210,31 @@ class AdvocacyTable(faust.Table):
         if not self.app.consumer.topic_partitions(self.changelog_topic_name):
             return
         super()._verify_source_topic_partitions(source_topic)
+
+
+class DurableTable(AdvocacyTable):
+    """A table whose changelog writes can be awaited: Faust only queues them (`send_soon`), and
+    `Producer.flush` returns after 0.1 s without a send. A writer that must not act before its
+    state is durable (the award agent's outbox) awaits `changelog_acknowledged()`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unacknowledged: list[asyncio.Future] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        sent = super().send_changelog(*args, **kwargs)
+        self._unacknowledged.append(sent)
+        return sent
+
+    async def changelog_acknowledged(self) -> None:
+        """Returns once every changelog write so far is acknowledged by Kafka (raises if one failed)."""
+        pending, self._unacknowledged = self._unacknowledged, []
+        await asyncio.gather(*pending)
+
+
+def durable_table(app: faust.App, name: str, **kwargs: Any) -> DurableTable:
+    table = DurableTable(app, name=name, beacon=app.tables.beacon, **kwargs)
+    return cast(DurableTable, app.tables.add(table))
 
 
 def create_app(name: str, settings: StreamSettings) -> faust.App:

@@ -48,9 +48,11 @@ class InProcessAccounts:
 @dataclass
 class Harness:
     db: AsyncDatabase
-    states: dict[str, dict] = field(default_factory=dict)
+    states: dict[str, dict] = field(default_factory=dict)  # durable
+    written: dict[str, dict] = field(default_factory=dict)  # put, the changelog not acknowledged yet
+    through: dict[int, dict[str, int]] = field(default_factory=dict)
     offset: int = 0
-    fail_after_outcomes: bool = False
+    fail_changelog: bool = False
 
     def __post_init__(self) -> None:
         self.ledger, self.catalog = LedgerRepository(self.db), CatalogRepository(self.db)
@@ -80,7 +82,19 @@ class Harness:
         return self.states.get(advocate_id)
 
     def put(self, advocate_id: str, state: dict, event: Any) -> None:
-        self.states[advocate_id] = state
+        self.written[advocate_id] = state
+
+    async def changelog_acknowledged(self) -> None:
+        written, self.written = self.written, {}
+        if self.fail_changelog:  # and the worker dies: its puts are lost
+            raise RuntimeError("crash before the state was durable")
+        self.states.update(written)
+
+    def announced_through(self, partition: int) -> dict[str, int]:
+        return self.through.get(partition, {})
+
+    def record_announced(self, partition: int, through: dict[str, int], event: Any) -> None:
+        self.through[partition] = through
 
     def by_partition(self, partitions: set[int]) -> dict[int, list[tuple[str, dict]]]:
         return {p: list(self.states.items()) for p in partitions}  # one partition: 0
@@ -93,8 +107,6 @@ class Harness:
 
     async def record_outcomes(self, outcomes: Sequence[dict]) -> None:
         await self.outcomes.record(outcomes)
-        if self.fail_after_outcomes:
-            raise RuntimeError("crash before the state write")
 
     async def publish_summaries(self, summaries: dict[str, dict[str, int]]) -> None:
         for advocate_id, summary in summaries.items():

@@ -25,6 +25,9 @@ from services.rewards.domain.rules import (
 )
 
 SHARE_KIND, ENGAGEMENT_KIND, EARLY_KIND, REDEMPTION_KIND = "share", "engagement", "early", "redemption"
+# A message to one partition that only makes its owner search its states for outboxes not
+# announced (sent for partitions with no other traffic after they moved; app/processor.py).
+SWEEP_KIND = "sweep"
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,32 @@ def summary(state: AdvocateState) -> dict[str, int]:
         "leader": int(state.leader),
         "max_month_shares": max(state.share_months.values(), default=0),
     }
+
+
+def announced(state: AdvocateState, through: dict[str, int]) -> bool:
+    """Whether the outbox was announced: every source offset the state covers is within `through`,
+    the offsets of the partition's batches whose effects were all done (a batch's effects are done
+    in offset order, after its states are durable)."""
+    return all(offset <= through.get(source, -1) for source, offset in state.offsets.items())
+
+
+def stored_outbox(announcements: list[tuple[dict, str]], outcomes: list[dict]) -> tuple[list[list], list[dict]]:
+    """The batch's effects in the JSON form of the state record (times in ISO 8601)."""
+    return [[_stored_entry(doc), line] for doc, line in announcements], [
+        {**o, "entry": _stored_entry(o["entry"]) if o["entry"] else None} for o in outcomes
+    ]
+
+
+def outbox_effects(state: AdvocateState) -> tuple[list[tuple[dict, str]], list[dict]]:
+    """The state's outbox as the announcements and outcomes it was made from."""
+    return [(_entry(doc), line) for doc, line in state.outbox], [
+        {**o, "entry": _entry(o["entry"]) if o["entry"] else None} for o in state.outbox_outcomes
+    ]
+
+
+def _stored_entry(doc: dict) -> dict:
+    return {**doc, "occurred_at": doc["occurred_at"].isoformat()}
+
+
+def _entry(doc: dict) -> dict:
+    return {**doc, "occurred_at": datetime.fromisoformat(doc["occurred_at"])}

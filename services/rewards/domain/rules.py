@@ -188,6 +188,10 @@ class AdvocateState:
     recent_events: dict[str, float] = field(default_factory=dict)
     # Redemption key -> its outcome ("redeemed", "insufficient_points", "out_of_stock").
     redemptions: dict[str, str] = field(default_factory=dict)
+    # The effects of the last batch that changed this record, stored with it (services/rewards/
+    # domain/account.py): [ledger entry, thank-you line] pairs to announce and redemption outcomes.
+    outbox: list[list] = field(default_factory=list)
+    outbox_outcomes: list[dict] = field(default_factory=list)
 
     @property
     def balance(self) -> int:

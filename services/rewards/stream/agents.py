@@ -41,7 +41,15 @@ from services.common.events import from_timestamp
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
-from services.common.stream import acting_as, dead_letter_all, proto_topic, sort_out, until_done
+from services.common.stream import (
+    DurableTable,
+    acting_as,
+    dead_letter_all,
+    durable_table,
+    proto_topic,
+    sort_out,
+    until_done,
+)
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
 from services.rewards.adapters.accounts import ACCOUNTS, records
 from services.rewards.adapters.ledger import LedgerRepository, entry_document, entry_message
@@ -55,7 +63,7 @@ from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import Incoming
 from services.rewards.app.processor import AwardProcessor
 from services.rewards.domain.rules import EarlySharerRanking, rank_early_sharer
-from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT, decode
+from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT, decode, sweep_message
 
 log = get_logger(__name__)
 
@@ -69,6 +77,8 @@ BATCH_LINGER_SECONDS = 0.05
 # How often changed leaderboard documents are written (and missing partitions' boards rebuilt).
 BOARDS_EVERY_SECONDS = 1.0
 PARTITIONER = DefaultPartitioner()
+# A partition not swept yet (app/processor.py) is sent a sweep request again after this long.
+SWEEP_AGAIN_SECONDS = 10.0
 
 POINTS_ENTRIES = Counter("advocacy_rewards_ledger_entries_total", "Ledger entries announced, by outcome", ["outcome"])
 BOARD_DOCUMENTS = Counter("advocacy_rewards_board_documents_written_total", "Leaderboard documents written")
@@ -88,7 +98,9 @@ class Deps:
 
 @dataclass
 class TableStates:
-    table: Any
+    table: DurableTable
+    # Per partition (key: its number), the source offsets through which its effects are all done.
+    announced: Any
 
     def get(self, advocate_id: str) -> dict | None:
         return cast(dict | None, self.table.get(advocate_id))
@@ -106,6 +118,16 @@ class TableStates:
     def put(self, advocate_id: str, state: dict, event: Any) -> None:
         with acting_as(event):  # the changelog partition is the advocate's
             self.table[advocate_id] = state
+
+    async def changelog_acknowledged(self) -> None:
+        await self.table.changelog_acknowledged()
+
+    def announced_through(self, partition: int) -> dict[str, int]:
+        return cast(dict[str, int], self.announced.get(str(partition)) or {})
+
+    def record_announced(self, partition: int, through: dict[str, int], event: Any) -> None:
+        with acting_as(event):
+            self.announced[str(partition)] = through
 
 
 @dataclass
@@ -179,14 +201,16 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
         **raw,  # type: ignore[arg-type]
     )
     points = proto_topic(app, topic(POINTS_AWARDED.name), PointsAwarded)
-    states = app.Table("rewards-advocates", key_type=str, value_type=None)  # values: JSON
+    states = durable_table(app, "rewards-advocates", key_type=str, value_type=None)  # values: JSON
+    announced = app.Table("rewards-announced", key_type=str, value_type=None)
     sinks = AgentSinks(app, topic(ACCOUNTS), deps)
     keeper = BoardKeeper(LateBoardDocuments(deps))
-    table_states = TableStates(states)
+    table_states = TableStates(states, announced)
     announcer = KafkaAnnouncer(app, topic(POINTS_AWARDED.name))
     processor = AwardProcessor(sinks, table_states, announcer, sinks, sinks, keeper)
     in_order = InOrder(app, "award")
     _register_board_materialiser(app, keeper, table_states, topic(SHARE_MADE.name))
+    _register_sweeps(app, processor, topic(SHARE_MADE.name), topic(REDEMPTION_REQUESTS))
 
     @app.agent(inputs, name="award")
     async def award(stream: faust.StreamT) -> None:
@@ -245,6 +269,29 @@ def _register_board_materialiser(app: faust.App, keeper: BoardKeeper, states: Ta
             BOARD_DOCUMENTS.inc(await keeper.materialise())
         except PyMongoError as exc:  # the database is away: written at a later tick
             log.warning("boards_not_written", error=str(exc)[:300])
+
+
+def _register_sweeps(app: faust.App, processor: AwardProcessor, share_topic: str, requests_topic: str) -> None:
+    """A partition this worker got is searched for outboxes not announced by its first batch; one
+    with no traffic gets a sweep request, so a crash's last effects go out without new events."""
+    requested: dict[int, float] = {}
+
+    async def forget_sweeps(sender: Any, *args: Any, **kwargs: Any) -> None:
+        processor.swept.clear()  # another worker may have written these partitions meanwhile
+        requested.clear()
+
+    app.on_partitions_revoked.connect(cast(Any, forget_sweeps))
+
+    @app.timer(interval=BOARDS_EVERY_SECONDS, on_leader=False)
+    async def request_sweeps() -> None:
+        if app.rebalancing:
+            return
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == share_topic}
+        now = time.monotonic()
+        due = [p for p in owned - processor.swept if now - requested.get(p, -1e9) >= SWEEP_AGAIN_SECONDS]
+        acks = [await app.producer.send(requests_topic, None, sweep_message(), p, None, None) for p in due]
+        await asyncio.gather(*acks)
+        requested.update((p, now) for p in due)
 
 
 def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: Callable[[], Deps]) -> None:

@@ -16,6 +16,7 @@ from services.rewards.app.incoming import (
     ENGAGEMENT_KIND,
     REDEMPTION_KIND,
     SHARE_KIND,
+    SWEEP_KIND,
     Incoming,
     RedemptionRequest,
 )
@@ -34,9 +35,14 @@ def decode(event: EventT, topic: str) -> Incoming:
         incoming = _redemption(event)
     else:
         incoming = _share(event, SHARE_KIND if topic == SHARE_MADE.name else EARLY_KIND)
-    if not incoming.advocate_id or not incoming.source_id:
+    if incoming.kind != SWEEP_KIND and not (incoming.advocate_id and incoming.source_id):
         raise ValueError("advocate_id and event_id are required")
     return incoming
+
+
+def sweep_message() -> bytes:
+    """The value of a sweep request (sent to one partition of the redemption-request topic)."""
+    return json.dumps({"sweep": True}).encode()
 
 
 def _source(event: EventT) -> tuple[str, int, int]:
@@ -92,6 +98,8 @@ def _share(event: EventT, kind: str) -> Incoming:
 def _redemption(event: EventT) -> Incoming:
     try:
         body = json.loads(event.value)
+        if isinstance(body, dict) and body.get("sweep") is True:
+            return _sweep(event)
         request = RedemptionRequest(str(body["key"]), str(body["request_id"]), str(body["item_id"]), int(body["cost"]))
         advocate_id = (event.message.key or b"").decode()
     except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -110,3 +118,9 @@ def _redemption(event: EventT) -> Incoming:
         day=at.date().isoformat(),
         redemption=request,
     )
+
+
+def _sweep(event: EventT) -> Incoming:
+    source, offset, partition = _source(event)
+    at = datetime.fromtimestamp(event.message.timestamp or 0, UTC)
+    return Incoming(event, SWEEP_KIND, source, offset, partition, "", "", at, at.date().isoformat())
