@@ -2,8 +2,9 @@
 
 The award agent sends each touched advocate's summary (`account.summary` of its state) to the
 compacted `rewards-accounts` topic once the state is durable (again with the outbox after a crash,
-app/processor.py), before the batch's offsets are committed. Every replica follows the whole topic (`TopicFollower`: no group, read
-from the start; a compacted topic keeps the latest record per advocate). Every field only grows,
+app/processor.py), before the batch's offsets are committed. Every replica follows the whole
+topic (`TopicFollower`: no group, read from the start; a compacted topic keeps the latest record
+per advocate). Every field only grows,
 so a late record of a previous partition owner can never undo a newer one: fields merge by max.
 No database update is left on the award path."""
 
