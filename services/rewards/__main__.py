@@ -48,14 +48,17 @@ def main() -> None:
         await (await requests.send(key=advocate_id.encode(), value=request))
 
     async def build() -> StreamComponents:
-        names = (SHARES_BY_CONTENT, EARLY_SHARERS, REDEMPTION_REQUESTS, ACCOUNTS)
+        names = [settings.topic(n) for n in (SHARES_BY_CONTENT, EARLY_SHARERS, REDEMPTION_REQUESTS, ACCOUNTS)]
+        # The tables' changelogs too: a changelog Faust declares while its producer already sends
+        # to it could stall that producer's queue (and so every table write) on a fresh cluster.
+        changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
         await asyncio.to_thread(
             ensure_internal_topics,
             settings.kafka_bootstrap,
-            [settings.topic(name) for name in names],
+            names + changelogs,
             INTERNAL_PARTITIONS,
             settings.topic_replication_factor,
-            frozenset({settings.topic(ACCOUNTS)}),
+            frozenset({settings.topic(ACCOUNTS), *changelogs}),
         )
         mongo = mongo_client(settings)
         db = mongo[settings.mongo_db]
