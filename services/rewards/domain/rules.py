@@ -198,7 +198,9 @@ class AdvocateState:
         return self.earned - self.redeemed
 
     def to_dict(self) -> dict:
-        doc = asdict(self)
+        # Shallow (the record is written once, after its last change): asdict's deep copy took
+        # 0.4 ms a state, more than evaluating the advocate's events.
+        doc = {name: getattr(self, name) for name in _STATE_FIELDS}
         doc["shared_items"] = sorted(self.shared_items)
         doc["early_items"] = sorted(self.early_items)
         return doc
@@ -220,6 +222,9 @@ class AdvocateState:
 
     def mark_applied(self, source: str, offset: int) -> None:
         self.offsets[source] = max(offset, self.offsets.get(source, -1))
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(AdvocateState))
 
 
 @dataclass(frozen=True)
