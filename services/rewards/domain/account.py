@@ -26,6 +26,7 @@ DAY_MEMORY_DAYS = 62
 PERIODS = (boards.WEEK, boards.MONTH, boards.QUARTER, boards.ALL_TIME)
 # How long (in event time) an applied event's id is remembered, to recognise it sent again.
 RECENT_EVENTS_HOURS = 48
+FORGET_SLACK_HOURS = 6
 REDEEMED, INSUFFICIENT_POINTS, OUT_OF_STOCK = "redeemed", "insufficient_points", "out_of_stock"
 
 
@@ -146,13 +147,17 @@ def first_early_bonus(state: AdvocateState, content_id: str) -> bool:
 
 
 def first_time(state: AdvocateState, event_key: str, at: datetime) -> bool:
-    """Remembers `event_key` (kind and source event id); False when it was applied before."""
+    """Remembers `event_key` (kind and source event id) for at least RECENT_EVENTS_HOURS of event
+    time; False when it was applied before."""
     if event_key in state.recent_events:
         return False
     stamp = at.timestamp()
     state.recent_events[event_key] = stamp
-    horizon = max(state.recent_events.values()) - RECENT_EVENTS_HOURS * 3600
-    if min(state.recent_events.values()) < horizon:
+    # Forgetting scans every id, so it waits until the first remembered (about the oldest) is
+    # FORGET_SLACK_HOURS past the horizon: a scan per event made a busy advocate's events O(n²).
+    first = next(iter(state.recent_events.values()))
+    if first < stamp - (RECENT_EVENTS_HOURS + FORGET_SLACK_HOURS) * 3600:
+        horizon = max(state.recent_events.values()) - RECENT_EVENTS_HOURS * 3600
         state.recent_events = {k: v for k, v in state.recent_events.items() if v >= horizon}
     return True
 
