@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.rewards.domain import boards
+from services.rewards.domain.account import first_time
 from services.rewards.domain.rules import (
     DEFAULT_RULES,
     AdvocateState,
@@ -276,3 +277,15 @@ def test_badges():
     }
     none = boards.BadgeFacts(0, 0, boards.longest_run(["2026-11-01", "2026-11-03"]), False, 0, 11)
     assert boards.badges(none) == []
+
+
+def test_an_event_id_is_remembered_for_48_hours_of_event_time_then_forgotten_in_bulk():
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    state = AdvocateState()
+    assert first_time(state, "share:e0", start)
+    for hour in range(1, 60):
+        assert first_time(state, f"share:e{hour}", start + timedelta(hours=hour))
+        assert not first_time(state, f"share:e{max(hour - 47, 0)}", start + timedelta(hours=hour))
+    assert "share:e0" not in state.recent_events  # forgotten once the first was 6 h past the horizon
+    assert {f"share:e{h}" for h in range(11, 60)} <= set(state.recent_events)  # the last 48 h kept
+    assert len(state.recent_events) <= 54
