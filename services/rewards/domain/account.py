@@ -8,6 +8,7 @@ so the state is exactly the sum of the ledger it emitted (the database ledger is
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from services.rewards.domain import boards
 from services.rewards.domain.rules import (
@@ -107,9 +108,10 @@ def book(state: AdvocateState, doc: dict) -> None:
     _count_for_badges(state, doc)
 
 
-def period_keys(day: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def period_keys(day: str) -> tuple[str, ...]:
     """The keys of the periods (week, month, quarter, all time) containing a local day."""
-    return [period_key(period, date.fromisoformat(day)) for period in PERIODS]
+    return tuple(period_key(period, date.fromisoformat(day)) for period in PERIODS)
 
 
 def _add(totals: dict[str, int], key: str, points: int) -> None:
