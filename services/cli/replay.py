@@ -8,14 +8,14 @@ starts again it re-reads everything; `follow` shows its progress (committed vs. 
 
 Why that is safe: every effect is idempotent. Analytics stores one fact per event id, so a
 replay re-inserts nothing it already has and restores facts it lost (e.g. a dropped collection).
-Rewards keeps the offsets it applied in its advocate table: already-applied events are not
-evaluated again, their ledger entries are re-read, the wallet credit is re-applied (idempotent per
-event) and `points-awarded` is re-sent with the same event ids (consumers de-duplicate).
+Rewards keeps the offsets it applied in its advocate states: an already-applied event changes
+nothing (its effects went out, or go out again from the state's outbox with the same ids).
 
 What it does NOT do: it cannot bring back events older than the topics' retention (30 days,
 `advocate-changed` is compacted); it does not reset Faust table state (RocksDB + changelog), so
-a rewards replay repairs wallets and re-announces awards but does not rebuild a lost ledger;
-and it does not touch the producing services (content, share)."""
+a rewards replay does not rebuild a lost ledger (its leaderboard documents are rewritten from the
+states whenever a worker gets a partition); and it does not touch the producing services
+(content, share)."""
 
 from __future__ import annotations
 
