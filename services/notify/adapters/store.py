@@ -20,7 +20,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.common.mongo import duplicate_indexes
+from services.common.mongo import duplicate_indexes, upsert_by_id
 from services.notify.app.stores import Queued
 from services.notify.domain.notification import ChannelName, Kind
 from services.notify.domain.planning import Planned
@@ -114,7 +114,8 @@ class MongoPreferencesStore:
         return preferences_from_doc(doc) if doc else None
 
     async def save(self, advocate_id: str, prefs: Preferences) -> None:
-        await self.collection.replace_one({"_id": advocate_id}, preferences_to_doc(prefs), upsert=True)
+        # Every field is always written, so a $set replaces the settings whole.
+        await upsert_by_id(self.collection, advocate_id, {"$set": preferences_to_doc(prefs)})
 
     async def company_defaults(self) -> Preferences | None:
         return await self.own(COMPANY)
