@@ -118,5 +118,8 @@ class InOrder:
         for tp, offset in refetch.items():
             STREAM_OUT_OF_ORDER.labels(self.agent).inc()
             log.warning("out_of_order_refetch", agent=self.agent, topic=tp.topic, partition=tp.partition, offset=offset)
-            await self.app.consumer.seek(tp, offset)
+        if refetch:
+            # In the consumer's own thread: aiokafka is not thread-safe, and `Consumer.seek` seeks
+            # from this one (it raced the fetcher, whose KeyError crashed the worker).
+            await cast(Consumer, self.app.consumer).seek_wait(refetch)
         return admitted

@@ -85,12 +85,13 @@ def test_an_event_faust_skipped_during_a_rebalance_is_not_recorded_as_acknowledg
 
 class FakeApp:
     def __init__(self, committed: dict[TP, int]) -> None:
-        self.consumer = SimpleNamespace(_committed_offset=committed, seek=self._seek)
+        # Only `seek_wait`, which seeks in the consumer's thread: `seek` seeks from the caller's.
+        self.consumer = SimpleNamespace(_committed_offset=committed, seek_wait=self._seek_wait)
         self.on_partitions_assigned = SimpleNamespace(connect=lambda handler: None)
         self.seeks: list[tuple[TP, int]] = []
 
-    async def _seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
+    async def _seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.seeks.extend(partitions.items())
 
 
 def events(*positions: tuple[TP, int]) -> list[SimpleNamespace]:

@@ -10,6 +10,9 @@
   advocates, so shares are repartitioned by content id into an internal topic; a content-keyed
   table ranks the first sharers, and each early sharer's share goes back, keyed by advocate, to the
   internal early-sharer topic that `award` consumes (so the daily cap sees the bonus like any award).
+  Both take their partitions in offset order (`InOrder`): an advocate's later share of an item
+  routed ahead of its first would take the bonus from it. A ranking is durable before its bonus
+  goes out, so a replayed share re-sends the same bonus and never ranks another.
 
 Batches: an agent takes what arrives within BATCH_LINGER_SECONDS (Faust `take_events`), so a lone
 event waits at most that long. Faust's take stops filling its buffer while a batch is processed,
@@ -304,12 +307,15 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
         **raw,  # type: ignore[arg-type]
     )
     by_content_name, early_name = topic(SHARES_BY_CONTENT), topic(EARLY_SHARERS)
-    rankings = app.Table("rewards-early-ranking", key_type=str, value_type=None)  # values: JSON
+    rankings = durable_table(app, "rewards-early-ranking", key_type=str, value_type=None)  # values: JSON
+    routing, ranking_order = InOrder(app, "route-shares"), InOrder(app, "rank-early-sharers")
 
     @app.agent(shares_only, name="route-shares")
     async def route_shares(stream: faust.StreamT) -> None:
-        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_LINGER_SECONDS):
-            await until_done("route-shares", batch, partial(route_all, batch))
+        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_LINGER_SECONDS):
+            batch = await routing.admit(taken)
+            if batch:
+                await until_done("route-shares", batch, partial(route_all, batch))
 
     async def route_all(batch: Sequence[EventT]) -> None:
         # In order (the early-sharer ranking is by arrival per item); a retry re-sends, and the
@@ -328,7 +334,8 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
     @app.agent(by_content, name="rank-early-sharers")
     async def rank_early(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await until_done("rank-early-sharers", [event], partial(rank, event))
+            if await ranking_order.admit([event]):
+                await until_done("rank-early-sharers", [event], partial(rank, event))
 
     async def rank(event: EventT) -> None:
         share = ShareMade.FromString(event.value)
@@ -344,11 +351,12 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
             published,
             await deps().cache.rules(),
         )
+        if len(ranking.sharers) != before:
+            rankings[content_id] = ranking.to_dict()
+            await rankings.changelog_acknowledged()
         if ranked == share.event_id:
             # Also on a replay (the same share ranked before): the award side de-duplicates.
             await (await app.producer.send(early_name, share.share.advocate_id.encode(), event.value, None, None, None))
-        if len(ranking.sharers) != before:
-            rankings[content_id] = ranking.to_dict()
 
 
 def _observe(events: Sequence[Incoming], topics: list[str], start: float) -> None:
