@@ -25,7 +25,8 @@ partition, and processing a later event first would make it skip the earlier one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -78,18 +79,26 @@ def withhold_acks(events: Sequence[EventT]) -> None:
         event.message.acked = True
 
 
+# A partition sought back is not sought again for the events already buffered ahead of the seek
+# (a one-event agent saw hundreds of them after a restart), unless the refetch has not arrived by then.
+RESEEK_AFTER_SECONDS = 2.0
+
+
 class InOrder:
     """Per partition, the next offset this worker must process (known after its first event, or
     from the committed offset Faust seeked to on assignment)."""
 
-    def __init__(self, app: faust.App, agent: str) -> None:
+    def __init__(self, app: faust.App, agent: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.agent = agent
+        self.clock = clock
         self._next: dict[TP, int] = {}
+        self._sought: dict[TP, tuple[int, float]] = {}  # partition -> (offset, when)
         app.on_partitions_assigned.connect(cast(Any, self._forget))  # Faust seeks to the committed offsets
 
     async def _forget(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         self._next.clear()
+        self._sought.clear()
 
     def committed(self, tp: TP) -> int | None:
         return cast(Consumer, self.app.consumer)._committed_offset.get(tp)
@@ -115,7 +124,13 @@ class InOrder:
             admitted.append(event)  # (below `expected`: delivered again after a seek; idempotent)
             self._next[tp] = max(offset + 1, self._next.get(tp, 0))
         withhold_acks(held)  # never recorded, never committed: fetched again
-        for tp, offset in refetch.items():
+        now = self.clock()
+        for tp, offset in list(refetch.items()):
+            sought = self._sought.get(tp)
+            if sought is not None and sought[0] == offset and now - sought[1] < RESEEK_AFTER_SECONDS:
+                del refetch[tp]  # already on its way
+                continue
+            self._sought[tp] = (offset, now)
             STREAM_OUT_OF_ORDER.labels(self.agent).inc()
             log.warning("out_of_order_refetch", agent=self.agent, topic=tp.topic, partition=tp.partition, offset=offset)
         if refetch:

@@ -15,7 +15,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from intervaltree import IntervalTree
 
-from services.common.offsets import InOrder, commit_only_processed
+from services.common.offsets import RESEEK_AFTER_SECONDS, InOrder, commit_only_processed
 
 TP0 = TP("share-made", 0)
 TP1 = TP("share-made", 1)
@@ -129,3 +129,19 @@ async def test_the_first_event_after_an_assignment_must_be_at_the_committed_offs
     assert app.seeks == [(TP0, 8224)]
     await guard._forget(None)
     assert await guard.admit(events((TP0, 8224))) != []
+
+
+async def test_events_buffered_ahead_of_a_seek_do_not_seek_again_until_the_refetch_is_overdue():
+    app = FakeApp({TP0: 100})
+    now = [0.0]
+    guard = InOrder(app, "rank-early-sharers", clock=lambda: now[0])  # type: ignore[arg-type]
+    # A one-event agent after a restart: the events buffered ahead arrive one by one.
+    for offset in (140, 141, 142):
+        assert await guard.admit(events((TP0, offset))) == []
+    assert app.seeks == [(TP0, 100)]
+    now[0] = RESEEK_AFTER_SECONDS + 0.1  # the refetch never came: sought again
+    assert await guard.admit(events((TP0, 143))) == []
+    assert app.seeks == [(TP0, 100), (TP0, 100)]
+    assert await guard.admit(events((TP0, 100))) != []
+    assert await guard.admit(events((TP0, 102))) == []  # a new gap is sought at once
+    assert app.seeks[-1] == (TP0, 101)
