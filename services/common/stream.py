@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 import faust
 import faust.streams
 from faust.serializers import codecs
-from faust.types import AppT, EventT
+from faust.types import TP, AppT, EventT
 from faust.types.tuples import Message as FaustMessage
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
@@ -271,18 +271,36 @@ def create_app(name: str, settings: StreamSettings) -> faust.App:
 
 
 def _report_consumer_lag(app: faust.App, interval_seconds: float = 5.0) -> None:
-    """Publishes per-partition lag: the partition's end offset (asked from the broker) minus the
-    offset this worker committed (Faust's monitor; nothing committed yet counts from 0)."""
+    """Publishes per-partition lag of the topics this worker consumes as a group member: the
+    partition's end offset minus the group's committed offset (read at assignment, as Faust seeks
+    to it; the log's start when the group never committed). The tables' changelogs, which the
+    worker writes and only reads back to recover, are not lag."""
 
     @app.timer(interval=interval_seconds, on_leader=False)
     async def report_consumer_lag() -> None:
-        assigned = list(app.consumer.assignment())
+        changelogs = app.tables.changelog_topics
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic not in changelogs]
         ends = await app.consumer.highwaters(*assigned) if assigned else {}
-        committed = app.monitor.tp_committed_offsets
+        committed = cast(Any, app.consumer)._committed_offset
+        never = [tp for tp in assigned if committed.get(tp) is None]
+        starts = await app.consumer.earliest_offsets(*never) if never else {}
         CONSUMER_LAG.clear()  # partitions move between workers on rebalance
-        for tp, end in ends.items():
-            lag = max((end or 0) - (committed.get(tp) or 0), 0)
+        for tp, lag in consumer_lag(ends, committed, starts).items():
             CONSUMER_LAG.labels(_strip_prefix(app, tp.topic), str(tp.partition)).set(lag)
+
+
+def consumer_lag(
+    ends: Mapping[TP, int | None], committed: Mapping[TP, int | None], starts: Mapping[TP, int | None]
+) -> dict[TP, int]:
+    """Messages not yet committed per partition: from the committed offset, or from the start of
+    the log when nothing was committed, to its end."""
+    lags = {}
+    for tp, end in ends.items():
+        done = committed.get(tp)
+        if done is None:
+            done = starts.get(tp)
+        lags[tp] = max((end or 0) - (done or 0), 0)
+    return lags
 
 
 def proto_topic(app: faust.App, name: str, message_type: type[ProtoMessage]) -> DeadLetteringTopic:
