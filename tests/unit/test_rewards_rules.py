@@ -243,6 +243,11 @@ def test_thank_you_lines():
     )
     assert "cap" in thank_you("Aino", Award("click", 0, 2), "NETWORK_X", 0)
     assert "+3 points" in thank_you("", Award("comment", 3), "NETWORK_X", 0)
+    assert thank_you("Aino", Award("first_share", 5), "NETWORK_X", 0) == (
+        "Thanks, Aino, for sharing this item for the first time (+5 points)."
+    )
+    # The repeat rule is a window of hours (duplicate_window_hours), not a calendar day.
+    assert "today" not in thank_you("Aino", Award("duplicate_share", 0), "NETWORK_X", 0)
 
 
 def test_period_bounds_and_team_fairness():

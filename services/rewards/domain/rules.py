@@ -407,10 +407,10 @@ def thank_you(first_name: str, award: Award, network: str, audience_size: int) -
     lines = {
         SHARE: f"Thanks, {who}: your share on {where} can reach {audience_size:,} people ({pts}).",
         PERSONAL_WORDING: f"Thanks, {who}, for sharing in your own words ({pts}).",
-        FIRST_SHARE: f"Thanks, {who}, for being the first of you to share this one ({pts}).",
+        FIRST_SHARE: f"Thanks, {who}, for sharing this item for the first time ({pts}).",
         EARLY_SHARER: f"Thanks, {who}: you were among the first to share this item ({pts}).",
         STREAK: f"Thanks, {who}: that's a sharing streak ({pts}).",
-        DUPLICATE_SHARE: f"Thanks, {who}: you already shared this on {where} today, so no extra points this time.",
+        DUPLICATE_SHARE: f"Thanks, {who}: you shared this on {where} a short while ago, so no extra points this time.",
         CLICK: f"Thanks, {who}: your share on {where} got a click ({pts}).",
         REACTION: f"Thanks, {who}: people are reacting to your share on {where} ({pts}).",
         COMMENT: f"Thanks, {who}: your share on {where} started a conversation ({pts}).",
