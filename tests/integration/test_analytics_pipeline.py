@@ -655,7 +655,7 @@ def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> Non
     for bad, name in (
         (pb.GetStatsRequest(granularity=pb.GRANULARITY_DAY), "dimension"),
         (req("TEAM", "", "DAY"), "key"),
-        (pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM), "granularity"),
+        (pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM, granularity=99), "granularity"),
         (req("PROGRAM", "", "DAY", later, earlier), "end"),
     ):
         with pytest.raises(grpc.RpcError) as err:
@@ -664,6 +664,10 @@ def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> Non
     with pytest.raises(grpc.RpcError) as err:
         stub.TopContent(pb.TopContentRequest(metric=pb.TOP_METRIC_ENGAGEMENTS, limit=1000), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in err.value.details()
+    # No granularity: the documented default, a daily series.
+    default = stub.GetStats(pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM), timeout=30)
+    assert default.granularity == pb.GRANULARITY_DAY
+    assert default.points == stub.GetStats(req("PROGRAM", "", "DAY"), timeout=30).points
 
 
 # Large enough that storing it takes several batches, so a kill can land between its first and

@@ -25,6 +25,8 @@ _GRANULARITY = {
     pb.GRANULARITY_DAY: Granularity.DAY,
     pb.GRANULARITY_ALL_TIME: Granularity.ALL_TIME,
 }
+# GetStats / ExportStatsCsv without a granularity: a daily series (the proto says so).
+DEFAULT_GRANULARITY = pb.GRANULARITY_DAY
 _BASIS = {
     RateBasis.IMPRESSIONS: pb.RATE_BASIS_IMPRESSIONS,
     RateBasis.POTENTIAL_REACH: pb.RATE_BASIS_POTENTIAL_REACH,
@@ -109,39 +111,39 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach
         )
 
-    async def _series(self, request: pb.GetStatsRequest) -> list[Point]:
+    async def _series(self, request: pb.GetStatsRequest) -> tuple[list[Point], int]:
+        """The points asked for, and the granularity they are in (the default when unset)."""
         if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
             raise InvalidArgument("dimension: required")
         dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
         if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
             raise InvalidArgument("key: must be 1..128 characters")
-        if request.granularity not in _GRANULARITY:
-            raise InvalidArgument("granularity: required")
+        asked = request.granularity or DEFAULT_GRANULARITY
+        if asked not in _GRANULARITY:
+            raise InvalidArgument(f"granularity: unknown value {request.granularity}")
         start, end = _range(request.start, request.end)
         key = request.key if dimension != "PROGRAM" else ""
-        granularity = _GRANULARITY[request.granularity]
-        return cast(
-            list[Point],
-            await self._cache.get(
-                ("series", dimension, key, granularity, start, end),
-                lambda: self._queries.series(dimension, key, granularity, start, end),
-            ),
+        granularity = _GRANULARITY[asked]
+        points = await self._cache.get(
+            ("series", dimension, key, granularity, start, end),
+            lambda: self._queries.series(dimension, key, granularity, start, end),
         )
+        return cast(list[Point], points), asked
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.StatsSeries:
-        points = await self._series(request)
+        points, granularity = await self._series(request)
         return pb.StatsSeries(
             dimension=request.dimension,
             key=request.key,
-            granularity=request.granularity,
+            granularity=granularity,
             currency=self._queries.currency,
             points=[point_pb(p) for p in points],
         )
 
     async def ExportStatsCsv(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.CsvExport:
-        points = await self._series(request)
+        points, granularity = await self._series(request)
         dim = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_").lower()
-        gran = pb.Granularity.Name(request.granularity).removeprefix("GRANULARITY_").lower()
+        gran = pb.Granularity.Name(granularity).removeprefix("GRANULARITY_").lower()
         safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.key)[:64]
         filename = f"advocacy-{dim}-{safe_key or 'all'}-{gran}-{self._queries.currency}.csv"
         return pb.CsvExport(filename=filename, csv=to_csv(points))
