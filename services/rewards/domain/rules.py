@@ -378,14 +378,6 @@ def rank_early_sharer(
     return share_event_id
 
 
-# Backwards-compatible helper for the simplest case (share + personal wording only).
-def awards_for_share(share: ShareFacts, rules: RuleSet) -> list[Award]:
-    awards = [Award(SHARE, rules.share_points(share.network))]
-    if share.personal_wording and rules.personal_wording_bonus:
-        awards.append(Award(PERSONAL_WORDING, rules.personal_wording_bonus))
-    return awards
-
-
 _NETWORK_NAMES = {
     "NETWORK_LINKEDIN": "LinkedIn",
     "NETWORK_X": "X",
