@@ -62,9 +62,8 @@ def advance(
     if action is Action.PUBLISH:
         result.published_at.CopyFrom(to_timestamp(now))
         emitted.append(events.published(result, ContentPublished.KIND_PUBLISHED, now))
-    elif action is Action.EXPIRE:
-        emitted.append(events.published(result, ContentPublished.KIND_EXPIRED, now))
-    elif action is Action.ARCHIVE and was_published:
-        # Only items that were ever visible announce their withdrawal; archiving a draft is internal.
-        emitted.append(events.published(result, ContentPublished.KIND_ARCHIVED, now))
+    elif action in (Action.EXPIRE, Action.ARCHIVE) and was_published:
+        # Only items that were ever visible announce their withdrawal; an unpublished item's is internal.
+        kind = ContentPublished.KIND_EXPIRED if action is Action.EXPIRE else ContentPublished.KIND_ARCHIVED
+        emitted.append(events.published(result, kind, now))
     return result, emitted

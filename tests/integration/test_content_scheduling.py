@@ -173,3 +173,27 @@ async def test_two_replicas_race_for_every_due_item_and_emit_each_event_once(sta
             for n, w in enumerate(won)
         )
     )
+
+
+async def test_an_item_whose_publication_and_expiry_passed_while_down_expires_unpublished(stack):
+    isolated = make_isolated(stack)
+    publish_at = utcnow() + timedelta(seconds=4)
+    expires_at = publish_at + timedelta(seconds=1)
+    async with serving(isolated) as (_, content):
+        missed = await approved(content, title="Missed", publish_at=ts(publish_at), expires_at=ts(expires_at))
+    await sleep_until(expires_at + timedelta(seconds=0.5))
+    async with serving(isolated) as (_, content):
+        # Published after the restart: once its event is on the topic, anything the scheduler sent
+        # for the missed item on its first scans would be too.
+        control = await approved(content, title="Control", publish_at=ts(utcnow() + timedelta(seconds=1)))
+        events = await read_events(
+            isolated.stack.kafka_bootstrap,
+            f"{isolated.prefix}content-published",
+            lambda evs: bool(distinct(evs, control.content_id, ContentPublished.KIND_PUBLISHED)),
+            within=30,
+        )
+        final = await content.GetContent(content_pb2.GetContentRequest(content_id=missed.content_id))
+    assert final.status == S.CONTENT_STATUS_EXPIRED
+    assert not final.HasField("published_at")
+    assert final.version == missed.version + 1  # APPROVED -> EXPIRED in one step
+    assert [e.kind for e in events if e.item.content_id == missed.content_id] == []

@@ -104,7 +104,11 @@ def test_due_actions():
     past, future = now - timedelta(seconds=1), now + timedelta(hours=1)
     assert due_action(Status.APPROVED, past, None, now) is Action.PUBLISH
     assert due_action(Status.APPROVED, future, None, now) is None
-    assert due_action(Status.APPROVED, None, past, now) is None  # no schedule: only an explicit Publish
+    assert due_action(Status.APPROVED, None, future, now) is None  # no schedule: only an explicit Publish
+    # Past its expiry an approved item can no longer be published (both times passed while down, or
+    # never published by hand): it expires without being published.
+    assert due_action(Status.APPROVED, past, past, now) is Action.EXPIRE
+    assert due_action(Status.APPROVED, None, past, now) is Action.EXPIRE
     assert due_action(Status.PUBLISHED, past, past, now) is Action.EXPIRE
     assert due_action(Status.PUBLISHED, past, future, now) is None
     assert due_action(Status.IN_REVIEW, past, None, now) is None

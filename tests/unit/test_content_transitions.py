@@ -44,6 +44,12 @@ def test_archiving_a_never_published_item_emits_nothing():
     assert archived.status == ContentStatus.CONTENT_STATUS_ARCHIVED and events == []
 
 
+def test_expiring_a_never_published_item_emits_nothing():
+    expired, events = advance(item(ContentStatus.CONTENT_STATUS_APPROVED), Action.EXPIRE, NOW, EVENTS, "scheduler")
+    assert expired.status == ContentStatus.CONTENT_STATUS_EXPIRED and events == []
+    assert not expired.HasField("published_at")
+
+
 def test_reject_records_reason_and_reviewer():
     rejected, events = advance(item(ContentStatus.CONTENT_STATUS_IN_REVIEW), Action.REJECT, NOW, EVENTS, "rev", "why")
     assert (rejected.rejection_reason, rejected.reviewer_id, events) == ("why", "rev", [])

@@ -140,15 +140,16 @@ class ContentRepository:
         return repaired
 
     async def due(self, now: datetime, limit: int = 200) -> list[ContentItem]:
-        """Approved items whose publish time passed and published items whose expiry passed."""
-        items: list[ContentItem] = []
+        """Approved items whose publish time or expiry passed and published items whose expiry passed."""
+        items: dict[str, ContentItem] = {}
         for query in (
             {"status": "CONTENT_STATUS_APPROVED", "publish_at": {"$lte": now}},
-            {"status": "CONTENT_STATUS_PUBLISHED", "expires_at": {"$lte": now}},
+            {"status": {"$in": ["CONTENT_STATUS_APPROVED", "CONTENT_STATUS_PUBLISHED"]}, "expires_at": {"$lte": now}},
         ):
-            cursor = self.collection.find(query, {"item": 1}).limit(limit)
-            items.extend([ContentItem.FromString(d["item"]) async for d in cursor])
-        return items
+            async for d in self.collection.find(query, {"item": 1}).limit(limit):
+                item = ContentItem.FromString(d["item"])
+                items[item.content_id] = item
+        return list(items.values())
 
     async def list_items(self, status: int, after_id: str | None, limit: int) -> list[ContentItem]:
         query: dict = {}

@@ -34,7 +34,7 @@ _ALLOWED: dict[Action, frozenset[Status]] = {
     Action.APPROVE: frozenset({Status.IN_REVIEW}),
     Action.REJECT: frozenset({Status.IN_REVIEW}),
     Action.PUBLISH: frozenset({Status.APPROVED}),
-    Action.EXPIRE: frozenset({Status.PUBLISHED}),
+    Action.EXPIRE: frozenset({Status.APPROVED, Status.PUBLISHED}),
     Action.ARCHIVE: frozenset({Status.DRAFT, Status.APPROVED, Status.PUBLISHED, Status.EXPIRED, Status.REJECTED}),
     Action.EDIT: frozenset({Status.DRAFT, Status.REJECTED}),
 }

@@ -4,6 +4,8 @@
   has a `publish_at` therefore schedules it; `Publish` on such an item before its time is an
   idempotent "yes, scheduled" (it stays APPROVED), after its time it publishes at once.
 - A PUBLISHED item whose `expires_at` has passed expires itself.
+- An APPROVED item whose `expires_at` has passed expires without being published (e.g. both its
+  times passed while the service was down): nobody could see it any more.
 - An item whose `expires_at` has passed can be neither approved nor published: it would be
   published and expired at once (two events for an item nobody could see).
 """
@@ -18,10 +20,11 @@ from services.content.domain.lifecycle import Action, Status
 def due_action(
     status: Status, publish_at: datetime | None, expires_at: datetime | None, now: datetime
 ) -> Action | None:
+    expired = expires_at is not None and expires_at <= now
+    if status in (Status.APPROVED, Status.PUBLISHED) and expired:
+        return Action.EXPIRE
     if status is Status.APPROVED and publish_at is not None and publish_at <= now:
         return Action.PUBLISH
-    if status is Status.PUBLISHED and expires_at is not None and expires_at <= now:
-        return Action.EXPIRE
     return None
 
 

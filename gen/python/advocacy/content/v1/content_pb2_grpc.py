@@ -149,7 +149,8 @@ class ContentServiceServicer:
 
     def Publish(self, request, context):
         """Publishes an approved item now and emits `content-published` through the outbox.
-        An approved item with a future publish_at stays APPROVED and publishes itself at that time.
+        An approved item with a future publish_at stays APPROVED and publishes itself at that time;
+        one whose expires_at passes first expires unpublished (no event).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
