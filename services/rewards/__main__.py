@@ -82,7 +82,7 @@ def main() -> None:
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),
             name="leaderboards",
         )
-        servicer = RewardsServicer(lambda: adapters.repos, cached)
+        servicer = RewardsServicer(lambda: adapters.repos, cached, cache.rules)
         return StreamComponents(
             register=lambda s: rewards_pb2_grpc.add_RewardsServiceServicer_to_server(servicer, s.server),
             service_names=[rewards_pb2.DESCRIPTOR.services_by_name["RewardsService"].full_name],

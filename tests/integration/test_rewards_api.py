@@ -13,6 +13,8 @@ from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, Not
 from pymongo import AsyncMongoClient
 
 from services.common.read_cache import ReadCache
+from services.rewards.domain.badges import DEFAULT_BADGES
+from services.rewards.domain.rules import RuleSet
 from tests.integration.rewards_harness import Harness
 
 
@@ -131,6 +133,73 @@ async def test_badges_and_board_validation(api):
         None,
     )
     assert [(r.rank, r.key, r.points) for r in board.rows] == [(1, "aino", 300)]
+
+
+async def test_badge_rules_changed_through_put_rule_set_change_get_badges(api):
+    servicer, h = api
+    for d in range(1, 13):  # 12 shares on 12 days in a row
+        await h.award(f"s{d}", "share", 10, f"2026-10-{d:02d}")
+    request = rewards_pb2.GetBadgesRequest(advocate_id="aino")
+    before = await servicer.GetBadges(request, None)
+    # (The shares are of a past month: no monthly rank.)
+    assert list(before.badges) == ["first_share", "ten_shares", "seven_day_streak"]
+    assert before.rule_set_version == 1 and before.earned[1].name == "10 shares" and before.earned[1].threshold == 10
+    rules = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    assert [b.badge_id for b in rules.badges][:2] == ["first_share", "ten_shares"] and len(rules.badges) == 6
+    rules.badges[1].threshold = 20  # ten_shares now takes 20
+    rules.badges.add(
+        badge_id="twelve_days", name="12-day streak", kind=rewards_pb2.BADGE_KIND_STREAK_DAYS, threshold=12
+    )
+    stored = await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=rules), None)
+    assert stored.version == 2 and stored.badges[1].threshold == 20 and stored.badges[6].badge_id == "twelve_days"
+    after = await servicer.GetBadges(request, None)
+    assert "ten_shares" not in after.badges and "twelve_days" in after.badges and after.rule_set_version == 2
+    assert [(b.badge_id, b.kind, b.threshold) for b in after.earned if b.badge_id == "twelve_days"] == [
+        ("twelve_days", rewards_pb2.BADGE_KIND_STREAK_DAYS, 12)
+    ]
+    # An advocate reaching the new threshold earns the badge again.
+    for d in range(13, 21):
+        await h.award(f"s{d}", "share", 10, f"2026-10-{d:02d}")
+    assert "ten_shares" in (await servicer.GetBadges(request, None)).badges
+
+
+async def test_put_rule_set_refuses_bad_badges_and_an_empty_list_means_the_defaults(api):
+    servicer, _ = api
+    rules = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    bad = rewards_pb2.RuleSet()
+    for change, message in [
+        (lambda r: setattr(r.badges[2], "badge_id", "first_share"), r"rules\.badges\[2\]\.badge_id: 'first_share'"),
+        (lambda r: setattr(r.badges[0], "name", ""), r"rules\.badges\[0\]\.name"),
+        (lambda r: setattr(r.badges[3], "kind", rewards_pb2.BADGE_KIND_UNSPECIFIED), r"rules\.badges\[3\]\.kind"),
+        (lambda r: setattr(r.badges[3], "kind", 99), r"rules\.badges\[3\]\.kind: must be one of BADGE_KIND_SHARES"),
+        (lambda r: setattr(r.badges[1], "threshold", 0), r"rules\.badges\[1\]\.threshold"),
+        (lambda r: setattr(r.badges[4], "threshold", 501), r"rules\.badges\[4\]\.threshold: must be 1\.\.500"),
+    ]:
+        bad.CopyFrom(rules)
+        change(bad)
+        with pytest.raises(InvalidArgument, match=message):
+            await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=bad), None)
+    assert (await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)).version == 1  # nothing stored
+    # A client that does not know the field (no badges) keeps the default badges, stored explicitly.
+    old_client = rewards_pb2.RuleSet()
+    old_client.CopyFrom(rules)
+    del old_client.badges[:]
+    old_client.daily_cap = 250
+    stored = await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=old_client), None)
+    assert stored.daily_cap == 250 and [b.badge_id for b in stored.badges] == [b.badge_id for b in rules.badges]
+
+
+async def test_a_rule_set_stored_before_badges_were_data_means_the_default_badges(api):
+    servicer, h = api
+    doc = {**RuleSet(daily_cap=150).to_doc(), "created_at": datetime.now(UTC)}
+    del doc["badges"], doc["version"]
+    await h.db["rule_sets"].insert_one({"_id": 7, **doc})
+    current = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    assert current.version == 7 and current.daily_cap == 150
+    assert [(b.badge_id, b.threshold) for b in current.badges] == [(b.badge_id, b.threshold) for b in DEFAULT_BADGES]
+    await h.award("s1", "share", 10, "2026-10-01")
+    got = await servicer.GetBadges(rewards_pb2.GetBadgesRequest(advocate_id="aino"), None)
+    assert got.rule_set_version == 7 and got.badges[0] == "first_share" and got.earned[0].name == "First share"
 
 
 async def test_cached_boards_follow_the_ledger_within_their_ttl_and_balances_stay_exact(api):

@@ -263,27 +263,6 @@ def test_period_bounds_and_team_fairness():
     assert [(r.key, r.score, r.advocates) for r in fair] == [("small", 150.0, 1), ("big", 100.0, 3)]
 
 
-def test_badges():
-    facts = boards.BadgeFacts(
-        shares=10,
-        clicks=100,
-        longest_run=boards.longest_run([f"2026-11-{d:02d}" for d in range(1, 8)]),
-        leader=True,
-        max_month_shares=5,
-        monthly_rank=3,
-    )
-    assert set(boards.badges(facts)) == {
-        "first_share",
-        "ten_shares",
-        "hundred_clicks",
-        "seven_day_streak",
-        "top_ten_of_month",
-        "leader_voice",
-    }
-    none = boards.BadgeFacts(0, 0, boards.longest_run(["2026-11-01", "2026-11-03"]), False, 0, 11)
-    assert boards.badges(none) == []
-
-
 def test_an_event_id_is_remembered_for_48_hours_of_event_time_then_forgotten_in_bulk():
     start = datetime(2026, 10, 1, tzinfo=UTC)
     state = AdvocateState()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
@@ -29,7 +29,8 @@ from services.rewards.adapters.store import (
     LeaderboardDocuments,
     RuleSetRepository,
 )
-from services.rewards.domain import account, boards, leaderboards
+from services.rewards.domain import account, badges, boards, leaderboards
+from services.rewards.domain.badges import DEFAULT_BADGES, BadgeRule
 from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
@@ -45,7 +46,15 @@ PERIODS = {
     rewards_pb2.PERIOD_QUARTER: boards.QUARTER,
     rewards_pb2.PERIOD_ALL_TIME: boards.ALL_TIME,
 }
-RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network")]
+RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network", "badges")]
+BADGE_KINDS = {
+    rewards_pb2.BADGE_KIND_SHARES: badges.SHARES,
+    rewards_pb2.BADGE_KIND_CLICKS: badges.CLICKS,
+    rewards_pb2.BADGE_KIND_STREAK_DAYS: badges.STREAK_DAYS,
+    rewards_pb2.BADGE_KIND_MONTHLY_RANK: badges.MONTHLY_RANK,
+    rewards_pb2.BADGE_KIND_LEADER_MONTH_SHARES: badges.LEADER_MONTH_SHARES,
+}
+BADGE_KIND_VALUES = {kind: value for value, kind in BADGE_KINDS.items()}
 
 
 class AccountReader(Protocol):
@@ -79,14 +88,49 @@ async def _account(accounts: AccountReader, advocate_id: str) -> dict[str, int]:
 def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
     msg = rewards_pb2.RuleSet(version=rules.version, **{f: getattr(rules, f) for f in RULE_FIELDS})
     msg.share_points_by_network.update(rules.share_points_by_network)
+    msg.badges.extend(badge_message(b) for b in rules.badges)
     return msg
 
 
+def badge_message(rule: BadgeRule) -> rewards_pb2.BadgeRule:
+    return rewards_pb2.BadgeRule(
+        badge_id=rule.badge_id,
+        name=rule.name,
+        description=rule.description,
+        kind=BADGE_KIND_VALUES[rule.kind],
+        threshold=rule.threshold,
+    )
+
+
+def badge_rules(msgs: Sequence[rewards_pb2.BadgeRule]) -> tuple[BadgeRule, ...]:
+    """The badges of a PutRuleSet; none given means the default badges (what a client that does
+    not know the field would otherwise silently remove)."""
+    if not msgs:
+        return DEFAULT_BADGES
+    out = []
+    for i, m in enumerate(msgs):
+        if m.kind not in BADGE_KINDS:
+            kinds = ", ".join(rewards_pb2.BadgeKind.Name(v) for v in BADGE_KINDS)
+            raise InvalidArgument(f"rules.badges[{i}].kind: must be one of {kinds}")
+        out.append(BadgeRule(m.badge_id, m.name, BADGE_KINDS[m.kind], int(m.threshold), m.description))
+    return tuple(out)
+
+
 class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
-    def __init__(self, repos: Callable[[], Repositories], boards: ReadCache[list[Row]] | None = None) -> None:
+    def __init__(
+        self,
+        repos: Callable[[], Repositories],
+        boards: ReadCache[list[Row]] | None = None,
+        rules: Callable[[], Awaitable[RuleSet]] | None = None,
+    ) -> None:
         self._repos = repos
         # Off unless given: every read merges the board's documents.
         self._boards = boards or ReadCache[list[Row]](ttl=0)
+        # The rule set in force for GetBadges (a short-lived cache in the service; read each time unless given).
+        self._rules = rules or self._active_rules
+
+    async def _active_rules(self) -> RuleSet:
+        return await self._repos().rule_sets.active() or DEFAULT_RULES
 
     async def _board(self, board: int, period_key: str, team: str, campaign_id: str) -> list[Row]:
         bid = board_id(board, period_key, team, campaign_id)  # invalid: refused before the cache
@@ -160,19 +204,27 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     ) -> rewards_pb2.Badges:
         advocate_id = _id(request.advocate_id, "advocate_id")
         summary = await _account(self._repos().accounts, advocate_id)
-        month = account.period_key(boards.MONTH, datetime.now(UTC).date())
-        # The board's first MAX_PAGE rows: enough, as only a rank up to 10 earns a badge.
-        monthly = await self._board(rewards_pb2.BOARD_GLOBAL, month, "", "")
-        rank = next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
-        facts = boards.BadgeFacts(
+        rules = await self._rules()
+        facts = badges.BadgeFacts(
             shares=int(summary.get("shares", 0)),
             clicks=int(summary.get("click_units", 0)),
             longest_run=int(summary.get("best_run", 0)),
             leader=bool(summary.get("leader", 0)),
             max_month_shares=int(summary.get("max_month_shares", 0)),
-            monthly_rank=rank,
+            monthly_rank=await self._monthly_rank(advocate_id) if badges.needs_rank(rules.badges) else None,
         )
-        return rewards_pb2.Badges(badges=boards.badges(facts))
+        earned = badges.earned(rules.badges, facts)
+        return rewards_pb2.Badges(
+            badges=[b.badge_id for b in earned],
+            earned=[badge_message(b) for b in earned],
+            rule_set_version=rules.version,
+        )
+
+    async def _monthly_rank(self, advocate_id: str) -> int | None:
+        month = account.period_key(boards.MONTH, datetime.now(UTC).date())
+        # The board's first MAX_PAGE rows: a rank threshold is at most badges.MAX_RANK (= MAX_PAGE).
+        monthly = await self._board(rewards_pb2.BOARD_GLOBAL, month, "", "")
+        return next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
 
     async def ListCatalog(
         self, request: rewards_pb2.ListCatalogRequest, context: grpc.aio.ServicerContext
@@ -223,6 +275,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         rules = RuleSet(
             version=0,
             share_points_by_network=dict(msg.share_points_by_network),
+            badges=badge_rules(msg.badges),
             **{f: int(getattr(msg, f)) for f in RULE_FIELDS},
         )
         try:

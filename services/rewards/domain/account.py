@@ -20,6 +20,7 @@ from services.rewards.domain.rules import (
     Award,
     RuleSet,
     apply_daily_cap,
+    run_length,
 )
 
 # Day totals kept per advocate for the daily cap; an event of an older local day finds its day full.
@@ -134,9 +135,27 @@ def _count_for_badges(state: AdvocateState, doc: dict) -> None:
         state.leader = state.leader or bool(doc.get("leader"))
         # (evaluate_share has added the day already; the rules remember the last few days.)
         state.share_days = sorted({*state.share_days, doc["local_day"]})[-STREAK_MEMORY_DAYS:]
-        state.best_run = max(state.best_run, boards.longest_run(state.share_days))
+        _extend_run(state, doc["local_day"])
+        state.best_run = max(state.best_run, state.run_days)
     elif doc["rule"] == CLICK:
         state.click_units += int(doc.get("units", 1))
+
+
+def _extend_run(state: AdvocateState, day: str) -> None:
+    """Keeps `run_days`, the run of share days ending at the newest share day, however long."""
+    last = state.run_last
+    newest = max(day, last)
+    remembered = run_length(state.share_days, date.fromisoformat(newest))
+    if last and date.fromisoformat(day) - date.fromisoformat(last) == timedelta(days=1):
+        state.run_days = max(state.run_days + 1, remembered)
+    elif day > last:
+        # After a gap the run starts again; a state kept before this counter starts from the
+        # remembered days.
+        state.run_days = remembered
+    else:
+        # The same day, or a late one that may close a gap among the remembered days.
+        state.run_days = max(state.run_days, remembered)
+    state.run_last = newest
 
 
 def first_early_bonus(state: AdvocateState, content_id: str) -> bool:

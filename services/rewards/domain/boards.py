@@ -1,4 +1,4 @@
-"""Leaderboard periods, fair team ranking and badges: pure functions over point totals.
+"""Leaderboard periods and fair team ranking: pure functions over point totals (badges: badges.py).
 
 Periods are calendar periods of the advocate's local day (the `local_day` every award carries), so
 a day's capped total never straddles a week or month boundary.
@@ -64,48 +64,3 @@ def rank_team_sums(points: dict[str, int], active: dict[str, int], per_active_ad
         for t in points
     ]
     return sorted(rows, key=lambda r: (-r.score, -r.points, r.key))
-
-
-@dataclass(frozen=True)
-class BadgeFacts:
-    shares: int
-    clicks: int
-    longest_run: int  # the longest run of consecutive local days with a share
-    leader: bool
-    max_month_shares: int  # the most shares in one calendar month
-    monthly_rank: int | None  # rank on this month's global board, 1-based
-
-
-FIRST_SHARE_BADGE = "first_share"
-TEN_SHARES = "ten_shares"
-HUNDRED_CLICKS = "hundred_clicks"
-SEVEN_DAY_STREAK = "seven_day_streak"
-TOP_TEN_OF_MONTH = "top_ten_of_month"
-LEADER_VOICE = "leader_voice"
-
-
-def longest_run(days: list[str]) -> int:
-    best = run = 0
-    prev: date | None = None
-    for d in sorted({date.fromisoformat(x) for x in days}):
-        run = run + 1 if prev is not None and d - prev == timedelta(days=1) else 1
-        best = max(best, run)
-        prev = d
-    return best
-
-
-def badges(f: BadgeFacts) -> list[str]:
-    earned = []
-    if f.shares >= 1:
-        earned.append(FIRST_SHARE_BADGE)
-    if f.shares >= 10:
-        earned.append(TEN_SHARES)
-    if f.clicks >= 100:
-        earned.append(HUNDRED_CLICKS)
-    if f.longest_run >= 7:
-        earned.append(SEVEN_DAY_STREAK)
-    if f.monthly_rank is not None and f.monthly_rank <= 10:
-        earned.append(TOP_TEN_OF_MONTH)
-    if f.leader and f.max_month_shares >= 5:
-        earned.append(LEADER_VOICE)
-    return earned

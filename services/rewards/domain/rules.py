@@ -21,6 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from advocacy.common.v1.common_pb2 import Network
 
+from services.rewards.domain import badges as badge_rules
+from services.rewards.domain.badges import DEFAULT_BADGES, BadgeRule
+
 # Rule names: stable identifiers written into the ledger (entry id = "<source event id>:<rule>").
 SHARE = "share"
 DUPLICATE_SHARE = "duplicate_share"
@@ -69,6 +72,7 @@ class RuleSet:
     duplicate_window_hours: int = 24
     # 0 = no cap.
     daily_cap: int = 200
+    badges: tuple[BadgeRule, ...] = DEFAULT_BADGES
 
     def validate(self) -> None:
         for f in fields(self):
@@ -82,6 +86,7 @@ class RuleSet:
                 raise ValueError(f"share_points_by_network: {network} must be 0..{MAX_RULE_VALUE}")
         if self.streak_days < 1:
             raise ValueError("streak_days: must be >= 1")
+        badge_rules.validate(self.badges)
 
     def share_points(self, network: str) -> int:
         return self.share_points_by_network.get(network, self.share_points_default)
@@ -95,12 +100,16 @@ class RuleSet:
         }[rule]
 
     def to_doc(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "badges": [b.to_doc() for b in self.badges]}
 
     @classmethod
     def from_doc(cls, doc: dict) -> RuleSet:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in known})
+        known = {f.name for f in fields(cls)} - {"badges"}
+        values: dict[str, Any] = {k: v for k, v in doc.items() if k in known}
+        # A rule set stored before badges were data has no list: it means the default badges.
+        stored = doc.get("badges")
+        values["badges"] = DEFAULT_BADGES if stored is None else tuple(BadgeRule.from_doc(b) for b in stored)
+        return cls(**values)
 
 
 DEFAULT_RULES = RuleSet(version=1)
@@ -180,6 +189,10 @@ class AdvocateState:
     shares: int = 0
     click_units: int = 0
     best_run: int = 0
+    # The run of consecutive share days ending at `run_last` (the newest share day): share_days
+    # remembers only a few days, too few to count a longer streak.
+    run_days: int = 0
+    run_last: str = ""
     leader: bool = False
     share_months: dict[str, int] = field(default_factory=dict)
     # "<kind>:<source event id>" -> epoch seconds, of the events applied in the last
@@ -252,7 +265,7 @@ class EngagementFacts:
 STREAK_MEMORY_DAYS = 14
 
 
-def _run_length(days: list[str], end: date) -> int:
+def run_length(days: list[str], end: date) -> int:
     have = set(days)
     run = 0
     day = end
@@ -287,7 +300,7 @@ def evaluate_share(state: AdvocateState, share: ShareFacts, rules: RuleSet, fact
     day = local_day(share.occurred_at, share.timezone)
     if day.isoformat() not in state.share_days:
         state.share_days = sorted({*state.share_days, day.isoformat()})[-STREAK_MEMORY_DAYS:]
-        run = _run_length(state.share_days, day)
+        run = run_length(state.share_days, day)
         # A streak pays once per completed run of `streak_days` (days 3, 6, 9, … of a run).
         if rules.streak_bonus and run % rules.streak_days == 0:
             awards.append(Award(STREAK, rules.streak_bonus))

@@ -10,6 +10,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class BadgeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BADGE_KIND_UNSPECIFIED: _ClassVar[BadgeKind]
+    BADGE_KIND_SHARES: _ClassVar[BadgeKind]
+    BADGE_KIND_CLICKS: _ClassVar[BadgeKind]
+    BADGE_KIND_STREAK_DAYS: _ClassVar[BadgeKind]
+    BADGE_KIND_MONTHLY_RANK: _ClassVar[BadgeKind]
+    BADGE_KIND_LEADER_MONTH_SHARES: _ClassVar[BadgeKind]
+
 class Board(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BOARD_UNSPECIFIED: _ClassVar[Board]
@@ -27,6 +36,12 @@ class Period(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PERIOD_MONTH: _ClassVar[Period]
     PERIOD_QUARTER: _ClassVar[Period]
     PERIOD_ALL_TIME: _ClassVar[Period]
+BADGE_KIND_UNSPECIFIED: BadgeKind
+BADGE_KIND_SHARES: BadgeKind
+BADGE_KIND_CLICKS: BadgeKind
+BADGE_KIND_STREAK_DAYS: BadgeKind
+BADGE_KIND_MONTHLY_RANK: BadgeKind
+BADGE_KIND_LEADER_MONTH_SHARES: BadgeKind
 BOARD_UNSPECIFIED: Board
 BOARD_GLOBAL: Board
 BOARD_TEAM: Board
@@ -119,7 +134,7 @@ class ListLedgerResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ...) -> None: ...
 
 class RuleSet(_message.Message):
-    __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap")
+    __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap", "badges")
     class SharePointsByNetworkEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +159,7 @@ class RuleSet(_message.Message):
     STREAK_BONUS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_WINDOW_HOURS_FIELD_NUMBER: _ClassVar[int]
     DAILY_CAP_FIELD_NUMBER: _ClassVar[int]
+    BADGES_FIELD_NUMBER: _ClassVar[int]
     version: int
     share_points_by_network: _containers.ScalarMap[str, int]
     share_points_default: int
@@ -161,7 +177,22 @@ class RuleSet(_message.Message):
     streak_bonus: int
     duplicate_window_hours: int
     daily_cap: int
-    def __init__(self, version: _Optional[int] = ..., share_points_by_network: _Optional[_Mapping[str, int]] = ..., share_points_default: _Optional[int] = ..., first_share_bonus: _Optional[int] = ..., personal_wording_bonus: _Optional[int] = ..., early_sharer_bonus: _Optional[int] = ..., early_sharer_limit: _Optional[int] = ..., early_sharer_window_hours: _Optional[int] = ..., click_points: _Optional[int] = ..., click_dedup_minutes: _Optional[int] = ..., reaction_points: _Optional[int] = ..., comment_points: _Optional[int] = ..., reshare_points: _Optional[int] = ..., streak_days: _Optional[int] = ..., streak_bonus: _Optional[int] = ..., duplicate_window_hours: _Optional[int] = ..., daily_cap: _Optional[int] = ...) -> None: ...
+    badges: _containers.RepeatedCompositeFieldContainer[BadgeRule]
+    def __init__(self, version: _Optional[int] = ..., share_points_by_network: _Optional[_Mapping[str, int]] = ..., share_points_default: _Optional[int] = ..., first_share_bonus: _Optional[int] = ..., personal_wording_bonus: _Optional[int] = ..., early_sharer_bonus: _Optional[int] = ..., early_sharer_limit: _Optional[int] = ..., early_sharer_window_hours: _Optional[int] = ..., click_points: _Optional[int] = ..., click_dedup_minutes: _Optional[int] = ..., reaction_points: _Optional[int] = ..., comment_points: _Optional[int] = ..., reshare_points: _Optional[int] = ..., streak_days: _Optional[int] = ..., streak_bonus: _Optional[int] = ..., duplicate_window_hours: _Optional[int] = ..., daily_cap: _Optional[int] = ..., badges: _Optional[_Iterable[_Union[BadgeRule, _Mapping]]] = ...) -> None: ...
+
+class BadgeRule(_message.Message):
+    __slots__ = ("badge_id", "name", "description", "kind", "threshold")
+    BADGE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    badge_id: str
+    name: str
+    description: str
+    kind: BadgeKind
+    threshold: int
+    def __init__(self, badge_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[BadgeKind, str]] = ..., threshold: _Optional[int] = ...) -> None: ...
 
 class GetRuleSetRequest(_message.Message):
     __slots__ = ()
@@ -238,10 +269,14 @@ class GetBadgesRequest(_message.Message):
     def __init__(self, advocate_id: _Optional[str] = ...) -> None: ...
 
 class Badges(_message.Message):
-    __slots__ = ("badges",)
+    __slots__ = ("badges", "earned", "rule_set_version")
     BADGES_FIELD_NUMBER: _ClassVar[int]
+    EARNED_FIELD_NUMBER: _ClassVar[int]
+    RULE_SET_VERSION_FIELD_NUMBER: _ClassVar[int]
     badges: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, badges: _Optional[_Iterable[str]] = ...) -> None: ...
+    earned: _containers.RepeatedCompositeFieldContainer[BadgeRule]
+    rule_set_version: int
+    def __init__(self, badges: _Optional[_Iterable[str]] = ..., earned: _Optional[_Iterable[_Union[BadgeRule, _Mapping]]] = ..., rule_set_version: _Optional[int] = ...) -> None: ...
 
 class CatalogItem(_message.Message):
     __slots__ = ("item_id", "name", "cost", "stock")
