@@ -7,7 +7,9 @@ from typing import Any
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
 from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.rate_cards import RateCards
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain.report import Config
 from services.analytics.queries import AnalyticsQueries
@@ -22,6 +24,7 @@ class _Adapters:
     """Filled in on the worker's event loop, before any agent runs (the async client binds to it)."""
 
     repo: AnalyticsRepository
+    rate_cards: RateCardRepository
 
 
 def main() -> None:
@@ -38,14 +41,19 @@ def main() -> None:
     async def build() -> StreamComponents:
         mongo = mongo_client(settings)
         adapters.repo = AnalyticsRepository(mongo[settings.mongo_db], settings.group_in_database)
-        await prepare_database(adapters.repo.ensure_indexes)
+        adapters.rate_cards = RateCardRepository(mongo[settings.mongo_db])
+        rate_cards = RateCards(
+            lambda: adapters.rate_cards, settings.currency, settings.rate_cards(), settings.rate_card_refresh_seconds
+        )
+        # Seeds version 1 from the settings when no rate card is stored (the first replica wins).
+        await prepare_database(adapters.repo.ensure_indexes, rate_cards.newest)
         queries = AnalyticsQueries(lambda: adapters.repo, config, settings.currency)
         cache = ReadCache[Any](
             settings.stats_cache_seconds,
             max(settings.stats_max_stale_seconds, settings.stats_cache_seconds),
             name="stats",
         )
-        servicer = AnalyticsServicer(lambda: adapters.repo, queries, cache)
+        servicer = AnalyticsServicer(lambda: adapters.repo, queries, cache, rate_cards=rate_cards)
         return StreamComponents(
             register=lambda s: analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(servicer, s.server),
             service_names=[analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name],

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.analytics.domain.metrics import RateCard
+from services.analytics.domain.rate_card import checked_rates
 from services.common.stream import StreamSettings
 
 
@@ -34,8 +35,11 @@ DEFAULT_ORGANIC_REACH = {"LINKEDIN": 0.1, "X": 0.05, "FACEBOOK": 0.06, "XING": 0
 class AnalyticsSettings(StreamSettings):
     grpc_port: int = 50054
     metrics_port: int = 9104
+    # Seed rate card version 1 only, when none is stored; later versions come from PutRateCard.
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     rate_card: dict[str, RateCardEntry] = Field(default_factory=lambda: dict(DEFAULT_RATE_CARD))
+    # How stale a replica's copy of the rate card in force may get (a put through it applies at once).
+    rate_card_refresh_seconds: float = Field(default=5.0, ge=0)
     # Share of potential reach a post reaches organically, per network: used ONLY for the labelled
     # impressions estimate, never in place of reported impressions.
     organic_reach_rate: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ORGANIC_REACH))
@@ -54,6 +58,14 @@ class AnalyticsSettings(StreamSettings):
     # delay anyway; this adds at most the ttl plus two computations.
     stats_cache_seconds: float = Field(default=5.0, ge=0)
     stats_max_stale_seconds: float = Field(default=300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _seed_rate_card_is_valid(self) -> AnalyticsSettings:
+        try:  # what PutRateCard would accept
+            checked_rates(self.currency, list(self.rate_cards().items()))
+        except ValueError as exc:
+            raise ValueError(f"ADVOCACY_RATE_CARD / ADVOCACY_CURRENCY (the seed rate card): {exc}") from None
+        return self
 
     @property
     def allowed_lateness(self) -> timedelta:

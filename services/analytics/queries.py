@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.analytics.adapters.facts import DIMENSION_FIELDS, AnalyticsRepository, Comment, ContentState
 from services.analytics.domain import metrics as m
+from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, point
 from services.analytics.domain.windows import Granularity
 
@@ -36,6 +38,10 @@ class AnalyticsQueries:
         self._repo = repo
         self.config = config
         self.currency = currency
+
+    def priced(self, card: VersionedRateCard) -> AnalyticsQueries:
+        """These queries with EMV priced by `card` (EMV is a valuation of the counts when asked)."""
+        return AnalyticsQueries(self._repo, replace(self.config, rate_card=card.rates), card.currency)
 
     async def series(
         self, dimension: str, key: str, granularity: Granularity, start: datetime | None, end: datetime | None

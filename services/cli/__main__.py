@@ -59,6 +59,7 @@ catalog_app = typer.Typer(no_args_is_help=True, help="The rewards catalogue.")
 demo_app = typer.Typer(no_args_is_help=True, help="The demo company: seed it, drive activity (load), watch.")
 sources_app = typer.Typer(no_args_is_help=True, help="Admin: RSS / Atom feeds that create content by themselves.")
 rules_app = typer.Typer(no_args_is_help=True, help="Admin: the point rules and badges in force (versioned data).")
+rate_card_app = typer.Typer(no_args_is_help=True, help="Admin: the EMV rate card (versioned; figures name theirs).")
 app.add_typer(content_app, name="content")
 app.add_typer(suggestions_app, name="suggestions")
 app.add_typer(stats_app, name="stats")
@@ -66,6 +67,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(demo_app, name="demo")
 app.add_typer(sources_app, name="sources")
 app.add_typer(rules_app, name="rules")
+app.add_typer(rate_card_app, name="rate-card")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -932,7 +934,7 @@ def show_series(s: State, series: analytics_pb2.StatsSeries, title: str) -> None
                 "comments",
                 "engagements",
                 "eng. rate",
-                f"EMV ({series.currency})",
+                f"EMV ({series.currency}, rate card v{series.rate_card_version})",
                 "adoption",
                 "share rate",
             ],
@@ -1005,12 +1007,83 @@ def stats_program(ctx: typer.Context) -> None:
         ("impressions (reported)", f"{t.impressions_reported:,}"),
         ("unique clicks", f"{t.unique_clicks:,}"),
         ("engagements", f"{t.engagements:,}"),
-        ("earned media value", f"{t.earned_media_value:,.2f} {o.currency}"),
+        ("earned media value", f"{t.earned_media_value:,.2f} {o.currency} (rate card v{o.rate_card_version})"),
         ("adoption", f"{_opt(o, 'adoption')} ({o.active_advocates}/{o.enrolled_advocates})"),
         ("amplification vs company channels", _opt(o, "amplification_ratio", "{:.2f}x")),
         ("leader participation", f"{_opt(o, 'leader_participation')} ({o.active_leaders}/{o.enrolled_leaders})"),
     ]
     out.print(table("program", ["figure", "value"], rows))
+
+
+def show_rate_card(s: State, card: analytics_pb2.RateCard) -> None:
+    if s.json:
+        emit_json(card)
+        return
+    by = f" by {card.created_by}" if card.created_by else ""
+    out.print(
+        table(
+            f"rate card v{card.version} ({card.currency}, {when(card.created_at)}{by})",
+            ["network", "CPM", "CPC", "reaction multiplier"],
+            (
+                [enum_name(Network, r.network, "NETWORK_"), f"{r.cpm:g}", f"{r.cpc:g}", f"{r.reaction_multiplier:g}"]
+                for r in card.rates
+            ),
+        )
+    )
+
+
+def rate_card_file(path: Path) -> analytics_pb2.RateCard:
+    """A rate card from JSON: what `--json rate-card show` prints, or `{"currency": "EUR", "rates":
+    {"LINKEDIN": {"cpm": 30, "cpc": 5, "reaction_multiplier": 0.5}}}` (ADVOCACY_RATE_CARD's form)."""
+    try:
+        data = json.loads(path.read_text())
+        rates = data.get("rates") if isinstance(data, dict) else None
+        if isinstance(rates, dict):
+            data["rates"] = [
+                {"network": "NETWORK_" + str(n).upper().removeprefix("NETWORK_"), **v} for n, v in rates.items()
+            ]
+        return ParseDict(data, analytics_pb2.RateCard())
+    except (OSError, ValueError, TypeError, AttributeError, ParseError) as exc:
+        raise UsageError(f"{path}: not a rate card ({str(exc)[:200]})") from None
+
+
+@rate_card_app.command("show")
+@handled
+def rate_card_show(
+    ctx: typer.Context, version: int = typer.Option(0, "--version", min=0, help="A stored version (0: in force).")
+) -> None:
+    """The rate card EMV is priced with (or a stored version)."""
+    s = state(ctx)
+    show_rate_card(s, s.clients.analytics.GetRateCard(analytics_pb2.GetRateCardRequest(version=version)))
+
+
+@rate_card_app.command("set")
+@handled
+def rate_card_set(
+    ctx: typer.Context,
+    file: Path | None = typer.Argument(None, help="JSON rate card (else: the one in force, changed by the options)."),
+    currency: str | None = typer.Option(None, "--currency", help="ISO 4217 code, e.g. EUR."),
+    rate: list[str] = typer.Option([], "--rate", help="NETWORK=CPM,CPC,REACTION_MULTIPLIER (repeatable)."),
+) -> None:
+    """Store a new rate card version (in force at once; figures name their version)."""
+    s = state(ctx)
+    if file is not None:
+        card = rate_card_file(file)
+    else:
+        card = s.clients.analytics.GetRateCard(analytics_pb2.GetRateCardRequest())
+    if currency is not None:
+        card.currency = currency
+    for name, values in pairs(rate, "--rate"):
+        network = parse_network(name)
+        try:
+            cpm, cpc, multiplier = (float(v) for v in values.split(","))
+        except ValueError:
+            raise UsageError(f"--rate {name}={values}: expected CPM,CPC,REACTION_MULTIPLIER") from None
+        kept = [r for r in card.rates if r.network != network]
+        del card.rates[:]
+        card.rates.extend(kept)
+        card.rates.add(network=network, cpm=cpm, cpc=cpc, reaction_multiplier=multiplier)  # type: ignore[arg-type]
+    show_rate_card(s, s.clients.analytics.PutRateCard(analytics_pb2.PutRateCardRequest(rate_card=card)))
 
 
 DIMENSIONS = {enum_name(analytics_pb2.Dimension, v, "DIMENSION_"): v for v in analytics_pb2.Dimension.values() if v}

@@ -138,6 +138,9 @@ POLICY: dict[str, Rule] = {
             "ExportStatsCsv": Rule(STAFF),
             # Customers' comments go to the item's author (the servicer checks authorship).
             "ListComments": Rule(EVERYONE, self_field="requester_id"),
+            # What EMV is priced with: the program team's to read and change.
+            "GetRateCard": Rule(ADMIN_ONLY),
+            "PutRateCard": Rule(ADMIN_ONLY),
         },
     ),
     **_service(

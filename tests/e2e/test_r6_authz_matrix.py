@@ -70,6 +70,8 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "AnalyticsService/GetProgramOverview": ("a s", None),
     "AnalyticsService/ListComments": ("a s v*", "requester_id"),
     "AnalyticsService/ExportStatsCsv": ("a s", None),
+    "AnalyticsService/GetRateCard": ("a", None),
+    "AnalyticsService/PutRateCard": ("a", None),
     "NotifyService/GetPreferences": ("a s v*", "advocate_id"),
     "NotifyService/UpdatePreferences": ("a s v*", "advocate_id"),
     "NotifyService/OptOut": ("a s v*", "advocate_id"),

@@ -13,7 +13,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pymongo import AsyncMongoClient
 
 from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.report import Config
 from services.analytics.domain.windows import Granularity
 from services.analytics.queries import AnalyticsQueries
@@ -118,8 +120,9 @@ async def test_cached_figures_are_refreshed_after_their_ttl(isolated):
     ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
     queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
     ttl = 1.0
-    cached = AnalyticsServicer(lambda: repo, queries, ReadCache(ttl=ttl, max_stale=60))
-    uncached = AnalyticsServicer(lambda: repo, queries)
+    cards = RateCards(lambda: RateCardRepository(mongo[isolated.database]), "EUR", {})
+    cached = AnalyticsServicer(lambda: repo, queries, ReadCache(ttl=ttl, max_stale=60), rate_cards=cards)
+    uncached = AnalyticsServicer(lambda: repo, queries, rate_cards=cards)
     request = pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM, granularity=pb.GRANULARITY_ALL_TIME)
 
     async def shares(servicer: AnalyticsServicer) -> tuple[int, int]:

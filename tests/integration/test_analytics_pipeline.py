@@ -477,8 +477,14 @@ def mismatches(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: History) -> lis
     for dim, key, gran, since in series_cases(h):
         got = stub.GetStats(req(dim, key, gran, since), timeout=30)
         expected = reference_series(h, dim, key, gran, since)
-        echo = (got.currency, pb.Dimension.Name(got.dimension), got.key, pb.Granularity.Name(got.granularity))
-        if echo != ("CHF", f"DIMENSION_{dim}", key, f"GRANULARITY_{gran}"):
+        echo = (
+            got.currency,
+            got.rate_card_version,
+            pb.Dimension.Name(got.dimension),
+            got.key,
+            pb.Granularity.Name(got.granularity),
+        )
+        if echo != ("CHF", 1, f"DIMENSION_{dim}", key, f"GRANULARITY_{gran}"):
             out.append(f"{dim}/{key}/{gran}: series header {echo}")
         actual = [
             (p.window_start.ToDatetime(tzinfo=UTC) if p.HasField("window_start") else None, actual_point(p))
@@ -600,10 +606,13 @@ def check_csv(
     rows = list(reader)
     expected = reference_series(h, dim, key, gran, since)
     assert expected, "an empty series checks nothing"
-    assert set(reader.fieldnames or []) == {"window_start", *expected[0][1]}
+    assert set(reader.fieldnames or []) == {"window_start", *expected[0][1], "currency", "rate_card_version"}
     assert len(rows) == len(expected)
+    # Priced with version 1, seeded from ADVOCACY_RATE_CARD / ADVOCACY_CURRENCY.
+    assert (export.currency, export.rate_card_version) == ("CHF", 1)
     for row, (window, e) in zip(rows, expected, strict=True):
         assert row["window_start"] == (window.isoformat() if window else "")
+        assert (row["currency"], row["rate_card_version"]) == ("CHF", "1")
         for name, value in e.items():
             cell = row[name]
             if name == "engagement_rate_basis":

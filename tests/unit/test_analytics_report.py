@@ -72,7 +72,7 @@ def test_audience_filter():
 def test_csv_has_a_header_and_empty_cells_for_unknown_ratios():
     g = m.Group()
     g.add("a", "LINKEDIN", m.Totals(shares=1, potential_reach=10))
-    text = to_csv([point({False: g}, CONFIG, D)])
+    text = to_csv([point({False: g}, CONFIG, D)], currency="EUR", rate_card_version=1)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == CSV_COLUMNS
     assert rows[0]["window_start"] == D.isoformat() and rows[0]["shares"] == "1"

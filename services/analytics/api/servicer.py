@@ -13,7 +13,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_interceptor.exceptions import InvalidArgument, NotFound, PermissionDenied
 
 from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.api.rate_card import RateCardApi
+from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.metrics import RateBasis
+from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
 from services.analytics.queries import AnalyticsQueries, NotAuthor, UnknownContent
@@ -83,20 +86,24 @@ def point_pb(p: Point) -> pb.StatsPoint:
     return out
 
 
-class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
+class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer):
     """Figures are summed from the facts per query; `cache` (off unless given) keeps each query's
     result for a few seconds, so a dashboard's repeated questions do not rescan the facts.
-    Comments are never cached: an author reads them right after they arrive."""
+    Comments are never cached: an author reads them right after they arrive. EMV is priced with
+    the rate card in force (`rate_cards`), whose version is part of every cached query's key."""
 
     def __init__(
         self,
         repo: Callable[[], AnalyticsRepository],
         queries: AnalyticsQueries,
         cache: ReadCache[Any] | None = None,
+        *,
+        rate_cards: RateCards,
     ) -> None:
         self._repo = repo
         self._queries = queries
         self._cache = cache or ReadCache[Any](ttl=0)
+        self._rate_cards = rate_cards
 
     async def GetContentStats(
         self, request: pb.GetContentStatsRequest, context: grpc.aio.ServicerContext
@@ -111,8 +118,9 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach
         )
 
-    async def _series(self, request: pb.GetStatsRequest) -> tuple[list[Point], int]:
-        """The points asked for, and the granularity they are in (the default when unset)."""
+    async def _series(self, request: pb.GetStatsRequest) -> tuple[list[Point], int, VersionedRateCard]:
+        """The points asked for, the granularity they are in (the default when unset) and the rate
+        card their EMV is priced with."""
         if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
             raise InvalidArgument("dimension: required")
         dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
@@ -124,29 +132,37 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         start, end = _range(request.start, request.end)
         key = request.key if dimension != "PROGRAM" else ""
         granularity = _GRANULARITY[asked]
+        card = await self._rate_cards.in_force()
+        queries = self._queries.priced(card)
         points = await self._cache.get(
-            ("series", dimension, key, granularity, start, end),
-            lambda: self._queries.series(dimension, key, granularity, start, end),
+            ("series", dimension, key, granularity, start, end, card.version),
+            lambda: queries.series(dimension, key, granularity, start, end),
         )
-        return cast(list[Point], points), asked
+        return cast(list[Point], points), asked, card
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.StatsSeries:
-        points, granularity = await self._series(request)
+        points, granularity, card = await self._series(request)
         return pb.StatsSeries(
             dimension=request.dimension,
             key=request.key,
             granularity=granularity,
-            currency=self._queries.currency,
+            currency=card.currency,
             points=[point_pb(p) for p in points],
+            rate_card_version=card.version,
         )
 
     async def ExportStatsCsv(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.CsvExport:
-        points, granularity = await self._series(request)
+        points, granularity, card = await self._series(request)
         dim = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_").lower()
         gran = pb.Granularity.Name(granularity).removeprefix("GRANULARITY_").lower()
         safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.key)[:64]
-        filename = f"advocacy-{dim}-{safe_key or 'all'}-{gran}-{self._queries.currency}.csv"
-        return pb.CsvExport(filename=filename, csv=to_csv(points))
+        filename = f"advocacy-{dim}-{safe_key or 'all'}-{gran}-{card.currency}.csv"
+        return pb.CsvExport(
+            filename=filename,
+            csv=to_csv(points, currency=card.currency, rate_card_version=card.version),
+            currency=card.currency,
+            rate_card_version=card.version,
+        )
 
     async def TopContent(
         self, request: pb.TopContentRequest, context: grpc.aio.ServicerContext
@@ -158,21 +174,29 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             raise InvalidArgument("limit: must be 1..100")
         start, end = _range(request.start, request.end)
         metric = pb.TopMetric.Name(request.metric).removeprefix("TOP_METRIC_")
+        card = await self._rate_cards.in_force()
+        queries = self._queries.priced(card)
         rows = await self._cache.get(
-            ("top", metric, start, end, limit), lambda: self._queries.top_content(metric, start, end, limit)
+            ("top", metric, start, end, limit, card.version), lambda: queries.top_content(metric, start, end, limit)
         )
         return pb.TopContentResponse(
-            currency=self._queries.currency,
+            currency=card.currency,
             entries=[pb.TopContentEntry(content_id=c, title=title, stats=point_pb(p)) for c, title, p in rows],
+            rate_card_version=card.version,
         )
 
     async def GetProgramOverview(
         self, request: pb.GetProgramOverviewRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProgramOverview:
         start, end = _range(request.start, request.end)
-        totals, company = await self._cache.get(("overview", start, end), lambda: self._queries.overview(start, end))
+        card = await self._rate_cards.in_force()
+        queries = self._queries.priced(card)
+        totals, company = await self._cache.get(
+            ("overview", start, end, card.version), lambda: queries.overview(start, end)
+        )
         out = pb.ProgramOverview(
-            currency=self._queries.currency,
+            currency=card.currency,
+            rate_card_version=card.version,
             active_advocates=totals.active_advocates,
             enrolled_advocates=totals.enrolled_advocates,
             employee_potential_reach=totals.potential_reach,

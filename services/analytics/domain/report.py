@@ -135,17 +135,20 @@ def in_audience(members: Iterable[Member], rule: AudienceRule) -> list[Member]:
     return [a for a in members if rule.includes(a.team, a.location, a.language, a.role)]
 
 
-CSV_COLUMNS = [f.name for f in fields(Point)]
+POINT_COLUMNS = [f.name for f in fields(Point)]
+# How earned_media_value was priced, on every row (a file passed on alone still says it).
+PRICING_COLUMNS = ["currency", "rate_card_version"]
+CSV_COLUMNS = POINT_COLUMNS + PRICING_COLUMNS
 
 
-def to_csv(points: Iterable[Point]) -> str:
+def to_csv(points: Iterable[Point], *, currency: str, rate_card_version: int) -> str:
     """RFC 4180 CSV with a header row; a ratio that cannot be computed is an empty cell."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for p in points:
         row = []
-        for name in CSV_COLUMNS:
+        for name in POINT_COLUMNS:
             value = getattr(p, name)
             if value is None:
                 row.append("")
@@ -155,5 +158,5 @@ def to_csv(points: Iterable[Point]) -> str:
                 row.append(value.value)
             else:
                 row.append(str(value))
-        writer.writerow(row)
+        writer.writerow([*row, currency, str(rate_card_version)])
     return buf.getvalue()

@@ -22,52 +22,61 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from advocacy.common.v1 import common_pb2 as advocacy_dot_common_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%advocacy/analytics/v1/analytics.proto\x12\x15\x61\x64vocacy.analytics.v1\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x16GetContentStatsRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"e\n\x0c\x43ontentStats\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0e\n\x06shares\x18\x02 \x01(\x03\x12\x18\n\x10\x64istinct_sharers\x18\x03 \x01(\x03\x12\x17\n\x0fpotential_reach\x18\x04 \x01(\x03\"\xf4\x06\n\nStatsPoint\x12\x30\n\x0cwindow_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06shares\x18\x02 \x01(\x03\x12\x18\n\x10\x64istinct_sharers\x18\x03 \x01(\x03\x12\x17\n\x0fpotential_reach\x18\x04 \x01(\x03\x12\x1c\n\x14impressions_reported\x18\x05 \x01(\x03\x12\x1d\n\x15impressions_estimated\x18\x06 \x01(\x01\x12\x15\n\runique_clicks\x18\x07 \x01(\x03\x12\x11\n\treactions\x18\x08 \x01(\x03\x12\x10\n\x08\x63omments\x18\t \x01(\x03\x12\x10\n\x08reshares\x18\n \x01(\x03\x12\x13\n\x0b\x65ngagements\x18\x0b \x01(\x03\x12\x1c\n\x0f\x65ngagement_rate\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12?\n\x15\x65ngagement_rate_basis\x18\r \x01(\x0e\x32 .advocacy.analytics.v1.RateBasis\x12\x10\n\x03\x63tr\x18\x0e \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\x12\x65\x61rned_media_value\x18\x0f \x01(\x01\x12 \n\x13\x61mplification_ratio\x18\x10 \x01(\x01H\x02\x88\x01\x01\x12\x15\n\x08\x61\x64option\x18\x11 \x01(\x01H\x03\x88\x01\x01\x12\x18\n\x10\x61\x63tive_advocates\x18\x12 \x01(\x03\x12\x1a\n\x12\x65nrolled_advocates\x18\x13 \x01(\x03\x12\x17\n\nshare_rate\x18\x14 \x01(\x01H\x04\x88\x01\x01\x12\x1e\n\x16leader_potential_reach\x18\x15 \x01(\x03\x12\"\n\x1anon_leader_potential_reach\x18\x16 \x01(\x03\x12\x1a\n\x12leader_engagements\x18\x17 \x01(\x03\x12\x1e\n\x16non_leader_engagements\x18\x18 \x01(\x03\x12!\n\x14leader_participation\x18\x19 \x01(\x01H\x05\x88\x01\x01\x12\x16\n\x0e\x61\x63tive_leaders\x18\x1a \x01(\x03\x12\x18\n\x10\x65nrolled_leaders\x18\x1b \x01(\x03\x42\x12\n\x10_engagement_rateB\x06\n\x04_ctrB\x16\n\x14_amplification_ratioB\x0b\n\t_adoptionB\r\n\x0b_share_rateB\x17\n\x15_leader_participation\"\xe0\x01\n\x0fGetStatsRequest\x12\x33\n\tdimension\x18\x01 \x01(\x0e\x32 .advocacy.analytics.v1.Dimension\x12\x0b\n\x03key\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0bgranularity\x18\x05 \x01(\x0e\x32\".advocacy.analytics.v1.Granularity\"\xcd\x01\n\x0bStatsSeries\x12\x33\n\tdimension\x18\x01 \x01(\x0e\x32 .advocacy.analytics.v1.Dimension\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x37\n\x0bgranularity\x18\x03 \x01(\x0e\x32\".advocacy.analytics.v1.Granularity\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x31\n\x06points\x18\x05 \x03(\x0b\x32!.advocacy.analytics.v1.StatsPoint\"\xa8\x01\n\x11TopContentRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x06metric\x18\x03 \x01(\x0e\x32 .advocacy.analytics.v1.TopMetric\x12\r\n\x05limit\x18\x04 \x01(\x05\"f\n\x0fTopContentEntry\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x30\n\x05stats\x18\x03 \x01(\x0b\x32!.advocacy.analytics.v1.StatsPoint\"_\n\x12TopContentResponse\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x37\n\x07\x65ntries\x18\x02 \x03(\x0b\x32&.advocacy.analytics.v1.TopContentEntry\"o\n\x19GetProgramOverviewRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9c\x04\n\x0fProgramOverview\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x15\n\x08\x61\x64option\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10\x61\x63tive_advocates\x18\x03 \x01(\x03\x12\x1a\n\x12\x65nrolled_advocates\x18\x04 \x01(\x03\x12 \n\x13\x61mplification_ratio\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12 \n\x18\x65mployee_potential_reach\x18\x06 \x01(\x03\x12 \n\x18\x63ompany_channel_audience\x18\x07 \x01(\x03\x12!\n\x14leader_participation\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\x0e\x61\x63tive_leaders\x18\t \x01(\x03\x12\x18\n\x10\x65nrolled_leaders\x18\n \x01(\x03\x12\x1e\n\x16leader_potential_reach\x18\x0b \x01(\x03\x12\"\n\x1anon_leader_potential_reach\x18\x0c \x01(\x03\x12\x1a\n\x12leader_engagements\x18\r \x01(\x03\x12\x1e\n\x16non_leader_engagements\x18\x0e \x01(\x03\x12\x31\n\x06totals\x18\x0f \x01(\x0b\x32!.advocacy.analytics.v1.StatsPointB\x0b\n\t_adoptionB\x16\n\x14_amplification_ratioB\x17\n\x15_leader_participation\"N\n\x13ListCommentsRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x14\n\x0crequester_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\x9a\x01\n\x0f\x43ustomerComment\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08share_id\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x03 \x01(\t\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x14ListCommentsResponse\x12\x38\n\x08\x63omments\x18\x01 \x03(\x0b\x32&.advocacy.analytics.v1.CustomerComment\"*\n\tCsvExport\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0b\n\x03\x63sv\x18\x02 \x01(\t*\xaf\x01\n\tDimension\x12\x19\n\x15\x44IMENSION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IMENSION_CONTENT\x10\x01\x12\x16\n\x12\x44IMENSION_ADVOCATE\x10\x02\x12\x12\n\x0e\x44IMENSION_TEAM\x10\x03\x12\x16\n\x12\x44IMENSION_CAMPAIGN\x10\x04\x12\x15\n\x11\x44IMENSION_NETWORK\x10\x05\x12\x15\n\x11\x44IMENSION_PROGRAM\x10\x06*o\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n\x10GRANULARITY_HOUR\x10\x01\x12\x13\n\x0fGRANULARITY_DAY\x10\x02\x12\x18\n\x14GRANULARITY_ALL_TIME\x10\x03*x\n\tRateBasis\x12\x1a\n\x16RATE_BASIS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RATE_BASIS_IMPRESSIONS\x10\x01\x12\x1e\n\x1aRATE_BASIS_POTENTIAL_REACH\x10\x02\x12\x13\n\x0fRATE_BASIS_NONE\x10\x03*\x86\x01\n\tTopMetric\x12\x1a\n\x16TOP_METRIC_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTOP_METRIC_POTENTIAL_REACH\x10\x01\x12\x1a\n\x16TOP_METRIC_ENGAGEMENTS\x10\x02\x12!\n\x1dTOP_METRIC_EARNED_MEDIA_VALUE\x10\x03\x32\xe9\x04\n\x10\x41nalyticsService\x12\x65\n\x0fGetContentStats\x12-.advocacy.analytics.v1.GetContentStatsRequest\x1a#.advocacy.analytics.v1.ContentStats\x12V\n\x08GetStats\x12&.advocacy.analytics.v1.GetStatsRequest\x1a\".advocacy.analytics.v1.StatsSeries\x12\x61\n\nTopContent\x12(.advocacy.analytics.v1.TopContentRequest\x1a).advocacy.analytics.v1.TopContentResponse\x12n\n\x12GetProgramOverview\x12\x30.advocacy.analytics.v1.GetProgramOverviewRequest\x1a&.advocacy.analytics.v1.ProgramOverview\x12g\n\x0cListComments\x12*.advocacy.analytics.v1.ListCommentsRequest\x1a+.advocacy.analytics.v1.ListCommentsResponse\x12Z\n\x0e\x45xportStatsCsv\x12&.advocacy.analytics.v1.GetStatsRequest\x1a .advocacy.analytics.v1.CsvExportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%advocacy/analytics/v1/analytics.proto\x12\x15\x61\x64vocacy.analytics.v1\x1a\x1f\x61\x64vocacy/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x16GetContentStatsRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"e\n\x0c\x43ontentStats\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0e\n\x06shares\x18\x02 \x01(\x03\x12\x18\n\x10\x64istinct_sharers\x18\x03 \x01(\x03\x12\x17\n\x0fpotential_reach\x18\x04 \x01(\x03\"\xf4\x06\n\nStatsPoint\x12\x30\n\x0cwindow_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06shares\x18\x02 \x01(\x03\x12\x18\n\x10\x64istinct_sharers\x18\x03 \x01(\x03\x12\x17\n\x0fpotential_reach\x18\x04 \x01(\x03\x12\x1c\n\x14impressions_reported\x18\x05 \x01(\x03\x12\x1d\n\x15impressions_estimated\x18\x06 \x01(\x01\x12\x15\n\runique_clicks\x18\x07 \x01(\x03\x12\x11\n\treactions\x18\x08 \x01(\x03\x12\x10\n\x08\x63omments\x18\t \x01(\x03\x12\x10\n\x08reshares\x18\n \x01(\x03\x12\x13\n\x0b\x65ngagements\x18\x0b \x01(\x03\x12\x1c\n\x0f\x65ngagement_rate\x18\x0c \x01(\x01H\x00\x88\x01\x01\x12?\n\x15\x65ngagement_rate_basis\x18\r \x01(\x0e\x32 .advocacy.analytics.v1.RateBasis\x12\x10\n\x03\x63tr\x18\x0e \x01(\x01H\x01\x88\x01\x01\x12\x1a\n\x12\x65\x61rned_media_value\x18\x0f \x01(\x01\x12 \n\x13\x61mplification_ratio\x18\x10 \x01(\x01H\x02\x88\x01\x01\x12\x15\n\x08\x61\x64option\x18\x11 \x01(\x01H\x03\x88\x01\x01\x12\x18\n\x10\x61\x63tive_advocates\x18\x12 \x01(\x03\x12\x1a\n\x12\x65nrolled_advocates\x18\x13 \x01(\x03\x12\x17\n\nshare_rate\x18\x14 \x01(\x01H\x04\x88\x01\x01\x12\x1e\n\x16leader_potential_reach\x18\x15 \x01(\x03\x12\"\n\x1anon_leader_potential_reach\x18\x16 \x01(\x03\x12\x1a\n\x12leader_engagements\x18\x17 \x01(\x03\x12\x1e\n\x16non_leader_engagements\x18\x18 \x01(\x03\x12!\n\x14leader_participation\x18\x19 \x01(\x01H\x05\x88\x01\x01\x12\x16\n\x0e\x61\x63tive_leaders\x18\x1a \x01(\x03\x12\x18\n\x10\x65nrolled_leaders\x18\x1b \x01(\x03\x42\x12\n\x10_engagement_rateB\x06\n\x04_ctrB\x16\n\x14_amplification_ratioB\x0b\n\t_adoptionB\r\n\x0b_share_rateB\x17\n\x15_leader_participation\"\xe0\x01\n\x0fGetStatsRequest\x12\x33\n\tdimension\x18\x01 \x01(\x0e\x32 .advocacy.analytics.v1.Dimension\x12\x0b\n\x03key\x18\x02 \x01(\t\x12)\n\x05start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0bgranularity\x18\x05 \x01(\x0e\x32\".advocacy.analytics.v1.Granularity\"\xe8\x01\n\x0bStatsSeries\x12\x33\n\tdimension\x18\x01 \x01(\x0e\x32 .advocacy.analytics.v1.Dimension\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x37\n\x0bgranularity\x18\x03 \x01(\x0e\x32\".advocacy.analytics.v1.Granularity\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x31\n\x06points\x18\x05 \x03(\x0b\x32!.advocacy.analytics.v1.StatsPoint\x12\x19\n\x11rate_card_version\x18\x06 \x01(\x05\"\xa8\x01\n\x11TopContentRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x06metric\x18\x03 \x01(\x0e\x32 .advocacy.analytics.v1.TopMetric\x12\r\n\x05limit\x18\x04 \x01(\x05\"f\n\x0fTopContentEntry\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x30\n\x05stats\x18\x03 \x01(\x0b\x32!.advocacy.analytics.v1.StatsPoint\"z\n\x12TopContentResponse\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x37\n\x07\x65ntries\x18\x02 \x03(\x0b\x32&.advocacy.analytics.v1.TopContentEntry\x12\x19\n\x11rate_card_version\x18\x03 \x01(\x05\"o\n\x19GetProgramOverviewRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb7\x04\n\x0fProgramOverview\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x15\n\x08\x61\x64option\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10\x61\x63tive_advocates\x18\x03 \x01(\x03\x12\x1a\n\x12\x65nrolled_advocates\x18\x04 \x01(\x03\x12 \n\x13\x61mplification_ratio\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12 \n\x18\x65mployee_potential_reach\x18\x06 \x01(\x03\x12 \n\x18\x63ompany_channel_audience\x18\x07 \x01(\x03\x12!\n\x14leader_participation\x18\x08 \x01(\x01H\x02\x88\x01\x01\x12\x16\n\x0e\x61\x63tive_leaders\x18\t \x01(\x03\x12\x18\n\x10\x65nrolled_leaders\x18\n \x01(\x03\x12\x1e\n\x16leader_potential_reach\x18\x0b \x01(\x03\x12\"\n\x1anon_leader_potential_reach\x18\x0c \x01(\x03\x12\x1a\n\x12leader_engagements\x18\r \x01(\x03\x12\x1e\n\x16non_leader_engagements\x18\x0e \x01(\x03\x12\x31\n\x06totals\x18\x0f \x01(\x0b\x32!.advocacy.analytics.v1.StatsPoint\x12\x19\n\x11rate_card_version\x18\x10 \x01(\x05\x42\x0b\n\t_adoptionB\x16\n\x14_amplification_ratioB\x17\n\x15_leader_participation\"N\n\x13ListCommentsRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x14\n\x0crequester_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\x9a\x01\n\x0f\x43ustomerComment\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08share_id\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x64vocate_id\x18\x03 \x01(\t\x12\x0f\n\x07network\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12/\n\x0boccurred_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\x14ListCommentsResponse\x12\x38\n\x08\x63omments\x18\x01 \x03(\x0b\x32&.advocacy.analytics.v1.CustomerComment\"W\n\tCsvExport\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0b\n\x03\x63sv\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x19\n\x11rate_card_version\x18\x04 \x01(\x05\"r\n\x0bNetworkRate\x12,\n\x07network\x18\x01 \x01(\x0e\x32\x1b.advocacy.common.v1.Network\x12\x0b\n\x03\x63pm\x18\x02 \x01(\x01\x12\x0b\n\x03\x63pc\x18\x03 \x01(\x01\x12\x1b\n\x13reaction_multiplier\x18\x04 \x01(\x01\"\xa4\x01\n\x08RateCard\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x31\n\x05rates\x18\x03 \x03(\x0b\x32\".advocacy.analytics.v1.NetworkRate\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x05 \x01(\t\"%\n\x12GetRateCardRequest\x12\x0f\n\x07version\x18\x01 \x01(\x05\"H\n\x12PutRateCardRequest\x12\x32\n\trate_card\x18\x01 \x01(\x0b\x32\x1f.advocacy.analytics.v1.RateCard*\xaf\x01\n\tDimension\x12\x19\n\x15\x44IMENSION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IMENSION_CONTENT\x10\x01\x12\x16\n\x12\x44IMENSION_ADVOCATE\x10\x02\x12\x12\n\x0e\x44IMENSION_TEAM\x10\x03\x12\x16\n\x12\x44IMENSION_CAMPAIGN\x10\x04\x12\x15\n\x11\x44IMENSION_NETWORK\x10\x05\x12\x15\n\x11\x44IMENSION_PROGRAM\x10\x06*o\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n\x10GRANULARITY_HOUR\x10\x01\x12\x13\n\x0fGRANULARITY_DAY\x10\x02\x12\x18\n\x14GRANULARITY_ALL_TIME\x10\x03*x\n\tRateBasis\x12\x1a\n\x16RATE_BASIS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RATE_BASIS_IMPRESSIONS\x10\x01\x12\x1e\n\x1aRATE_BASIS_POTENTIAL_REACH\x10\x02\x12\x13\n\x0fRATE_BASIS_NONE\x10\x03*\x86\x01\n\tTopMetric\x12\x1a\n\x16TOP_METRIC_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTOP_METRIC_POTENTIAL_REACH\x10\x01\x12\x1a\n\x16TOP_METRIC_ENGAGEMENTS\x10\x02\x12!\n\x1dTOP_METRIC_EARNED_MEDIA_VALUE\x10\x03\x32\x9f\x06\n\x10\x41nalyticsService\x12\x65\n\x0fGetContentStats\x12-.advocacy.analytics.v1.GetContentStatsRequest\x1a#.advocacy.analytics.v1.ContentStats\x12V\n\x08GetStats\x12&.advocacy.analytics.v1.GetStatsRequest\x1a\".advocacy.analytics.v1.StatsSeries\x12\x61\n\nTopContent\x12(.advocacy.analytics.v1.TopContentRequest\x1a).advocacy.analytics.v1.TopContentResponse\x12n\n\x12GetProgramOverview\x12\x30.advocacy.analytics.v1.GetProgramOverviewRequest\x1a&.advocacy.analytics.v1.ProgramOverview\x12g\n\x0cListComments\x12*.advocacy.analytics.v1.ListCommentsRequest\x1a+.advocacy.analytics.v1.ListCommentsResponse\x12Z\n\x0e\x45xportStatsCsv\x12&.advocacy.analytics.v1.GetStatsRequest\x1a .advocacy.analytics.v1.CsvExport\x12Y\n\x0bGetRateCard\x12).advocacy.analytics.v1.GetRateCardRequest\x1a\x1f.advocacy.analytics.v1.RateCard\x12Y\n\x0bPutRateCard\x12).advocacy.analytics.v1.PutRateCardRequest\x1a\x1f.advocacy.analytics.v1.RateCardb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'advocacy.analytics.v1.analytics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIMENSION']._serialized_start=2960
-  _globals['_DIMENSION']._serialized_end=3135
-  _globals['_GRANULARITY']._serialized_start=3137
-  _globals['_GRANULARITY']._serialized_end=3248
-  _globals['_RATEBASIS']._serialized_start=3250
-  _globals['_RATEBASIS']._serialized_end=3370
-  _globals['_TOPMETRIC']._serialized_start=3373
-  _globals['_TOPMETRIC']._serialized_end=3507
-  _globals['_GETCONTENTSTATSREQUEST']._serialized_start=97
-  _globals['_GETCONTENTSTATSREQUEST']._serialized_end=141
-  _globals['_CONTENTSTATS']._serialized_start=143
-  _globals['_CONTENTSTATS']._serialized_end=244
-  _globals['_STATSPOINT']._serialized_start=247
-  _globals['_STATSPOINT']._serialized_end=1131
-  _globals['_GETSTATSREQUEST']._serialized_start=1134
-  _globals['_GETSTATSREQUEST']._serialized_end=1358
-  _globals['_STATSSERIES']._serialized_start=1361
-  _globals['_STATSSERIES']._serialized_end=1566
-  _globals['_TOPCONTENTREQUEST']._serialized_start=1569
-  _globals['_TOPCONTENTREQUEST']._serialized_end=1737
-  _globals['_TOPCONTENTENTRY']._serialized_start=1739
-  _globals['_TOPCONTENTENTRY']._serialized_end=1841
-  _globals['_TOPCONTENTRESPONSE']._serialized_start=1843
-  _globals['_TOPCONTENTRESPONSE']._serialized_end=1938
-  _globals['_GETPROGRAMOVERVIEWREQUEST']._serialized_start=1940
-  _globals['_GETPROGRAMOVERVIEWREQUEST']._serialized_end=2051
-  _globals['_PROGRAMOVERVIEW']._serialized_start=2054
-  _globals['_PROGRAMOVERVIEW']._serialized_end=2594
-  _globals['_LISTCOMMENTSREQUEST']._serialized_start=2596
-  _globals['_LISTCOMMENTSREQUEST']._serialized_end=2674
-  _globals['_CUSTOMERCOMMENT']._serialized_start=2677
-  _globals['_CUSTOMERCOMMENT']._serialized_end=2831
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=2833
-  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=2913
-  _globals['_CSVEXPORT']._serialized_start=2915
-  _globals['_CSVEXPORT']._serialized_end=2957
-  _globals['_ANALYTICSSERVICE']._serialized_start=3510
-  _globals['_ANALYTICSSERVICE']._serialized_end=4127
+  _globals['_DIMENSION']._serialized_start=3515
+  _globals['_DIMENSION']._serialized_end=3690
+  _globals['_GRANULARITY']._serialized_start=3692
+  _globals['_GRANULARITY']._serialized_end=3803
+  _globals['_RATEBASIS']._serialized_start=3805
+  _globals['_RATEBASIS']._serialized_end=3925
+  _globals['_TOPMETRIC']._serialized_start=3928
+  _globals['_TOPMETRIC']._serialized_end=4062
+  _globals['_GETCONTENTSTATSREQUEST']._serialized_start=130
+  _globals['_GETCONTENTSTATSREQUEST']._serialized_end=174
+  _globals['_CONTENTSTATS']._serialized_start=176
+  _globals['_CONTENTSTATS']._serialized_end=277
+  _globals['_STATSPOINT']._serialized_start=280
+  _globals['_STATSPOINT']._serialized_end=1164
+  _globals['_GETSTATSREQUEST']._serialized_start=1167
+  _globals['_GETSTATSREQUEST']._serialized_end=1391
+  _globals['_STATSSERIES']._serialized_start=1394
+  _globals['_STATSSERIES']._serialized_end=1626
+  _globals['_TOPCONTENTREQUEST']._serialized_start=1629
+  _globals['_TOPCONTENTREQUEST']._serialized_end=1797
+  _globals['_TOPCONTENTENTRY']._serialized_start=1799
+  _globals['_TOPCONTENTENTRY']._serialized_end=1901
+  _globals['_TOPCONTENTRESPONSE']._serialized_start=1903
+  _globals['_TOPCONTENTRESPONSE']._serialized_end=2025
+  _globals['_GETPROGRAMOVERVIEWREQUEST']._serialized_start=2027
+  _globals['_GETPROGRAMOVERVIEWREQUEST']._serialized_end=2138
+  _globals['_PROGRAMOVERVIEW']._serialized_start=2141
+  _globals['_PROGRAMOVERVIEW']._serialized_end=2708
+  _globals['_LISTCOMMENTSREQUEST']._serialized_start=2710
+  _globals['_LISTCOMMENTSREQUEST']._serialized_end=2788
+  _globals['_CUSTOMERCOMMENT']._serialized_start=2791
+  _globals['_CUSTOMERCOMMENT']._serialized_end=2945
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_start=2947
+  _globals['_LISTCOMMENTSRESPONSE']._serialized_end=3027
+  _globals['_CSVEXPORT']._serialized_start=3029
+  _globals['_CSVEXPORT']._serialized_end=3116
+  _globals['_NETWORKRATE']._serialized_start=3118
+  _globals['_NETWORKRATE']._serialized_end=3232
+  _globals['_RATECARD']._serialized_start=3235
+  _globals['_RATECARD']._serialized_end=3399
+  _globals['_GETRATECARDREQUEST']._serialized_start=3401
+  _globals['_GETRATECARDREQUEST']._serialized_end=3438
+  _globals['_PUTRATECARDREQUEST']._serialized_start=3440
+  _globals['_PUTRATECARDREQUEST']._serialized_end=3512
+  _globals['_ANALYTICSSERVICE']._serialized_start=4065
+  _globals['_ANALYTICSSERVICE']._serialized_end=4864
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from advocacy.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -151,18 +152,20 @@ class GetStatsRequest(_message.Message):
     def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ...) -> None: ...
 
 class StatsSeries(_message.Message):
-    __slots__ = ("dimension", "key", "granularity", "currency", "points")
+    __slots__ = ("dimension", "key", "granularity", "currency", "points", "rate_card_version")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     GRANULARITY_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
     dimension: Dimension
     key: str
     granularity: Granularity
     currency: str
     points: _containers.RepeatedCompositeFieldContainer[StatsPoint]
-    def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., currency: _Optional[str] = ..., points: _Optional[_Iterable[_Union[StatsPoint, _Mapping]]] = ...) -> None: ...
+    rate_card_version: int
+    def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., currency: _Optional[str] = ..., points: _Optional[_Iterable[_Union[StatsPoint, _Mapping]]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
 
 class TopContentRequest(_message.Message):
     __slots__ = ("start", "end", "metric", "limit")
@@ -187,12 +190,14 @@ class TopContentEntry(_message.Message):
     def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., stats: _Optional[_Union[StatsPoint, _Mapping]] = ...) -> None: ...
 
 class TopContentResponse(_message.Message):
-    __slots__ = ("currency", "entries")
+    __slots__ = ("currency", "entries", "rate_card_version")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
     currency: str
     entries: _containers.RepeatedCompositeFieldContainer[TopContentEntry]
-    def __init__(self, currency: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[TopContentEntry, _Mapping]]] = ...) -> None: ...
+    rate_card_version: int
+    def __init__(self, currency: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[TopContentEntry, _Mapping]]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
 
 class GetProgramOverviewRequest(_message.Message):
     __slots__ = ("start", "end")
@@ -203,7 +208,7 @@ class GetProgramOverviewRequest(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ProgramOverview(_message.Message):
-    __slots__ = ("currency", "adoption", "active_advocates", "enrolled_advocates", "amplification_ratio", "employee_potential_reach", "company_channel_audience", "leader_participation", "active_leaders", "enrolled_leaders", "leader_potential_reach", "non_leader_potential_reach", "leader_engagements", "non_leader_engagements", "totals")
+    __slots__ = ("currency", "adoption", "active_advocates", "enrolled_advocates", "amplification_ratio", "employee_potential_reach", "company_channel_audience", "leader_participation", "active_leaders", "enrolled_leaders", "leader_potential_reach", "non_leader_potential_reach", "leader_engagements", "non_leader_engagements", "totals", "rate_card_version")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     ADOPTION_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_ADVOCATES_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +224,7 @@ class ProgramOverview(_message.Message):
     LEADER_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
     NON_LEADER_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
     TOTALS_FIELD_NUMBER: _ClassVar[int]
+    RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
     currency: str
     adoption: float
     active_advocates: int
@@ -234,7 +240,8 @@ class ProgramOverview(_message.Message):
     leader_engagements: int
     non_leader_engagements: int
     totals: StatsPoint
-    def __init__(self, currency: _Optional[str] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., amplification_ratio: _Optional[float] = ..., employee_potential_reach: _Optional[int] = ..., company_channel_audience: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., totals: _Optional[_Union[StatsPoint, _Mapping]] = ...) -> None: ...
+    rate_card_version: int
+    def __init__(self, currency: _Optional[str] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., amplification_ratio: _Optional[float] = ..., employee_potential_reach: _Optional[int] = ..., company_channel_audience: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., totals: _Optional[_Union[StatsPoint, _Mapping]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
 
 class ListCommentsRequest(_message.Message):
     __slots__ = ("content_id", "requester_id", "limit")
@@ -269,9 +276,51 @@ class ListCommentsResponse(_message.Message):
     def __init__(self, comments: _Optional[_Iterable[_Union[CustomerComment, _Mapping]]] = ...) -> None: ...
 
 class CsvExport(_message.Message):
-    __slots__ = ("filename", "csv")
+    __slots__ = ("filename", "csv", "currency", "rate_card_version")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     CSV_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
     filename: str
     csv: str
-    def __init__(self, filename: _Optional[str] = ..., csv: _Optional[str] = ...) -> None: ...
+    currency: str
+    rate_card_version: int
+    def __init__(self, filename: _Optional[str] = ..., csv: _Optional[str] = ..., currency: _Optional[str] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
+
+class NetworkRate(_message.Message):
+    __slots__ = ("network", "cpm", "cpc", "reaction_multiplier")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CPM_FIELD_NUMBER: _ClassVar[int]
+    CPC_FIELD_NUMBER: _ClassVar[int]
+    REACTION_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    network: _common_pb2.Network
+    cpm: float
+    cpc: float
+    reaction_multiplier: float
+    def __init__(self, network: _Optional[_Union[_common_pb2.Network, str]] = ..., cpm: _Optional[float] = ..., cpc: _Optional[float] = ..., reaction_multiplier: _Optional[float] = ...) -> None: ...
+
+class RateCard(_message.Message):
+    __slots__ = ("version", "currency", "rates", "created_at", "created_by")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RATES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    currency: str
+    rates: _containers.RepeatedCompositeFieldContainer[NetworkRate]
+    created_at: _timestamp_pb2.Timestamp
+    created_by: str
+    def __init__(self, version: _Optional[int] = ..., currency: _Optional[str] = ..., rates: _Optional[_Iterable[_Union[NetworkRate, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class GetRateCardRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    def __init__(self, version: _Optional[int] = ...) -> None: ...
+
+class PutRateCardRequest(_message.Message):
+    __slots__ = ("rate_card",)
+    RATE_CARD_FIELD_NUMBER: _ClassVar[int]
+    rate_card: RateCard
+    def __init__(self, rate_card: _Optional[_Union[RateCard, _Mapping]] = ...) -> None: ...

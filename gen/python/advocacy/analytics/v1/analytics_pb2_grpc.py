@@ -64,6 +64,16 @@ class AnalyticsServiceStub:
                 request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.FromString,
                 _registered_method=True)
+        self.GetRateCard = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/GetRateCard',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetRateCardRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.FromString,
+                _registered_method=True)
+        self.PutRateCard = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/PutRateCard',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.PutRateCardRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -108,6 +118,21 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRateCard(self, request, context):
+        """Admin: the EMV rate card in force (or a stored version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutRateCard(self, request, context):
+        """Admin: stores a new rate card version, in force at once on this replica and within
+        ADVOCACY_RATE_CARD_REFRESH_SECONDS on every other; returns it with its version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +165,16 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.ExportStatsCsv,
                     request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.FromString,
                     response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.SerializeToString,
+            ),
+            'GetRateCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRateCard,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetRateCardRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.SerializeToString,
+            ),
+            'PutRateCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutRateCard,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.PutRateCardRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -304,6 +339,60 @@ class AnalyticsService:
             '/advocacy.analytics.v1.AnalyticsService/ExportStatsCsv',
             advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetStatsRequest.SerializeToString,
             advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRateCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/GetRateCard',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetRateCardRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutRateCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/PutRateCard',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.PutRateCardRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.FromString,
             options,
             channel_credentials,
             insecure,

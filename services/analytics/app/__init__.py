@@ -1,0 +1,1 @@
+"""Analytics use cases over repository protocols (unit-tested with in-memory fakes)."""
