@@ -89,6 +89,33 @@ async def test_duplicates_late_and_unique_clicks(isolated, group_in_database):
     await mongo.close()
 
 
+@pytest.mark.parametrize("group_in_database", [False, True], ids=["scan", "group"])
+async def test_a_repeated_share_adds_a_share_but_no_reach(isolated, group_in_database):
+    mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
+    repo = AnalyticsRepository(mongo[isolated.database], group_in_database)
+    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
+
+    def shared(event_id: str, audience: int, network: int = Network.NETWORK_LINKEDIN) -> spb.ShareMade:
+        return spb.ShareMade(
+            event_id=event_id,
+            occurred_at=ts(NOW - timedelta(minutes=5)),
+            share=spb.Share(
+                share_id=f"s-{event_id}", content_id="c1", advocate_id="a1", network=network, audience_size=audience
+            ),
+            advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
+        )
+
+    assert await ingest.share_made(shared("first", 700))
+    # The same item, advocate and network again (one in the same batch as a new triple's share).
+    assert await ingest.facts([ingest.fact(shared("again", 900)), ingest.fact(shared("x", 300, Network.NETWORK_X))])
+    assert not await ingest.share_made(shared("first", 700))  # a redelivered first share: nothing changes
+    assert await ingest.facts([ingest.fact(shared("third", 1000))]) == [True]
+    assert await repo.content_stats("c1") == (4, 1, 1000)  # 700 (LinkedIn, first share) + 300 (X)
+    stored = {d["_id"]: d["potential_reach"] async for d in repo.facts.find({})}
+    assert stored == {"first": 700, "again": 0, "x": 300, "third": 0}
+    await mongo.close()
+
+
 async def test_only_the_newest_advocate_state_counts(isolated):
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
     repo = AnalyticsRepository(mongo[isolated.database])

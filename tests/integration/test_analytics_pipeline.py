@@ -1,12 +1,13 @@
 """The analytics worker as a process on the real broker and FerretDB, fed a generated history.
 
-The history has duplicates (the same event produced twice), late events (produced last, occurred
-hours earlier), too-late events (reached Kafka later than the allowed lateness: all-time only) and
-replayed ones (five days old, but their record timestamps say they reached Kafka in time: they
-stay in their windows, however late the worker reads them). Every figure
-the gRPC API answers is compared with a reference computed here, independently of the service
-code, from the de-duplicated history. The second test SIGKILLs the worker mid-stream, restarts it,
-and expects the very same figures.
+The history has duplicates (the same event produced twice), repeated shares (the same item, advocate
+and network again: a share without reach, the first read of the triple carrying it), late events
+(produced last, occurred hours earlier), too-late events (reached Kafka later than the allowed
+lateness: all-time only) and replayed ones (five days old, but their record timestamps say they
+reached Kafka in time: they stay in their windows, however late the worker reads them). Every figure
+the gRPC API answers is compared with a reference computed here, independently of the service code,
+from the de-duplicated history. The second test SIGKILLs the worker mid-stream, restarts it, and
+expects the very same figures.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import random
 import signal
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,7 +89,8 @@ class Fact:
     at: datetime
     too_late: bool
     shares: int = 0
-    reach: int = 0
+    audience: int = 0  # a share's audience size at share time
+    reach: int = 0  # that audience if the share is its (item, advocate, network)'s first, else 0
     impressions: int = 0
     clicks: int = 0
     reactions: int = 0
@@ -163,8 +165,15 @@ def generate(seed: int = 7, shares: int = 60) -> History:
     click_slots: set[tuple[str, str, int]] = set()
     fingerprints = [f"fp{i}" for i in range(5)]
     active = [a for a in h.advocates.values() if a.id != "adv10"]
+    triples: list[tuple[Adv, str, str]] = []
     for n in range(shares):
-        a = rnd.choice(active)
+        # Every sixth share repeats an earlier (advocate, item, network), with another audience size
+        # and time: a share, but no more reach (the random choices repeat some more).
+        if n % 6 == 5:
+            a, cid, net = rnd.choice(triples)
+        else:
+            a, cid, net = rnd.choice(active), rnd.choice(list(contents)), rnd.choice(list(NETWORKS))
+            triples.append((a, cid, net))
         if a.id == "adv11":
             at = now - timedelta(hours=rnd.uniform(0.1, 9.5))
         else:
@@ -177,8 +186,6 @@ def generate(seed: int = 7, shares: int = 60) -> History:
         replayed = shares - 8 <= n < shares - 4
         if replayed:
             at = now - timedelta(days=5, hours=rnd.uniform(0, 5))
-        cid = rnd.choice(list(contents))
-        net = rnd.choice(list(NETWORKS))
         campaign = contents[cid][1]
         snap = AdvocateSnapshot(advocate_id=a.id, team=a.team, leader=a.leader)
         audience = rnd.randint(100, 5000)
@@ -196,7 +203,7 @@ def generate(seed: int = 7, shares: int = 60) -> History:
             h.arrivals[ev.event_id] = at + timedelta(minutes=10)
         (late if 20 <= n < 25 else topics).append(("share-made", a.id.encode(), ev))
         base = dict(content=cid, advocate=a.id, team=a.team, leader=a.leader, campaign=campaign, network=net)
-        h.facts.append(Fact(f"share-{n}", **base, at=at, too_late=too_late, shares=1, reach=audience))
+        h.facts.append(Fact(f"share-{n}", **base, at=at, too_late=too_late, shares=1, audience=audience))
         for k in range(rnd.randint(0, 6)):
             kind = rnd.choice(list(KINDS))
             if kind == "IMPRESSION" and net == "FACEBOOK":
@@ -249,7 +256,23 @@ def generate(seed: int = 7, shares: int = 60) -> History:
         if i % 7 == 3:
             stream.insert(rnd.randint(i + 1, len(stream)), item)
     h.produced = stream
+    firsts = first_shares(stream)
+    for f in h.facts:
+        f.reach = f.audience if f.event_id in firsts else 0
     return h
+
+
+def first_shares(stream: list[tuple[str, bytes, Message]]) -> set[str]:
+    """The share events that carry reach: per (item, advocate, network), the first one produced.
+    share-made is keyed by advocate, so that is the first the worker reads of its triple, whenever
+    it occurred; a redelivered copy of it is the same event."""
+    first: dict[tuple[str, str, int], str] = {}
+    for topic, _, event in stream:
+        if topic == "share-made":
+            assert isinstance(event, spb.ShareMade)
+            s = event.share
+            first.setdefault((s.content_id, s.advocate_id, s.network), event.event_id)
+    return set(first.values())
 
 
 # ---------------------------------------------------------------- the independent reference
@@ -679,6 +702,19 @@ def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> Non
     assert default.points == stub.GetStats(req("PROGRAM", "", "DAY"), timeout=30).points
 
 
+def check_repeated_shares(h: History) -> None:
+    """The history pins unique reach: repeated shares of a triple (a share, 0 reach), first shares
+    delivered twice, and repeats that occurred before the share read first of their triple."""
+    shares = [f for f in h.facts if f.shares]
+    repeats = [f for f in shares if not f.reach]
+    assert repeats and sum(f.reach for f in shares) < sum(f.audience for f in shares)
+    delivered = Counter(e.event_id for topic, _, e in h.produced if topic == "share-made")
+    firsts = {f.event_id: f for f in shares if f.reach}
+    assert any(delivered[i] > 1 for i in firsts)  # a redelivered first share is still the first
+    first_at = {(f.content, f.advocate, f.network): f.at for f in firsts.values()}
+    assert any(f.at < first_at[(f.content, f.advocate, f.network)] for f in repeats)  # first read, not first occurred
+
+
 # Large enough that storing it takes several batches, so a kill can land between its first and
 # last fact stored.
 SHARES_KILLED = 150
@@ -690,6 +726,7 @@ def test_generated_history_matches_the_reference(isolated):
     assert any(f.too_late for f in h.facts)
     replayed = [f for f in h.facts if f.event_id in h.arrivals]
     assert replayed and all(not f.too_late and f.at < h.now - timedelta(days=4) for f in replayed)
+    check_repeated_shares(h)
     platform = analytics_worker(isolated)
     produce(isolated, h.produced, h.arrivals)
     # Two poison messages: one that does not decode, one without an event id.
@@ -749,6 +786,7 @@ def kill_mid_stream(isolated: Isolated, h: History) -> Platform | None:
 
 def test_worker_killed_mid_stream_ends_with_the_same_figures(isolated):
     h = generate(seed=11, shares=SHARES_KILLED)
+    check_repeated_shares(h)
     final = len(h.facts)  # one stored fact per distinct share / engagement event
     # The whole history is in Kafka before the worker starts, so the kill lands while it consumes
     # it. The worker takes about 0.3 s for it; on a loaded machine it may finish between two

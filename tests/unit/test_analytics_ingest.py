@@ -181,3 +181,98 @@ def test_a_negative_audience_size_clamps_to_zero_reach():
 def test_an_unusable_engagement_is_invalid_naming_the_field(change: dict[str, Any], field: str):
     with pytest.raises(InvalidEvent, match=field):
         ingest().engagement_fact(engagement(**change), OCCURRED)
+
+
+# ---------------------------------------------------------------- unique potential reach
+
+
+class MemoryRepo:
+    """The claims and the facts as the real store keeps them: first claim wins, `_id` is unique."""
+
+    def __init__(self) -> None:
+        self.reach_owners: dict[str, str] = {}
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.fail_next_record = False
+
+    async def claim_clicks(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        assert not claims, "shares claim no click slot"
+        return {}
+
+    async def claim_reach(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        for key, event_id in claims:
+            self.reach_owners.setdefault(key, event_id)
+        return {key: self.reach_owners[key] for key, _ in claims}
+
+    async def record_facts(self, docs: list[dict[str, Any]]) -> list[bool]:
+        if self.fail_next_record:  # the database failed after the claims were written
+            self.fail_next_record = False
+            raise ConnectionError("database down")
+        new = []
+        for doc in docs:
+            new.append(doc["_id"] not in self.docs)
+            self.docs.setdefault(doc["_id"], dict(doc))
+        return new
+
+
+def shared(event_id: str, audience: int, content: str = "c1", network: int = 1, at: datetime = OCCURRED):
+    event = share(at)
+    event.event_id = event_id
+    event.share.share_id = f"s-{event_id}"
+    event.share.content_id = content
+    event.share.network = network
+    event.share.audience_size = audience
+    return event
+
+
+async def store(repo: MemoryRepo, *events: spb.ShareMade) -> list[bool]:
+    ing = Ingest(lambda: repo, LATENESS, clock=lambda: PROCESSED)  # type: ignore[arg-type,return-value]
+    return await ing.facts([ing.fact(e, OCCURRED) for e in events])
+
+
+def reach_of(repo: MemoryRepo) -> dict[str, tuple[int, int]]:
+    return {i: (d["shares"], d["potential_reach"]) for i, d in repo.docs.items()}
+
+
+async def test_a_repeated_share_of_a_triple_is_a_share_without_reach():
+    repo = MemoryRepo()
+    assert await store(repo, shared("first", 700)) == [True]
+    # Same item, advocate and network again (a larger audience by now): a share, not reach. Another
+    # network or another item is another triple.
+    await store(repo, shared("again", 900), shared("x", 300, network=Network.NETWORK_X), shared("c2", 50, "c2"))
+    assert reach_of(repo) == {"first": (1, 700), "again": (1, 0), "x": (1, 300), "c2": (1, 50)}
+
+
+async def test_a_redelivered_first_share_is_still_the_first_and_builds_the_same_fact():
+    repo = MemoryRepo()
+    await store(repo, shared("first", 700))
+    before = dict(repo.docs["first"])
+    await store(repo, shared("again", 700))
+    ing = Ingest(lambda: repo, LATENESS, clock=lambda: PROCESSED)  # type: ignore[arg-type,return-value]
+    redelivered = ing.fact(shared("first", 700), OCCURRED)
+    assert await ing.facts([redelivered]) == [False]
+    assert redelivered.doc == before  # the document the redelivery would write is the stored one
+    assert reach_of(repo) == {"first": (1, 700), "again": (1, 0)}
+
+
+async def test_within_a_batch_the_first_in_offset_order_owns_the_triple_even_if_it_occurred_later():
+    repo = MemoryRepo()
+    earlier = OCCURRED - timedelta(hours=3)  # processed second: "first" is processing order
+    await store(repo, shared("a", 400), shared("b", 500, at=earlier), shared("a", 400))
+    assert reach_of(repo) == {"a": (1, 400), "b": (1, 0)}
+
+
+async def test_a_batch_retried_after_its_claims_were_written_gives_the_same_facts():
+    repo = MemoryRepo()
+    repo.fail_next_record = True
+    with pytest.raises(ConnectionError):
+        await store(repo, shared("first", 700), shared("again", 800))
+    assert repo.docs == {} and repo.reach_owners  # claimed, nothing stored
+    await store(repo, shared("first", 700), shared("again", 800))  # the agent retries the batch
+    assert reach_of(repo) == {"first": (1, 700), "again": (1, 0)}
+
+
+async def test_only_the_first_event_of_a_triple_counts_even_when_a_later_one_is_redelivered_first():
+    repo = MemoryRepo()
+    await store(repo, shared("first", 700), shared("again", 900))
+    assert await store(repo, shared("again", 900), shared("first", 700)) == [False, False]
+    assert reach_of(repo) == {"first": (1, 700), "again": (1, 0)}

@@ -18,8 +18,22 @@ def t(**kw: int) -> m.Totals:
 
 
 def test_potential_reach_is_the_sum_of_audiences_at_share_time():
-    assert m.potential_reach([500, 1200, 0]) == 1700
+    a, b, c = ("c1", "a1", "LINKEDIN"), ("c1", "a1", "X"), ("c1", "a2", "LINKEDIN")
+    assert m.potential_reach([(a, 500), (b, 1200), (c, 0)]) == 1700
     assert m.potential_reach([]) == 0
+
+
+def test_potential_reach_counts_each_item_advocate_network_once_at_its_first_share():
+    a, b = ("c1", "a1", "LINKEDIN"), ("c2", "a1", "LINKEDIN")
+    # The repeat of `a` reaches the same people (its audience grew since: still the first one's).
+    assert m.potential_reach([(a, 500), (b, 300), (a, 800), (a, 500)]) == 800
+    assert m.potential_reach([(a, -5), (a, 900)]) == 0  # the first share carried no audience
+
+
+def test_reach_keys_name_the_triple_unambiguously():
+    assert m.reach_key("c1", "a1", "X") == m.reach_key("c1", "a1", "X")
+    assert m.reach_key("c|1", "a", "X") != m.reach_key("c", "1|a", "X")
+    assert m.reach_key("c1", "a1", "X") != m.reach_key("c1", "a1", "LINKEDIN")
 
 
 def test_engagements_are_clicks_reactions_comments_reshares_not_impressions():

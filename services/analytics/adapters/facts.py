@@ -9,7 +9,9 @@ anything. Each fact carries its hourly and daily window start, so a window is a 
 
 Other views: `advocates` and `contents` keep the latest state per id (older or repeated states are
 ignored by a conditional upsert), `click_keys` assigns each unique-click slot to the one event that
-claimed it first (a redelivery of that event finds itself the owner again).
+claimed it first (a redelivery of that event finds itself the owner again), and `reach_keys` assigns
+each (item, advocate, network) triple to its first share event the same way: only that share's
+fact carries the audience as potential reach.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class AnalyticsRepository:
         self.advocates = db["advocates"]
         self.contents = db["contents"]
         self.click_keys = db["click_keys"]
+        self.reach_keys = db["reach_keys"]
 
     async def ensure_indexes(self) -> None:
         for field in ("content_id", "advocate_id", "team", "campaign_id", "network"):
@@ -145,7 +148,18 @@ class AnalyticsRepository:
 
     async def claim_clicks(self, claims: list[tuple[str, str]]) -> dict[str, str]:
         """The owning event id of each unique-click slot: the first claim ever (in `claims` order
-        within a batch) owns it. One bulk insert; slots taken before are read back by `_id`."""
+        within a batch) owns it."""
+        return await self._claim(self.click_keys, claims)
+
+    async def claim_reach(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        """The owning (first) share event id of each (item, advocate, network) `reach_key`: the
+        first claim ever (in `claims` order within a batch) owns it, forever."""
+        return await self._claim(self.reach_keys, claims)
+
+    @staticmethod
+    async def _claim(collection: Any, claims: list[tuple[str, str]]) -> dict[str, str]:
+        """key -> owning event id. One bulk insert; keys taken before are read back by `_id`, so a
+        redelivered owner finds itself the owner again."""
         first: dict[str, str] = {}
         for key, event_id in claims:
             first.setdefault(key, event_id)
@@ -153,11 +167,11 @@ class AnalyticsRepository:
             return {}
         docs = [{"_id": key, "event_id": event_id} for key, event_id in first.items()]
         try:
-            await self.click_keys.insert_many(docs, ordered=False)
+            await collection.insert_many(docs, ordered=False)
             return first
         except BulkWriteError as exc:
             taken = [docs[i]["_id"] for i in sorted(duplicate_indexes(exc))]
-        found = await asyncio.gather(*(self.click_keys.find_one({"_id": key}) for key in taken))
+        found = await asyncio.gather(*(collection.find_one({"_id": key}) for key in taken))
         for key, doc in zip(taken, found, strict=True):
             if doc is not None:
                 first[key] = doc["event_id"]

@@ -6,7 +6,8 @@ and never a division error. Potential reach is never presented as measured reach
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -35,7 +36,9 @@ class Totals:
     """
 
     shares: int = 0
-    potential_reach: int = 0  # sum of audience sizes at share time (potential, not measured)
+    # Audience sizes at share time, each (item, advocate, network) once, at its first share
+    # (potential, not measured): a repeated share's fact carries 0 here.
+    potential_reach: int = 0
     impressions: int = 0  # network-reported impressions only
     clicks: int = 0  # unique clicks (bots, self-clicks and repeats within 30 min removed)
     reactions: int = 0
@@ -50,9 +53,21 @@ class Totals:
 COUNTER_FIELDS = ("shares", "potential_reach", "impressions", "clicks", "reactions", "comments", "reshares")
 
 
-def potential_reach(audience_sizes: Iterable[int]) -> int:
-    """Potential reach of a group = sum of the sharers' audience sizes on the network at share time."""
-    return sum(audience_sizes)
+def potential_reach(shares: Iterable[tuple[Hashable, int]]) -> int:
+    """Potential reach of a group = sum over its distinct (item, advocate, network) of the audience
+    size at the first share of that triple (`shares`: (triple, audience size) in processing order).
+    Sharing the same item to the same network again reaches the same people: a share, not reach.
+    No time window (unlike the rewards' duplicate_window_hours): a triple counts once, ever."""
+    first: dict[Hashable, int] = {}
+    for triple, audience in shares:
+        first.setdefault(triple, max(audience, 0))
+    return sum(first.values())
+
+
+def reach_key(content_id: str, advocate_id: str, network: str) -> str:
+    """The (item, advocate, network) triple whose first share carries the audience into potential
+    reach. JSON, so no id containing a separator can make two triples collide."""
+    return json.dumps([content_id, advocate_id, network], separators=(",", ":"))
 
 
 def engagements(t: Totals) -> int:

@@ -18,7 +18,7 @@ from prometheus_client import Counter
 
 from services.analytics.adapters.facts import AnalyticsRepository, ContentState, fact_document
 from services.analytics.domain.audience import AudienceRule, Period
-from services.analytics.domain.metrics import Totals
+from services.analytics.domain.metrics import Totals, reach_key
 from services.analytics.domain.report import Member
 from services.analytics.domain.windows import click_key, is_too_late
 from services.common.events import from_timestamp, utcnow
@@ -33,11 +33,12 @@ DUPLICATES = Counter("advocacy_analytics_duplicate_events_total", "Redelivered e
 
 @dataclass
 class Fact:
-    """One event's fact document, and the unique-click slot it claims (if any)."""
+    """One event's fact document, and the unique-click slot or reach triple it claims (if any)."""
 
     doc: dict[str, Any]
     topic: str
     slot: str = ""
+    reach_key: str = ""
 
 
 class InvalidEvent(ValueError):
@@ -99,6 +100,7 @@ class Ingest:
         if not share.content_id or not share.advocate_id:
             raise InvalidEvent("share: content_id and advocate_id are required")
         received, too_late = self._arrival(occurred_at, arrived_at)
+        network = network_name(share.network)
         doc = fact_document(
             event_id=event.event_id,
             kind="SHARE",
@@ -107,14 +109,15 @@ class Ingest:
             team=event.advocate.team,
             leader=event.advocate.leader,
             campaign_id=event.campaign_id,
-            network=network_name(share.network),
+            network=network,
             occurred_at=occurred_at,
             received_at=received,
             too_late=too_late,
+            # The audience counts only if this is its triple's first share (decided in `facts`).
             totals=Totals(shares=1, potential_reach=max(share.audience_size, 0)),
             share_id=share.share_id,
         )
-        return Fact(doc, "share-made")
+        return Fact(doc, "share-made", reach_key=reach_key(share.content_id, share.advocate_id, network))
 
     def engagement_fact(self, event: EngagementObserved, arrived_at: datetime | None = None) -> Fact:
         occurred_at = self._required(event.event_id, _ts(event.occurred_at))
@@ -161,13 +164,21 @@ class Ingest:
         return Fact(doc, "engagement-observed", slot)
 
     async def facts(self, facts: list[Fact]) -> list[bool]:
-        """Stores a batch of facts in two bulk writes (click slots, then facts); per fact, whether
-        it was new (False: a redelivery). Unique clicks: a slot counts for the event that owns it."""
+        """Stores a batch of facts in two bulk writes (click slots or reach triples, then facts);
+        per fact, whether it was new (False: a redelivery). Unique clicks: a slot counts for the
+        event that owns it. Potential reach: a share's audience counts only for the event that owns
+        its (item, advocate, network) triple, the first processed (`share-made` is keyed by advocate,
+        so that is the first in partition order); a later share of the triple counts 0 reach. A
+        redelivered event finds the same owner, so it builds the same fact."""
         repo = self._repo()
         owners = await repo.claim_clicks([(f.slot, f.doc["_id"]) for f in facts if f.slot])
         for f in facts:
             if f.slot:
                 f.doc["clicks"] = 1 if owners[f.slot] == f.doc["_id"] else 0
+        firsts = await repo.claim_reach([(f.reach_key, f.doc["_id"]) for f in facts if f.reach_key])
+        for f in facts:
+            if f.reach_key and firsts[f.reach_key] != f.doc["_id"]:
+                f.doc["potential_reach"] = 0
         stored = await repo.record_facts([f.doc for f in facts])
         for f, new in zip(facts, stored, strict=True):
             self._count(new, f.doc["too_late"], f.topic)
