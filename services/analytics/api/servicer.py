@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,7 +17,8 @@ from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.domain.metrics import RateBasis
 from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
-from services.analytics.queries import AnalyticsQueries, NotAuthor, UnknownContent
+from services.analytics.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
+from services.common import paging
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
 
@@ -32,6 +34,10 @@ _BASIS = {
     RateBasis.POTENTIAL_REACH: pb.RATE_BASIS_POTENTIAL_REACH,
     RateBasis.NONE: pb.RATE_BASIS_NONE,
 }
+# Paged series: windows per page (page_size 0 with a page_token: the default).
+DEFAULT_WINDOWS, MAX_WINDOWS = 100, 1000
+TOP_DEFAULT, TOP_MAX = 10, 100
+COMMENTS_DEFAULT, COMMENTS_MAX = 100, 1000
 _OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate", "leader_participation")
 
 
@@ -83,6 +89,49 @@ def point_pb(p: Point) -> pb.StatsPoint:
     return out
 
 
+@dataclass(frozen=True)
+class SeriesQuery:
+    dimension: str
+    key: str
+    granularity: Granularity
+    asked: pb.Granularity  # the granularity the response names
+    start: datetime | None
+    end: datetime | None
+
+    def scope(self) -> str:
+        """What a page token of this series belongs to."""
+        return f"stats|{self.dimension}|{self.key}|{self.granularity}|{self.start}|{self.end}"
+
+
+@dataclass(frozen=True)
+class SeriesAnswer:
+    points: list[Point]
+    granularity: pb.Granularity
+    next_page_token: str = ""
+    total_windows: int = 0
+
+
+def series_query(request: pb.GetStatsRequest) -> SeriesQuery:
+    if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
+        raise InvalidArgument("dimension: required")
+    dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
+    if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
+        raise InvalidArgument("key: must be 1..128 characters")
+    asked = request.granularity or DEFAULT_GRANULARITY
+    if asked not in _GRANULARITY:
+        raise InvalidArgument(f"granularity: unknown value {request.granularity}")
+    start, end = _range(request.start, request.end)
+    key = request.key if dimension != "PROGRAM" else ""
+    return SeriesQuery(dimension, key, _GRANULARITY[asked], asked, start, end)
+
+
+def _series_range(token: str, scope: str) -> SeriesRange:
+    first, end, page_from = paging.decode_token(token, (datetime, datetime, datetime), scope)
+    if not first <= page_from < end:
+        raise InvalidArgument(paging.NOT_ISSUED)
+    return SeriesRange(first, end, page_from)
+
+
 class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     """Figures are summed from the facts per query; `cache` (off unless given) keeps each query's
     result for a few seconds, so a dashboard's repeated questions do not rescan the facts.
@@ -111,59 +160,77 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach
         )
 
-    async def _series(self, request: pb.GetStatsRequest) -> tuple[list[Point], int]:
-        """The points asked for, and the granularity they are in (the default when unset)."""
-        if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
-            raise InvalidArgument("dimension: required")
-        dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
-        if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
-            raise InvalidArgument("key: must be 1..128 characters")
-        asked = request.granularity or DEFAULT_GRANULARITY
-        if asked not in _GRANULARITY:
-            raise InvalidArgument(f"granularity: unknown value {request.granularity}")
-        start, end = _range(request.start, request.end)
-        key = request.key if dimension != "PROGRAM" else ""
-        granularity = _GRANULARITY[asked]
-        points = await self._cache.get(
-            ("series", dimension, key, granularity, start, end),
-            lambda: self._queries.series(dimension, key, granularity, start, end),
-        )
-        return cast(list[Point], points), asked
+    async def _series(self, request: pb.GetStatsRequest) -> SeriesAnswer:
+        """The points asked for (a page when page_size or page_token is set, for HOUR and DAY) and
+        the granularity they are in (the default when unset)."""
+        q = series_query(request)
+        if not (request.page_size or request.page_token) or q.granularity is Granularity.ALL_TIME:
+            points = await self._cache.get(
+                ("series", q.dimension, q.key, q.granularity, q.start, q.end),
+                lambda: self._queries.series(q.dimension, q.key, q.granularity, q.start, q.end),
+            )
+            return SeriesAnswer(cast(list[Point], points), q.asked)
+        size = paging.page_size(request.page_size, DEFAULT_WINDOWS, MAX_WINDOWS)
+        if request.page_token:
+            at: SeriesRange | None = _series_range(request.page_token, q.scope())
+        else:
+            at = await self._queries.first_range(q.dimension, q.key, q.granularity, q.start, q.end)
+        if at is None:  # an open bound and no fact at all
+            return SeriesAnswer([], q.asked)
+        page = await self._queries.series_page(q.dimension, q.key, q.granularity, (q.start, q.end), at, size)
+        n = page.next
+        token = paging.encode_token([n.first_window, n.end, n.page_from], q.scope()) if n else ""
+        return SeriesAnswer(page.points, q.asked, token, page.total_windows)
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.StatsSeries:
-        points, granularity = await self._series(request)
+        answer = await self._series(request)
         return pb.StatsSeries(
             dimension=request.dimension,
             key=request.key,
-            granularity=granularity,
+            granularity=answer.granularity,
             currency=self._queries.currency,
-            points=[point_pb(p) for p in points],
+            points=[point_pb(p) for p in answer.points],
+            next_page_token=answer.next_page_token,
+            total_windows=answer.total_windows,
         )
 
     async def ExportStatsCsv(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.CsvExport:
-        points, granularity = await self._series(request)
+        answer = await self._series(request)
         dim = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_").lower()
-        gran = pb.Granularity.Name(granularity).removeprefix("GRANULARITY_").lower()
+        gran = pb.Granularity.Name(answer.granularity).removeprefix("GRANULARITY_").lower()
         safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.key)[:64]
         filename = f"advocacy-{dim}-{safe_key or 'all'}-{gran}-{self._queries.currency}.csv"
-        return pb.CsvExport(filename=filename, csv=to_csv(points))
+        return pb.CsvExport(
+            filename=filename,
+            # The pages' texts concatenated are one file: the header comes with the first page only.
+            csv=to_csv(answer.points, header=not request.page_token),
+            next_page_token=answer.next_page_token,
+            total_windows=answer.total_windows,
+        )
 
     async def TopContent(
         self, request: pb.TopContentRequest, context: grpc.aio.ServicerContext
     ) -> pb.TopContentResponse:
         if request.metric == pb.TOP_METRIC_UNSPECIFIED or request.metric not in pb.TopMetric.values():
             raise InvalidArgument("metric: required")
-        limit = request.limit or 10
-        if not 1 <= limit <= 100:
-            raise InvalidArgument("limit: must be 1..100")
+        limit = paging.page_size(request.limit, TOP_DEFAULT, TOP_MAX, field="limit")
+        size = paging.page_size(request.page_size, limit, TOP_MAX)
         start, end = _range(request.start, request.end)
         metric = pb.TopMetric.Name(request.metric).removeprefix("TOP_METRIC_")
-        rows = await self._cache.get(
-            ("top", metric, start, end, limit), lambda: self._queries.top_content(metric, start, end, limit)
+        scope = f"top|{metric}|{start}|{end}"
+        ranked = cast(
+            list[tuple[str, float, Point]],
+            await self._cache.get(("top", metric, start, end), lambda: self._queries.ranking(metric, start, end)),
         )
+        if request.page_token:
+            score, content_id = paging.decode_token(request.page_token, (float, str), scope)
+            ranked = [r for r in ranked if (-r[1], r[0]) > (-score, content_id)]
+        page, token = paging.trim(ranked[: size + 1], size, lambda r: (r[1], r[0]), scope)
+        rows = await self._queries.titled(page)
         return pb.TopContentResponse(
             currency=self._queries.currency,
             entries=[pb.TopContentEntry(content_id=c, title=title, stats=point_pb(p)) for c, title, p in rows],
+            next_page_token=token,
         )
 
     async def GetProgramOverview(
@@ -198,16 +265,22 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             raise InvalidArgument("content_id: must be 1..128 characters")
         if not request.requester_id or len(request.requester_id) > 128:
             raise InvalidArgument("requester_id: must be 1..128 characters")
-        limit = request.limit or 100
-        if not 1 <= limit <= 1000:
-            raise InvalidArgument("limit: must be 1..1000")
+        limit = paging.page_size(request.limit, COMMENTS_DEFAULT, COMMENTS_MAX, field="limit")
+        size = paging.page_size(request.page_size, limit, COMMENTS_MAX)
+        scope = f"comments|{request.content_id}"
+        after = None
+        if request.page_token:
+            at, event_id = paging.decode_token(request.page_token, (datetime, str), scope)
+            after = (at, event_id)
         try:
-            comments = await self._queries.comments(request.content_id, request.requester_id, limit)
+            found = await self._queries.comments(request.content_id, request.requester_id, size + 1, after)
         except UnknownContent as exc:
             raise NotFound(f"content_id: no published item {request.content_id}") from exc
         except NotAuthor as exc:
             raise PermissionDenied("requester_id: only the item's author may read its comments") from exc
+        comments, token = paging.trim(found, size, lambda c: (c.occurred_at, c.event_id), scope)
         return pb.ListCommentsResponse(
+            next_page_token=token,
             comments=[
                 pb.CustomerComment(
                     event_id=c.event_id,
@@ -218,5 +291,5 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
                     occurred_at=to_timestamp(c.occurred_at),
                 )
                 for c in comments
-            ]
+            ],
         )

@@ -138,11 +138,13 @@ def in_audience(members: Iterable[Member], rule: AudienceRule) -> list[Member]:
 CSV_COLUMNS = [f.name for f in fields(Point)]
 
 
-def to_csv(points: Iterable[Point]) -> str:
-    """RFC 4180 CSV with a header row; a ratio that cannot be computed is an empty cell."""
+def to_csv(points: Iterable[Point], header: bool = True) -> str:
+    """RFC 4180 CSV (with a header row unless `header` is False: a later page of an export); a
+    ratio that cannot be computed is an empty cell."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for p in points:
         row = []
         for name in CSV_COLUMNS:
