@@ -170,7 +170,7 @@ async def test_top_content_pages_over_the_whole_ranking(analytics):
         lambda token: servicer.TopContent(pb.TopContentRequest(metric=metric, page_size=4, page_token=token), None),
         "entries",
     )
-    expected = sorted(((-f["potential_reach"], f["content_id"]) for f in facts))
+    expected = sorted((-f["potential_reach"], f["content_id"]) for f in facts)
     assert [(-e.stats.potential_reach, e.content_id) for e in entries] == expected and pages == 7
     # Older clients: `limit` alone is the first page (with a token for the rest now).
     first = await servicer.TopContent(pb.TopContentRequest(metric=metric, limit=3), None)
@@ -188,7 +188,7 @@ async def test_list_comments_pages_oldest_first(analytics):
     await repo.upsert_content(ContentState("c1", "author", "", "Plant", AudienceRule()), T0)
     # Three comments per second: ties on occurred_at again.
     facts = [share_fact(f"k{i:02}", "c1", T0 + timedelta(seconds=i // 3), 0, comment=f"#{i}") for i in range(20)]
-    await repo.record_facts(facts + [share_fact("other", "c2", T0, 0, comment="elsewhere")])
+    await repo.record_facts([*facts, share_fact("other", "c2", T0, 0, comment="elsewhere")])
     comments, pages = await follow(
         lambda token: servicer.ListComments(
             pb.ListCommentsRequest(content_id="c1", requester_id="author", page_size=6, page_token=token), None
@@ -234,7 +234,9 @@ async def test_a_long_hourly_series_and_its_csv_export_come_in_pages_of_windows(
     assert points == list((await servicer.GetStats(bounded, None)).points) and pages == 6
 
     async def export(token: str) -> pb.CsvExport:
-        return await servicer.ExportStatsCsv(pb.GetStatsRequest(**_fields(hourly), page_size=30, page_token=token), None)
+        return await servicer.ExportStatsCsv(
+            pb.GetStatsRequest(**_fields(hourly), page_size=30, page_token=token), None
+        )
 
     csv, token, pages = "", "", 0
     while True:
