@@ -9,7 +9,7 @@ from datetime import datetime
 from services.analytics.adapters.facts import DIMENSION_FIELDS, AnalyticsRepository, Comment, ContentState
 from services.analytics.domain import metrics as m
 from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, point
-from services.analytics.domain.windows import WINDOW_SIZE, Granularity, window_start, windows_between
+from services.analytics.domain.windows import WINDOW_SIZE, Granularity, later, window_start, windows_between
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class AnalyticsQueries:
             if bounds is None:
                 return None
             first = first or bounds[0]
-            last = last or window_start(bounds[1], granularity) + WINDOW_SIZE[granularity]
+            last = last or later(window_start(bounds[1], granularity), WINDOW_SIZE[granularity])
         first_window = window_start(first, granularity)
         return SeriesRange(first_window, last, first_window)
 
@@ -109,7 +109,7 @@ class AnalyticsQueries:
         """`size` windows of the series from `at.page_from`, clipped to the requested `bounds` as
         the whole series is (a page boundary is a window boundary, so its points are the same)."""
         start, end = bounds
-        page_to = min(at.page_from + size * WINDOW_SIZE[granularity], at.end)
+        page_to = later(at.page_from, min(size * WINDOW_SIZE[granularity], at.end - at.page_from))
         more = page_to < at.end
         from_ = max(start, at.page_from) if start else at.page_from
         points = await self.series(dimension, key, granularity, from_, page_to if more else end or at.end)

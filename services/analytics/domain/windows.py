@@ -33,6 +33,14 @@ def windows_between(first: datetime, end: datetime, granularity: Granularity) ->
     return max(-(-(end - first) // size), 0)
 
 
+def later(at: datetime, by: timedelta) -> datetime:
+    """`at + by`, at most the largest time (a window of year 9999 ends there)."""
+    try:
+        return at + by
+    except OverflowError:
+        return datetime.max.replace(tzinfo=at.tzinfo)
+
+
 def is_too_late(occurred_at: datetime, received_at: datetime, allowed_lateness: timedelta) -> bool:
     """An event is too late for its windows when it arrived (reached Kafka: the record's timestamp,
     not when a worker got to it) after the end of its hourly window plus the allowed lateness. It
