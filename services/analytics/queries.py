@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from services.analytics.adapters.facts import DIMENSION_FIELDS, AnalyticsRepository, Comment, ContentState
 from services.analytics.domain import metrics as m
 from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, point
-from services.analytics.domain.windows import Granularity
+from services.analytics.domain.windows import WINDOW_SIZE, Granularity, later, window_start, windows_between
 
-_SIZE = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
+
+@dataclass(frozen=True)
+class SeriesRange:
+    """A paged series' range, fixed by its first page: windows from `first_window` (a window
+    start) to `end`; a page starts at `page_from`."""
+
+    first_window: datetime
+    end: datetime
+    page_from: datetime
+
+
+@dataclass(frozen=True)
+class SeriesPage:
+    points: list[Point]
+    total_windows: int
+    next: SeriesRange | None  # None on the last page
 
 
 class UnknownContent(LookupError):
@@ -29,7 +44,7 @@ def _clip(
     """The window a point covers, within the requested range."""
     if bucket is None:
         return start, end
-    w_start, w_end = bucket, bucket + _SIZE[granularity]
+    w_start, w_end = bucket, bucket + WINDOW_SIZE[granularity]
     return (max(w_start, start) if start else w_start), (min(w_end, end) if end else w_end)
 
 
@@ -70,19 +85,62 @@ class AnalyticsQueries:
             points.append(point(by_leader, self.config, bucket, adoption_base=base, audience=audience, network=network))
         return points
 
-    async def top_content(
-        self, metric: str, start: datetime | None, end: datetime | None, limit: int
-    ) -> list[tuple[str, str, Point]]:
+    async def first_range(
+        self, dimension: str, key: str, granularity: Granularity, start: datetime | None, end: datetime | None
+    ) -> SeriesRange | None:
+        """The range a paged series covers, fixed at its first page: an open bound becomes the
+        window of the first / last fact then. None when an open bound finds no fact."""
+        field = DIMENSION_FIELDS[dimension]
+        match = {field: key} if field else {}
+        first, last = start, end
+        if first is None or last is None:
+            bounds = await self._repo().time_bounds(match, start, end)
+            if bounds is None:
+                return None
+            first = first or bounds[0]
+            last = last or later(window_start(bounds[1], granularity), WINDOW_SIZE[granularity])
+        first_window = window_start(first, granularity)
+        return SeriesRange(first_window, last, first_window)
+
+    async def series_page(
+        self,
+        dimension: str,
+        key: str,
+        granularity: Granularity,
+        bounds: tuple[datetime | None, datetime | None],
+        at: SeriesRange,
+        size: int,
+    ) -> SeriesPage:
+        """`size` windows of the series from `at.page_from`, clipped to the requested `bounds` as
+        the whole series is (a page boundary is a window boundary, so its points are the same)."""
+        start, end = bounds
+        page_to = later(at.page_from, min(size * WINDOW_SIZE[granularity], at.end - at.page_from))
+        more = page_to < at.end
+        from_ = max(start, at.page_from) if start else at.page_from
+        points = await self.series(dimension, key, granularity, from_, page_to if more else end or at.end)
+        total = windows_between(at.first_window, at.end, granularity)
+        return SeriesPage(points, total, SeriesRange(at.first_window, at.end, page_to) if more else None)
+
+    async def ranking(
+        self, metric: str, start: datetime | None, end: datetime | None
+    ) -> list[tuple[str, float, Point]]:
+        """Every item with facts in [start, end): (content_id, its figure, its point), by the figure
+        descending, then content_id."""
         rows = await self._repo().grouped({}, Granularity.ALL_TIME, start, end, by="content_id")
-        points = [(content_id, point(by_leader, self.config, None)) for (_, content_id), by_leader in rows.items()]
         score: dict[str, Callable[[Point], float]] = {
             "POTENTIAL_REACH": lambda p: p.potential_reach,
             "ENGAGEMENTS": lambda p: p.engagements,
             "EARNED_MEDIA_VALUE": lambda p: p.earned_media_value,
         }
-        points.sort(key=lambda cp: (-score[metric](cp[1]), cp[0]))
+        points = [(content_id, point(by_leader, self.config, None)) for (_, content_id), by_leader in rows.items()]
+        ranked = [(content_id, score[metric](p), p) for content_id, p in points]
+        ranked.sort(key=lambda r: (-r[1], r[0]))
+        return ranked
+
+    async def titled(self, ranked: list[tuple[str, float, Point]]) -> list[tuple[str, str, Point]]:
+        """The items of a page of the ranking with their titles (read by `_id`)."""
         out = []
-        for content_id, p in points[:limit]:
+        for content_id, _, p in ranked:
             state = await self._repo().content(content_id)
             out.append((content_id, state.title if state else "", p))
         return out
@@ -96,10 +154,12 @@ class AnalyticsQueries:
         company = m.company_channels(self.config.company_channel_audience)  # amplification's denominator
         return point(by_leader, self.config, None, adoption_base=members), company
 
-    async def comments(self, content_id: str, requester_id: str, limit: int) -> list[Comment]:
+    async def comments(
+        self, content_id: str, requester_id: str, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Comment]:
         content = await self._repo().content(content_id)
         if content is None:
             raise UnknownContent(content_id)
         if content.author_id != requester_id:
             raise NotAuthor(content_id)
-        return await self._repo().comments(content_id, limit)
+        return await self._repo().comments(content_id, limit, after)

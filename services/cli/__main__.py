@@ -161,6 +161,35 @@ def emit_json(value: Any) -> None:
     out.print_json(json.dumps(value, default=str))
 
 
+# --- pages (google.aip.dev/158) -------------------------------------------------------------------
+
+ALL_PAGES = typer.Option(False, "--all", help="Follow next_page_token to the last page.")
+PAGE_TOKEN = typer.Option("", "--page-token", help="Continue from a previous page's next_page_token.")
+
+
+def page_size_option(default: int, what: str = "per page") -> Any:
+    return typer.Option(default, "--page-size", min=0, help=f"Elements {what} (0 = the service's default).")
+
+
+def collect(fetch: Callable[[str], Any], field: str, page_token: str, every_page: bool) -> tuple[list[Any], str]:
+    """The elements of one page from `page_token` (or of every page to the end with `every_page`),
+    and the next page's token ("" at the end)."""
+    items: list[Any] = []
+    token = page_token
+    while True:
+        reply = fetch(token)
+        items.extend(getattr(reply, field))
+        token = reply.next_page_token
+        if not token or not every_page:
+            return items, token
+
+
+def more_pages(token: str) -> None:
+    """Tells where the next page starts (on stderr: --json output stays one JSON document)."""
+    if token:
+        err.print(f"next_page_token: {token}  (next page: --page-token {token}; every page: --all)", highlight=False)
+
+
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     t = Table(title=title)
     for c in columns:
@@ -416,14 +445,25 @@ def sources_add(
 
 @sources_app.command("list")
 @handled
-def sources_list(ctx: typer.Context) -> None:
-    """Every feed source with what its last poll saw (items created, last error, next poll)."""
+def sources_list(
+    ctx: typer.Context,
+    page_size: int = page_size_option(0),
+    page_token: str = PAGE_TOKEN,
+    every_page: bool = ALL_PAGES,
+) -> None:
+    """Feed sources by id with what their last poll saw (items created, last error, next poll)."""
     s = state(ctx)
-    sources = list(s.clients.content.ListSources(content_pb2.ListSourcesRequest()).sources)
+    sources, token = collect(
+        lambda t: s.clients.content.ListSources(content_pb2.ListSourcesRequest(page_size=page_size, page_token=t)),
+        "sources",
+        page_token,
+        every_page,
+    )
     if s.json:
         emit_json(sources)
     else:
         out.print(source_rows(sources))
+    more_pages(token)
 
 
 @sources_app.command("pause")
@@ -686,12 +726,26 @@ def points(ctx: typer.Context, advocate: str = ADVOCATE) -> None:
 
 @app.command()
 @handled
-def history(ctx: typer.Context, advocate: str = ADVOCATE, limit: int = typer.Option(50, "--limit", min=1)) -> None:
+def history(
+    ctx: typer.Context,
+    advocate: str = ADVOCATE,
+    page_size: int = typer.Option(50, "--page-size", "--limit", min=1, max=500, help="Entries per page."),
+    page_token: str = PAGE_TOKEN,
+    every_page: bool = ALL_PAGES,
+) -> None:
     """My points history (the ledger), newest first."""
     s = state(ctx)
-    reply = s.clients.rewards.ListLedger(rewards_pb2.ListLedgerRequest(advocate_id=advocate, page_size=limit))
+    entries, token = collect(
+        lambda t: s.clients.rewards.ListLedger(
+            rewards_pb2.ListLedgerRequest(advocate_id=advocate, page_size=page_size, page_token=t)
+        ),
+        "entries",
+        page_token,
+        every_page,
+    )
     if s.json:
-        emit_json(list(reply.entries))
+        emit_json(entries)
+        more_pages(token)
         return
     out.print(
         table(
@@ -699,10 +753,11 @@ def history(ctx: typer.Context, advocate: str = ADVOCATE, limit: int = typer.Opt
             ["when", "rule", "points", "capped", "content", "campaign"],
             (
                 [when(e.occurred_at), e.rule, e.points, e.capped_points or "", e.content_id, e.campaign_id]
-                for e in reply.entries
+                for e in entries
             ),
         )
     )
+    more_pages(token)
 
 
 @app.command()
@@ -844,20 +899,31 @@ def leaderboard(
 
 @catalog_app.command("list")
 @handled
-def catalog_list(ctx: typer.Context) -> None:
-    """What points can buy."""
+def catalog_list(
+    ctx: typer.Context,
+    page_size: int = page_size_option(0),
+    page_token: str = PAGE_TOKEN,
+    every_page: bool = ALL_PAGES,
+) -> None:
+    """What points can buy, by item id."""
     s = state(ctx)
-    reply = s.clients.rewards.ListCatalog(rewards_pb2.ListCatalogRequest())
+    items, token = collect(
+        lambda t: s.clients.rewards.ListCatalog(rewards_pb2.ListCatalogRequest(page_size=page_size, page_token=t)),
+        "items",
+        page_token,
+        every_page,
+    )
     if s.json:
-        emit_json(list(reply.items))
+        emit_json(items)
     else:
         out.print(
             table(
                 "catalogue",
                 ["item", "name", "cost", "stock"],
-                ([i.item_id, i.name, i.cost, i.stock] for i in reply.items),
+                ([i.item_id, i.name, i.cost, i.stock] for i in items),
             )
         )
+    more_pages(token)
 
 
 @catalog_app.command("set")
@@ -991,6 +1057,79 @@ def stats_campaign(ctx: typer.Context, campaign_id: str, granularity: str = GRAN
     stats_of(ctx, analytics_pb2.DIMENSION_CAMPAIGN, campaign_id, granularity, f"campaign {campaign_id}")
 
 
+TOP_METRICS = {enum_name(analytics_pb2.TopMetric, v, "TOP_METRIC_"): v for v in analytics_pb2.TopMetric.values() if v}
+
+
+@stats_app.command("top")
+@handled
+def stats_top(
+    ctx: typer.Context,
+    metric: str = typer.Option("engagements", "--metric", help=", ".join(TOP_METRICS)),
+    page_size: int = page_size_option(10, "per page (at most 100)"),
+    page_token: str = PAGE_TOKEN,
+    every_page: bool = ALL_PAGES,
+) -> None:
+    """Content ranked by a figure (all time)."""
+    s = state(ctx)
+    if metric not in TOP_METRICS:
+        raise UsageError(f"--metric one of {', '.join(TOP_METRICS)}")
+    entries, token = collect(
+        lambda t: s.clients.analytics.TopContent(
+            analytics_pb2.TopContentRequest(metric=TOP_METRICS[metric], page_size=page_size, page_token=t)
+        ),
+        "entries",
+        page_token,
+        every_page,
+    )
+    if s.json:
+        emit_json(entries)
+    else:
+        columns = ["item", "title", "shares", "reach", "engagements", "EMV"]
+        rows = (
+            [
+                e.content_id,
+                e.title,
+                e.stats.shares,
+                f"{e.stats.potential_reach:,}",
+                e.stats.engagements,
+                f"{e.stats.earned_media_value:,.2f}",
+            ]
+            for e in entries
+        )
+        out.print(table(f"top content by {metric}", columns, rows))
+    more_pages(token)
+
+
+@app.command()
+@handled
+def comments(
+    ctx: typer.Context,
+    content_id: str,
+    author: str = typer.Option(..., "--as", help="The item's author (only they may read its comments)."),
+    page_size: int = page_size_option(100, "per page (at most 1000)"),
+    page_token: str = PAGE_TOKEN,
+    every_page: bool = ALL_PAGES,
+) -> None:
+    """Customer comments on an item's shares, oldest first."""
+    s = state(ctx)
+    found, token = collect(
+        lambda t: s.clients.analytics.ListComments(
+            analytics_pb2.ListCommentsRequest(
+                content_id=content_id, requester_id=author, page_size=page_size, page_token=t
+            )
+        ),
+        "comments",
+        page_token,
+        every_page,
+    )
+    if s.json:
+        emit_json(found)
+    else:
+        rows = ([when(c.occurred_at), c.advocate_id, c.network, c.text] for c in found)
+        out.print(table(f"comments on {content_id}", ["when", "advocate", "network", "comment"], rows))
+    more_pages(token)
+
+
 @stats_app.command("program")
 @handled
 def stats_program(ctx: typer.Context) -> None:
@@ -1096,29 +1235,64 @@ def export(
     dimension: str = typer.Argument(..., help=", ".join(DIMENSIONS)),
     key: str = typer.Argument("", help="Item id, team, campaign, advocate or network (empty for program)."),
     granularity: str = typer.Option("day", "--granularity", help="all, day or hour"),
+    start: str = typer.Option("", "--start", help="From (ISO 8601, UTC if no offset); default: the first event."),
+    end: str = typer.Option("", "--end", help="Until, exclusive (ISO 8601); default: the last event."),
+    page_size: int = typer.Option(168, "--page-size", min=1, max=1000, help="Hour or day windows per request."),
     output: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
 ) -> None:
-    """Export a stats series as CSV."""
+    """Export a stats series as CSV, page by page (every page is written as it arrives)."""
     s = state(ctx)
     if dimension not in DIMENSIONS or granularity not in GRANULARITIES:
         raise UsageError(f"dimension one of {', '.join(DIMENSIONS)}; --granularity all, day or hour")
     request = analytics_pb2.GetStatsRequest(
-        dimension=DIMENSIONS[dimension], key=key, granularity=GRANULARITIES[granularity]
+        dimension=DIMENSIONS[dimension], key=key, granularity=GRANULARITIES[granularity], page_size=page_size
     )
+    for field, text in (("start", start), ("end", end)):
+        if at := parse_time(text):
+            getattr(request, field).CopyFrom(to_timestamp(at))
     if output is None:
-        sys.stdout.write(s.clients.analytics.ExportStatsCsv(request).csv)
+        for reply in export_pages(s, request, lambda total, done: None):
+            sys.stdout.write(reply.csv)
         return
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
-    ) as bar:
-        bar.add_task(f"exporting {dimension} {key}".strip(), total=None)
-        reply = s.clients.analytics.ExportStatsCsv(request)
-    output.write_text(reply.csv)
-    rows = max(reply.csv.count("\n") - 1, 0)
+    rows, filename = 0, ""
+    with (
+        output.open("w", newline="") as file,
+        Progress(
+            TextColumn(f"exporting {dimension} {key}".strip()),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("windows"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("export", total=None)
+        for reply in export_pages(s, request, lambda total, done: bar.update(task, total=total, completed=done)):
+            file.write(reply.csv)
+            rows += reply.csv.count("\n")
+            filename = filename or reply.filename
+    rows = max(rows - 1, 0)  # the header
     if s.json:
-        emit_json({"file": str(output), "rows": rows, "filename": reply.filename})
+        emit_json({"file": str(output), "rows": rows, "filename": filename})
     else:
         out.print(f"wrote {rows} rows to {output}")
+
+
+def export_pages(
+    s: State, request: analytics_pb2.GetStatsRequest, progress: Callable[[int, int], None]
+) -> Iterable[analytics_pb2.CsvExport]:
+    """Every page of an export, reporting (total windows, windows done) after each."""
+    done = 0
+    while True:
+        reply = s.clients.analytics.ExportStatsCsv(request)
+        total = max(reply.total_windows, 1)  # ALL_TIME and an empty series: one step
+        done = min(done + request.page_size, total) if reply.next_page_token else total
+        progress(total, done)
+        yield reply
+        if not reply.next_page_token:
+            return
+        request.page_token = reply.next_page_token
 
 
 # --- replay ---------------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.analytics.domain import metrics as m
 from services.analytics.domain.audience import AudienceRule, Period
 from services.analytics.domain.report import CSV_COLUMNS, Config, Member, in_audience, point, to_csv
+from services.analytics.domain.windows import Granularity, later, windows_between
 
 D = datetime(2026, 11, 1, tzinfo=UTC)
 CONFIG = Config(
@@ -77,3 +78,14 @@ def test_csv_has_a_header_and_empty_cells_for_unknown_ratios():
     assert list(rows[0]) == CSV_COLUMNS
     assert rows[0]["window_start"] == D.isoformat() and rows[0]["shares"] == "1"
     assert rows[0]["ctr"] == "" and rows[0]["engagement_rate_basis"] == "POTENTIAL_REACH"
+    # A later page of an export: the same rows without the header, so the pages concatenate.
+    later_page = to_csv([point({False: g}, CONFIG, D)], currency="EUR", rate_card_version=1, header=False)
+    assert text == "\r\n".join(text.split("\r\n")[:1]) + "\r\n" + later_page
+
+
+def test_window_counts_and_the_end_of_time():
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+    assert windows_between(t0, t0 + timedelta(hours=96, minutes=1), Granularity.HOUR) == 97
+    assert windows_between(t0, t0 + timedelta(days=2), Granularity.DAY) == 2
+    assert windows_between(t0, t0, Granularity.DAY) == 0
+    assert later(datetime(9999, 12, 31, tzinfo=UTC), timedelta(days=1)) == datetime.max.replace(tzinfo=UTC)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -47,6 +47,19 @@ _BUCKET_FIELD = {Granularity.HOUR: "$hour", Granularity.DAY: "$day", Granularity
 def _aware(at: datetime | None) -> datetime | None:
     """Window starts are stored in UTC; a client without tz_aware returns them naive."""
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def _in_range(match: Mapping[str, Any], start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    """`match` and occurred_at in [start, end) (an open bound unset)."""
+    query: dict[str, Any] = dict(match)
+    time: dict[str, Any] = {}
+    if start is not None:
+        time["$gte"] = start
+    if end is not None:
+        time["$lt"] = end
+    if time:
+        query["occurred_at"] = time
+    return query
 
 
 @dataclass(frozen=True)
@@ -269,14 +282,7 @@ class AnalyticsRepository:
         """Groups facts per (window start, `by` field) and leader flag, from the facts alone.
 
         Windowed granularities leave out facts that arrived too late for their windows."""
-        query: dict[str, Any] = dict(match)
-        time: dict[str, Any] = {}
-        if start is not None:
-            time["$gte"] = start
-        if end is not None:
-            time["$lt"] = end
-        if time:
-            query["occurred_at"] = time
+        query = _in_range(match, start, end)
         if granularity is not Granularity.ALL_TIME:
             query["too_late"] = False
         group_id: dict[str, Any] = {"a": "$advocate_id", "n": "$network", "l": "$leader"}
@@ -344,8 +350,27 @@ class AnalyticsRepository:
                 merged.sharers |= g.sharers
         return merged.totals.shares, len(merged.sharers), merged.totals.potential_reach
 
-    async def comments(self, content_id: str, limit: int) -> list[Comment]:
-        cursor = self.facts.find({"content_id": content_id, "has_comment": True}).sort("occurred_at", ASCENDING)
+    async def time_bounds(
+        self, match: Mapping[str, Any], start: datetime | None, end: datetime | None
+    ) -> tuple[datetime, datetime] | None:
+        """The occurred_at of the first and the last fact matching, within [start, end)."""
+        query = _in_range(match, start, end)
+        found: list[datetime] = []
+        for order in (ASCENDING, DESCENDING):
+            doc = await self.facts.find_one(query, {"occurred_at": 1}, sort=[("occurred_at", order)])
+            if doc is None:
+                return None
+            at = doc["occurred_at"]
+            found.append(at if at.tzinfo else at.replace(tzinfo=UTC))
+        return found[0], found[1]
+
+    async def comments(self, content_id: str, limit: int, after: tuple[datetime, str] | None = None) -> list[Comment]:
+        """Oldest first on (occurred_at, _id), the first `limit` after `after` (keyset pages)."""
+        query: dict[str, Any] = {"content_id": content_id, "has_comment": True}
+        if after is not None:
+            at, event_id = after
+            query["$or"] = [{"occurred_at": {"$gt": at}}, {"occurred_at": at, "_id": {"$gt": event_id}}]
+        cursor = self.facts.find(query).sort([("occurred_at", ASCENDING), ("_id", ASCENDING)])
         return [
             Comment(
                 d["_id"], d.get("share_id", ""), d["advocate_id"], d["network"], d["comment_text"], d["occurred_at"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,7 +20,8 @@ from services.analytics.domain.metrics import RateBasis
 from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
-from services.analytics.queries import AnalyticsQueries, NotAuthor, UnknownContent
+from services.analytics.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
+from services.common import paging
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
 
@@ -35,6 +37,10 @@ _BASIS = {
     RateBasis.POTENTIAL_REACH: pb.RATE_BASIS_POTENTIAL_REACH,
     RateBasis.NONE: pb.RATE_BASIS_NONE,
 }
+# Paged series: windows per page (page_size 0 with a page_token: the default).
+DEFAULT_WINDOWS, MAX_WINDOWS = 100, 1000
+TOP_DEFAULT, TOP_MAX = 10, 100
+COMMENTS_DEFAULT, COMMENTS_MAX = 100, 1000
 _OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share_rate", "leader_participation")
 
 
@@ -86,6 +92,50 @@ def point_pb(p: Point) -> pb.StatsPoint:
     return out
 
 
+@dataclass(frozen=True)
+class SeriesQuery:
+    dimension: str
+    key: str
+    granularity: Granularity
+    asked: pb.Granularity  # the granularity the response names
+    start: datetime | None
+    end: datetime | None
+
+    def scope(self) -> str:
+        """What a page token of this series belongs to."""
+        return f"stats|{self.dimension}|{self.key}|{self.granularity}|{self.start}|{self.end}"
+
+
+@dataclass(frozen=True)
+class SeriesAnswer:
+    points: list[Point]
+    granularity: pb.Granularity
+    card: VersionedRateCard  # the rate card its EMV is priced with
+    next_page_token: str = ""
+    total_windows: int = 0
+
+
+def series_query(request: pb.GetStatsRequest) -> SeriesQuery:
+    if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
+        raise InvalidArgument("dimension: required")
+    dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
+    if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
+        raise InvalidArgument("key: must be 1..128 characters")
+    asked = request.granularity or DEFAULT_GRANULARITY
+    if asked not in _GRANULARITY:
+        raise InvalidArgument(f"granularity: unknown value {request.granularity}")
+    start, end = _range(request.start, request.end)
+    key = request.key if dimension != "PROGRAM" else ""
+    return SeriesQuery(dimension, key, _GRANULARITY[asked], asked, start, end)
+
+
+def _series_range(token: str, scope: str) -> SeriesRange:
+    first, end, page_from = paging.decode_token(token, (datetime, datetime, datetime), scope)
+    if not first <= page_from < end:
+        raise InvalidArgument(paging.NOT_ISSUED)
+    return SeriesRange(first, end, page_from)
+
+
 class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer):
     """Figures are summed from the facts per query; `cache` (off unless given) keeps each query's
     result for a few seconds, so a dashboard's repeated questions do not rescan the facts.
@@ -118,50 +168,60 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach
         )
 
-    async def _series(self, request: pb.GetStatsRequest) -> tuple[list[Point], int, VersionedRateCard]:
-        """The points asked for, the granularity they are in (the default when unset) and the rate
-        card their EMV is priced with."""
-        if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
-            raise InvalidArgument("dimension: required")
-        dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
-        if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
-            raise InvalidArgument("key: must be 1..128 characters")
-        asked = request.granularity or DEFAULT_GRANULARITY
-        if asked not in _GRANULARITY:
-            raise InvalidArgument(f"granularity: unknown value {request.granularity}")
-        start, end = _range(request.start, request.end)
-        key = request.key if dimension != "PROGRAM" else ""
-        granularity = _GRANULARITY[asked]
+    async def _series(self, request: pb.GetStatsRequest) -> SeriesAnswer:
+        """The points asked for (a page when page_size or page_token is set, for HOUR and DAY), the
+        granularity they are in (the default when unset) and the rate card their EMV is priced with."""
+        q = series_query(request)
         card = await self._rate_cards.in_force()
         queries = self._queries.priced(card)
-        points = await self._cache.get(
-            ("series", dimension, key, granularity, start, end, card.version),
-            lambda: queries.series(dimension, key, granularity, start, end),
-        )
-        return cast(list[Point], points), asked, card
+        if not (request.page_size or request.page_token) or q.granularity is Granularity.ALL_TIME:
+            points = await self._cache.get(
+                ("series", q.dimension, q.key, q.granularity, q.start, q.end, card.version),
+                lambda: queries.series(q.dimension, q.key, q.granularity, q.start, q.end),
+            )
+            return SeriesAnswer(cast(list[Point], points), q.asked, card)
+        size = paging.page_size(request.page_size, DEFAULT_WINDOWS, MAX_WINDOWS)
+        if request.page_token:
+            at: SeriesRange | None = _series_range(request.page_token, q.scope())
+        else:
+            at = await queries.first_range(q.dimension, q.key, q.granularity, q.start, q.end)
+        if at is None:  # an open bound and no fact at all
+            return SeriesAnswer([], q.asked, card)
+        page = await queries.series_page(q.dimension, q.key, q.granularity, (q.start, q.end), at, size)
+        n = page.next
+        token = paging.encode_token([n.first_window, n.end, n.page_from], q.scope()) if n else ""
+        return SeriesAnswer(page.points, q.asked, card, token, page.total_windows)
 
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.StatsSeries:
-        points, granularity, card = await self._series(request)
+        answer = await self._series(request)
         return pb.StatsSeries(
             dimension=request.dimension,
             key=request.key,
-            granularity=granularity,
-            currency=card.currency,
-            points=[point_pb(p) for p in points],
-            rate_card_version=card.version,
+            granularity=answer.granularity,
+            currency=answer.card.currency,
+            points=[point_pb(p) for p in answer.points],
+            rate_card_version=answer.card.version,
+            next_page_token=answer.next_page_token,
+            total_windows=answer.total_windows,
         )
 
     async def ExportStatsCsv(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.CsvExport:
-        points, granularity, card = await self._series(request)
+        answer = await self._series(request)
+        card = answer.card
         dim = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_").lower()
-        gran = pb.Granularity.Name(granularity).removeprefix("GRANULARITY_").lower()
+        gran = pb.Granularity.Name(answer.granularity).removeprefix("GRANULARITY_").lower()
         safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.key)[:64]
         filename = f"advocacy-{dim}-{safe_key or 'all'}-{gran}-{card.currency}.csv"
         return pb.CsvExport(
             filename=filename,
-            csv=to_csv(points, currency=card.currency, rate_card_version=card.version),
+            # The pages' texts concatenated are one file: the header comes with the first page only.
+            csv=to_csv(
+                answer.points, currency=card.currency, rate_card_version=card.version, header=not request.page_token
+            ),
             currency=card.currency,
             rate_card_version=card.version,
+            next_page_token=answer.next_page_token,
+            total_windows=answer.total_windows,
         )
 
     async def TopContent(
@@ -169,20 +229,29 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
     ) -> pb.TopContentResponse:
         if request.metric == pb.TOP_METRIC_UNSPECIFIED or request.metric not in pb.TopMetric.values():
             raise InvalidArgument("metric: required")
-        limit = request.limit or 10
-        if not 1 <= limit <= 100:
-            raise InvalidArgument("limit: must be 1..100")
+        limit = paging.page_size(request.limit, TOP_DEFAULT, TOP_MAX, field="limit")
+        size = paging.page_size(request.page_size, limit, TOP_MAX)
         start, end = _range(request.start, request.end)
         metric = pb.TopMetric.Name(request.metric).removeprefix("TOP_METRIC_")
+        scope = f"top|{metric}|{start}|{end}"
         card = await self._rate_cards.in_force()
         queries = self._queries.priced(card)
-        rows = await self._cache.get(
-            ("top", metric, start, end, limit, card.version), lambda: queries.top_content(metric, start, end, limit)
+        ranked = cast(
+            list[tuple[str, float, Point]],
+            await self._cache.get(
+                ("top", metric, start, end, card.version), lambda: queries.ranking(metric, start, end)
+            ),
         )
+        if request.page_token:
+            score, content_id = paging.decode_token(request.page_token, (float, str), scope)
+            ranked = [r for r in ranked if (-r[1], r[0]) > (-score, content_id)]
+        page, token = paging.trim(ranked[: size + 1], size, lambda r: (r[1], r[0]), scope)
+        rows = await self._queries.titled(page)
         return pb.TopContentResponse(
             currency=card.currency,
             entries=[pb.TopContentEntry(content_id=c, title=title, stats=point_pb(p)) for c, title, p in rows],
             rate_card_version=card.version,
+            next_page_token=token,
         )
 
     async def GetProgramOverview(
@@ -222,16 +291,22 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
             raise InvalidArgument("content_id: must be 1..128 characters")
         if not request.requester_id or len(request.requester_id) > 128:
             raise InvalidArgument("requester_id: must be 1..128 characters")
-        limit = request.limit or 100
-        if not 1 <= limit <= 1000:
-            raise InvalidArgument("limit: must be 1..1000")
+        limit = paging.page_size(request.limit, COMMENTS_DEFAULT, COMMENTS_MAX, field="limit")
+        size = paging.page_size(request.page_size, limit, COMMENTS_MAX)
+        scope = f"comments|{request.content_id}"
+        after = None
+        if request.page_token:
+            at, event_id = paging.decode_token(request.page_token, (datetime, str), scope)
+            after = (at, event_id)
         try:
-            comments = await self._queries.comments(request.content_id, request.requester_id, limit)
+            found = await self._queries.comments(request.content_id, request.requester_id, size + 1, after)
         except UnknownContent as exc:
             raise NotFound(f"content_id: no published item {request.content_id}") from exc
         except NotAuthor as exc:
             raise PermissionDenied("requester_id: only the item's author may read its comments") from exc
+        comments, token = paging.trim(found, size, lambda c: (c.occurred_at, c.event_id), scope)
         return pb.ListCommentsResponse(
+            next_page_token=token,
             comments=[
                 pb.CustomerComment(
                     event_id=c.event_id,
@@ -242,5 +317,5 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
                     occurred_at=to_timestamp(c.occurred_at),
                 )
                 for c in comments
-            ]
+            ],
         )

@@ -141,11 +141,13 @@ PRICING_COLUMNS = ["currency", "rate_card_version"]
 CSV_COLUMNS = POINT_COLUMNS + PRICING_COLUMNS
 
 
-def to_csv(points: Iterable[Point], *, currency: str, rate_card_version: int) -> str:
-    """RFC 4180 CSV with a header row; a ratio that cannot be computed is an empty cell."""
+def to_csv(points: Iterable[Point], *, currency: str, rate_card_version: int, header: bool = True) -> str:
+    """RFC 4180 CSV (with a header row unless `header` is False: a later page of an export); a
+    ratio that cannot be computed is an empty cell."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for p in points:
         row = []
         for name in POINT_COLUMNS:

@@ -24,6 +24,23 @@ def window_start(at: datetime, granularity: Granularity) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC)
 
 
+WINDOW_SIZE = {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1)}
+
+
+def windows_between(first: datetime, end: datetime, granularity: Granularity) -> int:
+    """How many windows of a windowed granularity [first, end) touches (`first` a window start)."""
+    size = WINDOW_SIZE[granularity]
+    return max(-(-(end - first) // size), 0)
+
+
+def later(at: datetime, by: timedelta) -> datetime:
+    """`at + by`, at most the largest time (a window of year 9999 ends there)."""
+    try:
+        return at + by
+    except OverflowError:
+        return datetime.max.replace(tzinfo=at.tzinfo)
+
+
 def is_too_late(occurred_at: datetime, received_at: datetime, allowed_lateness: timedelta) -> bool:
     """An event is too late for its windows when it arrived (reached Kafka: the record's timestamp,
     not when a worker got to it) after the end of its hourly window plus the allowed lateness. It

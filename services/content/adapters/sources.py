@@ -43,6 +43,12 @@ class SourceRepository:
         """Every source's configuration (a scan: sources are few, registered by hand)."""
         return [FeedSource.FromString(d["source"]) async for d in self.sources.find({}, {"source": 1})]
 
+    async def page(self, limit: int, after: str = "") -> list[FeedSource]:
+        """Configurations by `_id`, the first `limit` after `after` (ListSources' pages)."""
+        query = {"_id": {"$gt": after}} if after else {}
+        cursor = self.sources.find(query, {"source": 1}).sort("_id", 1).limit(limit)
+        return [FeedSource.FromString(d["source"]) async for d in cursor]
+
     async def set_paused(self, source_id: str, paused: bool) -> FeedSource | None:
         source = await self.get(source_id)
         if source is None:

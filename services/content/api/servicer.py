@@ -375,7 +375,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def ListSources(
         self, request: content_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext
     ) -> content_pb2.ListSourcesResponse:
-        return await self._source_admin().list()
+        return await self._source_admin().list(request)
 
     async def PauseSource(
         self, request: content_pb2.PauseSourceRequest, context: grpc.aio.ServicerContext

@@ -9,12 +9,16 @@ from advocacy.content.v1 import content_pb2
 from advocacy.content.v1.content_pb2 import FeedSource
 from grpc_interceptor.exceptions import InvalidArgument, NotFound
 
+from services.common import paging
 from services.common.auth import current_caller
 from services.common.events import to_timestamp, utcnow
 from services.content.adapters.sources import SourceRepository
 from services.content.app.feed_items import source_defaults
 from services.content.domain.lifecycle import MAX_SHORT
 from services.content.domain.sources import InvalidSource, validate_source
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
 
 
 class SourceAdmin:
@@ -51,12 +55,14 @@ class SourceAdmin:
         self._poke(source.source_id)
         return source
 
-    async def list(self) -> content_pb2.ListSourcesResponse:
-        configs = sorted(await self._sources.configs(), key=lambda s: s.source_id)
+    async def list(self, request: content_pb2.ListSourcesRequest) -> content_pb2.ListSourcesResponse:
+        size = paging.page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        after = paging.decode_token(request.page_token, (str,))[0] if request.page_token else ""
+        configs, token = paging.trim(await self._sources.page(size + 1, after), size, lambda s: [s.source_id])
         statuses = await asyncio.gather(*(self._sources.status(s.source_id) for s in configs))
         for source, (status, _) in zip(configs, statuses, strict=True):
             source.status.CopyFrom(status)
-        return content_pb2.ListSourcesResponse(sources=configs)
+        return content_pb2.ListSourcesResponse(sources=configs, next_page_token=token)
 
     async def pause(self, request: content_pb2.PauseSourceRequest) -> FeedSource:
         _check_id(request.source_id)

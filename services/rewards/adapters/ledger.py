@@ -7,6 +7,8 @@ ignored); read by `ListLedger`, audits and exports. Balances and leaderboards ne
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from advocacy.rewards.v1.rewards_pb2 import LedgerEntry
 from prometheus_client import Counter
@@ -29,7 +31,10 @@ class LedgerRepository:
         self.collection = db["ledger"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("advocate_id", ASCENDING), ("occurred_at", DESCENDING)])
+        # ListLedger's sort key, `_id` included so a page is a range of the index.
+        await self.collection.create_index(
+            [("advocate_id", ASCENDING), ("occurred_at", DESCENDING), ("_id", DESCENDING)]
+        )
 
     async def insert(self, entries: Sequence[dict]) -> int:
         """Stores the entries whose `_id` is new in one unordered bulk insert; returns how many were new."""
@@ -52,8 +57,14 @@ class LedgerRepository:
             entries += 1
         return points, entries
 
-    async def history(self, advocate_id: str, limit: int) -> list[dict]:
-        cursor = self.collection.find({"advocate_id": advocate_id}).sort("occurred_at", DESCENDING).limit(limit)
+    async def history(self, advocate_id: str, limit: int, after: tuple[datetime, str] | None = None) -> list[dict]:
+        """Newest first on (occurred_at, _id), the entries after `after` (the last one of a page):
+        keyset pages, stable while entries arrive."""
+        query: dict[str, Any] = {"advocate_id": advocate_id}
+        if after is not None:
+            at, entry = after
+            query["$or"] = [{"occurred_at": {"$lt": at}}, {"occurred_at": at, "_id": {"$lt": entry}}]
+        cursor = self.collection.find(query).sort([("occurred_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [doc async for doc in cursor]
 
 

@@ -104,8 +104,10 @@ class CatalogRepository:
             doc["stock"] = max(int(doc["capacity"]) - await self._claimed(item_id), 0)
         return doc
 
-    async def list(self) -> list[dict]:
-        ids = [d["_id"] async for d in self.collection.find({}, {"_id": 1}).sort("_id", 1)]
+    async def list(self, limit: int, after: str = "") -> list[dict]:
+        """Items by `_id`, the first `limit` after `after`."""
+        query = {"_id": {"$gt": after}} if after else {}
+        ids = [d["_id"] async for d in self.collection.find(query, {"_id": 1}).sort("_id", 1).limit(limit)]
         return [d for d in [await self.get(i) for i in ids] if d is not None]
 
     async def take_one(self, item_id: str, key: str) -> str | None:

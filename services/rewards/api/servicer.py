@@ -12,6 +12,7 @@ import pymongo
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
+from services.common import paging
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
 from services.rewards.adapters.accounts import AccountsUnavailable
@@ -35,6 +36,8 @@ from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
 MAX_PAGE = 500
+DEFAULT_LEDGER_PAGE = 50
+DEFAULT_CATALOG_PAGE = 100
 LEDGER_CHECK_SECONDS = 120.0  # GetBalance's optional ledger scan
 MAX_ID = 128
 MAX_NAME = 200
@@ -164,10 +167,14 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.ListLedgerResponse:
         advocate_id = _id(request.advocate_id, "advocate_id")
-        if not 0 <= request.page_size <= MAX_PAGE:
-            raise InvalidArgument(f"page_size: must be 0..{MAX_PAGE}")
-        docs = await self._repos().ledger.history(advocate_id, request.page_size or 50)
-        return rewards_pb2.ListLedgerResponse(entries=[entry_message(d) for d in docs])
+        size = paging.page_size(request.page_size, DEFAULT_LEDGER_PAGE, MAX_PAGE)
+        after = None
+        if request.page_token:
+            at, entry = paging.decode_token(request.page_token, (datetime, str), scope=advocate_id)
+            after = (at, entry)
+        docs = await self._repos().ledger.history(advocate_id, size + 1, after)
+        page, token = paging.trim(docs, size, lambda d: (d["occurred_at"], d["_id"]), scope=advocate_id)
+        return rewards_pb2.ListLedgerResponse(entries=[entry_message(d) for d in page], next_page_token=token)
 
     async def GetLeaderboard(
         self, request: rewards_pb2.GetLeaderboardRequest, context: grpc.aio.ServicerContext
@@ -229,8 +236,10 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     async def ListCatalog(
         self, request: rewards_pb2.ListCatalogRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.ListCatalogResponse:
-        items = await self._repos().catalog.list()
-        return rewards_pb2.ListCatalogResponse(items=[_item(d) for d in items])
+        size = paging.page_size(request.page_size, DEFAULT_CATALOG_PAGE, MAX_PAGE)
+        after = paging.decode_token(request.page_token, (str,))[0] if request.page_token else ""
+        items, token = paging.trim(await self._repos().catalog.list(size + 1, after), size, lambda d: [d["_id"]])
+        return rewards_pb2.ListCatalogResponse(items=[_item(d) for d in items], next_page_token=token)
 
     async def UpsertCatalogItem(
         self, request: rewards_pb2.UpsertCatalogItemRequest, context: grpc.aio.ServicerContext

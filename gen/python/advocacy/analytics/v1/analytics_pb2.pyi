@@ -138,46 +138,58 @@ class StatsPoint(_message.Message):
     def __init__(self, window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shares: _Optional[int] = ..., distinct_sharers: _Optional[int] = ..., potential_reach: _Optional[int] = ..., impressions_reported: _Optional[int] = ..., impressions_estimated: _Optional[float] = ..., unique_clicks: _Optional[int] = ..., reactions: _Optional[int] = ..., comments: _Optional[int] = ..., reshares: _Optional[int] = ..., engagements: _Optional[int] = ..., engagement_rate: _Optional[float] = ..., engagement_rate_basis: _Optional[_Union[RateBasis, str]] = ..., ctr: _Optional[float] = ..., earned_media_value: _Optional[float] = ..., amplification_ratio: _Optional[float] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., share_rate: _Optional[float] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
-    __slots__ = ("dimension", "key", "start", "end", "granularity")
+    __slots__ = ("dimension", "key", "start", "end", "granularity", "page_size", "page_token")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     GRANULARITY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     dimension: Dimension
     key: str
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
     granularity: Granularity
-    def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class StatsSeries(_message.Message):
-    __slots__ = ("dimension", "key", "granularity", "currency", "points", "rate_card_version")
+    __slots__ = ("dimension", "key", "granularity", "currency", "points", "rate_card_version", "next_page_token", "total_windows")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     GRANULARITY_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     dimension: Dimension
     key: str
     granularity: Granularity
     currency: str
     points: _containers.RepeatedCompositeFieldContainer[StatsPoint]
     rate_card_version: int
-    def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., currency: _Optional[str] = ..., points: _Optional[_Iterable[_Union[StatsPoint, _Mapping]]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    total_windows: int
+    def __init__(self, dimension: _Optional[_Union[Dimension, str]] = ..., key: _Optional[str] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., currency: _Optional[str] = ..., points: _Optional[_Iterable[_Union[StatsPoint, _Mapping]]] = ..., rate_card_version: _Optional[int] = ..., next_page_token: _Optional[str] = ..., total_windows: _Optional[int] = ...) -> None: ...
 
 class TopContentRequest(_message.Message):
-    __slots__ = ("start", "end", "metric", "limit")
+    __slots__ = ("start", "end", "metric", "limit", "page_size", "page_token")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
     metric: TopMetric
     limit: int
-    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metric: _Optional[_Union[TopMetric, str]] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metric: _Optional[_Union[TopMetric, str]] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class TopContentEntry(_message.Message):
     __slots__ = ("content_id", "title", "stats")
@@ -190,14 +202,16 @@ class TopContentEntry(_message.Message):
     def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., stats: _Optional[_Union[StatsPoint, _Mapping]] = ...) -> None: ...
 
 class TopContentResponse(_message.Message):
-    __slots__ = ("currency", "entries", "rate_card_version")
+    __slots__ = ("currency", "entries", "rate_card_version", "next_page_token")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     currency: str
     entries: _containers.RepeatedCompositeFieldContainer[TopContentEntry]
     rate_card_version: int
-    def __init__(self, currency: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[TopContentEntry, _Mapping]]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, currency: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[TopContentEntry, _Mapping]]] = ..., rate_card_version: _Optional[int] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetProgramOverviewRequest(_message.Message):
     __slots__ = ("start", "end")
@@ -244,14 +258,18 @@ class ProgramOverview(_message.Message):
     def __init__(self, currency: _Optional[str] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., amplification_ratio: _Optional[float] = ..., employee_potential_reach: _Optional[int] = ..., company_channel_audience: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., totals: _Optional[_Union[StatsPoint, _Mapping]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
 
 class ListCommentsRequest(_message.Message):
-    __slots__ = ("content_id", "requester_id", "limit")
+    __slots__ = ("content_id", "requester_id", "limit", "page_size", "page_token")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     requester_id: str
     limit: int
-    def __init__(self, content_id: _Optional[str] = ..., requester_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, content_id: _Optional[str] = ..., requester_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class CustomerComment(_message.Message):
     __slots__ = ("event_id", "share_id", "advocate_id", "network", "text", "occurred_at")
@@ -270,22 +288,28 @@ class CustomerComment(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., share_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[str] = ..., text: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListCommentsResponse(_message.Message):
-    __slots__ = ("comments",)
+    __slots__ = ("comments", "next_page_token")
     COMMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     comments: _containers.RepeatedCompositeFieldContainer[CustomerComment]
-    def __init__(self, comments: _Optional[_Iterable[_Union[CustomerComment, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, comments: _Optional[_Iterable[_Union[CustomerComment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CsvExport(_message.Message):
-    __slots__ = ("filename", "csv", "currency", "rate_card_version")
+    __slots__ = ("filename", "csv", "currency", "rate_card_version", "next_page_token", "total_windows")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     CSV_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_WINDOWS_FIELD_NUMBER: _ClassVar[int]
     filename: str
     csv: str
     currency: str
     rate_card_version: int
-    def __init__(self, filename: _Optional[str] = ..., csv: _Optional[str] = ..., currency: _Optional[str] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
+    next_page_token: str
+    total_windows: int
+    def __init__(self, filename: _Optional[str] = ..., csv: _Optional[str] = ..., currency: _Optional[str] = ..., rate_card_version: _Optional[int] = ..., next_page_token: _Optional[str] = ..., total_windows: _Optional[int] = ...) -> None: ...
 
 class NetworkRate(_message.Message):
     __slots__ = ("network", "cpm", "cpc", "reaction_multiplier")

@@ -289,14 +289,20 @@ class CreateSourceRequest(_message.Message):
     def __init__(self, source: _Optional[_Union[FeedSource, _Mapping]] = ...) -> None: ...
 
 class ListSourcesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListSourcesResponse(_message.Message):
-    __slots__ = ("sources",)
+    __slots__ = ("sources", "next_page_token")
     SOURCES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     sources: _containers.RepeatedCompositeFieldContainer[FeedSource]
-    def __init__(self, sources: _Optional[_Iterable[_Union[FeedSource, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, sources: _Optional[_Iterable[_Union[FeedSource, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PauseSourceRequest(_message.Message):
     __slots__ = ("source_id", "paused")

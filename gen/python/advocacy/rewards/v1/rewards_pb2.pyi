@@ -120,18 +120,22 @@ class Balance(_message.Message):
     def __init__(self, advocate_id: _Optional[str] = ..., points: _Optional[int] = ..., entries: _Optional[int] = ..., ledger_points: _Optional[int] = ...) -> None: ...
 
 class ListLedgerRequest(_message.Message):
-    __slots__ = ("advocate_id", "page_size")
+    __slots__ = ("advocate_id", "page_size", "page_token")
     ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     advocate_id: str
     page_size: int
-    def __init__(self, advocate_id: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, advocate_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListLedgerResponse(_message.Message):
-    __slots__ = ("entries",)
+    __slots__ = ("entries", "next_page_token")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[LedgerEntry]
-    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RuleSet(_message.Message):
     __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap", "badges")
@@ -297,14 +301,20 @@ class UpsertCatalogItemRequest(_message.Message):
     def __init__(self, item: _Optional[_Union[CatalogItem, _Mapping]] = ...) -> None: ...
 
 class ListCatalogRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListCatalogResponse(_message.Message):
-    __slots__ = ("items",)
+    __slots__ = ("items", "next_page_token")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[CatalogItem]
-    def __init__(self, items: _Optional[_Iterable[_Union[CatalogItem, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[CatalogItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RedeemRequest(_message.Message):
     __slots__ = ("advocate_id", "item_id", "idempotency_key")
