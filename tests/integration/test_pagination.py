@@ -16,7 +16,9 @@ from grpc_interceptor.exceptions import InvalidArgument
 from pymongo import AsyncMongoClient
 
 from services.analytics.adapters.facts import AnalyticsRepository, ContentState, fact_document
+from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.audience import AudienceRule
 from services.analytics.domain.metrics import Totals
 from services.analytics.domain.report import Config
@@ -157,7 +159,9 @@ def share_fact(event_id: str, content_id: str, at: datetime, reach: int, comment
 async def analytics(db):
     repo = AnalyticsRepository(db)
     await repo.ensure_indexes()
-    return repo, AnalyticsServicer(lambda: repo, AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR"))
+    cards = RateCards(lambda: RateCardRepository(db), "EUR", {})
+    queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
+    return repo, AnalyticsServicer(lambda: repo, queries, rate_cards=cards)
 
 
 async def test_top_content_pages_over_the_whole_ranking(analytics):
