@@ -45,7 +45,8 @@ async def test_redelivered_entries_are_stored_once(db):
     assert await ledger.insert([entry("e1", "share", 10), entry("e2", "share", 10)]) == 1
     assert await ledger.balance("aino") == (25, 3)
     assert await ledger.balance("nobody") == (0, 0)
-    assert [d["_id"] for d in await ledger.history("aino", 10)] == ["e1:share", "e1:personal_wording", "e2:share"]
+    # Newest first; entries of the same time by entry id, descending (a stable order for paging).
+    assert [d["_id"] for d in await ledger.history("aino", 10)] == ["e2:share", "e1:share", "e1:personal_wording"]
 
 
 async def test_rule_sets_are_versioned_and_the_cache_sees_a_new_version(db):

@@ -181,14 +181,19 @@ def generate(total: int, seed: int = 5) -> tuple[list[Advocate], list[tuple[str,
 
 def analytics_reference(events: list[tuple[str, bytes, object]]) -> dict[str, int]:
     """Program totals over all time, counted here from the events (unique clicks: one per actor,
-    share and fixed 30-minute slot, never bots or the sharer)."""
+    share and fixed 30-minute slot, never bots or the sharer; potential reach: the audience of each
+    (item, advocate, network) once, at its first share in the order produced)."""
     ref = dict.fromkeys(("shares", "potential_reach", "impressions", "clicks", "reactions", "comments", "reshares"), 0)
     sharers: set[str] = set()
     slots: set[tuple[str, str, int]] = set()
+    reached: set[tuple[str, str, int]] = set()
     for _topic, _key, msg in events:
         if isinstance(msg, ShareMade):
             ref["shares"] += 1
-            ref["potential_reach"] += msg.share.audience_size
+            triple = (msg.share.content_id, msg.share.advocate_id, msg.share.network)
+            if triple not in reached:
+                reached.add(triple)
+                ref["potential_reach"] += msg.share.audience_size
             sharers.add(msg.share.advocate_id)
             continue
         assert isinstance(msg, EngagementObserved)
