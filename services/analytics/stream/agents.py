@@ -24,6 +24,7 @@ from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
 from services.analytics.stream.ingest import Fact, Ingest, InvalidEvent
+from services.common.batching import take_adaptive
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
@@ -32,7 +33,7 @@ from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEME
 
 log = get_logger(__name__)
 
-# A batch is at most this many events, or what arrived within this time (Faust `take_events`).
+# A batch is at most this many events; under load, what arrived within this time (`take_adaptive`).
 BATCH_MAX_EVENTS = 500
 BATCH_WITHIN_SECONDS = 0.25
 
@@ -80,7 +81,7 @@ def _register_batched(
         # Offsets of a batch are acknowledged only after its facts are stored and its poison
         # messages are in the DLQ; a partition's events are taken in offset order, so nothing
         # Faust skipped is left behind uncommitted.
-        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+        async for taken in take_adaptive(cast(faust.Stream, stream), BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS):
             batch = await in_order.admit(taken)
             if not batch:
                 continue
@@ -112,7 +113,7 @@ def _register(
     async def process(stream: faust.StreamT) -> None:
         # Taken in batches only so that a batch's poison messages are dead-lettered together; the
         # good events are handled one at a time, in order. Offsets acknowledged after the batch.
-        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_WITHIN_SECONDS):
+        async for taken in take_adaptive(cast(faust.Stream, stream), BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS):
             batch = await in_order.admit(taken)
             if batch:
                 await until_done(agent, batch, partial(handle_batch, batch))

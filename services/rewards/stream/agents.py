@@ -14,10 +14,9 @@
   routed ahead of its first would take the bonus from it. A ranking is durable before its bonus
   goes out, so a replayed share re-sends the same bonus and never ranks another.
 
-Batches: an agent takes what arrives within BATCH_LINGER_SECONDS (Faust `take_events`), so a lone
-event waits at most that long. Faust's take stops filling its buffer while a batch is processed,
-so a shorter linger does not let batches grow under load: 5 ms made P1 batches tiny, each paying
-its database round trips (rewards at 22 events/s). A take's offsets
+Batches adapt to load (`take_adaptive`): a lone event is processed at once; when events arrive
+while a batch is processed, the next batch takes what arrives within BATCH_LINGER_SECONDS, so
+batches grow under load (a short fixed linger made them tiny, each paying its round trips). A take's offsets
 are acknowledged only after all of it is done; a take that fails (database down) is retried in
 place until it succeeds (`until_done`), never skipped.
 """
@@ -40,6 +39,7 @@ from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 
+from services.common.batching import take_adaptive
 from services.common.events import from_timestamp
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
@@ -219,7 +219,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     async def award(stream: faust.StreamT) -> None:
         # Offsets of a take are acknowledged only after the whole take is processed, and only in
         # offset order per partition (the state records the highest offset applied).
-        async for taken in cast(faust.Stream, stream).take_events(TAKE_MAX_EVENTS, within=BATCH_LINGER_SECONDS):
+        async for taken in take_adaptive(cast(faust.Stream, stream), TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS):
             batch = await in_order.admit(taken)
             if batch:
                 start = time.perf_counter()
@@ -234,10 +234,17 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             POINTS_EVENTS_REPLAYED.inc(effects.replayed)
         return events
 
+    sink_order = InOrder(app, "ledger-sink")
+
     @app.agent(points, name="ledger-sink")
     async def ledger_sink(stream: faust.StreamT) -> None:
-        async for taken in cast(faust.Stream, stream).take_events(TAKE_MAX_EVENTS, within=BATCH_LINGER_SECONDS):
-            await until_done("ledger-sink", taken, partial(store_entries, taken))
+        # In offset order too: Faust counts the offsets it skipped to reach an event delivered
+        # ahead as acknowledged (a "gap"), so storing that event first would commit past entries
+        # never stored.
+        async for taken in take_adaptive(cast(faust.Stream, stream), TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS):
+            batch = await sink_order.admit(taken)
+            if batch:
+                await until_done("ledger-sink", batch, partial(store_entries, batch))
 
     async def store_entries(taken: Sequence[EventT]) -> None:
         docs, poison = sort_out(taken, lambda event: entry_document(cast(PointsAwarded, event.value).entry))
@@ -312,7 +319,7 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
 
     @app.agent(shares_only, name="route-shares")
     async def route_shares(stream: faust.StreamT) -> None:
-        async for taken in cast(faust.Stream, stream).take_events(BATCH_MAX_EVENTS, within=BATCH_LINGER_SECONDS):
+        async for taken in take_adaptive(cast(faust.Stream, stream), BATCH_MAX_EVENTS, BATCH_LINGER_SECONDS):
             batch = await routing.admit(taken)
             if batch:
                 await until_done("route-shares", batch, partial(route_all, batch))
