@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import grpc
@@ -26,6 +27,7 @@ from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.api import bench_p2
+from bench.costs import CpuMeter, FerretDbProbe
 from bench.load import LoadResult, closed_loop
 from bench.scale import QUICK, run_p4, size_from_env
 from bench.stream import run_p1
@@ -40,6 +42,7 @@ DATA = ROOT / ".local" / "bench"
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 HELLO_PORT = 26999 + PORT_OFFSET
 HELLO_HTTP_PORT = 26998 + PORT_OFFSET
+FERRETDB_DEBUG_PORT = 26997 + PORT_OFFSET
 
 
 def row(name: str, value: str, baseline: str, ratio: float | None, target: str, met: bool | None) -> dict[str, object]:
@@ -89,7 +92,61 @@ async def _published_item(content: content_pb2_grpc.ContentServiceStub) -> conte
     return item
 
 
-async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> list[dict[str, object]]:
+def _phase_pids(platform: Platform, cfg: local_stack.StackConfig) -> dict[str, int]:
+    """Every process that serves a phase: the platform's services, Kafka, FerretDB and this client."""
+    pids = {name: proc.pid for name, proc in platform.processes.items() if proc.poll() is None}
+    pids.update({name: st.pid for name, st in local_stack.status(cfg).items() if st.pid is not None})
+    pids["bench client"] = os.getpid()
+    return pids
+
+
+async def _costed(
+    phase: Awaitable[LoadResult], pids: dict[str, int], probe: FerretDbProbe, seconds: float
+) -> tuple[LoadResult, dict[str, object]]:
+    """Runs `phase` while measuring each process's CPU, FerretDB's commands and its CPU profile."""
+    meter = CpuMeter(pids)
+    try:
+        commands_before = probe.command_counts()
+    except OSError as exc:  # a FerretDB started earlier without its debug listener
+        commands_before = None
+        print(f"FerretDB debug listener not reachable ({exc}): no database figures", flush=True)
+    profile = None
+    if commands_before is not None:
+        profile = asyncio.create_task(asyncio.to_thread(probe.cpu_profile, max(1, int(seconds) - 2)))
+    meter.start()
+    measured = await phase
+    used = meter.stop()
+    done = max(measured.requests - measured.errors, 1)
+    costs: dict[str, object] = {"cpu_ms_per_request": {n: 1000 * s / done for n, s in sorted(used.items())}}
+    if commands_before is not None and profile is not None:
+        after = probe.command_counts()
+        costs["ferretdb_commands_per_request"] = {
+            c: (n - commands_before.get(c, 0)) / done for c, n in sorted(after.items()) if n > commands_before.get(c, 0)
+        }
+        groups = probe.summarise(await profile)
+        if groups:
+            total = sum(groups.values()) or 1.0
+            costs["ferretdb_profile_share"] = {g: v / total for g, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+    return measured, costs
+
+
+def _print_costs(name: str, costs: dict[str, object]) -> None:
+    print(f"\n{name}: CPU per accepted request, by process (ms):", flush=True)
+    for label, value in cast(dict[str, float], costs["cpu_ms_per_request"]).items():
+        print(f"  {label:<14} {value:8.2f}")
+    for key, title, fmt in (
+        ("ferretdb_commands_per_request", "FerretDB commands per accepted request (its own counters)", "{:8.2f}"),
+        ("ferretdb_profile_share", "FerretDB CPU by part (its pprof profile)", "{:8.1%}"),
+    ):
+        if key in costs:
+            print(f"{title}:")
+            for label, value in cast(dict[str, float], costs[key]).items():
+                print(f"  {label:<36} {fmt.format(value)}")
+
+
+async def bench_p3(
+    platform: Platform, cfg: local_stack.StackConfig, seconds: float, concurrency: int
+) -> list[dict[str, object]]:
     """P3: RecordShare (validation, content and advocate from memory, group-committed write with
     its outbox) vs hello-world grpc.aio; the tracked-link redirect (share from memory, click
     group-committed) vs hello-world aiohttp. Hello-world runs first, in the same run."""
@@ -137,7 +194,11 @@ async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> list
             if len(codes) < 1000:
                 codes.append(reply.share.tracked_code)
 
-        measured = await closed_loop(record, seconds, concurrency)
+        probe = FerretDbProbe(f"http://127.0.0.1:{FERRETDB_DEBUG_PORT}", cfg.ferretdb_bin)
+        measured, costs = await _costed(
+            closed_loop(record, seconds, concurrency), _phase_pids(platform, cfg), probe, seconds
+        )
+    _print_costs("P3 RecordShare", costs)
     ratio = measured.rate / baseline.rate
     rows = [
         {
@@ -150,7 +211,7 @@ async def bench_p3(platform: Platform, seconds: float, concurrency: int) -> list
                 ">= 0.5x, p99<=50ms",
                 ratio >= 0.5 and measured.p99_ms <= 50,
             ),
-            "raw": {"measured": measured.__dict__, "baseline": baseline.__dict__},
+            "raw": {"measured": measured.__dict__, "baseline": baseline.__dict__, "costs": costs},
         }
     ]
     rows.append(await bench_redirect(platform, codes, seconds, concurrency))
@@ -237,6 +298,7 @@ def main() -> None:
         kafka_port=30092 + PORT_OFFSET,
         kafka_controller_port=30093 + PORT_OFFSET,
         mongo_port=31019 + PORT_OFFSET,
+        ferretdb_debug_port=FERRETDB_DEBUG_PORT,
     )
     local_stack.install(cfg)
     local_stack.start(cfg)
@@ -260,7 +322,7 @@ def main() -> None:
         if only & {"p2", "p3"}:
             platform.start()
         if "p3" in only:
-            rows.extend(asyncio.run(bench_p3(platform, args.seconds, args.concurrency)))
+            rows.extend(asyncio.run(bench_p3(platform, cfg, args.seconds, args.concurrency)))
         if "p2" in only:
             rows.extend(asyncio.run(bench_p2(platform.aio_channel, platform.env)))
     finally:

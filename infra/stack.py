@@ -105,6 +105,8 @@ class StackConfig:
     kafka_controller_port: int = 9093
     mongo_port: int = 27017
     kafka_heap: str = "512m"
+    # FerretDB's debug listener (metrics, pprof) on this port; None: off (benchmarks turn it on).
+    ferretdb_debug_port: int | None = None
 
     def __post_init__(self) -> None:
         root = Path(self.root).expanduser().resolve()
@@ -728,7 +730,7 @@ def start_mongo(cfg: StackConfig, wait: bool = True) -> bool:
         f"--state-dir={cfg.ferretdb_state_dir}",
         # "-" disables the debug/metrics HTTP listener; its fixed default (127.0.0.1:8088) would
         # make a second profile fail to start.
-        "--debug-addr=-",
+        f"--debug-addr={HOST}:{cfg.ferretdb_debug_port}" if cfg.ferretdb_debug_port else "--debug-addr=-",
     ]
     _spawn(service, cmd, cfg.data)
     if wait:
