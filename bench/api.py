@@ -35,13 +35,12 @@ from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from aiokafka import AIOKafkaConsumer
 
-from services.common.topics import POINTS_AWARDED, SHARE_MADE
+from services.common.topics import POINTS_AWARDED
 
 TARGET_RATE = 1000.0
 TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
 PROBE_RATE = 5.0  # probes per second: enough samples, little extra GetBalance load
-IDLE_PROBES = 15  # one at a time on the idle platform: the baseline and its hops
 MAX_IN_FLIGHT = 512  # beyond this the generator counts an arrival as dropped instead of queueing it
 POLL_TIMEOUT_S = 20.0  # a probe whose points take longer counts as lost (the pipeline is not keeping up)
 BACKGROUND_ADVOCATES = 100
@@ -94,15 +93,16 @@ class StepResult:
         )
 
 
-class TopicWatch:
-    """Follows a topic keyed by advocate id and keeps, per advocate, when its first record was
-    written (the record's timestamp) and when this watch read it (both wall clock, seconds)."""
+class AwardWatch:
+    """Follows `points-awarded` (keyed by advocate id), so a probe asks GetBalance only once its
+    points were announced: polling GetBalance alone, at a few ms intervals for many probes in
+    flight, would load the rewards service and the database more than the load being measured."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
         )
-        self.first: dict[str, tuple[float, float]] = {}
+        self._seen: set[str] = set()
         self._waiting: dict[str, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -113,12 +113,12 @@ class TopicWatch:
     async def _follow(self) -> None:
         async for record in self._consumer:
             advocate_id = (record.key or b"").decode()
-            self.first.setdefault(advocate_id, (record.timestamp / 1000, time.time()))
+            self._seen.add(advocate_id)
             if (event := self._waiting.get(advocate_id)) is not None:
                 event.set()
 
     async def announced(self, advocate_id: str, within: float) -> bool:
-        if advocate_id in self.first:
+        if advocate_id in self._seen:
             return True
         event = self._waiting.setdefault(advocate_id, asyncio.Event())
         try:
@@ -135,22 +135,6 @@ class TopicWatch:
         await self._consumer.stop()
 
 
-# Follows `points-awarded`, so a probe asks GetBalance only once its points were announced: polling
-# GetBalance alone, at a few ms intervals for many probes in flight, would load the rewards service
-# and the database more than the load being measured.
-AwardWatch = TopicWatch
-
-
-@dataclass
-class Hops:
-    """Where one idle probe's time went (ms, wall clock; Kafka record timestamps are the
-    producers' clocks on this same machine)."""
-
-    reply_to_share_made: float  # RecordShare answered -> share-made written by the relay (may be < 0)
-    share_made_to_points: float  # share-made written -> points-awarded written by the award agent
-    points_to_visible: float  # points-awarded written -> GetBalance shows them (the API's view)
-
-
 class Driver:
     def __init__(
         self, share: share_pb2_grpc.ShareServiceStub, rewards: rewards_pb2_grpc.RewardsServiceStub, awards: AwardWatch
@@ -165,8 +149,6 @@ class Driver:
         self.weights = [1 / (k + 1) for k in range(BACKGROUND_ADVOCATES)]
         self.probe_pool: list[str] = []
         self.counter = 0
-        self.shares: TopicWatch | None = None  # share-made, for the idle probes' hops
-        self.hops: list[Hops] = []
 
     async def enrol(self, advocate_ids: list[str], concurrency: int = 16) -> None:
         queue = list(advocate_ids)
@@ -236,24 +218,10 @@ class Driver:
                     raise
                 break  # GetBalance itself did not answer in time: the points were not visible
             if balance.points > 0:
-                self._note_hops(advocate_id, time.time() - (time.perf_counter() - accepted))
                 return (accepted - sent) * 1000, (time.perf_counter() - accepted) * 1000
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
         return (accepted - sent) * 1000, None
-
-    def _note_hops(self, advocate_id: str, replied_at: float) -> None:
-        shared = self.shares.first.get(advocate_id) if self.shares else None
-        awarded = self.awards.first.get(advocate_id)
-        if shared and awarded:
-            visible_at = time.time()
-            self.hops.append(
-                Hops(
-                    (shared[0] - replied_at) * 1000,
-                    (awarded[0] - shared[0]) * 1000,
-                    (visible_at - awarded[0]) * 1000,
-                )
-            )
 
     async def idle_baseline(self, probes: int) -> list[float]:
         """The probe with nothing else going on (one at a time)."""
@@ -363,17 +331,6 @@ def step_rates(first: float = FIRST_STEP_RATE, last: float = TARGET_RATE) -> lis
     return rates
 
 
-def _say_hops(hops: list[Hops]) -> None:
-    if not hops:
-        return
-    med = {f: statistics.median(getattr(h, f) for h in hops) for f in Hops.__dataclass_fields__}
-    _say(
-        f"idle probe hops, median of {len(hops)} (ms): RecordShare reply -> share-made "
-        f"{med['reply_to_share_made']:.0f}, share-made -> points-awarded {med['share_made_to_points']:.0f}, "
-        f"points-awarded -> GetBalance shows them {med['points_to_visible']:.0f}"
-    )
-
-
 def _within_target(step: StepResult) -> bool:
     return step.sustained and percentile(step.visible_ms, 0.99) <= TARGET_P99_MS
 
@@ -399,14 +356,8 @@ async def bench_p2(
         await driver.prepare(content_pb2_grpc.ContentServiceStub(cch), probes_needed)
         # P3's load (run before, on the same platform) can keep the database busy for minutes.
         await _drain(driver, within=240.0)
-        driver.shares = TopicWatch(env["ADVOCACY_KAFKA_BOOTSTRAP"], env["ADVOCACY_TOPIC_PREFIX"] + SHARE_MADE.name)
-        await driver.shares.start()
-        try:
-            idle = await driver.idle_baseline(IDLE_PROBES)
-        finally:
-            await driver.shares.stop()
+        idle = await driver.idle_baseline(5)
         _say(f"idle probe latency {', '.join(f'{ms:.0f} ms' for ms in idle)}")
-        _say_hops(driver.hops)
         best: StepResult | None = None
         first_over: StepResult | None = None
         for rate in rates:
