@@ -144,6 +144,20 @@ def _print_costs(name: str, costs: dict[str, object]) -> None:
                 print(f"  {label:<36} {fmt.format(value)}")
 
 
+async def _enrolled_advocates(share: share_pb2_grpc.ShareServiceStub, count: int) -> list[str]:
+    advocates = [f"bench-{i}" for i in range(count)]
+    for advocate_id in advocates:
+        await share.EnrollAdvocate(
+            share_pb2.EnrollAdvocateRequest(
+                advocate=share_pb2.Advocate(
+                    profile=AdvocateSnapshot(advocate_id=advocate_id, team="bench"),
+                    networks=[share_pb2.NetworkConnection(network=Network.NETWORK_LINKEDIN, audience_size=500)],
+                )
+            )
+        )
+    return advocates
+
+
 async def bench_p3(
     platform: Platform, cfg: local_stack.StackConfig, seconds: float, concurrency: int
 ) -> list[dict[str, object]]:
@@ -168,16 +182,7 @@ async def bench_p3(
     ):
         item = await _published_item(content_pb2_grpc.ContentServiceStub(cch))
         share = share_pb2_grpc.ShareServiceStub(sch)
-        advocates = [f"bench-{i}" for i in range(200)]
-        for advocate_id in advocates:
-            await share.EnrollAdvocate(
-                share_pb2.EnrollAdvocateRequest(
-                    advocate=share_pb2.Advocate(
-                        profile=AdvocateSnapshot(advocate_id=advocate_id, team="bench"),
-                        networks=[share_pb2.NetworkConnection(network=Network.NETWORK_LINKEDIN, audience_size=500)],
-                    )
-                )
-            )
+        advocates = await _enrolled_advocates(share, 200)
         run = uuid.uuid4().hex[:8]
         codes: list[str] = []
 
@@ -281,6 +286,18 @@ def machine_info() -> dict[str, object]:
     }
 
 
+def _stack_config() -> local_stack.StackConfig:
+    """The bench's own stack, FerretDB's debug listener on (its counters and profile)."""
+    return local_stack.StackConfig.from_env(
+        {},
+        data_dir=DATA,
+        kafka_port=30092 + PORT_OFFSET,
+        kafka_controller_port=30093 + PORT_OFFSET,
+        mongo_port=31019 + PORT_OFFSET,
+        ferretdb_debug_port=FERRETDB_DEBUG_PORT,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each measured phase")
@@ -292,14 +309,7 @@ def main() -> None:
     args = parser.parse_args()
     only = set(args.only.lower().split(","))
 
-    cfg = local_stack.StackConfig.from_env(
-        {},
-        data_dir=DATA,
-        kafka_port=30092 + PORT_OFFSET,
-        kafka_controller_port=30093 + PORT_OFFSET,
-        mongo_port=31019 + PORT_OFFSET,
-        ferretdb_debug_port=FERRETDB_DEBUG_PORT,
-    )
+    cfg = _stack_config()
     local_stack.install(cfg)
     local_stack.start(cfg)
     prefix = f"b{uuid.uuid4().hex[:8]}-"

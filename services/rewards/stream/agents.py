@@ -234,13 +234,19 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             POINTS_EVENTS_REPLAYED.inc(effects.replayed)
         return events
 
+    _register_ledger_sink(app, points, deps)
+    _register_early_sharers(app, topic, deps)
+    return requests
+
+
+def _register_ledger_sink(app: faust.App, points: faust.TopicT, deps: Callable[[], Deps]) -> None:
+    """Stores every announced award in the database ledger, once per entry id."""
     sink_order = InOrder(app, "ledger-sink")
 
     @app.agent(points, name="ledger-sink")
     async def ledger_sink(stream: faust.StreamT) -> None:
-        # In offset order too: Faust counts the offsets it skipped to reach an event delivered
-        # ahead as acknowledged (a "gap"), so storing that event first would commit past entries
-        # never stored.
+        # In offset order too: an event Faust delivers ahead of unprocessed ones would otherwise
+        # leave them never fetched again.
         async for taken in take_adaptive(cast(faust.Stream, stream), TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS):
             batch = await sink_order.admit(taken)
             if batch:
@@ -251,9 +257,6 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
         await dead_letter_all(app, poison)
         new = await deps().ledger.insert(docs)
         POINTS_ENTRIES.labels("stored").inc(new)
-
-    _register_early_sharers(app, topic, deps)
-    return requests
 
 
 def _register_board_materialiser(app: faust.App, keeper: BoardKeeper, states: TableStates, share_topic: str) -> None:
