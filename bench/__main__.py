@@ -12,10 +12,13 @@ import asyncio
 import json
 import os
 import platform as host
+import signal
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -286,6 +289,34 @@ def machine_info() -> dict[str, object]:
     }
 
 
+async def _settled(pids: dict[str, int], below_cores: float = 0.35, window: float = 2.0, within: float = 240.0) -> str:
+    """Waits (bounded) until every process of the platform together uses less than `below_cores`
+    over `window` seconds: an idle figure taken while earlier load is still digested is not idle."""
+    start = time.monotonic()
+    while True:
+        meter = CpuMeter(pids)
+        meter.start()
+        await asyncio.sleep(window)
+        cores = sum(meter.stop().values()) / window
+        waited = time.monotonic() - start
+        if cores < below_cores or waited >= within:
+            quiet = "quiet" if cores < below_cores else "NOT quiet"
+            return f"platform {quiet} after {waited:.0f} s: {cores:.2f} cores over the last {window:.0f} s"
+
+
+@contextmanager
+def _paused(platform: Platform, names: tuple[str, ...]) -> Iterator[None]:
+    """Stops the named services' processes (SIGSTOP) for the block, then lets them go on."""
+    pids = [platform.processes[n].pid for n in names]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
 def _stack_config() -> local_stack.StackConfig:
     """The bench's own stack, FerretDB's debug listener on (its counters and profile)."""
     return local_stack.StackConfig.from_env(
@@ -334,7 +365,9 @@ def main() -> None:
         if "p3" in only:
             rows.extend(asyncio.run(bench_p3(platform, cfg, args.seconds, args.concurrency)))
         if "p2" in only:
-            rows.extend(asyncio.run(bench_p2(platform.aio_channel, platform.env)))
+            others = partial(_paused, platform, ("analytics", "notify", "content"))
+            settle = partial(_settled, _phase_pids(platform, cfg))
+            rows.extend(asyncio.run(bench_p2(platform.aio_channel, platform.env, pause_others=others, settle=settle)))
     finally:
         platform.stop()
     try:

@@ -8,7 +8,11 @@ points for sure (no cap, no repeat rule); after RecordShare answers, the bench w
 probe's `points-awarded` event and then polls GetBalance (every 5 ms at first) until the balance
 is positive. Latency = first positive balance seen - RecordShare reply received.
 
-The baseline, measured in the same run: the same probe with the platform otherwise idle.
+The baseline, measured in the same run: the same probe with the platform otherwise idle, split
+into its hops by the records' timestamps (RecordShare reply -> `share-made` -> `points-awarded` ->
+`rewards-accounts` -> GetBalance shows it), and again with the share's other consumers
+(analytics, notify, content) paused: on two cores their work on the same share competes with the
+award path, and the pause measures by how much.
 Runs at the target rate (1,000/s), and finds the sustained rate by stepping the offered rate up
 (doubling from `FIRST_STEP_RATE`) until a step's probe p99 passes 250 ms or the step is not
 sustained (the accepted rate falls behind the offered one, or a request waits a second for its
@@ -19,6 +23,7 @@ per step; the default is short so the whole `make bench` stays within its budget
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import statistics
@@ -26,7 +31,9 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import cast
 
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
@@ -35,11 +42,15 @@ from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from aiokafka import AIOKafkaConsumer
 
-from services.common.topics import POINTS_AWARDED
+from services.common.topics import POINTS_AWARDED, SHARE_MADE
+from services.rewards.adapters.accounts import ACCOUNTS
 
 TARGET_RATE = 1000.0
 TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
+TARGET_IDLE_P50_MS = 30.0
+IDLE_PROBES = 9
+PAUSE_BOUND_S = 10.0  # the paused services' consumer sessions (20 s) must not expire
 PROBE_RATE = 5.0  # probes per second: enough samples, little extra GetBalance load
 MAX_IN_FLIGHT = 512  # beyond this the generator counts an arrival as dropped instead of queueing it
 POLL_TIMEOUT_S = 20.0  # a probe whose points take longer counts as lost (the pipeline is not keeping up)
@@ -93,16 +104,15 @@ class StepResult:
         )
 
 
-class AwardWatch:
-    """Follows `points-awarded` (keyed by advocate id), so a probe asks GetBalance only once its
-    points were announced: polling GetBalance alone, at a few ms intervals for many probes in
-    flight, would load the rewards service and the database more than the load being measured."""
+class TopicWatch:
+    """Follows a topic keyed by advocate id and keeps, per advocate, when its first record was
+    written (the record's timestamp, wall clock seconds)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
         )
-        self._seen: set[str] = set()
+        self.first: dict[str, float] = {}
         self._waiting: dict[str, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -113,26 +123,91 @@ class AwardWatch:
     async def _follow(self) -> None:
         async for record in self._consumer:
             advocate_id = (record.key or b"").decode()
-            self._seen.add(advocate_id)
+            self.first.setdefault(advocate_id, record.timestamp / 1000)
             if (event := self._waiting.get(advocate_id)) is not None:
                 event.set()
 
     async def announced(self, advocate_id: str, within: float) -> bool:
-        if advocate_id in self._seen:
+        if advocate_id in self.first:
             return True
         event = self._waiting.setdefault(advocate_id, asyncio.Event())
         try:
             await asyncio.wait_for(event.wait(), within)
+            return True
         except TimeoutError:
             return False
         finally:
             self._waiting.pop(advocate_id, None)
-        return True
 
     async def stop(self) -> None:
-        if self._task is not None:
+        if self._task:
             self._task.cancel()
         await self._consumer.stop()
+
+
+# A probe asks GetBalance only once its `points-awarded` record was seen: polling GetBalance
+# alone, at a few ms intervals for many probes in flight, would load the rewards service and the
+# database more than the load being measured.
+AwardWatch = TopicWatch
+
+
+@dataclass
+class Watches:
+    """The topics an idle probe's hops are read from."""
+
+    shares: TopicWatch
+    awards: TopicWatch
+    accounts: TopicWatch
+
+    @classmethod
+    def of(cls, env: dict[str, str]) -> Watches:
+        bootstrap, prefix = env["ADVOCACY_KAFKA_BOOTSTRAP"], env["ADVOCACY_TOPIC_PREFIX"]
+        return cls(*(TopicWatch(bootstrap, prefix + t) for t in (SHARE_MADE.name, POINTS_AWARDED.name, ACCOUNTS)))
+
+    def all(self) -> tuple[TopicWatch, ...]:
+        return self.shares, self.awards, self.accounts
+
+
+HOPS = ("reply->share-made", "share-made->points-awarded", "points-awarded->accounts", "accounts->GetBalance")
+
+
+def hops_ms(watches: Watches, advocate_id: str, replied: float, visible: float) -> list[float] | None:
+    """One probe's hops (ms, wall clock: the records' timestamps are their producers' clocks on
+    this machine), or None when a watch missed a record."""
+    times = [watches.shares.first.get(advocate_id), watches.awards.first.get(advocate_id)]
+    times.append(watches.accounts.first.get(advocate_id))
+    if None in times:
+        return None
+    points = [replied, *cast(list[float], times), visible]
+    return [(b - a) * 1000 for a, b in itertools.pairwise(points)]
+
+
+@dataclass
+class IdleResult:
+    visible_ms: list[float] = field(default_factory=list)
+    hops: list[list[float]] = field(default_factory=list)
+
+    def hop_medians(self) -> dict[str, float]:
+        if not self.hops:
+            return {}
+        return {h: round(statistics.median(v[i] for v in self.hops), 1) for i, h in enumerate(HOPS)}
+
+    def summary(self) -> str:
+        if not self.visible_ms:
+            return "no probe became visible"
+        hops = ", ".join(f"{h} {ms:.0f}" for h, ms in self.hop_medians().items())
+        return f"p50 {statistics.median(self.visible_ms):.0f} ms of {len(self.visible_ms)} (hop medians, ms: {hops})"
+
+
+@dataclass
+class Probe:
+    """One probe: RecordShare ms, reply -> points visible ms (None when they did not show in
+    time), and when the reply came (wall clock)."""
+
+    advocate_id: str
+    accept_ms: float
+    visible_ms: float | None
+    replied_at: float
 
 
 class Driver:
@@ -199,14 +274,14 @@ class Driver:
             timeout=10,
         )
 
-    async def probe(self) -> tuple[float, float | None]:
-        """(RecordShare ms, reply -> points visible ms or None when they did not show in time)."""
+    async def probe(self) -> Probe:
         advocate_id = self.probe_pool.pop()
         sent = time.perf_counter()
         await self.record(advocate_id)
-        accepted = time.perf_counter()
+        accepted, replied_at = time.perf_counter(), time.time()
+        probe = Probe(advocate_id, (accepted - sent) * 1000, None, replied_at)
         if not await self.awards.announced(advocate_id, POLL_TIMEOUT_S):
-            return (accepted - sent) * 1000, None
+            return probe
         delay = 0.005
         while (waited := time.perf_counter() - accepted) < POLL_TIMEOUT_S:
             try:
@@ -218,19 +293,28 @@ class Driver:
                     raise
                 break  # GetBalance itself did not answer in time: the points were not visible
             if balance.points > 0:
-                return (accepted - sent) * 1000, (time.perf_counter() - accepted) * 1000
+                probe.visible_ms = (time.perf_counter() - accepted) * 1000
+                return probe
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
-        return (accepted - sent) * 1000, None
+        return probe
 
-    async def idle_baseline(self, probes: int) -> list[float]:
-        """The probe with nothing else going on (one at a time)."""
-        visible = []
+    async def idle_baseline(self, probes: int, watches: Watches, within: float | None = None) -> IdleResult:
+        """The probe with nothing else going on (one at a time), and its hops."""
+        result = IdleResult()
+        deadline = time.monotonic() + within if within else None
         for _ in range(probes):
-            _, ms = await self.probe()
-            if ms is not None:
-                visible.append(ms)
-        return visible
+            if deadline and time.monotonic() > deadline:
+                break
+            probe = await self.probe()
+            if probe.visible_ms is None:
+                continue
+            result.visible_ms.append(probe.visible_ms)
+            await asyncio.sleep(0.1)  # the watches may see a record after GetBalance showed it
+            hops = hops_ms(watches, probe.advocate_id, probe.replied_at, probe.replied_at + probe.visible_ms / 1000)
+            if hops is not None:
+                result.hops.append(hops)
+        return result
 
     async def step(self, rate: float, seconds: float) -> StepResult:
         result = StepResult(offered_rate=rate, seconds=seconds)
@@ -250,16 +334,16 @@ class Driver:
 
         async def probe() -> None:
             try:
-                accept_ms, visible_ms = await self.probe()
+                p = await self.probe()
             except grpc.aio.AioRpcError:
                 result.errors += 1
                 return
             result.accepted += 1
-            result.accept_ms.append(accept_ms)
-            if visible_ms is None:
+            result.accept_ms.append(p.accept_ms)
+            if p.visible_ms is None:
                 result.probes_lost += 1
             else:
-                result.visible_ms.append(visible_ms)
+                result.visible_ms.append(p.visible_ms)
 
         start = loop.time()
         arrivals = int(rate * seconds)
@@ -285,7 +369,7 @@ async def _drain(driver: Driver, within: float = 45.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline and driver.probe_pool:
         try:
-            _, ms = await driver.probe()
+            ms = (await driver.probe()).visible_ms
         except grpc.aio.AioRpcError:
             continue
         if ms is not None and ms < 2000:
@@ -335,29 +419,66 @@ def _within_target(step: StepResult) -> bool:
     return step.sustained and percentile(step.visible_ms, 0.99) <= TARGET_P99_MS
 
 
+async def _idle_row(
+    driver: Driver, watches: Watches, pause_others: Callable[[], AbstractContextManager[object]] | None
+) -> tuple[IdleResult, dict[str, object]]:
+    """The idle probe's row: its latency and hops, and the same with the share's other consumers
+    paused (bounded: their consumer sessions must not expire)."""
+    idle = await driver.idle_baseline(IDLE_PROBES, watches)
+    _say(f"idle: {idle.summary()}")
+    paused = IdleResult()
+    if pause_others is not None:
+        with pause_others():
+            paused = await driver.idle_baseline(IDLE_PROBES, watches, within=PAUSE_BOUND_S)
+        _say(f"idle, analytics + notify + content paused: {paused.summary()}")
+    p50 = statistics.median(idle.visible_ms) if idle.visible_ms else float("nan")
+    paused_p50 = statistics.median(paused.visible_ms) if paused.visible_ms else None
+    return idle, {
+        "benchmark": "P2 share->points latency, idle single share",
+        "value": idle.summary(),
+        "baseline": f"analytics + notify + content paused: {paused.summary()}",
+        "ratio": round(p50 / paused_p50, 3) if paused_p50 and idle.visible_ms else None,
+        "target": f"p50<={TARGET_IDLE_P50_MS:.0f}ms",
+        "met": bool(idle.visible_ms) and p50 <= TARGET_IDLE_P50_MS,
+        "raw": {
+            "visible_ms": idle.visible_ms,
+            "hop_medians_ms": idle.hop_medians(),
+            "paused_visible_ms": paused.visible_ms,
+            "paused_hop_medians_ms": paused.hop_medians(),
+        },
+    }
+
+
 async def bench_p2(
     channel: Callable[[str], grpc.aio.Channel],
     env: dict[str, str],
     seconds: float | None = None,
+    pause_others: Callable[[], AbstractContextManager[object]] | None = None,
+    settle: Callable[[], Awaitable[str]] | None = None,
 ) -> list[dict[str, object]]:
-    """P2 rows: at the target rate, and at the highest rate of the upward steps whose probe p99
-    stayed within 250 ms (sustained)."""
+    """P2 rows: the idle single share, at the target rate, and at the highest rate of the upward
+    steps whose probe p99 stayed within 250 ms (sustained). `pause_others` pauses the services a
+    share reaches besides share and rewards, for the idle comparison; `settle` waits until the
+    platform is quiet (P3's backlog and the enrolments digested) and says how quiet."""
     seconds = seconds or (60.0 if full_run() else 8.0)
     rates = step_rates()
+    watches = Watches.of(env)
     async with (
         channel("content") as cch,
         channel("share") as sch,
         channel("rewards") as rch,
     ):
-        awards = AwardWatch(env["ADVOCACY_KAFKA_BOOTSTRAP"], env["ADVOCACY_TOPIC_PREFIX"] + POINTS_AWARDED.name)
-        await awards.start()
-        driver = Driver(share_pb2_grpc.ShareServiceStub(sch), rewards_pb2_grpc.RewardsServiceStub(rch), awards)
-        probes_needed = int(PROBE_RATE * seconds * (len(rates) + 1) * 1.2) + 80
+        for watch in watches.all():
+            await watch.start()
+        driver = Driver(share_pb2_grpc.ShareServiceStub(sch), rewards_pb2_grpc.RewardsServiceStub(rch), watches.awards)
+        probes_needed = int(PROBE_RATE * seconds * (len(rates) + 1) * 1.2) + 80 + 2 * IDLE_PROBES
         await driver.prepare(content_pb2_grpc.ContentServiceStub(cch), probes_needed)
         # P3's load (run before, on the same platform) can keep the database busy for minutes.
         await _drain(driver, within=240.0)
-        idle = await driver.idle_baseline(5)
-        _say(f"idle probe latency {', '.join(f'{ms:.0f} ms' for ms in idle)}")
+        if settle is not None:
+            _say(await settle())
+        idle_result, idle_row = await _idle_row(driver, watches, pause_others)
+        idle = idle_result.visible_ms
         best: StepResult | None = None
         first_over: StepResult | None = None
         for rate in rates:
@@ -369,7 +490,7 @@ async def bench_p2(
                 first_over = step
                 break
             best = step
-        rows = []
+        rows = [idle_row]
         if best is not None:
             rows.append(_row("P2 share->points latency, highest rate within p99 250 ms", best, idle))
         if first_over is not None:
@@ -379,5 +500,6 @@ async def bench_p2(
             at_target = await driver.step(TARGET_RATE, seconds)
             _say(f"target: {at_target.summary()}")
             rows.insert(0, _row("P2 share->points latency, target rate", at_target, idle))
-        await awards.stop()
+        for watch in watches.all():
+            await watch.stop()
         return rows
