@@ -1,11 +1,13 @@
 """Static checks of the Kubernetes manifests in deploy/k8s/base.
 
-Every YAML document under deploy/k8s/base is loaded and the rules the deployment relies on are
-asserted: the restricted security context, resources, native gRPC probes and grace period of every
-workload (a Deployment per API, a StatefulSet with a volume per pod for each Faust worker); a
-default-deny NetworkPolicy plus one allow policy per service; and a Service, ServiceAccount,
-ConfigMap and PodDisruptionBudget for each service. When a `kustomize` binary is available (on
-PATH or in .local/tools/bin) both overlays are built as well.
+The base is rendered with kustomize (the service manifests hold only what is their own; the pod
+template and the settings every service shares come from components/service-defaults) and the
+rules the deployment relies on are asserted on what it renders: the restricted security context,
+resources, native gRPC probes and grace period of every workload (a Deployment per API, a
+StatefulSet with a volume per pod for each Faust worker); a default-deny NetworkPolicy plus one
+allow policy per service; and a Service, ServiceAccount, ConfigMap and PodDisruptionBudget for
+each service. The source manifests are checked not to repeat what the component sets, and both
+overlays are built as well. kustomize is installed in .local/tools/bin by `make install`.
 
 """
 
@@ -23,6 +25,8 @@ from services.common.topics import desired_topics
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
+SHARED = K8S / "components" / "service-defaults"
+KUSTOMIZE = ROOT / ".local" / "tools" / "bin" / "kustomize"  # installed by `make install`
 OVERLAYS = ("dev", "production")
 SERVICES = ("content", "share", "rewards", "analytics", "notify")
 # One pod by design (its delivery loop lives in the process): a budget of maxUnavailable 1.
@@ -46,7 +50,8 @@ def _base_files() -> list[Path]:
     return sorted(p for p in BASE.rglob("*") if p.suffix in (".yaml", ".yml"))
 
 
-def _base_documents() -> list[dict[str, Any]]:
+def _source_documents() -> list[dict[str, Any]]:
+    """The base's files as written (before kustomize applies the shared component)."""
     docs: list[dict[str, Any]] = []
     for path in _base_files():
         if path.name == "kustomization.yaml":
@@ -55,6 +60,28 @@ def _base_documents() -> list[dict[str, Any]]:
             assert isinstance(doc, dict), f"{path}: a document is not a mapping"
             doc["__file__"] = path.name
             docs.append(doc)
+    return docs
+
+
+def kustomize_build(path: Path) -> list[dict[str, Any]]:
+    assert KUSTOMIZE.is_file(), "kustomize is missing: run `make install`"
+    result = subprocess.run(
+        [str(KUSTOMIZE), "build", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return load_all(result.stdout)
+
+
+def _base_documents() -> list[dict[str, Any]]:
+    """The base as kustomize renders it: what the cluster gets (before an overlay's changes)."""
+    docs = kustomize_build(BASE)
+    for doc in docs:
+        assert isinstance(doc, dict), "a rendered document is not a mapping"
+        doc["__file__"] = "kustomize build deploy/k8s/base"
     return docs
 
 
@@ -119,6 +146,7 @@ def test_kustomization_lists_every_manifest() -> None:
     listed = set(kustomization["resources"])
     on_disk = {p.name for p in _base_files() if p.name != "kustomization.yaml"}
     assert listed == on_disk
+    assert "../components/service-defaults" in kustomization["components"]
     assert kustomization["namespace"] == "advocacy"
     assert named("Namespace", "advocacy")
 
@@ -162,7 +190,7 @@ def test_deployment_pods_are_restricted_and_probed(deployment: dict[str, Any]) -
         assert mounts.get("/tmp") in writable, f"{where}: /tmp must be a writable emptyDir"
 
     (app,) = pod["containers"]
-    assert app["image"] == "advocacy"
+    assert app["image"].partition(":")[0] == "advocacy"  # the one image; the kustomizations set the tag
     assert app["command"] == ["python", "-m", f"services.{name}"]
     ports = {p["name"]: p["containerPort"] for p in app["ports"]}
     assert ports["grpc"] == GRPC_PORT
@@ -357,24 +385,62 @@ def test_share_reaches_content_over_grpc() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The overlays build (when kustomize is available)
+# What every service shares is written once (components/service-defaults)
 
 
-KUSTOMIZE = ROOT / ".local" / "tools" / "bin" / "kustomize"  # installed by `make install`
+def env_file(name: str) -> dict[str, str]:
+    """KEY=value lines of a configMapGenerator env file (comments and blank lines skipped)."""
+    lines = (SHARED / name).read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    assert all(len(pair) == 2 for pair in pairs), f"{name}: every setting is KEY=value"
+    return dict(pairs)  # type: ignore[arg-type]
+
+
+def _shared_settings(name: str) -> dict[str, str]:
+    return env_file("common.env") | (env_file("worker.env") if name in WORKERS else {})
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_shared_settings_are_merged_into_each_configmap_not_repeated(name: str) -> None:
+    shared = _shared_settings(name)
+    assert {"ADVOCACY_KAFKA_BOOTSTRAP", "ADVOCACY_GRPC_PORT", "ADVOCACY_LOG_LEVEL"} <= set(shared)
+    rendered = named("ConfigMap", name)["data"]
+    assert {key: rendered.get(key) for key in shared} == shared
+    (source,) = [d for d in _source_documents() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name]
+    repeated = sorted(set(source.get("data") or {}) & set(shared))
+    assert not repeated, f"{name}.yaml repeats settings of components/service-defaults: {repeated}"
+
+
+# Set for every workload by the component's patches; a service manifest that sets one again would
+# silently be overridden (JSON patch `add` replaces), so none may.
+SHARED_POD_FIELDS = ("securityContext", "volumes", "automountServiceAccountToken", "terminationGracePeriodSeconds")
+SHARED_CONTAINER_FIELDS = ("image", "securityContext", "resources", "startupProbe", "livenessProbe", "volumeMounts")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_manifests_leave_the_shared_pod_template_to_the_component(name: str) -> None:
+    kind = "StatefulSet" if name in WORKERS else "Deployment"
+    (source,) = [d for d in _source_documents() if d["kind"] == kind and d["metadata"]["name"] == name]
+    pod = source["spec"]["template"]["spec"]
+    assert not set(pod) & set(SHARED_POD_FIELDS), f"{name}.yaml sets shared pod fields"
+    (app,) = pod["containers"]
+    assert not set(app) & set(SHARED_CONTAINER_FIELDS), f"{name}.yaml sets shared container fields"
+    # The patches put the shared Secret variables first and fill in the readiness probe's shape.
+    assert isinstance(app["env"], list)
+    assert set(app["readinessProbe"]) == {"grpc"} and set(app["readinessProbe"]["grpc"]) == {"service"}
+    (rendered,) = workload(name)["spec"]["template"]["spec"]["containers"]
+    assert [e["name"] for e in rendered["env"][:2]] == ["ADVOCACY_MONGO_URL", "ADVOCACY_AUTH_HS256_KEY"]
+    assert rendered["env"][2:] == app["env"]
+    assert rendered["readinessProbe"]["grpc"] == {"port": GRPC_PORT, "service": app["readinessProbe"]["grpc"]["service"]}
+
+
+# --------------------------------------------------------------------------------------------
+# The overlays build
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_builds(overlay: str) -> None:
-    assert KUSTOMIZE.is_file(), "kustomize is missing: run `make install`"
-    result = subprocess.run(
-        [str(KUSTOMIZE), "build", str(K8S / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    built = load_all(result.stdout)
+    built = kustomize_build(K8S / "overlays" / overlay)
     kinds = [doc["kind"] for doc in built]
     assert kinds.count("Deployment") == len(SERVICES) - len(WORKERS)
     assert kinds.count("StatefulSet") == len(WORKERS) + (overlay == "dev")  # dev: the MongoDB component's

@@ -1,6 +1,7 @@
 """The Kubernetes ConfigMaps carry every setting the services read.
 
-Each service's typed settings (its `config.py`) are compared with its ConfigMap in deploy/k8s/base:
+Each service's typed settings (its `config.py`) are compared with its ConfigMap as deploy/k8s/base
+renders it (its own settings plus those of components/service-defaults/*.env, merged):
 a new setting without a ConfigMap entry fails here, unless it is listed below with the reason it is
 set elsewhere (a Secret) or deliberately left out. The reverse holds too: a ConfigMap key that no
 setting reads (a typo, a renamed setting) fails. And every ConfigMap value must be valid for its
