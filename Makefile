@@ -93,7 +93,7 @@ k8s-check: install ## Validate the Kubernetes overlays (schemas, structure) and 
 	$(PY) -m pytest -q tests/unit/test_k8s_manifests.py tests/unit/test_k8s_schemas.py tests/unit/test_monitoring.py
 
 .PHONY: test-unit
-test-unit: .venv/.synced ## Unit tests only (no servers)
+test-unit: .venv/.synced $(KUSTOMIZE) ## Unit tests only (no servers; kustomize renders the manifests)
 	$(PY) -m pytest tests/unit
 
 .PHONY: bench
