@@ -6,7 +6,8 @@ Most arrivals are background shares by a pool of advocates (few share a lot: Zip
 `rate / PROBE_RATE`-th arrival is a *probe*: the first share of a fresh advocate, so it earns
 points for sure (no cap, no repeat rule); after RecordShare answers, the bench waits for the
 probe's `points-awarded` event and then polls GetBalance (every 5 ms at first) until the balance
-is positive. Latency = first positive balance seen - RecordShare reply received.
+is positive; an idle probe polls every 3 ms from the reply on. Latency = first positive balance
+seen - RecordShare reply received.
 
 The baseline, measured in the same run: the same probe with the platform otherwise idle, split
 into its hops by the records' timestamps (RecordShare reply -> `share-made` -> `points-awarded` ->
@@ -50,6 +51,7 @@ TARGET_P50_MS = 50.0
 TARGET_P99_MS = 250.0
 TARGET_IDLE_P50_MS = 30.0
 IDLE_PROBES = 9
+IDLE_POLL_SECONDS = 0.003
 PAUSE_BOUND_S = 10.0  # the paused services' consumer sessions (20 s) must not expire
 PROBE_RATE = 5.0  # probes per second: enough samples, little extra GetBalance load
 MAX_IN_FLIGHT = 512  # beyond this the generator counts an arrival as dropped instead of queueing it
@@ -274,15 +276,18 @@ class Driver:
             timeout=10,
         )
 
-    async def probe(self) -> Probe:
+    async def probe(self, poll_every: float | None = None) -> Probe:
+        """Under load the probe asks GetBalance only once its `points-awarded` record was seen, then
+        every 5 ms and slower; with `poll_every` (the idle probes: no load to add to) it asks at
+        that fixed interval from the reply on, so the watch's own delay is not measured."""
         advocate_id = self.probe_pool.pop()
         sent = time.perf_counter()
         await self.record(advocate_id)
         accepted, replied_at = time.perf_counter(), time.time()
         probe = Probe(advocate_id, (accepted - sent) * 1000, None, replied_at)
-        if not await self.awards.announced(advocate_id, POLL_TIMEOUT_S):
+        if poll_every is None and not await self.awards.announced(advocate_id, POLL_TIMEOUT_S):
             return probe
-        delay = 0.005
+        delay = poll_every or 0.005
         while (waited := time.perf_counter() - accepted) < POLL_TIMEOUT_S:
             try:
                 balance = await self.rewards.GetBalance(
@@ -296,7 +301,7 @@ class Driver:
                 probe.visible_ms = (time.perf_counter() - accepted) * 1000
                 return probe
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            delay = poll_every or min(delay * 1.5, 0.2)
         return probe
 
     async def idle_baseline(self, probes: int, watches: Watches, within: float | None = None) -> IdleResult:
@@ -306,7 +311,7 @@ class Driver:
         for _ in range(probes):
             if deadline and time.monotonic() > deadline:
                 break
-            probe = await self.probe()
+            probe = await self.probe(poll_every=IDLE_POLL_SECONDS)
             if probe.visible_ms is None:
                 continue
             result.visible_ms.append(probe.visible_ms)

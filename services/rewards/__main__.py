@@ -76,7 +76,7 @@ def main() -> None:
         redemptions = Redemptions(catalog, outcomes, send_request, settings.redemption_timeout_seconds)
         adapters.repos = Repositories(ledger, accounts, boards, catalog, rule_sets, campaigns, redemptions)
         cache = RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
-        adapters.deps = Deps(ledger, catalog, outcomes, boards, cache)
+        adapters.deps = Deps(ledger, catalog, outcomes, boards, cache, accounts.book)
         cached = ReadCache[list[Row]](
             settings.leaderboard_cache_seconds,
             max(settings.leaderboard_max_stale_seconds, settings.leaderboard_cache_seconds),

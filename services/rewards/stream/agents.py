@@ -54,7 +54,7 @@ from services.common.stream import (
     until_done,
 )
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
-from services.rewards.adapters.accounts import ACCOUNTS, records
+from services.rewards.adapters.accounts import ACCOUNTS, AccountBook, records
 from services.rewards.adapters.ledger import LedgerRepository, entry_document, entry_message
 from services.rewards.adapters.store import (
     CatalogRepository,
@@ -97,6 +97,7 @@ class Deps:
     outcomes: RedemptionOutcomes
     boards: LeaderboardDocuments
     cache: RulesCache
+    accounts: AccountBook  # this replica's view of the account summaries
 
 
 @dataclass
@@ -176,6 +177,11 @@ class AgentSinks:
         await self.deps().outcomes.record(outcomes)
 
     async def publish_summaries(self, summaries: dict[str, dict[str, int]]) -> None:
+        # The states are durable already: this replica shows them at once (it reads its own
+        # writes); the others when the records below reach them.
+        book = self.deps().accounts
+        for advocate_id, summary in summaries.items():
+            book.apply(advocate_id, summary)
         send = self.app.producer.send
         acks = [await send(self.accounts_topic, key, value, None, None, None) for key, value in records(summaries)]
         await asyncio.gather(*acks)
