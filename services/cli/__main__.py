@@ -43,8 +43,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from services.cli.client import Clients, ServiceError
 from services.cli.replay import ReplayError, follow, reset_to_earliest
+from services.clients import Clients, ServiceError
 from services.common.events import from_timestamp, to_timestamp
 from services.demo.activity import ActivityDriver, Rates
 from services.demo.company import generate
