@@ -10,7 +10,21 @@ from __future__ import annotations
 
 import typer
 
-from services.cli.commands import content, demo, notify, rate_card, replay, rewards, rules, share, sources, stats
+from services.cli.commands import (
+    admin,
+    content,
+    demo,
+    dlq,
+    notify,
+    rate_card,
+    replay,
+    rewards,
+    rules,
+    share,
+    sources,
+    stats,
+    topics,
+)
 from services.cli.context import State
 from services.clients import Clients
 
@@ -57,6 +71,7 @@ for command in (
     stats.export,
     replay.replay,
     demo.watch,
+    topics.topics,
 ):
     app.command()(command)
 app.add_typer(content.content_app, name="content")
@@ -67,6 +82,8 @@ app.add_typer(demo.demo_app, name="demo")
 app.add_typer(sources.sources_app, name="sources")
 app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rate_card.rate_card_app, name="rate-card")
+app.add_typer(dlq.dlq_app, name="dlq")
+app.add_typer(admin.admin_app, name="admin")
 
 
 def main() -> None:

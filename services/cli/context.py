@@ -20,6 +20,13 @@ from services.clients import Clients, ServiceError
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH = 1, 2, 3, 4
 ADVOCATE = typer.Option(..., "--as", envvar="ADVOCACY_ADVOCATE", help="Advocate id (ADVOCACY_ADVOCATE).")
+# The operator commands' Kafka options; --bootstrap / --prefix are the argparse tools' spellings.
+KAFKA = typer.Option(
+    "127.0.0.1:9092", "--kafka", "--bootstrap", envvar="ADVOCACY_KAFKA_BOOTSTRAP", help="Kafka bootstrap."
+)
+TOPIC_PREFIX = typer.Option(
+    "", "--topic-prefix", "--prefix", envvar="ADVOCACY_TOPIC_PREFIX", help="Topic prefix (tests)."
+)
 
 
 @dataclass
@@ -42,8 +49,9 @@ class ServiceErrorLine(UsageError):
     """An already-explained service failure (e.g. from the live view's snapshot)."""
 
 
-class Refused(Exception):
-    """A tool's own failure that is not the caller's mistake (a broker, a token): exit 1."""
+class ToolError(Exception):
+    """A failure of an operator tool (Kafka unreachable, an unknown topic, no token to decode): one
+    line and exit 1, the code the argparse tools these commands replace exited with."""
 
 
 def handled(fn: F) -> F:
@@ -66,7 +74,7 @@ def handled(fn: F) -> F:
         except UsageError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
-        except Refused as exc:
+        except ToolError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(EXIT_REFUSED) from None
 
