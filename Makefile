@@ -69,7 +69,7 @@ lint: .venv/.synced ## ruff and mypy
 .PHONY: up
 up: install ## Start only the local Kafka + FerretDB (idempotent) and provision the topics
 	$(PY) infra/stack.py start
-	$(PY) -m services.common.topics
+	$(PY) -m services.cli topics
 
 .PHONY: down
 down: ## Stop the local Kafka + FerretDB (data is kept in .local/)

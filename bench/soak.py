@@ -25,7 +25,7 @@ from typing import cast
 
 from bench.__main__ import machine_info
 from infra import stack as local_stack
-from services.cli.client import Clients, ServiceError
+from services.clients import Clients, ServiceError
 from services.common.auth import ADMIN
 from services.common.memory import rss_mib
 from services.common.topics import provision

@@ -11,18 +11,15 @@ Health and reflection stay open (Kubernetes probes and grpcurl carry no token).
 
 Local development: `make run` and the tests use a random key generated once per checkout in
 .local/auth/dev-hs256.key (never a key in the repository); mint a token for it with
-`python -m services.common.auth token --role admin --sub alice`. Clients (the `advocacy` CLI,
+`advocacy admin token --role admin --sub alice`. Clients (the `advocacy` CLI,
 scripts) send the token found in ADVOCACY_TOKEN.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextvars
-import json
 import os
 import secrets
-import sys
 import time
 from collections import namedtuple
 from collections.abc import Callable, Sequence
@@ -359,28 +356,3 @@ def service_channel(address: str, settings: ServiceSettings, service_name: str) 
         cert = settings.tls_cert_file.read_bytes() if settings.tls_cert_file else None
         credentials = grpc.ssl_channel_credentials(settings.tls_ca_file.read_bytes(), key, cert)
     return authorized_aio_channel(address, service_token_source(settings, service_name), credentials)
-
-
-# --- command line ---------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.common.auth", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    token = sub.add_parser("token", help="print a token for the local platform (export ADVOCACY_TOKEN=...)")
-    token.add_argument("--role", choices=sorted(ROLES), required=True)
-    token.add_argument("--sub", required=True, help="subject: the advocate id for --role advocate")
-    token.add_argument("--ttl", type=float, default=12 * 3600, help="seconds until it expires")
-    sub.add_parser("claims", help="decode the token in ADVOCACY_TOKEN (not verified) and print its claims")
-    args = parser.parse_args(argv)
-    if args.command == "token":
-        print(dev_token(args.sub, args.role, ttl_seconds=args.ttl))
-    else:
-        token_value = os.environ.get(TOKEN_ENV, "")
-        if not token_value:
-            sys.exit(f"{TOKEN_ENV} is not set")
-        print(json.dumps(jwt.decode(token_value, options={"verify_signature": False}), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """Dead-letter topics: inspect them and replay fixed messages to where they came from.
 
-    python -m services.common.dlq show   --topic share-made
-    python -m services.common.dlq replay --topic share-made [--only-decodable]
+    advocacy dlq list   --topic share-made
+    advocacy dlq replay --topic share-made [--only-decodable]
 
 Each `<topic>.dlq` message keeps its original key and value plus `dlq.reason`, `dlq.error` and
 `dlq.origin` headers (see services/common/stream.py). `replay` reads the DLQ with a consumer group
@@ -13,9 +13,7 @@ a replayed message dead-letters it again, which is safe.
 
 from __future__ import annotations
 
-import argparse
 import collections
-import sys
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -33,11 +31,15 @@ class ReplayReport:
     kept: int = 0
 
 
-def _spec(topic: str) -> TopicSpec:
+class UnknownTopic(ValueError):
+    pass
+
+
+def topic_spec(topic: str) -> TopicSpec:
     for spec in ALL_TOPICS:
         if spec.name == topic:
             return spec
-    raise SystemExit(f"unknown topic {topic!r}; known: {', '.join(s.name for s in ALL_TOPICS)}")
+    raise UnknownTopic(f"unknown topic {topic!r}; known: {', '.join(s.name for s in ALL_TOPICS)}")
 
 
 def _decodes(spec: TopicSpec, value: bytes | None) -> bool:
@@ -76,7 +78,7 @@ def replay(bootstrap: str, topic: str, prefix: str = "", only_decodable: bool = 
     """Replays the DLQ up to its end *as of now*. With `only_decodable`, a message that still does not
     decode is appended to the DLQ again (Kafka commits are positions, not per-message marks), so it
     stays for a later run and this run cannot loop over it."""
-    spec = _spec(topic)
+    spec = topic_spec(topic)
     target = prefix + topic
     dlq = dlq_name(target)
     report = ReplayReport()
@@ -115,26 +117,3 @@ def replay(bootstrap: str, topic: str, prefix: str = "", only_decodable: bool = 
         producer.close()
         consumer.close()
     return report
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["show", "replay"])
-    parser.add_argument("--topic", required=True, help="the original topic, e.g. share-made")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--prefix", default="", help="topic prefix (tests)")
-    parser.add_argument("--only-decodable", action="store_true", help="replay only messages that now decode")
-    args = parser.parse_args()
-    _spec(args.topic)
-    if args.command == "show":
-        reasons = show(args.bootstrap, args.topic, args.prefix)
-        total = sum(reasons.values())
-        print(f"{dlq_name(args.topic)}: {total} message(s)" + "".join(f"\n  {r}: {n}" for r, n in reasons.items()))
-    else:
-        report = replay(args.bootstrap, args.topic, args.prefix, args.only_decodable)
-        print(f"replayed {report.replayed} to {args.topic}; kept {report.kept} that still do not decode")
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,12 +1,11 @@
 """The one declarative list of Kafka topics, and their provisioning with kafka-python's admin client.
 
-`python -m services.common.topics [--bootstrap HOST:PORT] [--prefix P]` creates what is missing
-and leaves existing topics alone, so it is safe to run on every start.
+`advocacy topics [--kafka HOST:PORT] [--topic-prefix P]` creates what is missing and leaves existing
+topics alone, so it is safe to run on every start.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -188,16 +187,3 @@ def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list
         return created
     finally:
         admin.close()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--prefix", default="")
-    args = parser.parse_args()
-    created = provision(args.bootstrap, args.prefix)
-    print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ", all present"))
-
-
-if __name__ == "__main__":
-    main()

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from advocacy.share.v1 import share_pb2
 
-from services.cli.client import Clients, ServiceError
+from services.clients import Clients, ServiceError
 from services.demo.company import DemoAdvocate, DemoCompany, targets
 from services.demo.seed import SeededItem, SeedResult, network
 

@@ -19,7 +19,7 @@ from advocacy.content.v1 import content_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
 
-from services.cli.client import Clients, ServiceError
+from services.clients import Clients, ServiceError
 from services.common.events import from_timestamp, to_timestamp
 from services.demo.company import DemoAdvocate, DemoCompany, DemoItem
 

@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from services.cli.client import Clients, ServiceError
+from services.clients import Clients, ServiceError
 from services.demo.activity import DriverStats
 
 

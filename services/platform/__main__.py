@@ -78,8 +78,7 @@ def main() -> None:
         print(f"  kafka      {cfg.kafka_bootstrap}\n  mongodb    {cfg.mongo_url}\n  logs       {platform.log_dir}/")
         print(
             "  tokens     every API needs one (roles admin, advocate, service), e.g.\n"
-            "             export ADVOCACY_TOKEN=$(.venv/bin/python -m services.common.auth token "
-            "--role admin --sub alice)\n"
+            "             export ADVOCACY_TOKEN=$(.venv/bin/advocacy admin token --role admin --sub alice)\n"
             '             grpcurl -H "authorization: Bearer $ADVOCACY_TOKEN" -plaintext '
             f"{platform.address('rewards')} advocacy.rewards.v1.RewardsService/GetRuleSet"
         )

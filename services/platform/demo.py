@@ -14,7 +14,7 @@ from advocacy.content.v1 import content_pb2
 from rich.console import Console
 from rich.live import Live
 
-from services.cli.client import Clients, ServiceError
+from services.clients import Clients, ServiceError
 from services.common.auth import ADMIN
 from services.common.topics import NOTIFICATION_SENT
 from services.demo.activity import ActivityDriver, Rates

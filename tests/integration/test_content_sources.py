@@ -20,7 +20,7 @@ from advocacy.content.v1.content_pb2 import ContentPublished, ContentStatus
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
-from services.cli.client import Clients
+from services.clients import Clients
 from services.common.auth import ADMIN
 from services.content.adapters.previews import preview_id
 from services.content.domain.sources import entry_item_id

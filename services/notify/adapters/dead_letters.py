@@ -1,5 +1,5 @@
 """Notifications that can never be delivered on a channel go to `notification-sent.dlq`, like
-every dead letter of the platform (services/common/dlq.py shows and replays them): the value is
+every dead letter of the platform (`advocacy dlq list|replay` counts and replays them): the value is
 the notification as a `NotificationSent` (its template context in `data_json`), keyed by advocate,
 with the `dlq.*` headers and the channel that refused it."""
 

@@ -1,5 +1,5 @@
-"""The ONE place where Advocacy clients (the CLI, the demo driver, the live view) create gRPC
-channels and stubs.
+"""The ONE place where Advocacy clients (the CLI, the demo driver, the live view, the benchmarks)
+create gRPC channels and stubs.
 
 Addresses come from options or ADVOCACY_<SERVICE>_ADDR (defaults: the `make run` ports). A token
 (`--token` or ADVOCACY_TOKEN) is sent on every call as `authorization: Bearer <token>`; this module
@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from advocacy.analytics.v1 import analytics_pb2_grpc
@@ -21,6 +21,9 @@ from advocacy.content.v1 import content_pb2_grpc
 from advocacy.notify.v1 import notify_pb2_grpc
 from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
+from google.protobuf.message import Message
+
+from services.clients.errors import TOKEN_ENV, ServiceError
 
 SERVICES = ("content", "share", "rewards", "analytics", "notify")
 DEFAULT_ADDRESSES = {name: f"127.0.0.1:{50051 + i}" for i, name in enumerate(SERVICES)}
@@ -31,8 +34,8 @@ STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "analytics": analytics_pb2_grpc.AnalyticsServiceStub,
     "notify": notify_pb2_grpc.NotifyServiceStub,
 }
-TOKEN_ENV = "ADVOCACY_TOKEN"
 DEFAULT_TIMEOUT_SECONDS = 10.0
+__all__ = ["TOKEN_ENV", "Clients", "Rpc", "ServiceStub", "address_env", "addresses_from_env"]
 
 
 def address_env(service: str) -> str:
@@ -45,39 +48,24 @@ def addresses_from_env(overrides: Mapping[str, str | None] | None = None) -> dic
     return {s: overrides.get(s) or env.get(address_env(s)) or DEFAULT_ADDRESSES[s] for s in SERVICES}
 
 
-class ServiceError(Exception):
-    """A call failed; `str()` is a message for people, `code` the gRPC status."""
+class Rpc(Protocol):
+    """One unary method of a service: the token and a deadline are added, failures raise `ServiceError`.
+    Replies stay `Any`: the generated grpc stubs carry no types (`make proto` writes no grpc `.pyi`)."""
 
-    def __init__(self, service: str, address: str, method: str, code: grpc.StatusCode, details: str) -> None:
-        self.service, self.address, self.method, self.code, self.details = service, address, method, code, details
-        super().__init__(explain(service, address, method, code, details))
-
-
-def explain(service: str, address: str, method: str, code: grpc.StatusCode, details: str) -> str:
-    where = f"{service} service at {address}"
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return f"the {where} is unavailable ({details or 'no answer'}); is `make run` running, or is the address right?"
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return f"the {where} did not answer {method} in time; it may be overloaded or still starting"
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        hint = "no token: set ADVOCACY_TOKEN or pass --token" if not os.environ.get(TOKEN_ENV) else "token refused"
-        return f"{hint} ({where} said: {details or 'unauthenticated'})"
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return f"your token may not call {method} ({where} said: {details or 'permission denied'})"
-    return f"{method}: {code.name}: {details}"
+    def __call__(self, request: Message, timeout: float | None = None) -> Any: ...
 
 
-class _Stub:
-    """A service stub whose methods attach the token and a deadline and raise `ServiceError`."""
+class ServiceStub:
+    """A service's stub whose methods are `Rpc`s."""
 
     def __init__(self, service: str, address: str, stub: Any, metadata: tuple[tuple[str, str], ...], timeout: float):
         self._service, self._address, self._stub = service, address, stub
         self._metadata, self._timeout = metadata, timeout
 
-    def __getattr__(self, method: str) -> Callable[..., Any]:
+    def __getattr__(self, method: str) -> Rpc:
         rpc = getattr(self._stub, method)
 
-        def call(request: Any, timeout: float | None = None) -> Any:
+        def call(request: Message, timeout: float | None = None) -> Any:
             try:
                 return rpc(request, metadata=self._metadata, timeout=timeout or self._timeout)
             except grpc.RpcError as exc:
@@ -96,7 +84,7 @@ class Clients:
     token: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
-    _stubs: dict[str, _Stub] = field(default_factory=dict)
+    _stubs: dict[str, ServiceStub] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # the demo seeds from a thread pool
 
     @classmethod
@@ -105,38 +93,36 @@ class Clients:
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The auth metadata sent on every call."""
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
-    def stub(self, service: str) -> Any:
+    def stub(self, service: str) -> ServiceStub:
         with self._lock:
-            return self._stub(service)
-
-    def _stub(self, service: str) -> _Stub:
-        if service not in self._stubs:
-            channel = self._channels[service] = grpc.insecure_channel(self.addresses[service])
-            self._stubs[service] = _Stub(
-                service, self.addresses[service], STUBS[service](channel), self.metadata, self.timeout
-            )
-        return self._stubs[service]
+            if service not in self._stubs:
+                address = self.addresses[service]
+                channel = self._channels[service] = grpc.insecure_channel(address)
+                stub = STUBS[service](channel)
+                self._stubs[service] = ServiceStub(service, address, stub, self.metadata, self.timeout)
+            return self._stubs[service]
 
     @property
-    def content(self) -> Any:
+    def content(self) -> ServiceStub:
         return self.stub("content")
 
     @property
-    def share(self) -> Any:
+    def share(self) -> ServiceStub:
         return self.stub("share")
 
     @property
-    def rewards(self) -> Any:
+    def rewards(self) -> ServiceStub:
         return self.stub("rewards")
 
     @property
-    def analytics(self) -> Any:
+    def analytics(self) -> ServiceStub:
         return self.stub("analytics")
 
     @property
-    def notify(self) -> Any:
+    def notify(self) -> ServiceStub:
         return self.stub("notify")
 
     def close(self) -> None:
