@@ -431,7 +431,8 @@ def test_service_manifests_leave_the_shared_pod_template_to_the_component(name: 
     (rendered,) = workload(name)["spec"]["template"]["spec"]["containers"]
     assert [e["name"] for e in rendered["env"][:2]] == ["ADVOCACY_MONGO_URL", "ADVOCACY_AUTH_HS256_KEY"]
     assert rendered["env"][2:] == app["env"]
-    assert rendered["readinessProbe"]["grpc"] == {"port": GRPC_PORT, "service": app["readinessProbe"]["grpc"]["service"]}
+    service = app["readinessProbe"]["grpc"]["service"]
+    assert rendered["readinessProbe"]["grpc"] == {"port": GRPC_PORT, "service": service}
 
 
 # --------------------------------------------------------------------------------------------
