@@ -32,13 +32,19 @@ async def upsert_by_id(collection: AsyncCollection, doc_id: str, update: dict, a
     await policy(collection.update_one, {"_id": doc_id}, update, upsert=True)
 
 
+def only_duplicates(exc: BaseException) -> bool:
+    """Whether `exc` is a bulk write refused only for duplicate keys (the documents exist)."""
+    return isinstance(exc, BulkWriteError) and all(
+        e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", [])
+    )
+
+
 def duplicate_indexes(exc: BulkWriteError) -> set[int]:
     """The positions an unordered bulk insert refused as duplicate `_id`s (the documents exist);
     re-raises when anything else failed."""
-    errors = exc.details.get("writeErrors", [])
-    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+    if not only_duplicates(exc):
         raise exc
-    return {int(e["index"]) for e in errors}
+    return {int(e["index"]) for e in exc.details.get("writeErrors", [])}
 
 
 # PyMongo's server selection re-checks a missing server only every MIN_HEARTBEAT_INTERVAL
