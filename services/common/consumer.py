@@ -24,11 +24,9 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from pymongo.errors import PyMongoError
 
-from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from services.common.retry import retrying
 from services.common.topics import DeadLetter, send_dead_letters
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,36 +63,36 @@ class ConsumerLoop:
         self._stopped.set()
 
     async def run(self) -> None:
-        backoff = 0.2
-        while not self._stopped.is_set():
-            consumer = AIOKafkaConsumer(
-                *self._subs,
-                bootstrap_servers=self._bootstrap,
-                group_id=self._group_id,
-                client_id=self._client_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
-            try:
-                await consumer.start()
-                await self._consume(consumer)
-                backoff = 0.2
-            except (KafkaError, PyMongoError, OSError) as exc:
-                # Uncommitted messages come again from the committed offsets: handlers are idempotent.
-                log.warning("consumer_retry", group=self._group_id, error=str(exc)[:300], backoff_s=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-            finally:
-                await consumer.stop()
+        # Uncommitted messages come again from the committed offsets: handlers are idempotent.
+        await retrying(
+            retry_on=(KafkaError, PyMongoError, OSError),
+            event="consumer_retry",
+            first_seconds=0.2,
+            max_seconds=self._max_backoff,
+            until=self._stopped,
+            group=self._group_id,
+        )(self._run_consumer)
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _run_consumer(self) -> None:
+        """Consumes until stopped (returns) or until Kafka or the database fails (raises)."""
+        if self._stopped.is_set():
+            return
+        consumer = AIOKafkaConsumer(
+            *self._subs,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         try:
-            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+            await consumer.start()
+            await self._consume(consumer)
+        finally:
+            await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stopped.is_set():

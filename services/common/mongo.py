@@ -6,7 +6,6 @@ both support: single-document atomic writes, unique indexes, simple aggregations
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -16,9 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.common.config import ServiceSettings
-from services.common.logging import get_logger
-
-log = get_logger(__name__)
+from services.common.retry import retrying
 
 DUPLICATE_KEY = 11000
 
@@ -28,22 +25,26 @@ async def upsert_by_id(collection: AsyncCollection, doc_id: str, update: dict, a
     two upserts of a new `_id` can both try the insert, and the loser fails with a duplicate key
     (MongoDB and FerretDB; R5 saw `UpsertCampaign` answer INTERNAL so). By then the document
     exists, so the update is applied again and matches it."""
-    for attempt in range(attempts):
-        try:
-            await collection.update_one({"_id": doc_id}, update, upsert=True)
-            return
-        except DuplicateKeyError:
-            if attempt == attempts - 1:
-                raise
+    # No wait: the loser's retry finds the document the winner just inserted.
+    policy = retrying(
+        retry_on=DuplicateKeyError, event="upsert_duplicate_retry", first_seconds=0, attempts=attempts, log_level="info"
+    )
+    await policy(collection.update_one, {"_id": doc_id}, update, upsert=True)
+
+
+def only_duplicates(exc: BaseException) -> bool:
+    """Whether `exc` is a bulk write refused only for duplicate keys (the documents exist)."""
+    return isinstance(exc, BulkWriteError) and all(
+        e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", [])
+    )
 
 
 def duplicate_indexes(exc: BulkWriteError) -> set[int]:
     """The positions an unordered bulk insert refused as duplicate `_id`s (the documents exist);
     re-raises when anything else failed."""
-    errors = exc.details.get("writeErrors", [])
-    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+    if not only_duplicates(exc):
         raise exc
-    return {int(e["index"]) for e in errors}
+    return {int(e["index"]) for e in exc.details.get("writeErrors", [])}
 
 
 # PyMongo's server selection re-checks a missing server only every MIN_HEARTBEAT_INTERVAL
@@ -75,14 +76,10 @@ async def prepare_database(*steps: Callable[[], Awaitable[object]], within_secon
     """
     deadline = time.monotonic() + within_seconds
     for step in steps:
-        delay = 0.2
-        while True:
-            try:
-                await step()
-                break
-            except PyMongoError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("database_setup_retry", step=getattr(step, "__qualname__", str(step)), error=str(exc)[:300])
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        policy = retrying(
+            retry_on=PyMongoError,
+            event="database_setup_retry",
+            deadline=deadline,
+            step=getattr(step, "__qualname__", str(step)),
+        )
+        await policy(step)

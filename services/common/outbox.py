@@ -25,6 +25,7 @@ from pymongo.errors import PyMongoError
 from services.common.events import utcnow
 from services.common.logging import get_logger
 from services.common.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from services.common.retry import retrying
 
 log = get_logger(__name__)
 
@@ -118,25 +119,18 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        backoff = self._idle
+        # Kafka or the database down: the events stay in their documents; retried with backoff
+        # that new writes do not cut short (they would only hammer a dead broker), stop does.
+        policy = retrying(
+            retry_on=(KafkaError, PyMongoError, OSError),
+            event="outbox_relay_retry",
+            first_seconds=self._idle,
+            max_seconds=5.0,
+            until=self._stopped,
+            collection=self._name,
+        )
         while not self._stopping:
-            try:
-                await self._connect()
-                sent = await self.relay_once()
-            except (KafkaError, PyMongoError, OSError) as exc:
-                # Kafka or the database is down: the events stay in their documents; retry with
-                # backoff that new writes do not cut short (they would only hammer a dead broker).
-                log.warning("outbox_relay_retry", collection=self._name, error=str(exc)[:300], backoff_s=backoff)
-                if not isinstance(exc, PyMongoError):
-                    # A fresh producer after a Kafka failure: an idempotent producer whose batches
-                    # failed across a broker restart keeps answering OutOfOrderSequenceNumber forever
-                    # (measured in the R2 fault test); a new one gets a new producer id. Unsent events
-                    # are still in their documents, so nothing is lost by dropping it.
-                    await self._reset_producer()
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = self._idle
+            sent = await policy(self._relay_step)
             if sent == 0:
                 self._wake.clear()
                 await self._wait_for_wake(self._idle)
@@ -144,15 +138,23 @@ class OutboxRelay:
                     await asyncio.sleep(self._linger)
         await self._drain_and_close()
 
+    async def _relay_step(self) -> int | None:
+        if self._stopping:  # stopped during a backoff: the final drain sends what is left
+            return None
+        try:
+            await self._connect()
+            return await self.relay_once()
+        except (KafkaError, OSError):
+            # A fresh producer after a Kafka failure: an idempotent producer whose batches failed
+            # across a broker restart keeps answering OutOfOrderSequenceNumber forever (measured in
+            # the R2 fault test); a new one gets a new producer id. Unsent events are still in
+            # their documents, so nothing is lost by dropping it. (A database error keeps it.)
+            await self._reset_producer()
+            raise
+
     async def _wait_for_wake(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
         except TimeoutError:
             pass
 

@@ -41,6 +41,7 @@ from services.common.logging import configure_logging, get_logger, logging_confi
 from services.common.memory import report_store_memory, trace_allocations
 from services.common.metrics import CONSUMER_LAG, STREAM_BATCH_RETRIES, STREAM_READY, serve_metrics
 from services.common.offsets import commit_only_processed, withhold_acks
+from services.common.retry import retrying
 from services.common.rocksdb import bound_rocksdb_memory
 from services.common.runtime import freeze_startup_objects
 from services.common.topics import DeadLetter, send_dead_letters
@@ -173,7 +174,7 @@ async def until_done(
     before_retry: Callable[[], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
-    """Runs `attempt` (the processing of `events`) until it succeeds, with capped backoff.
+    """Runs `attempt` (the processing of `events`) until it succeeds, with the common retry policy.
 
     Faust acknowledges a stream's events even when the agent fails (`take_events` acks its batch
     in a `finally`, an event stream acks the current event in its own), and Faust commits what is
@@ -182,18 +183,24 @@ async def until_done(
     idempotent and the agents' state is written last; a processing bug shows as an endless retry
     (log + `advocacy_stream_batch_retries_total`), never as lost events. An agent cancelled
     mid-batch (shutdown) withholds the batch from acknowledgement: it is delivered again."""
-    delay = RETRY_FIRST_SECONDS
+
+    def retried(_: BaseException) -> None:
+        STREAM_BATCH_RETRIES.labels(agent).inc()
+        if before_retry is not None:
+            before_retry()
+
+    policy = retrying(
+        retry_on=Exception,
+        event="batch_failed_retrying",
+        first_seconds=RETRY_FIRST_SECONDS,
+        max_seconds=RETRY_MAX_SECONDS,
+        on_retry=retried,
+        sleep=sleep,
+        log_level="error",
+        agent=agent,
+    )
     try:
-        while True:
-            try:
-                return await attempt()
-            except Exception as exc:
-                STREAM_BATCH_RETRIES.labels(agent).inc()
-                log.error("batch_failed_retrying", agent=agent, error=repr(exc)[:500], delay_seconds=delay)
-                if before_retry is not None:
-                    before_retry()
-                await sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
+        return await policy(attempt)
     except BaseException:
         withhold_acks(events)
         raise

@@ -14,9 +14,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.common.logging import get_logger
-
-log = get_logger(__name__)
+from services.common.retry import retrying
 
 
 class TopicFollower:
@@ -42,30 +40,32 @@ class TopicFollower:
         self._stopped.set()
 
     async def run(self) -> None:
-        backoff = 0.2
-        while not self._stopped.is_set():
-            # No group: every partition is assigned, read from the beginning (nothing is committed).
-            consumer = AIOKafkaConsumer(
-                self._topic,
-                bootstrap_servers=self._bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                client_id=self._client_id,
-            )
-            try:
-                await consumer.start()
-                await self._follow(consumer)
-                backoff = 0.2
-            except Exception as exc:  # a view must come back whatever broke it
-                log.warning("topic_view_retry", topic=self._topic, error=repr(exc)[:300], backoff_s=backoff)
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                await consumer.stop()
+        await retrying(
+            retry_on=Exception,  # a view must come back whatever broke it
+            event="topic_view_retry",
+            first_seconds=0.2,
+            max_seconds=5.0,
+            until=self._stopped,
+            topic=self._topic,
+        )(self._run_consumer)
+
+    async def _run_consumer(self) -> None:
+        if self._stopped.is_set():
+            return
+        # No group: every partition is assigned, read from the beginning (nothing is committed).
+        consumer = AIOKafkaConsumer(
+            self._topic,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=self._client_id,
+        )
+        try:
+            await consumer.start()
+            await self._follow(consumer)
+        finally:
+            await consumer.stop()
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stopped.is_set():

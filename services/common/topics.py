@@ -21,6 +21,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from services.common.logging import get_logger
 from services.common.metrics import EVENTS_DEAD_LETTERED
+from services.common.retry import retrying_sync
 
 log = get_logger(__name__)
 
@@ -161,15 +162,15 @@ def desired_topics(prefix: str = "") -> dict[str, dict]:
 
 def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list[str]:
     """Creates missing topics and waits until they have leaders; returns the names it created."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="advocacy-provisioner")
-            break
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    # A broker still starting: ask again every 0.5 s until the deadline.
+    admin = retrying_sync(
+        retry_on=KafkaError,
+        event="kafka_admin_retry",
+        first_seconds=0.5,
+        max_seconds=0.5,
+        deadline=time.monotonic() + timeout_s,
+        log_level="info",
+    )(KafkaAdminClient, bootstrap_servers=bootstrap, client_id="advocacy-provisioner")
     try:
         existing = set(admin.list_topics())
         created: list[str] = []

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tenacity import Retrying
 
 from services.common.auth import ADMIN, KEY_ENV, authorized_aio_channel, authorized_channel, dev_token, local_dev_key
+from services.common.retry import retrying_sync
 
 SERVICE_NAMES = ("content", "share", "rewards", "analytics", "notify")
 
@@ -117,18 +119,32 @@ class Platform:
         for name in self.names:
             self.start_service(name)
         for name in self.names:
-            for attempt in range(restarts + 1):
-                try:
-                    self.wait_serving(name, timeout)
-                    break
-                except ServiceCrashed as crash:
-                    self.startup_crashes.append(str(crash))
-                    print(f"warning: {crash}", file=sys.stderr)
-                    if attempt == restarts:
-                        raise
-                    self.processes.pop(name, None)
-                    time.sleep(1.0)
-                    self.start_service(name)
+            self._restarting(name, restarts)(self._serving, name, timeout)
+
+    def _restarting(self, name: str, restarts: int) -> Retrying:
+        def forget(_: BaseException) -> None:
+            self.processes.pop(name, None)  # `_serving` starts it again after the wait
+
+        return retrying_sync(
+            retry_on=ServiceCrashed,
+            event="service_restart",
+            first_seconds=1.0,
+            max_seconds=1.0,
+            attempts=restarts + 1,
+            on_retry=forget,
+            log_level=None,  # reported on stderr with the log's tail (`_serving`)
+        )
+
+    def _serving(self, name: str, timeout: float) -> None:
+        """Waits for `name` to serve, starting it again first when its last start crashed."""
+        if name not in self.processes:
+            self.start_service(name)
+        try:
+            self.wait_serving(name, timeout)
+        except ServiceCrashed as crash:
+            self.startup_crashes.append(str(crash))
+            print(f"warning: {crash}", file=sys.stderr)
+            raise
 
     def wait_serving(self, name: str, timeout: float = 90.0) -> None:
         """Waits for readiness: the service's own health status, not just a listening server."""

@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from services.analytics.domain.metrics import RateCard
 from services.analytics.domain.rate_card import RATE_FIELDS, VersionedRateCard
 from services.common.mongo import upsert_by_id
+from services.common.retry import retrying
 
 CURRENT = "current"
 # Two admins storing at once: each lost insert moves on to the next number.
@@ -69,13 +70,22 @@ class RateCardRepository:
 
     async def put(self, currency: str, rates: Mapping[str, RateCard], by: str) -> VersionedRateCard:
         """Stores the next version (rates already validated)."""
-        for _ in range(_PUT_ATTEMPTS):
-            current = await self.current()
-            try:
-                return await self._insert((current.version if current else 0) + 1, currency, rates, by)
-            except DuplicateKeyError:
-                continue
-        raise RuntimeError("rate card version contention")
+        # Two admins at once: the unique _id decides, the loser takes the next number (at once).
+        policy = retrying(
+            retry_on=DuplicateKeyError,
+            event="rate_card_version_taken",
+            first_seconds=0,
+            attempts=_PUT_ATTEMPTS,
+            log_level="info",
+        )
+        try:
+            return await policy(self._insert_next, currency, rates, by)
+        except DuplicateKeyError:
+            raise RuntimeError("rate card version contention") from None
+
+    async def _insert_next(self, currency: str, rates: Mapping[str, RateCard], by: str) -> VersionedRateCard:
+        current = await self.current()
+        return await self._insert((current.version if current else 0) + 1, currency, rates, by)
 
     async def seed(self, currency: str, rates: Mapping[str, RateCard]) -> VersionedRateCard:
         """Version 1 from the settings, unless one is stored (the first replica's settings win)."""

@@ -21,7 +21,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.common.mongo import duplicate_indexes, upsert_by_id
+from services.common.mongo import duplicate_indexes, only_duplicates, upsert_by_id
+from services.common.retry import retrying
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 
 UPSERT_CHUNK = 20  # updates per bulk: a bulk of N updates holds ~N+1 pooled connections on FerretDB
@@ -30,12 +31,26 @@ UPSERT_CHUNK = 20  # updates per bulk: a bulk of N updates holds ~N+1 pooled con
 async def _upsert_chunked(collection: AsyncCollection, ops: Sequence[UpdateOne]) -> None:
     """Unordered bulk upserts by `_id`, a chunk at a time."""
     for n in range(0, len(ops), UPSERT_CHUNK):
+        await _upsert_chunk(collection, ops[n : n + UPSERT_CHUNK])
+
+
+async def _upsert_chunk(collection: AsyncCollection, chunk: Sequence[UpdateOne]) -> None:
+    pending = list(chunk)
+
+    async def write() -> None:
+        nonlocal pending
         try:
-            await collection.bulk_write(ops[n : n + UPSERT_CHUNK], ordered=False)
+            await collection.bulk_write(pending, ordered=False)
         except BulkWriteError as exc:
-            # Two first upserts of one `_id` (a previous owner's late write): the loser applies again.
-            retry = sorted(duplicate_indexes(exc))
-            await collection.bulk_write([ops[n + i] for i in retry], ordered=False)
+            if only_duplicates(exc):
+                pending = [pending[i] for i in sorted(duplicate_indexes(exc))]
+            raise
+
+    # Two first upserts of one `_id` (a previous owner's late write): the losers apply once more,
+    # at once (the document exists now); any other refusal is raised.
+    await retrying(
+        retry_on=only_duplicates, event="upsert_duplicate_retry", first_seconds=0, attempts=2, log_level="info"
+    )(write)
 
 
 class LeaderboardDocuments:
@@ -149,17 +164,22 @@ class RuleSetRepository:
 
     async def put(self, rules: RuleSet) -> RuleSet:
         rules.validate()
-        for _ in range(20):  # two admins at once: the unique _id decides, the loser takes the next number
-            current = await self.active()
-            version = (current.version if current else 1) + 1
-            doc = {**rules.to_doc(), "created_at": datetime.now(UTC)}
-            doc.pop("version")
-            try:
-                await self.collection.insert_one({"_id": version, **doc})
-                return RuleSet.from_doc({**rules.to_doc(), "version": version})
-            except DuplicateKeyError:
-                continue
-        raise RuntimeError("rule set version contention")
+        # Two admins at once: the unique _id decides, the loser takes the next number (at once).
+        policy = retrying(
+            retry_on=DuplicateKeyError, event="rule_set_version_taken", first_seconds=0, attempts=20, log_level="info"
+        )
+        try:
+            return await policy(self._insert_next, rules)
+        except DuplicateKeyError:
+            raise RuntimeError("rule set version contention") from None
+
+    async def _insert_next(self, rules: RuleSet) -> RuleSet:
+        current = await self.active()
+        version = (current.version if current else 1) + 1
+        doc = {**rules.to_doc(), "created_at": datetime.now(UTC)}
+        doc.pop("version")
+        await self.collection.insert_one({"_id": version, **doc})
+        return RuleSet.from_doc({**rules.to_doc(), "version": version})
 
 
 class CampaignRepository:

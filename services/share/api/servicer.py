@@ -16,6 +16,7 @@ from prometheus_client import Counter
 
 from services.common.events import new_event_id, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
+from services.common.retry import retrying
 from services.common.topics import ADVOCATE_CHANGED
 from services.share.adapters.repository import AdvocateRepository, InvalidPageToken, ShareRepository
 from services.share.app.engagement import RecordEngagement
@@ -30,6 +31,10 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 # Compare-and-set attempts on an advocate before telling the client to retry.
 SAVE_ATTEMPTS = 5
+
+
+class _VersionConflict(Exception):
+    """A concurrent write of the advocate won the compare-and-set."""
 
 
 def _page_size(value: int) -> int:
@@ -65,33 +70,49 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
     ) -> Advocate:
         """Reads, applies `change`, stores the result with its `advocate-changed` event (compare-and-set
         on the version; re-read and re-apply when a concurrent write won). None from `change` = no-op."""
-        for _ in range(SAVE_ATTEMPTS):
-            current = await self._advocates.get(advocate_id)
-            now = utcnow()
-            try:
-                nxt = change(current, now)
-            except rules.InvalidAdvocate as exc:
-                raise InvalidArgument(str(exc)) from exc
-            if nxt is None:
-                assert current is not None
-                return current
-            event = AdvocateChanged(
-                event_id=new_event_id(),
-                occurred_at=to_timestamp(now),
-                advocate=nxt,
-                enrolments=list(nxt.enrolments),
-                version=nxt.version,
-            )
-            outbox = OutboxEvent(
-                event_id=event.event_id,
-                topic=self._topic(ADVOCATE_CHANGED.name),
-                key=advocate_id,
-                value=event.SerializeToString(),
-            )
-            if await self._advocates.save(nxt, outbox):
-                self._advocates_written()
-                return nxt
-        raise Aborted(f"advocate {advocate_id!r} is being changed concurrently; retry")
+        # A lost compare-and-set is retried at once: the next read sees the winner's version.
+        policy = retrying(
+            retry_on=_VersionConflict,
+            event="advocate_save_conflict",
+            first_seconds=0,
+            attempts=SAVE_ATTEMPTS,
+            log_level="info",
+            advocate_id=advocate_id,
+        )
+        try:
+            return await policy(self._change_once, advocate_id, change)
+        except _VersionConflict:
+            raise Aborted(f"advocate {advocate_id!r} is being changed concurrently; retry") from None
+
+    async def _change_once(
+        self, advocate_id: str, change: Callable[[Advocate | None, datetime], Advocate | None]
+    ) -> Advocate:
+        current = await self._advocates.get(advocate_id)
+        now = utcnow()
+        try:
+            nxt = change(current, now)
+        except rules.InvalidAdvocate as exc:
+            raise InvalidArgument(str(exc)) from exc
+        if nxt is None:
+            assert current is not None
+            return current
+        event = AdvocateChanged(
+            event_id=new_event_id(),
+            occurred_at=to_timestamp(now),
+            advocate=nxt,
+            enrolments=list(nxt.enrolments),
+            version=nxt.version,
+        )
+        outbox = OutboxEvent(
+            event_id=event.event_id,
+            topic=self._topic(ADVOCATE_CHANGED.name),
+            key=advocate_id,
+            value=event.SerializeToString(),
+        )
+        if not await self._advocates.save(nxt, outbox):
+            raise _VersionConflict(advocate_id)
+        self._advocates_written()
+        return nxt
 
     async def _existing(self, advocate_id: str, field: str) -> Advocate:
         _check_id(advocate_id, field)
