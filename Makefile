@@ -61,10 +61,11 @@ check-generated: .venv/.synced ## Fail when gen/ differs from what protos/ gener
 		  echo "gen/ is stale: run 'make proto' and commit the result" >&2; exit 1; }
 
 .PHONY: lint
-lint: .venv/.synced ## ruff and mypy
+lint: .venv/.synced ## ruff, mypy and the import contracts ([tool.importlinter] in pyproject.toml)
 	$(PY) -m ruff check services infra tests bench
 	$(PY) -m ruff format --check services infra tests bench
 	$(PY) -m mypy services infra bench
+	.venv/bin/lint-imports
 
 .PHONY: up
 up: install ## Start only the local Kafka + FerretDB (idempotent) and provision the topics
