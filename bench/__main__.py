@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform as host
 import signal
 import sys
 import time
@@ -32,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.api import bench_p2
 from bench.costs import CpuMeter, FerretDbProbe
 from bench.load import LoadResult, closed_loop
+from bench.report import machine_info, print_table, row
 from bench.scale import QUICK, run_p4, size_from_env
 from bench.stream import run_p1
 from infra import stack as local_stack
@@ -46,18 +46,6 @@ PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 HELLO_PORT = 26999 + PORT_OFFSET
 HELLO_HTTP_PORT = 26998 + PORT_OFFSET
 FERRETDB_DEBUG_PORT = 26997 + PORT_OFFSET
-
-
-def row(name: str, value: str, baseline: str, ratio: float | None, target: str, met: bool | None) -> dict[str, object]:
-    """One figure; `ratio` is None where there is neither a baseline nor a target to divide by."""
-    return {
-        "benchmark": name,
-        "value": value,
-        "baseline": baseline,
-        "ratio": None if ratio is None else round(ratio, 3),
-        "target": target,
-        "met": met,
-    }
 
 
 async def _hello_baseline(
@@ -263,29 +251,6 @@ async def bench_redirect(platform: Platform, codes: list[str], seconds: float, c
             ratio >= 0.5,
         ),
         "raw": {"measured": measured.__dict__, "baseline": baseline.__dict__},
-    }
-
-
-def print_table(rows: list[dict[str, object]]) -> None:
-    width = max(len(str(r["benchmark"])) for r in rows)
-    print(f"\n{'benchmark':<{width}}  {'ratio':>7}  {'target':<8} met  value  |  baseline")
-    for r in rows:
-        met = {True: "yes", False: "NO", None: "-"}[r["met"]]  # type: ignore[index]
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']}x"
-        print(f"{r['benchmark']:<{width}}  {ratio:>7}  {r['target']:<8} {met:<4} {r['value']}  |  {r['baseline']}")
-
-
-def machine_info() -> dict[str, object]:
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = float("nan")
-    return {
-        "cpus": os.cpu_count(),
-        "python": host.python_version(),
-        "machine": host.machine(),
-        "load_average_1m_at_end": round(load, 2),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 

@@ -499,7 +499,7 @@ async def measure(
 
 
 def p4_rows(result: ScaleResult) -> list[dict[str, object]]:
-    from bench.__main__ import row
+    from bench.report import row
 
     s = result.size
     pipeline = min(result.rates.values())
@@ -589,7 +589,7 @@ def run_p4(
 def main() -> None:
     import json
 
-    from bench.__main__ import machine_info, print_table
+    from bench.report import machine_info, print_table
 
     default = size_from_env(FULL)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

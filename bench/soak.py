@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from bench.__main__ import machine_info
+from bench.report import machine_info
 from infra import stack as local_stack
 from services.clients import Clients, ServiceError
 from services.common.auth import ADMIN

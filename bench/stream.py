@@ -324,7 +324,7 @@ async def measure(
 
 
 def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
-    from bench.__main__ import row
+    from bench.report import row
 
     pipeline = min(rates["rewards"].per_second, rates["analytics"].per_second)
     raw, naive, bare = rates["raw"].per_second, rates["naive"].per_second, rates["faust"].per_second
@@ -390,7 +390,7 @@ def run_p1(cfg: local_stack.StackConfig, total: int, data: Path, port_base: int)
 
 
 def main() -> None:
-    from bench.__main__ import print_table
+    from bench.report import print_table
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)

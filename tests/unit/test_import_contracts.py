@@ -113,7 +113,7 @@ VIOLATIONS = [
     ("domain-pure", "services.notify.domain.planning", "services.common.mongo"),
     ("common-below-services", "services.common.logging", "services.notify.app.planner"),
     ("cli-on-top", "services.demo.company", "services.cli.replay"),
-    ("cli-on-top", "bench.load", "services.cli.client"),
+    ("cli-on-top", "bench.load", "services.cli.context"),
     ("cli-on-top", "services.rewards.stream", "services.cli"),
 ]
 
