@@ -22,7 +22,7 @@ from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
 from services.analytics.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
 from services.common import paging
-from services.common.events import from_timestamp, to_timestamp
+from services.common.events import nonzero_time, to_timestamp
 from services.common.read_cache import ReadCache
 
 _GRANULARITY = {
@@ -45,10 +45,8 @@ _OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share
 
 
 def _time(ts: Timestamp, name: str) -> datetime | None:
-    if not ts.seconds and not ts.nanos:
-        return None
     try:
-        return from_timestamp(ts)
+        return nonzero_time(ts)
     except ValueError as exc:
         raise InvalidArgument(f"{name}: {exc}") from exc
 

@@ -40,7 +40,7 @@ from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 
 from services.common.batching import take_adaptive
-from services.common.events import from_timestamp
+from services.common.events import from_timestamp, optional_time
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
@@ -51,6 +51,7 @@ from services.common.stream import (
     durable_table,
     proto_topic,
     sort_out,
+    topic_label,
     until_done,
 )
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
@@ -224,10 +225,10 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
             if batch:
                 start = time.perf_counter()
                 events = await until_done("award", batch, partial(decode_and_process, batch))
-                _observe(events, [_base_name(app, e.event.message.topic) for e in events], start)
+                _observe(events, [topic_label(app, e.event.message.topic) for e in events], start)
 
     async def decode_and_process(taken: Sequence[EventT]) -> list[Incoming]:
-        events, poison = sort_out(taken, lambda event: decode(event, _base_name(app, event.message.topic)))
+        events, poison = sort_out(taken, lambda event: decode(event, topic_label(app, event.message.topic)))
         await dead_letter_all(app, poison)  # all in flight at once, acknowledged before the offsets
         for n in range(0, len(events), BATCH_MAX_EVENTS):
             effects = await processor.process(events[n : n + BATCH_MAX_EVENTS])
@@ -352,7 +353,7 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
         content_id = share.share.content_id
         ranking = EarlySharerRanking.from_dict(rankings.get(content_id))
         before = len(ranking.sharers)
-        published = from_timestamp(share.content_published_at) if share.HasField("content_published_at") else None
+        published = optional_time(share, "content_published_at")
         ranked = rank_early_sharer(
             ranking,
             share.share.advocate_id,
@@ -374,8 +375,3 @@ def _observe(events: Sequence[Incoming], topics: list[str], start: float) -> Non
     for name in topics:
         EVENTS_CONSUMED.labels(name).inc()
         EVENT_PROCESSING_SECONDS.labels(name).observe(elapsed)
-
-
-def _base_name(app: faust.App, topic: str) -> str:
-    prefix = getattr(app, "advocacy_topic_prefix", "")
-    return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic

@@ -82,12 +82,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
                 enrolments=list(nxt.enrolments),
                 version=nxt.version,
             )
-            outbox = OutboxEvent(
-                event_id=event.event_id,
-                topic=self._topic(ADVOCATE_CHANGED.name),
-                key=advocate_id,
-                value=event.SerializeToString(),
-            )
+            outbox = OutboxEvent.of(event, self._topic(ADVOCATE_CHANGED.name), key=advocate_id)
             if await self._advocates.save(nxt, outbox):
                 self._advocates_written()
                 return nxt

@@ -15,7 +15,7 @@ from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from advocacy.share.v1.share_pb2 import Advocate, NetworkConnection, Share, ShareMade
 from grpc_interceptor.exceptions import FailedPrecondition, GrpcException, InvalidArgument, NotFound, Unavailable
 
-from services.common.events import from_timestamp, new_event_id, to_timestamp, utcnow
+from services.common.events import new_event_id, optional_time, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
 from services.common.topics import SHARE_MADE
 from services.share.app.ports import AdvocateReader, ContentReader, ContentUnavailable, Notify, ShareStore
@@ -91,7 +91,7 @@ def check_may_share(
     try:
         check_shareable(
             published=item.status == ContentStatus.CONTENT_STATUS_PUBLISHED,
-            expires_at=from_timestamp(item.expires_at) if item.HasField("expires_at") else None,
+            expires_at=optional_time(item, "expires_at"),
             now=now,
             advocate=AdvocateTraits(team=p.team, location=p.location, language=p.language, role=p.role),
             audience=_audience(item),
@@ -205,9 +205,4 @@ class RecordShare:
         )
         if item.HasField("published_at"):
             event.content_published_at.CopyFrom(item.published_at)
-        return OutboxEvent(
-            event_id=event.event_id,
-            topic=self._topic(SHARE_MADE.name),
-            key=share.advocate_id,
-            value=event.SerializeToString(),
-        )
+        return OutboxEvent.of(event, self._topic(SHARE_MADE.name), key=share.advocate_id)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.share.v1.share_pb2 import Advocate, EnrolmentPeriod, NetworkConnection
 
-from services.common.events import from_timestamp, to_timestamp
+from services.common.events import from_timestamp, optional_time, to_timestamp
 
 MAX_ID = 128
 MAX_TEXT = 200
@@ -143,8 +143,7 @@ def disconnect_network(current: Advocate, network: int) -> Advocate | None:
 def enrolled_at(advocate: Advocate, when: datetime) -> bool:
     """Was the advocate enrolled at `when`? (What consumers of `advocate-changed` compute.)"""
     for period in advocate.enrolments:
-        start = period.enrolled_at.ToDatetime(tzinfo=when.tzinfo)
-        end = period.left_at.ToDatetime(tzinfo=when.tzinfo) if period.HasField("left_at") else None
+        start, end = from_timestamp(period.enrolled_at), optional_time(period, "left_at")
         if start <= when and (end is None or when < end):
             return True
     return False

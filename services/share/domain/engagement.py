@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from advocacy.share.v1.share_pb2 import EngagementKind, EngagementReport, EngagementSource
 
+from services.common.events import optional_time
+
 MAX_BATCH = 500
 MAX_COUNT = 1_000_000_000
 MAX_ID = 200
@@ -53,8 +55,8 @@ def validate_report(report: EngagementReport, field: str, now: datetime) -> None
         raise InvalidReport(f"{field}.comment_text: at most {MAX_COMMENT} characters")
     if len(report.actor_id) > MAX_ID:
         raise InvalidReport(f"{field}.actor_id: at most {MAX_ID} characters")
-    if report.HasField("observed_at"):
-        observed = report.observed_at.ToDatetime(tzinfo=now.tzinfo)
+    observed = optional_time(report, "observed_at")
+    if observed is not None:
         if observed > now + MAX_CLOCK_SKEW:
             raise InvalidReport(f"{field}.observed_at: in the future")
         if observed < now - MAX_AGE:

@@ -1,0 +1,72 @@
+"""The pieces of plumbing every service shares (services/common), each used from one place."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from advocacy.content.v1.content_pb2 import ContentItem
+from advocacy.share.v1.share_pb2 import ShareMade
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.events import nonzero_time, optional_time, to_timestamp
+from services.common.kafka import start_producer
+from services.common.outbox import OutboxEvent
+from services.common.stream import topic_label
+
+AT = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
+def test_an_outbox_event_carries_the_event_id_and_its_serialization():
+    event = ShareMade(event_id="e1")
+    out = OutboxEvent.of(event, "p-share-made", key="aino")
+    assert out == OutboxEvent("e1", "p-share-made", "aino", event.SerializeToString())
+
+
+def test_optional_time_is_none_only_when_the_field_is_not_set():
+    assert optional_time(ContentItem(), "expires_at") is None
+    assert optional_time(ContentItem(expires_at=to_timestamp(AT)), "expires_at") == AT
+    # Set to the zero Timestamp: a time (the epoch), as the content and share services read it.
+    assert optional_time(ContentItem(expires_at=Timestamp()), "expires_at") == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_nonzero_time_takes_the_zero_timestamp_for_missing():
+    assert nonzero_time(Timestamp()) is None
+    assert nonzero_time(to_timestamp(AT)) == AT
+    assert nonzero_time(Timestamp(nanos=1000)) == datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+
+
+def test_a_topic_label_is_the_topic_without_the_app_prefix():
+    app = cast(Any, SimpleNamespace(advocacy_topic_prefix="t-123-"))
+    assert topic_label(app, "t-123-share-made") == "share-made"
+    assert topic_label(app, "share-made") == "share-made"  # not prefixed: as it is
+    assert topic_label(cast(Any, SimpleNamespace()), "share-made") == "share-made"
+
+
+class FakeProducer:
+    def __init__(self, fail: bool) -> None:
+        self.fail, self.started, self.stopped = fail, False, False
+
+    async def start(self) -> None:
+        if self.fail:
+            raise OSError("broker away")
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def test_start_producer_returns_a_started_producer():
+    made = FakeProducer(fail=False)
+    assert asyncio.run(start_producer(lambda: cast(Any, made))) is made
+    assert made.started and not made.stopped
+
+
+def test_a_producer_that_fails_to_start_is_stopped_and_the_error_raised():
+    made = FakeProducer(fail=True)
+    with pytest.raises(OSError, match="broker away"):
+        asyncio.run(start_producer(lambda: cast(Any, made)))
+    assert made.stopped
