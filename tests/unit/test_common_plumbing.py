@@ -11,11 +11,13 @@ import pytest
 from advocacy.content.v1.content_pb2 import ContentItem
 from advocacy.share.v1.share_pb2 import ShareMade
 from google.protobuf.timestamp_pb2 import Timestamp
+from kafka.errors import TopicAlreadyExistsError
 
 from services.common.events import nonzero_time, optional_time, to_timestamp
 from services.common.kafka import start_producer
 from services.common.outbox import OutboxEvent
 from services.common.stream import topic_label
+from services.common.topics import create_missing, topic_configs
 
 AT = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
@@ -70,3 +72,36 @@ def test_a_producer_that_fails_to_start_is_stopped_and_the_error_raised():
     with pytest.raises(OSError, match="broker away"):
         asyncio.run(start_producer(lambda: cast(Any, made)))
     assert made.stopped
+
+
+class FakeAdmin:
+    """kafka-python's admin client as create_missing uses it; `racing` topics appear meanwhile."""
+
+    def __init__(self, existing: set[str], racing: frozenset[str] = frozenset()) -> None:
+        self.topics, self.racing = set(existing), racing
+        self.waited: list[str] = []
+
+    def list_topics(self) -> list[str]:
+        return sorted(self.topics)
+
+    def create_topics(self, new: dict[str, dict], timeout_ms: int) -> None:
+        (name,) = new
+        if name in self.racing:
+            raise TopicAlreadyExistsError()
+        self.topics.add(name)
+
+    def wait_for_topics(self, names: list[str], timeout_ms: int) -> None:
+        self.waited = names
+
+
+def test_create_missing_creates_what_is_missing_and_waits_for_those_only():
+    admin = FakeAdmin({"a"}, racing=frozenset({"c"}))
+    options = {"num_partitions": 1, "replication_factor": 1, "configs": topic_configs(1000)}
+    created = create_missing(cast(Any, admin), {n: options for n in ("a", "b", "c")})
+    assert created == ["b"] and admin.waited == ["b"]  # "c": another process created it first
+    assert create_missing(cast(Any, admin), {"b": options}) == []
+
+
+def test_topic_configs_keep_records_for_the_retention_or_compact():
+    assert topic_configs(1000) == {"retention.ms": "1000"}
+    assert topic_configs(1000, compacted=True) == {"cleanup.policy": "compact"}
