@@ -11,9 +11,11 @@ import pytest
 from advocacy.content.v1.content_pb2 import ContentItem
 from advocacy.share.v1.share_pb2 import ShareMade
 from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_interceptor.exceptions import InvalidArgument
 from kafka.errors import TopicAlreadyExistsError
 
 from services.common.events import nonzero_time, optional_time, to_timestamp
+from services.common.ids import MAX_ID, check_id
 from services.common.kafka import start_producer
 from services.common.outbox import OutboxEvent
 from services.common.stream import topic_label
@@ -105,3 +107,21 @@ def test_create_missing_creates_what_is_missing_and_waits_for_those_only():
 def test_topic_configs_keep_records_for_the_retention_or_compact():
     assert topic_configs(1000) == {"retention.ms": "1000"}
     assert topic_configs(1000, compacted=True) == {"cleanup.policy": "compact"}
+
+
+def test_an_id_is_1_to_128_characters_in_every_service():
+    assert check_id("a" * MAX_ID, "advocate_id") == "a" * MAX_ID
+    for bad in ("", "a" * (MAX_ID + 1)):
+        with pytest.raises(InvalidArgument, match=r"advocate_id: must be 1\.\.128 characters"):
+            check_id(bad, "advocate_id")
+
+
+def test_an_optional_id_may_be_empty_but_not_longer():
+    assert check_id("", "actor_id", optional=True) == ""
+    with pytest.raises(InvalidArgument, match="actor_id: at most 128 characters"):
+        check_id("a" * (MAX_ID + 1), "actor_id", optional=True)
+
+
+def test_a_domain_raises_its_own_error_for_a_bad_id():
+    with pytest.raises(ValueError, match=r"profile\.advocate_id"):
+        check_id("", "profile.advocate_id", error=ValueError)

@@ -16,6 +16,7 @@ from advocacy.share.v1.share_pb2 import Advocate, NetworkConnection, Share, Shar
 from grpc_interceptor.exceptions import FailedPrecondition, GrpcException, InvalidArgument, NotFound, Unavailable
 
 from services.common.events import new_event_id, optional_time, to_timestamp, utcnow
+from services.common.ids import check_id
 from services.common.outbox import OutboxEvent
 from services.common.topics import SHARE_MADE
 from services.share.app.ports import AdvocateReader, ContentReader, ContentUnavailable, Notify, ShareStore
@@ -29,7 +30,6 @@ from services.share.domain.sharing import (
     share_id_for,
 )
 
-MAX_ID = 128
 MAX_MESSAGE = 5000
 MAX_CLIENT_FIELD = 1000
 
@@ -45,13 +45,6 @@ class ShareRequest:
     sharer_user_agent: str = ""
 
 
-def check_id(value: str, field: str) -> None:
-    if not value:
-        raise InvalidArgument(f"{field}: must not be empty")
-    if len(value) > MAX_ID:
-        raise InvalidArgument(f"{field}: at most {MAX_ID} characters")
-
-
 def validate(request: ShareRequest) -> None:
     check_id(request.content_id, "content_id")
     check_id(request.advocate_id, "advocate_id")
@@ -59,8 +52,7 @@ def validate(request: ShareRequest) -> None:
         raise InvalidArgument("network: must name a known network")
     if len(request.message) > MAX_MESSAGE:
         raise InvalidArgument(f"message: at most {MAX_MESSAGE} characters")
-    if len(request.idempotency_key) > MAX_ID:
-        raise InvalidArgument(f"idempotency_key: at most {MAX_ID} characters")
+    check_id(request.idempotency_key, "idempotency_key", optional=True)
     for value, field in (
         (request.sharer_client_ip, "sharer_client_ip"),
         (request.sharer_user_agent, "sharer_user_agent"),
