@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -14,9 +15,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_interceptor.exceptions import InvalidArgument
 from kafka.errors import TopicAlreadyExistsError
 
+from services.common import batching
 from services.common.events import nonzero_time, optional_time, to_timestamp
 from services.common.ids import MAX_ID, check_id
 from services.common.kafka import start_producer
+from services.common.metrics import EVENTS_CONSUMED
 from services.common.outbox import OutboxEvent
 from services.common.stream import topic_label
 from services.common.topics import create_missing, topic_configs
@@ -125,3 +128,25 @@ def test_an_optional_id_may_be_empty_but_not_longer():
 def test_a_domain_raises_its_own_error_for_a_bad_id():
     with pytest.raises(ValueError, match=r"profile\.advocate_id"):
         check_id("", "profile.advocate_id", error=ValueError)
+
+
+def test_process_batches_processes_the_admitted_events_and_counts_the_labels(monkeypatch: pytest.MonkeyPatch):
+    async def taken(stream: Any, max_events: int, linger: float) -> AsyncIterator[list[str]]:
+        for batch in (["a1", "a2"], ["held"], ["b1"]):
+            yield batch
+
+    class Admit:
+        async def admit(self, events: list[str]) -> list[str]:
+            return [e for e in events if e != "held"]  # an event delivered ahead: waits
+
+    seen: list[list[str]] = []
+
+    async def process(batch: Any) -> list[str]:
+        seen.append(list(batch))
+        return ["t-plumbing"] * len(batch)
+
+    monkeypatch.setattr(batching, "take_adaptive", taken)
+    before = EVENTS_CONSUMED.labels("t-plumbing")._value.get()
+    asyncio.run(batching.process_batches(cast(Any, None), cast(Any, Admit()), "a", process, 10, 0.0))
+    assert seen == [["a1", "a2"], ["b1"]]  # an empty admission is not processed
+    assert EVENTS_CONSUMED.labels("t-plumbing")._value.get() - before == 3
