@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import grpc
-from advocacy.common.v1.common_pb2 import Network
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged
 from grpc_interceptor.exceptions import Aborted, InvalidArgument, NotFound
@@ -23,6 +22,7 @@ from services.share.adapters.repository import AdvocateRepository, InvalidPageTo
 from services.share.app.engagement import RecordEngagement
 from services.share.app.shares import RecordShare, ShareRequest
 from services.share.domain import advocates as rules
+from services.share.domain.links import network_source
 
 # A business counter: new shares (retries excluded), by network (a small fixed set of values).
 SHARES = Counter("advocacy_share_shares_total", "Shares recorded (retries of a recorded share excluded).", ["network"])
@@ -154,7 +154,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             )
         )
         if created:
-            SHARES.labels(Network.Name(share.network).removeprefix("NETWORK_").lower()).inc()
+            SHARES.labels(network_source(share.network)).inc()
         return share_pb2.RecordShareResponse(share=share, created=created)
 
     async def ListSharesByAdvocate(
