@@ -12,13 +12,19 @@ batch grow (a short fixed linger made batches tiny); on an idle stream it is pur
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, cast
 
 import faust
 from faust.types import ChannelT, EventT
 from mode.utils.aiter import aiter
 from mode.utils.futures import notify
+
+from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
+from services.common.offsets import InOrder
+from services.common.stream import until_done
 
 
 async def take_adaptive(stream: faust.Stream, max_events: int, linger: float) -> AsyncIterator[list[EventT]]:
@@ -73,3 +79,28 @@ async def take_adaptive(stream: faust.Stream, max_events: int, linger: float) ->
             consuming = None
             full.clear()
             consumed.set()
+
+
+async def process_batches(
+    stream: faust.StreamT,
+    in_order: InOrder,
+    agent: str,
+    process: Callable[[Sequence[EventT]], Awaitable[Sequence[str] | None]],
+    max_events: int,
+    linger: float,
+) -> None:
+    """An agent's loop: batches taken adaptively, admitted in offset order per partition (what
+    Faust delivered ahead waits), each processed until it succeeds (`until_done`: never skipped).
+    A `process` that returns the topic label of each event it processed has them counted consumed,
+    the batch's time spread over them; one that returns None counts nothing."""
+    async for taken in take_adaptive(cast(faust.Stream, stream), max_events, linger):
+        batch = await in_order.admit(taken)
+        if not batch:
+            continue
+        start = time.perf_counter()
+        labels = await until_done(agent, batch, partial(process, batch))
+        if labels:
+            elapsed = (time.perf_counter() - start) / len(labels)
+            for label in labels:
+                EVENTS_CONSUMED.labels(label).inc()
+                EVENT_PROCESSING_SECONDS.labels(label).observe(elapsed)

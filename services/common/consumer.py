@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from pymongo.errors import PyMongoError
 
+from services.common.kafka import start_producer
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.retry import retrying
 from services.common.topics import DeadLetter, send_dead_letters
@@ -141,11 +142,5 @@ class ConsumerLoop:
         if not poison:
             return
         if self._producer is None:
-            producer = self._producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self._producer_factory)
         await send_dead_letters(poison, self._producer)

@@ -30,3 +30,9 @@ def from_timestamp(ts: Timestamp) -> datetime:
 def optional_time(message: Message, field: str) -> datetime | None:
     """A Timestamp field as a datetime, or None when it is not set."""
     return from_timestamp(getattr(message, field)) if message.HasField(field) else None
+
+
+def nonzero_time(ts: Timestamp) -> datetime | None:
+    """A Timestamp as a datetime, or None for the zero Timestamp (1970-01-01T00:00:00Z): where an
+    explicitly sent zero must count as missing too (analytics' event times and ranges)."""
+    return from_timestamp(ts) if ts.seconds or ts.nanos else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiokafka import AIOKafkaProducer
 
 from services.common.config import ServiceSettings
@@ -17,3 +19,15 @@ def kafka_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProduce
         linger_ms=2,
         request_timeout_ms=15_000,
     )
+
+
+async def start_producer(factory: Callable[[], AIOKafkaProducer]) -> AIOKafkaProducer:
+    """A started producer from `factory` (for those that start one only when first needed). If
+    starting fails it is stopped before the error goes on: its half-open connections are closed."""
+    producer = factory()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer

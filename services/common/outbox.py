@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -23,11 +23,21 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
 from services.common.events import utcnow
+from services.common.kafka import start_producer
 from services.common.logging import get_logger
 from services.common.metrics import EVENTS_PRODUCED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from services.common.retry import retrying
 
 log = get_logger(__name__)
+
+
+class _Event(Protocol):
+    """Every event message of the contract: an `event_id` and protobuf serialization."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    def SerializeToString(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ class OutboxEvent:
     topic: str
     key: str
     value: bytes
+
+    @classmethod
+    def of(cls, event: _Event, topic: str, key: str) -> OutboxEvent:
+        """The outbox element that sends `event` to `topic` under `key`, with the event's own id."""
+        return cls(event_id=event.event_id, topic=topic, key=key, value=event.SerializeToString())
 
     def to_document(self, created_at: datetime | None = None) -> dict[str, Any]:
         at = created_at or utcnow()
@@ -160,13 +175,7 @@ class OutboxRelay:
 
     async def _connect(self) -> None:
         if self._producer is None:
-            producer = self._producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self._producer_factory)
 
     async def _reset_producer(self) -> None:
         producer, self._producer = self._producer, None

@@ -41,9 +41,13 @@ class TopicSpec:
     compacted: bool = False
 
     def configs(self) -> dict[str, str]:
-        if self.compacted:
-            return {"cleanup.policy": "compact"}
-        return {"retention.ms": str(self.retention_ms)}
+        return topic_configs(self.retention_ms, self.compacted)
+
+
+def topic_configs(retention_ms: int, compacted: bool = False) -> dict[str, str]:
+    """A topic's cleanup configs: a compacted topic keeps the latest record per key for good (a
+    view's source), any other one its records for `retention_ms`."""
+    return {"cleanup.policy": "compact"} if compacted else {"retention.ms": str(retention_ms)}
 
 
 CONTENT_PUBLISHED = TopicSpec("content-published", 4, 30 * DAY_MS, ContentPublished)
@@ -160,6 +164,25 @@ def desired_topics(prefix: str = "") -> dict[str, dict]:
     return topics
 
 
+def create_missing(admin: KafkaAdminClient, topics: dict[str, dict], timeout_s: float = 60.0) -> list[str]:
+    """Creates those of `topics` (name -> kafka-python `create_topics` options) that do not exist
+    and waits until they have leaders; returns the names it created. Blocking."""
+    existing = set(admin.list_topics())
+    created: list[str] = []
+    for name, options in topics.items():
+        if name in existing:
+            continue
+        try:
+            admin.create_topics({name: options}, timeout_ms=60_000)
+            created.append(name)
+        except TopicAlreadyExistsError:
+            pass  # another process provisioned it first
+    if created:
+        # Generous: on a loaded 2-core machine new topics can take seconds to get their leaders.
+        admin.wait_for_topics(created, timeout_ms=int(timeout_s * 1000))
+    return created
+
+
 def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list[str]:
     """Creates missing topics and waits until they have leaders; returns the names it created."""
     # A broker still starting: ask again every 0.5 s until the deadline.
@@ -172,19 +195,6 @@ def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list
         log_level="info",
     )(KafkaAdminClient, bootstrap_servers=bootstrap, client_id="advocacy-provisioner")
     try:
-        existing = set(admin.list_topics())
-        created: list[str] = []
-        for name, options in desired_topics(prefix).items():
-            if name in existing:
-                continue
-            try:
-                admin.create_topics({name: options}, timeout_ms=60_000)
-                created.append(name)
-            except TopicAlreadyExistsError:
-                pass  # another process provisioned it first
-        if created:
-            # Generous: on a loaded 2-core machine new topics can take seconds to get their leaders.
-            admin.wait_for_topics(created, timeout_ms=int(timeout_s * 1000))
-        return created
+        return create_missing(admin, desired_topics(prefix), timeout_s)
     finally:
         admin.close()

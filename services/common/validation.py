@@ -20,6 +20,8 @@ from google.protobuf.message import Message
 from grpc_interceptor import AsyncServerInterceptor
 from grpc_interceptor.exceptions import InvalidArgument
 
+from services.common.ids import check_id
+
 # Above every field-specific limit in the services (the longest is a 10,000-character comment).
 MAX_STRING = 10_000
 MAX_BYTES = 10_000
@@ -29,6 +31,11 @@ MAX_MAP = 100
 # google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
 MIN_SECONDS = -62_135_596_800
 MAX_SECONDS = 253_402_300_799
+
+
+def check_request_id(value: str, field: str, *, optional: bool = False) -> str:
+    """An id a request names, by the one rule (services/common/ids.py); INVALID_ARGUMENT if not."""
+    return check_id(value, field, optional=optional, error=InvalidArgument)
 
 
 def check_request(message: Message, prefix: str = "") -> None:

@@ -32,12 +32,7 @@ class ContentEvents:
 
     def published(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:
         event = ContentPublished(event_id=new_event_id(), occurred_at=to_timestamp(now), kind=kind, item=item)
-        return OutboxEvent(
-            event_id=event.event_id,
-            topic=self._topic(CONTENT_PUBLISHED.name),
-            key=item.content_id,
-            value=event.SerializeToString(),
-        )
+        return OutboxEvent.of(event, self._topic(CONTENT_PUBLISHED.name), key=item.content_id)
 
 
 def advance(

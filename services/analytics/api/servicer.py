@@ -22,8 +22,9 @@ from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
 from services.analytics.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
 from services.common import paging
-from services.common.events import from_timestamp, to_timestamp
+from services.common.events import nonzero_time, to_timestamp
 from services.common.read_cache import ReadCache
+from services.common.validation import check_request_id
 
 _GRANULARITY = {
     pb.GRANULARITY_HOUR: Granularity.HOUR,
@@ -45,10 +46,8 @@ _OPTIONAL = ("engagement_rate", "ctr", "amplification_ratio", "adoption", "share
 
 
 def _time(ts: Timestamp, name: str) -> datetime | None:
-    if not ts.seconds and not ts.nanos:
-        return None
     try:
-        return from_timestamp(ts)
+        return nonzero_time(ts)
     except ValueError as exc:
         raise InvalidArgument(f"{name}: {exc}") from exc
 
@@ -119,8 +118,8 @@ def series_query(request: pb.GetStatsRequest) -> SeriesQuery:
     if request.dimension == pb.DIMENSION_UNSPECIFIED or request.dimension not in pb.Dimension.values():
         raise InvalidArgument("dimension: required")
     dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
-    if dimension != "PROGRAM" and (not request.key or len(request.key) > 128):
-        raise InvalidArgument("key: must be 1..128 characters")
+    if dimension != "PROGRAM":
+        check_request_id(request.key, "key")
     asked = request.granularity or DEFAULT_GRANULARITY
     if asked not in _GRANULARITY:
         raise InvalidArgument(f"granularity: unknown value {request.granularity}")
@@ -158,8 +157,7 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
     async def GetContentStats(
         self, request: pb.GetContentStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ContentStats:
-        if not request.content_id or len(request.content_id) > 128:
-            raise InvalidArgument("content_id: must be 1..128 characters")
+        check_request_id(request.content_id, "content_id")
         content_id = request.content_id
         shares, sharers, reach = await self._cache.get(
             ("content", content_id), lambda: self._repo().content_stats(content_id)
@@ -287,10 +285,8 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
     async def ListComments(
         self, request: pb.ListCommentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListCommentsResponse:
-        if not request.content_id or len(request.content_id) > 128:
-            raise InvalidArgument("content_id: must be 1..128 characters")
-        if not request.requester_id or len(request.requester_id) > 128:
-            raise InvalidArgument("requester_id: must be 1..128 characters")
+        check_request_id(request.content_id, "content_id")
+        check_request_id(request.requester_id, "requester_id")
         limit = paging.page_size(request.limit, COMMENTS_DEFAULT, COMMENTS_MAX, field="limit")
         size = paging.page_size(request.page_size, limit, COMMENTS_MAX)
         scope = f"comments|{request.content_id}"

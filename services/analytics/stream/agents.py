@@ -14,8 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import faust
 from advocacy.content.v1.content_pb2 import ContentPublished
@@ -24,11 +23,11 @@ from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
 from services.analytics.stream.ingest import Fact, Ingest, InvalidEvent
-from services.common.batching import take_adaptive
+from services.common.batching import process_batches
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
-from services.common.stream import Poison, dead_letter_all, sort_out, until_done
+from services.common.stream import Poison, dead_letter_all, sort_out
 from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEMENT_OBSERVED, SHARE_MADE, TopicSpec
 
 log = get_logger(__name__)
@@ -81,22 +80,13 @@ def _register_batched(
         # Offsets of a batch are acknowledged only after its facts are stored and its poison
         # messages are in the DLQ; a partition's events are taken in offset order, so nothing
         # Faust skipped is left behind uncommitted.
-        async for taken in take_adaptive(cast(faust.Stream, stream), BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS):
-            batch = await in_order.admit(taken)
-            if not batch:
-                continue
-            start = time.perf_counter()
-            facts = await until_done(agent, batch, partial(store, batch))
-            elapsed = (time.perf_counter() - start) / max(len(batch), 1)
-            EVENTS_CONSUMED.labels(spec.name).inc(len(facts))
-            for _ in facts:
-                EVENT_PROCESSING_SECONDS.labels(spec.name).observe(elapsed)
+        await process_batches(stream, in_order, agent, store, BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS)
 
-    async def store(batch: Sequence[EventT]) -> list[Fact]:
+    async def store(batch: Sequence[EventT]) -> list[str]:
         facts, poison = sort_out(batch, to_fact)
         await dead_letter_all(app, poison)
         await ingest.facts(facts)
-        return facts
+        return [spec.name] * len(facts)
 
     agent = f"analytics-{spec.name}"
     in_order = InOrder(app, agent)
@@ -113,10 +103,7 @@ def _register(
     async def process(stream: faust.StreamT) -> None:
         # Taken in batches only so that a batch's poison messages are dead-lettered together; the
         # good events are handled one at a time, in order. Offsets acknowledged after the batch.
-        async for taken in take_adaptive(cast(faust.Stream, stream), BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS):
-            batch = await in_order.admit(taken)
-            if batch:
-                await until_done(agent, batch, partial(handle_batch, batch))
+        await process_batches(stream, in_order, agent, handle_batch, BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS)
 
     async def handle_batch(batch: Sequence[EventT]) -> None:
         # Retried as a whole after a failure: handling an event again changes nothing.

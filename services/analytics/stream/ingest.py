@@ -13,7 +13,6 @@ from typing import Any
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementKind, EngagementObserved, ShareMade
-from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter
 
 from services.analytics.adapters.facts import AnalyticsRepository, ContentState, fact_document
@@ -21,7 +20,7 @@ from services.analytics.domain.audience import AudienceRule, Period
 from services.analytics.domain.metrics import Totals, reach_key
 from services.analytics.domain.report import Member
 from services.analytics.domain.windows import click_key, is_too_late
-from services.common.events import from_timestamp, utcnow
+from services.common.events import nonzero_time, utcnow
 
 TOO_LATE = Counter(
     "advocacy_analytics_too_late_events_total",
@@ -47,10 +46,6 @@ class InvalidEvent(ValueError):
 
 def network_name(value: int) -> str:
     return Network.Name(value).removeprefix("NETWORK_")
-
-
-def _ts(ts: Timestamp) -> datetime | None:
-    return from_timestamp(ts) if ts.seconds or ts.nanos else None
 
 
 class Ingest:
@@ -95,7 +90,7 @@ class Ingest:
         return self.engagement_fact(event, arrived_at)
 
     def share_fact(self, event: ShareMade, arrived_at: datetime | None = None) -> Fact:
-        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        occurred_at = self._required(event.event_id, nonzero_time(event.occurred_at))
         share = event.share
         if not share.content_id or not share.advocate_id:
             raise InvalidEvent("share: content_id and advocate_id are required")
@@ -120,7 +115,7 @@ class Ingest:
         return Fact(doc, "share-made", reach_key=reach_key(share.content_id, share.advocate_id, network))
 
     def engagement_fact(self, event: EngagementObserved, arrived_at: datetime | None = None) -> Fact:
-        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        occurred_at = self._required(event.event_id, nonzero_time(event.occurred_at))
         if not event.content_id or not event.advocate.advocate_id:
             raise InvalidEvent("content_id and advocate.advocate_id are required")
         count = max(event.count, 1)
@@ -185,16 +180,16 @@ class Ingest:
         return stored
 
     async def advocate_changed(self, event: AdvocateChanged) -> bool:
-        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        occurred_at = self._required(event.event_id, nonzero_time(event.occurred_at))
         profile = event.advocate.profile
         if not profile.advocate_id:
             raise InvalidEvent("advocate.profile.advocate_id: missing")
         periods = []
         for p in event.enrolments:
-            enrolled_at = _ts(p.enrolled_at)
+            enrolled_at = nonzero_time(p.enrolled_at)
             if enrolled_at is None:
                 raise InvalidEvent("enrolments.enrolled_at: missing")
-            periods.append(Period(enrolled_at, _ts(p.left_at)))
+            periods.append(Period(enrolled_at, nonzero_time(p.left_at)))
         state = Member(
             advocate_id=profile.advocate_id,
             team=profile.team,
@@ -207,7 +202,7 @@ class Ingest:
         return await self._repo().upsert_advocate(state, occurred_at)
 
     async def content_published(self, event: ContentPublished) -> bool:
-        occurred_at = self._required(event.event_id, _ts(event.occurred_at))
+        occurred_at = self._required(event.event_id, nonzero_time(event.occurred_at))
         item = event.item
         if not item.content_id:
             raise InvalidEvent("item.content_id: missing")

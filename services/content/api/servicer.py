@@ -15,15 +15,16 @@ from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
+from services.common import paging
 from services.common.auth import ADVOCATE, current_caller
 from services.common.events import from_timestamp, optional_time, to_timestamp, utcnow
+from services.common.validation import check_request_id
 from services.content.adapters.repository import ContentRepository, version_id
 from services.content.adapters.views import FeedViews
 from services.content.api.sources import SourceAdmin
 from services.content.app.previews import PreviewReader
 from services.content.domain import feed
 from services.content.domain.lifecycle import (
-    MAX_SHORT,
     MAX_SUMMARY,
     MAX_TITLE,
     Action,
@@ -77,21 +78,10 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
-def _check_short(value: str, field: str) -> None:
-    if len(value) > MAX_SHORT:
-        raise InvalidArgument(f"{field}: at most {MAX_SHORT} characters")
-
-
 def _visible_to_advocate(item: ContentItem, advocate_id: str) -> bool:
     """Published (or expired: an advocate's old shares point at it) items, and their own suggestions."""
     shared_statuses = (ContentStatus.CONTENT_STATUS_PUBLISHED, ContentStatus.CONTENT_STATUS_EXPIRED)
     return item.status in shared_statuses or item.suggested_by == advocate_id
-
-
-def _page_size(value: int) -> int:
-    if value < 0 or value > MAX_PAGE_SIZE:
-        raise InvalidArgument(f"page_size: must be 0..{MAX_PAGE_SIZE} (0 = {DEFAULT_PAGE_SIZE})")
-    return value or DEFAULT_PAGE_SIZE
 
 
 def _editable_copy(source: ContentItem) -> ContentItem:
@@ -164,7 +154,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def CreateContent(
         self, request: content_pb2.CreateContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        _check_short(request.item.author_id, "item.author_id")
+        check_request_id(request.item.author_id, "item.author_id", optional=True)
         return await self._create(request.item, ContentStatus.CONTENT_STATUS_DRAFT, request.item.author_id)
 
     async def SuggestContent(
@@ -172,7 +162,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> ContentItem:
         if not request.advocate_id.strip():
             raise InvalidArgument("advocate_id: must not be empty")
-        _check_short(request.advocate_id, "advocate_id")
+        check_request_id(request.advocate_id, "advocate_id", optional=True)
         item = request.item
         if not item.title.strip() and item.url:
             item = await self._from_preview(item)
@@ -217,9 +207,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         return item
 
     async def _get(self, content_id: str) -> ContentItem:
-        if not content_id:
-            raise InvalidArgument("content_id: must not be empty")
-        _check_short(content_id, "content_id")
+        check_request_id(content_id, "content_id")
         item = await self._repo.get(content_id)
         if item is None:
             raise NotFound(f"content {content_id!r} not found")
@@ -230,8 +218,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     ) -> ContentItem:
         if request.expected_version <= 0:
             raise InvalidArgument("expected_version: required (the version the edit is based on)")
-        _check_short(request.actor_id, "actor_id")
-        _check_short(request.item.author_id, "item.author_id")
+        check_request_id(request.actor_id, "actor_id", optional=True)
+        check_request_id(request.item.author_id, "item.author_id", optional=True)
         current = await self._get(request.content_id)
         self._check_version(request.expected_version, current)
         try:
@@ -279,7 +267,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
             raise Aborted(f"version conflict: expected {expected}, current is {item.version}")
 
     async def _transition(self, request: content_pb2.TransitionRequest, action: Action) -> ContentItem:
-        _check_short(request.actor_id, "actor_id")
+        check_request_id(request.actor_id, "actor_id", optional=True)
         if len(request.reason) > MAX_SUMMARY:
             raise InvalidArgument(f"reason: at most {MAX_SUMMARY} characters")
         item = await self._get(request.content_id)
@@ -303,7 +291,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def ListContent(
         self, request: content_pb2.ListContentRequest, context: grpc.aio.ServicerContext
     ) -> content_pb2.ListContentResponse:
-        size = _page_size(request.page_size)
+        size = paging.page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if request.status not in ContentStatus.values():
             raise InvalidArgument(f"status: unknown value {request.status}")
         after: str | None = None
@@ -323,10 +311,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def ListFeed(
         self, request: content_pb2.ListFeedRequest, context: grpc.aio.ServicerContext
     ) -> content_pb2.ListFeedResponse:
-        if not request.advocate_id:
-            raise InvalidArgument("advocate_id: must not be empty")
-        _check_short(request.advocate_id, "advocate_id")
-        size = _page_size(request.page_size)
+        check_request_id(request.advocate_id, "advocate_id")
+        size = paging.page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         try:
             after = feed.decode_token(request.page_token) if request.page_token else None
         except feed.InvalidPageToken as exc:

@@ -12,9 +12,9 @@ from grpc_interceptor.exceptions import InvalidArgument, NotFound
 from services.common import paging
 from services.common.auth import current_caller
 from services.common.events import to_timestamp, utcnow
+from services.common.validation import check_request_id
 from services.content.adapters.sources import SourceRepository
 from services.content.app.feed_items import source_defaults
-from services.content.domain.lifecycle import MAX_SHORT
 from services.content.domain.sources import InvalidSource, validate_source
 
 DEFAULT_PAGE = 100
@@ -65,7 +65,7 @@ class SourceAdmin:
         return content_pb2.ListSourcesResponse(sources=configs, next_page_token=token)
 
     async def pause(self, request: content_pb2.PauseSourceRequest) -> FeedSource:
-        _check_id(request.source_id)
+        check_request_id(request.source_id, "source_id")
         source = await self._sources.set_paused(request.source_id, request.paused)
         if source is None:
             raise NotFound(f"source {request.source_id!r} not found")
@@ -76,12 +76,7 @@ class SourceAdmin:
         return source
 
     async def delete(self, request: content_pb2.DeleteSourceRequest) -> content_pb2.DeleteSourceResponse:
-        _check_id(request.source_id)
+        check_request_id(request.source_id, "source_id")
         if not await self._sources.delete(request.source_id):
             raise NotFound(f"source {request.source_id!r} not found")
         return content_pb2.DeleteSourceResponse()
-
-
-def _check_id(source_id: str) -> None:
-    if not source_id or len(source_id) > MAX_SHORT:
-        raise InvalidArgument(f"source_id: must be 1..{MAX_SHORT} characters")

@@ -10,11 +10,10 @@ import grpc
 from advocacy.notify.v1 import notify_pb2, notify_pb2_grpc
 from grpc_interceptor.exceptions import InvalidArgument
 
+from services.common.validation import check_request_id
 from services.notify.app.preferences import PreferencesService
 from services.notify.domain.notification import ChannelName, Kind
 from services.notify.domain.preferences import DigestFrequency, Preferences, parse_local_time
-
-MAX_ID = 200
 
 _CHANNELS = {
     notify_pb2.CHANNEL_EMAIL: ChannelName.EMAIL,
@@ -33,12 +32,6 @@ _DIGESTS = {
     notify_pb2.DIGEST_FREQUENCY_DAILY: DigestFrequency.DAILY,
     notify_pb2.DIGEST_FREQUENCY_WEEKLY: DigestFrequency.WEEKLY,
 }
-
-
-def _check_id(value: str) -> str:
-    if not value or len(value) > MAX_ID:
-        raise InvalidArgument(f"advocate_id: required, at most {MAX_ID} characters")
-    return value
 
 
 def from_proto(message: notify_pb2.Preferences) -> Preferences:
@@ -92,7 +85,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def GetPreferences(
         self, request: notify_pb2.GetPreferencesRequest, context: grpc.aio.ServicerContext
     ) -> notify_pb2.AdvocatePreferences:
-        advocate_id = _check_id(request.advocate_id)
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
         prefs, default = await self._prefs.effective(advocate_id)
         return notify_pb2.AdvocatePreferences(
             advocate_id=advocate_id, preferences=to_proto(prefs), company_default=default
@@ -101,7 +94,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def UpdatePreferences(
         self, request: notify_pb2.UpdatePreferencesRequest, context: grpc.aio.ServicerContext
     ) -> notify_pb2.AdvocatePreferences:
-        advocate_id = _check_id(request.advocate_id)
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
         if not request.HasField("preferences"):
             raise InvalidArgument("preferences: required")
         prefs = await self._validated(self._prefs.update(advocate_id, from_proto(request.preferences)))
@@ -110,7 +103,7 @@ class NotifyServicer(notify_pb2_grpc.NotifyServiceServicer):
     async def OptOut(
         self, request: notify_pb2.OptOutRequest, context: grpc.aio.ServicerContext
     ) -> notify_pb2.AdvocatePreferences:
-        advocate_id = _check_id(request.advocate_id)
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
         prefs = await self._prefs.opt_out(advocate_id)
         return notify_pb2.AdvocatePreferences(advocate_id=advocate_id, preferences=to_proto(prefs))
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from kafka.admin import KafkaAdminClient
-from kafka.errors import TopicAlreadyExistsError
 
-from services.common.topics import DAY_MS
+from services.common.topics import DAY_MS, create_missing, topic_configs
 
 
 def ensure_internal_topics(
@@ -15,21 +14,7 @@ def ensure_internal_topics(
     declare them itself, so they must exist first."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="advocacy-rewards")
     try:
-        existing = set(admin.list_topics())
-        for name in names:
-            if name in existing:
-                continue
-            try:
-                options = {
-                    "num_partitions": partitions,
-                    "replication_factor": replication,
-                    # A compacted topic keeps the latest record per key for good (a view's source).
-                    "configs": {"cleanup.policy": "compact"}
-                    if name in compacted
-                    else {"retention.ms": str(30 * DAY_MS)},
-                }
-                admin.create_topics({name: options}, wait_for_metadata=True)
-            except TopicAlreadyExistsError:
-                pass
+        options = {"num_partitions": partitions, "replication_factor": replication}
+        create_missing(admin, {n: {**options, "configs": topic_configs(30 * DAY_MS, n in compacted)} for n in names})
     finally:
         admin.close()

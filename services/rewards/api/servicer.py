@@ -15,6 +15,7 @@ from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, Not
 from services.common import paging
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
+from services.common.validation import check_request_id
 from services.rewards.adapters.accounts import AccountsUnavailable
 from services.rewards.adapters.ledger import LedgerRepository, entry_message
 from services.rewards.adapters.redemption import (
@@ -39,7 +40,6 @@ MAX_PAGE = 500
 DEFAULT_LEDGER_PAGE = 50
 DEFAULT_CATALOG_PAGE = 100
 LEDGER_CHECK_SECONDS = 120.0  # GetBalance's optional ledger scan
-MAX_ID = 128
 MAX_NAME = 200
 # Costs and stock: bounded so sums stay far inside int64.
 MAX_AMOUNT = 1_000_000_000
@@ -73,12 +73,6 @@ class Repositories:
     rule_sets: RuleSetRepository
     campaigns: CampaignRepository
     redemptions: Redemptions
-
-
-def _id(value: str, field: str) -> str:
-    if not value or len(value) > MAX_ID:
-        raise InvalidArgument(f"{field}: must be 1..{MAX_ID} characters")
-    return value
 
 
 async def _account(accounts: AccountReader, advocate_id: str) -> dict[str, int]:
@@ -151,7 +145,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     async def GetBalance(
         self, request: rewards_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Balance:
-        advocate_id = _id(request.advocate_id, "advocate_id")
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
         r = self._repos()
         summary = await _account(r.accounts, advocate_id)
         points = int(summary.get("earned", 0)) - int(summary.get("redeemed", 0))
@@ -166,7 +160,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     async def ListLedger(
         self, request: rewards_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.ListLedgerResponse:
-        advocate_id = _id(request.advocate_id, "advocate_id")
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
         size = paging.page_size(request.page_size, DEFAULT_LEDGER_PAGE, MAX_PAGE)
         after = None
         if request.page_token:
@@ -182,8 +176,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         if request.period not in PERIODS:
             raise InvalidArgument("period: must be WEEK, MONTH, QUARTER or ALL_TIME")
         for value, field in ((request.team, "team"), (request.campaign_id, "campaign_id"), (request.day, "day")):
-            if len(value) > MAX_ID:
-                raise InvalidArgument(f"{field}: at most {MAX_ID} characters")
+            check_request_id(value, field, optional=True)
         if not 0 <= request.limit <= MAX_PAGE:
             raise InvalidArgument(f"limit: must be 0..{MAX_PAGE}")
         try:
@@ -209,7 +202,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     async def GetBadges(
         self, request: rewards_pb2.GetBadgesRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Badges:
-        advocate_id = _id(request.advocate_id, "advocate_id")
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
         summary = await _account(self._repos().accounts, advocate_id)
         rules = await self._rules()
         facts = badges.BadgeFacts(
@@ -245,7 +238,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.UpsertCatalogItemRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.CatalogItem:
         item = request.item
-        _id(item.item_id, "item.item_id")
+        check_request_id(item.item_id, "item.item_id")
         if not item.name.strip() or len(item.name) > MAX_NAME:
             raise InvalidArgument(f"item.name: must be 1..{MAX_NAME} characters")
         if not 0 < item.cost <= MAX_AMOUNT:
@@ -257,9 +250,9 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
     async def Redeem(
         self, request: rewards_pb2.RedeemRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.RedeemResponse:
-        advocate_id = _id(request.advocate_id, "advocate_id")
-        item_id = _id(request.item_id, "item_id")
-        key = _id(request.idempotency_key, "idempotency_key")
+        advocate_id = check_request_id(request.advocate_id, "advocate_id")
+        item_id = check_request_id(request.item_id, "item_id")
+        key = check_request_id(request.idempotency_key, "idempotency_key")
         try:
             out = await self._repos().redemptions.redeem(advocate_id, item_id, key)
         except UnknownItem:
@@ -297,7 +290,7 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.UpsertCampaignRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Campaign:
         c = request.campaign
-        _id(c.campaign_id, "campaign.campaign_id")
+        check_request_id(c.campaign_id, "campaign.campaign_id")
         if not c.HasField("starts_at") or not c.HasField("ends_at"):
             raise InvalidArgument("campaign.starts_at: starts_at and ends_at are required")
         starts, ends = from_timestamp(c.starts_at), from_timestamp(c.ends_at)
@@ -321,9 +314,9 @@ def _item(d: dict) -> rewards_pb2.CatalogItem:
 def board_id(board: int, period_key: str, team: str, campaign_id: str) -> str:
     """The board's id (leaderboards.board_id), with only the argument the board uses."""
     if board == rewards_pb2.BOARD_TEAM:
-        return leaderboards.board_id(leaderboards.TEAM, _id(team, "team"), period_key)
+        return leaderboards.board_id(leaderboards.TEAM, check_request_id(team, "team"), period_key)
     if board == rewards_pb2.BOARD_CAMPAIGN:
-        return leaderboards.board_id(leaderboards.CAMPAIGN, _id(campaign_id, "campaign_id"), period_key)
+        return leaderboards.board_id(leaderboards.CAMPAIGN, check_request_id(campaign_id, "campaign_id"), period_key)
     names = {
         rewards_pb2.BOARD_GLOBAL: leaderboards.GLOBAL,
         rewards_pb2.BOARD_LEADERS: leaderboards.LEADERS,

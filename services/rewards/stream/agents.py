@@ -39,10 +39,9 @@ from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 
-from services.common.batching import take_adaptive
-from services.common.events import from_timestamp
+from services.common.batching import process_batches
+from services.common.events import from_timestamp, optional_time
 from services.common.logging import get_logger
-from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
 from services.common.stream import (
     DurableTable,
@@ -51,6 +50,7 @@ from services.common.stream import (
     durable_table,
     proto_topic,
     sort_out,
+    topic_label,
     until_done,
 )
 from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
@@ -63,7 +63,6 @@ from services.rewards.adapters.store import (
     RulesCache,
 )
 from services.rewards.app.boards import BoardKeeper
-from services.rewards.app.incoming import Incoming
 from services.rewards.app.processor import AwardProcessor
 from services.rewards.domain.rules import EarlySharerRanking, rank_early_sharer
 from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT, decode, sweep_message
@@ -225,20 +224,15 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     async def award(stream: faust.StreamT) -> None:
         # Offsets of a take are acknowledged only after the whole take is processed, and only in
         # offset order per partition (the state records the highest offset applied).
-        async for taken in take_adaptive(cast(faust.Stream, stream), TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS):
-            batch = await in_order.admit(taken)
-            if batch:
-                start = time.perf_counter()
-                events = await until_done("award", batch, partial(decode_and_process, batch))
-                _observe(events, [_base_name(app, e.event.message.topic) for e in events], start)
+        await process_batches(stream, in_order, "award", decode_and_process, TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS)
 
-    async def decode_and_process(taken: Sequence[EventT]) -> list[Incoming]:
-        events, poison = sort_out(taken, lambda event: decode(event, _base_name(app, event.message.topic)))
+    async def decode_and_process(taken: Sequence[EventT]) -> list[str]:
+        events, poison = sort_out(taken, lambda event: decode(event, topic_label(app, event.message.topic)))
         await dead_letter_all(app, poison)  # all in flight at once, acknowledged before the offsets
         for n in range(0, len(events), BATCH_MAX_EVENTS):
             effects = await processor.process(events[n : n + BATCH_MAX_EVENTS])
             POINTS_EVENTS_REPLAYED.inc(effects.replayed)
-        return events
+        return [topic_label(app, e.event.message.topic) for e in events]
 
     _register_ledger_sink(app, points, deps)
     _register_early_sharers(app, topic, deps)
@@ -253,10 +247,7 @@ def _register_ledger_sink(app: faust.App, points: faust.TopicT, deps: Callable[[
     async def ledger_sink(stream: faust.StreamT) -> None:
         # In offset order too: an event Faust delivers ahead of unprocessed ones would otherwise
         # leave them never fetched again.
-        async for taken in take_adaptive(cast(faust.Stream, stream), TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS):
-            batch = await sink_order.admit(taken)
-            if batch:
-                await until_done("ledger-sink", batch, partial(store_entries, batch))
+        await process_batches(stream, sink_order, "ledger-sink", store_entries, TAKE_MAX_EVENTS, BATCH_LINGER_SECONDS)
 
     async def store_entries(taken: Sequence[EventT]) -> None:
         docs, poison = sort_out(taken, lambda event: entry_document(cast(PointsAwarded, event.value).entry))
@@ -328,10 +319,7 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
 
     @app.agent(shares_only, name="route-shares")
     async def route_shares(stream: faust.StreamT) -> None:
-        async for taken in take_adaptive(cast(faust.Stream, stream), BATCH_MAX_EVENTS, BATCH_LINGER_SECONDS):
-            batch = await routing.admit(taken)
-            if batch:
-                await until_done("route-shares", batch, partial(route_all, batch))
+        await process_batches(stream, routing, "route-shares", route_all, BATCH_MAX_EVENTS, BATCH_LINGER_SECONDS)
 
     async def route_all(batch: Sequence[EventT]) -> None:
         # In order (the early-sharer ranking is by arrival per item); a retry re-sends, and the
@@ -358,7 +346,7 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
         content_id = share.share.content_id
         ranking = EarlySharerRanking.from_dict(rankings.get(content_id))
         before = len(ranking.sharers)
-        published = from_timestamp(share.content_published_at) if share.HasField("content_published_at") else None
+        published = optional_time(share, "content_published_at")
         ranked = rank_early_sharer(
             ranking,
             share.share.advocate_id,
@@ -373,15 +361,3 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
         if ranked == share.event_id:
             # Also on a replay (the same share ranked before): the award side de-duplicates.
             await (await app.producer.send(early_name, share.share.advocate_id.encode(), event.value, None, None, None))
-
-
-def _observe(events: Sequence[Incoming], topics: list[str], start: float) -> None:
-    elapsed = (time.perf_counter() - start) / max(len(events), 1)
-    for name in topics:
-        EVENTS_CONSUMED.labels(name).inc()
-        EVENT_PROCESSING_SECONDS.labels(name).observe(elapsed)
-
-
-def _base_name(app: faust.App, topic: str) -> str:
-    prefix = getattr(app, "advocacy_topic_prefix", "")
-    return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic

@@ -8,21 +8,22 @@ from collections.abc import Callable
 from datetime import datetime
 
 import grpc
-from advocacy.common.v1.common_pb2 import Network
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged
 from grpc_interceptor.exceptions import Aborted, InvalidArgument, NotFound
 from prometheus_client import Counter
 
+from services.common import paging
 from services.common.events import new_event_id, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
 from services.common.retry import retrying
 from services.common.topics import ADVOCATE_CHANGED
+from services.common.validation import check_request_id
 from services.share.adapters.repository import AdvocateRepository, InvalidPageToken, ShareRepository
 from services.share.app.engagement import RecordEngagement
 from services.share.app.shares import RecordShare, ShareRequest
-from services.share.app.shares import check_id as _check_id
 from services.share.domain import advocates as rules
+from services.share.domain.links import network_source
 
 # A business counter: new shares (retries excluded), by network (a small fixed set of values).
 SHARES = Counter("advocacy_share_shares_total", "Shares recorded (retries of a recorded share excluded).", ["network"])
@@ -35,14 +36,6 @@ SAVE_ATTEMPTS = 5
 
 class _VersionConflict(Exception):
     """A concurrent write of the advocate won the compare-and-set."""
-
-
-def _page_size(value: int) -> int:
-    if value == 0:
-        return DEFAULT_PAGE
-    if not 1 <= value <= MAX_PAGE:
-        raise InvalidArgument(f"page_size: must be 1..{MAX_PAGE}")
-    return value
 
 
 class ShareServicer(share_pb2_grpc.ShareServiceServicer):
@@ -103,19 +96,14 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             enrolments=list(nxt.enrolments),
             version=nxt.version,
         )
-        outbox = OutboxEvent(
-            event_id=event.event_id,
-            topic=self._topic(ADVOCATE_CHANGED.name),
-            key=advocate_id,
-            value=event.SerializeToString(),
-        )
+        outbox = OutboxEvent.of(event, self._topic(ADVOCATE_CHANGED.name), key=advocate_id)
         if not await self._advocates.save(nxt, outbox):
             raise _VersionConflict(advocate_id)
         self._advocates_written()
         return nxt
 
     async def _existing(self, advocate_id: str, field: str) -> Advocate:
-        _check_id(advocate_id, field)
+        check_request_id(advocate_id, field)
         advocate = await self._advocates.get(advocate_id)
         if advocate is None:
             raise NotFound(f"advocate {advocate_id!r} not found")
@@ -130,7 +118,7 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
         self, request: share_pb2.EnrollAdvocateRequest, context: grpc.aio.ServicerContext
     ) -> Advocate:
         advocate_id = request.advocate.profile.advocate_id
-        _check_id(advocate_id, "advocate.profile.advocate_id")
+        check_request_id(advocate_id, "advocate.profile.advocate_id")
         return await self._change(advocate_id, lambda cur, now: rules.enrol(cur, request.advocate, now))
 
     async def GetAdvocate(self, request: share_pb2.GetAdvocateRequest, context: grpc.aio.ServicerContext) -> Advocate:
@@ -187,23 +175,23 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             )
         )
         if created:
-            SHARES.labels(Network.Name(share.network).removeprefix("NETWORK_").lower()).inc()
+            SHARES.labels(network_source(share.network)).inc()
         return share_pb2.RecordShareResponse(share=share, created=created)
 
     async def ListSharesByAdvocate(
         self, request: share_pb2.ListSharesByAdvocateRequest, context: grpc.aio.ServicerContext
     ) -> share_pb2.ListSharesResponse:
-        _check_id(request.advocate_id, "advocate_id")
+        check_request_id(request.advocate_id, "advocate_id")
         return await self._list("advocate_id", request.advocate_id, request.page_size, request.page_token)
 
     async def ListSharesByContent(
         self, request: share_pb2.ListSharesByContentRequest, context: grpc.aio.ServicerContext
     ) -> share_pb2.ListSharesResponse:
-        _check_id(request.content_id, "content_id")
+        check_request_id(request.content_id, "content_id")
         return await self._list("content_id", request.content_id, request.page_size, request.page_token)
 
     async def _list(self, field: str, value: str, page_size: int, token: str) -> share_pb2.ListSharesResponse:
-        size = _page_size(page_size)
+        size = paging.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
         try:
             shares, next_token = await self._shares.page(field, value, size, token)
         except InvalidPageToken as exc:

@@ -69,9 +69,7 @@ class EngagementEvents:
         self._topic = topic(ENGAGEMENT_OBSERVED.name)
 
     def outbox(self, event: EngagementObserved) -> OutboxEvent:
-        return OutboxEvent(
-            event_id=event.event_id, topic=self._topic, key=event.advocate.advocate_id, value=event.SerializeToString()
-        )
+        return OutboxEvent.of(event, self._topic, key=event.advocate.advocate_id)
 
 
 @dataclass(frozen=True)

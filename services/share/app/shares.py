@@ -15,9 +15,10 @@ from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 from advocacy.share.v1.share_pb2 import Advocate, NetworkConnection, Share, ShareMade
 from grpc_interceptor.exceptions import FailedPrecondition, GrpcException, InvalidArgument, NotFound, Unavailable
 
-from services.common.events import from_timestamp, new_event_id, to_timestamp, utcnow
+from services.common.events import new_event_id, optional_time, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
 from services.common.topics import SHARE_MADE
+from services.common.validation import check_request_id
 from services.share.app.ports import AdvocateReader, ContentReader, ContentUnavailable, Notify, ShareStore
 from services.share.domain.links import fingerprint, is_http_url, target_url
 from services.share.domain.sharing import (
@@ -29,7 +30,6 @@ from services.share.domain.sharing import (
     share_id_for,
 )
 
-MAX_ID = 128
 MAX_MESSAGE = 5000
 MAX_CLIENT_FIELD = 1000
 
@@ -45,22 +45,14 @@ class ShareRequest:
     sharer_user_agent: str = ""
 
 
-def check_id(value: str, field: str) -> None:
-    if not value:
-        raise InvalidArgument(f"{field}: must not be empty")
-    if len(value) > MAX_ID:
-        raise InvalidArgument(f"{field}: at most {MAX_ID} characters")
-
-
 def validate(request: ShareRequest) -> None:
-    check_id(request.content_id, "content_id")
-    check_id(request.advocate_id, "advocate_id")
+    check_request_id(request.content_id, "content_id")
+    check_request_id(request.advocate_id, "advocate_id")
     if request.network == Network.NETWORK_UNSPECIFIED or request.network not in Network.values():
         raise InvalidArgument("network: must name a known network")
     if len(request.message) > MAX_MESSAGE:
         raise InvalidArgument(f"message: at most {MAX_MESSAGE} characters")
-    if len(request.idempotency_key) > MAX_ID:
-        raise InvalidArgument(f"idempotency_key: at most {MAX_ID} characters")
+    check_request_id(request.idempotency_key, "idempotency_key", optional=True)
     for value, field in (
         (request.sharer_client_ip, "sharer_client_ip"),
         (request.sharer_user_agent, "sharer_user_agent"),
@@ -91,7 +83,7 @@ def check_may_share(
     try:
         check_shareable(
             published=item.status == ContentStatus.CONTENT_STATUS_PUBLISHED,
-            expires_at=from_timestamp(item.expires_at) if item.HasField("expires_at") else None,
+            expires_at=optional_time(item, "expires_at"),
             now=now,
             advocate=AdvocateTraits(team=p.team, location=p.location, language=p.language, role=p.role),
             audience=_audience(item),
@@ -205,9 +197,4 @@ class RecordShare:
         )
         if item.HasField("published_at"):
             event.content_published_at.CopyFrom(item.published_at)
-        return OutboxEvent(
-            event_id=event.event_id,
-            topic=self._topic(SHARE_MADE.name),
-            key=share.advocate_id,
-            value=event.SerializeToString(),
-        )
+        return OutboxEvent.of(event, self._topic(SHARE_MADE.name), key=share.advocate_id)

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.share.v1.share_pb2 import Advocate, EnrolmentPeriod, NetworkConnection
 
-from services.common.events import from_timestamp, to_timestamp
+from services.common.events import from_timestamp, optional_time, to_timestamp
+from services.common.ids import check_id
 
-MAX_ID = 128
 MAX_TEXT = 200
 MAX_INTERESTS = 50
 MAX_AUDIENCE = 1_000_000_000
@@ -30,15 +30,8 @@ class NotEnrolled(Exception):
     pass
 
 
-def check_id(value: str, field: str) -> None:
-    if not value:
-        raise InvalidAdvocate(f"{field}: must not be empty")
-    if len(value) > MAX_ID:
-        raise InvalidAdvocate(f"{field}: at most {MAX_ID} characters")
-
-
 def validate_profile(profile: AdvocateSnapshot, interests: Iterable[str], field: str) -> None:
-    check_id(profile.advocate_id, f"{field}.advocate_id")
+    check_id(profile.advocate_id, f"{field}.advocate_id", error=InvalidAdvocate)
     for name in ("display_name", "team", "location", "language", "role", "timezone"):
         if len(getattr(profile, name)) > MAX_TEXT:
             raise InvalidAdvocate(f"{field}.{name}: at most {MAX_TEXT} characters")
@@ -143,8 +136,7 @@ def disconnect_network(current: Advocate, network: int) -> Advocate | None:
 def enrolled_at(advocate: Advocate, when: datetime) -> bool:
     """Was the advocate enrolled at `when`? (What consumers of `advocate-changed` compute.)"""
     for period in advocate.enrolments:
-        start = period.enrolled_at.ToDatetime(tzinfo=when.tzinfo)
-        end = period.left_at.ToDatetime(tzinfo=when.tzinfo) if period.HasField("left_at") else None
+        start, end = from_timestamp(period.enrolled_at), optional_time(period, "left_at")
         if start <= when and (end is None or when < end):
             return True
     return False

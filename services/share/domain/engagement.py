@@ -6,9 +6,13 @@ from datetime import datetime, timedelta
 
 from advocacy.share.v1.share_pb2 import EngagementKind, EngagementReport, EngagementSource
 
+from services.common.events import optional_time
+from services.common.ids import check_id
+
 MAX_BATCH = 500
 MAX_COUNT = 1_000_000_000
-MAX_ID = 200
+# The networks' own ids (their event and actor ids), not ours: they may be longer than ours.
+MAX_EXTERNAL_ID = 200
 MAX_COMMENT = 10_000
 # Network clocks drift; a report from further in the future than this is a bug on the sender's side.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -35,8 +39,7 @@ def validate_report(report: EngagementReport, field: str, now: datetime) -> None
     target = report.WhichOneof("target")
     if target is None or not getattr(report, target):
         raise InvalidReport(f"{field}.share_id: a share_id or tracked_code is required")
-    if len(getattr(report, target)) > MAX_ID:
-        raise InvalidReport(f"{field}.{target}: at most {MAX_ID} characters")
+    check_id(getattr(report, target), f"{field}.{target}", error=InvalidReport)
     if report.kind not in REPORTABLE_KINDS:
         raise InvalidReport(
             f"{field}.kind: must be IMPRESSION, REACTION, COMMENT or RESHARE (clicks come from the link tracker)"
@@ -45,16 +48,18 @@ def validate_report(report: EngagementReport, field: str, now: datetime) -> None
         raise InvalidReport(f"{field}.count: must be 1..{MAX_COUNT}")
     if report.source not in REPORTING_SOURCES:
         raise InvalidReport(f"{field}.source: must be NETWORK_WEBHOOK or IMPORT")
-    if not report.source_event_id or len(report.source_event_id) > MAX_ID:
-        raise InvalidReport(f"{field}.source_event_id: 1..{MAX_ID} characters (it makes the report idempotent)")
+    if not report.source_event_id or len(report.source_event_id) > MAX_EXTERNAL_ID:
+        raise InvalidReport(
+            f"{field}.source_event_id: 1..{MAX_EXTERNAL_ID} characters (it makes the report idempotent)"
+        )
     if report.comment_text and report.kind != EngagementKind.ENGAGEMENT_KIND_COMMENT:
         raise InvalidReport(f"{field}.comment_text: only for COMMENT")
     if len(report.comment_text) > MAX_COMMENT:
         raise InvalidReport(f"{field}.comment_text: at most {MAX_COMMENT} characters")
-    if len(report.actor_id) > MAX_ID:
-        raise InvalidReport(f"{field}.actor_id: at most {MAX_ID} characters")
-    if report.HasField("observed_at"):
-        observed = report.observed_at.ToDatetime(tzinfo=now.tzinfo)
+    if len(report.actor_id) > MAX_EXTERNAL_ID:
+        raise InvalidReport(f"{field}.actor_id: at most {MAX_EXTERNAL_ID} characters")
+    observed = optional_time(report, "observed_at")
+    if observed is not None:
         if observed > now + MAX_CLOCK_SKEW:
             raise InvalidReport(f"{field}.observed_at: in the future")
         if observed < now - MAX_AGE:
