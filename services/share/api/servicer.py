@@ -17,7 +17,8 @@ from prometheus_client import Counter
 from services.common.events import new_event_id, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
 from services.common.topics import ADVOCATE_CHANGED
-from services.share.adapters.repository import AdvocateRepository, InvalidPageToken, ShareRepository
+from services.share.adapters.advocates import AdvocateRepository
+from services.share.adapters.repository import InvalidPageToken, ShareRepository
 from services.share.app.engagement import RecordEngagement
 from services.share.app.shares import RecordShare, ShareRequest
 from services.share.app.shares import check_id as _check_id
