@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.share.v1.share_pb2 import AdvocateChanged, ShareMade
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.consumer import ConsumerLoop, Subscription
@@ -15,21 +15,30 @@ from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
 from services.common.topics import ADVOCATE_CHANGED, SHARE_MADE
+from services.content.adapters.events import ContentEvents
+from services.content.adapters.feeds import parse_feed
 from services.content.adapters.fetch import SafeFetcher
 from services.content.adapters.previews import PreviewStore
-from services.content.adapters.repository import ContentRepository
+from services.content.adapters.repository import ContentRepository, outbox_notifier
 from services.content.adapters.sources import SourceRepository
 from services.content.adapters.views import FeedViews
 from services.content.api.servicer import ContentServicer, new_id
 from services.content.api.sources import SourceAdmin
 from services.content.app.feed_items import FeedItemWriter
-from services.content.app.polling import FeedPolling
+from services.content.app.poller import SourcePoller
+from services.content.app.polling import FeedPolling, PollResult
+from services.content.app.ports import OutboxWritten
 from services.content.app.previews import PreviewReader
+from services.content.app.scheduling import Scheduler
+from services.content.app.transitions import TransitionItem
 from services.content.config import ContentSettings
-from services.content.metrics import PREVIEW_FETCHES
-from services.content.poller import SourcePoller
-from services.content.scheduler import Scheduler
-from services.content.transitions import ContentEvents
+from services.content.metrics import (
+    PREVIEW_FETCHES,
+    SCHEDULED_TRANSITIONS,
+    SOURCE_FAILING_SECONDS,
+    SOURCE_ITEMS,
+    SOURCE_POLLS,
+)
 
 
 def build_previews(settings: ContentSettings, db: AsyncDatabase, fetcher: SafeFetcher) -> PreviewReader | None:
@@ -44,12 +53,17 @@ def build_previews(settings: ContentSettings, db: AsyncDatabase, fetcher: SafeFe
     )
 
 
+def count_poll(result: PollResult) -> None:
+    SOURCE_POLLS.labels(result.outcome).inc()
+    SOURCE_ITEMS.inc(result.created)
+
+
 def build_sources(
     settings: ContentSettings,
     repository: ContentRepository,
     sources: SourceRepository,
     fetcher: SafeFetcher,
-    notify: Callable[[str], None],
+    notify: OutboxWritten,
     previews: PreviewReader | None,
 ) -> tuple[SourceAdmin | None, SourcePoller | None]:
     if not settings.content_sources_enabled:
@@ -60,10 +74,15 @@ def build_sources(
         notify,
         on_created=(lambda item: previews.request(item.url)) if previews else (lambda item: None),
     )
-    polling = FeedPolling(fetcher, writer, settings.content_feed_max_bytes, settings.content_source_max_backoff_seconds)
+    polling = FeedPolling(
+        fetcher, parse_feed, writer, settings.content_feed_max_bytes, settings.content_source_max_backoff_seconds
+    )
     poller = SourcePoller(
         sources,
         polling.poll,
+        (PyMongoError,),
+        on_polled=count_poll,
+        on_failing=SOURCE_FAILING_SECONDS.set,
         tick_seconds=settings.content_source_tick_seconds,
         refresh_seconds=settings.content_source_refresh_seconds,
         lease_seconds=settings.content_source_lease_seconds,
@@ -71,6 +90,25 @@ def build_sources(
     )
     admin = SourceAdmin(sources, new_id, settings.content_source_min_interval_seconds, poke=poller.poke)
     return admin, poller
+
+
+def feed_views_consumer(settings: ContentSettings, views: FeedViews) -> ConsumerLoop:
+    """Keeps the feed's view of advocates and their shares current from the share service's topics."""
+    return ConsumerLoop(
+        bootstrap=settings.kafka_bootstrap,
+        group_id=f"{settings.topic_prefix}advocacy-content-feed-views",
+        subscriptions=[
+            Subscription(
+                settings.topic(ADVOCATE_CHANGED.name),
+                AdvocateChanged,
+                views.apply_advocate_changed,
+                ADVOCATE_CHANGED.name,
+            ),
+            Subscription(settings.topic(SHARE_MADE.name), ShareMade, views.apply_share_made, SHARE_MADE.name),
+        ],
+        producer_factory=lambda: kafka_producer(settings, client_id="content-dlq"),
+        client_id="content-feed-views",
+    )
 
 
 async def build(settings: ContentSettings) -> ApiComponents:
@@ -92,30 +130,25 @@ async def build(settings: ContentSettings) -> ApiComponents:
     )
     sources = SourceRepository(db)
     previews = build_previews(settings, db, fetcher)
-    admin, poller = build_sources(settings, repository, sources, fetcher, relay.notify, previews)
-    servicer = ContentServicer(repository, settings.topic, relay.notify, views, admin, previews)
-    scheduler = Scheduler(repository, ContentEvents(settings.topic), relay.notify, settings.scheduler_interval_seconds)
+    notify = outbox_notifier(relay.notify)
+    events = ContentEvents(settings.topic)
+    admin, poller = build_sources(settings, repository, sources, fetcher, notify, previews)
+    servicer = ContentServicer(repository, TransitionItem(repository, events, notify), views, admin, previews)
+    scheduler = Scheduler(
+        repository,
+        events,
+        notify,
+        (PyMongoError,),
+        settings.scheduler_interval_seconds,
+        on_transition=lambda action: SCHEDULED_TRANSITIONS.labels(action.value).inc(),
+    )
     background = [(relay.run, relay.stop), (scheduler.run, scheduler.stop)]
     if previews is not None:
         background.append((previews.run, previews.stop))
     if poller is not None:
         background.append((poller.run, poller.stop))
     if settings.feed_views_enabled:
-        consumer = ConsumerLoop(
-            bootstrap=settings.kafka_bootstrap,
-            group_id=f"{settings.topic_prefix}advocacy-content-feed-views",
-            subscriptions=[
-                Subscription(
-                    settings.topic(ADVOCATE_CHANGED.name),
-                    AdvocateChanged,
-                    views.apply_advocate_changed,
-                    ADVOCATE_CHANGED.name,
-                ),
-                Subscription(settings.topic(SHARE_MADE.name), ShareMade, views.apply_share_made, SHARE_MADE.name),
-            ],
-            producer_factory=lambda: kafka_producer(settings, client_id="content-dlq"),
-            client_id="content-feed-views",
-        )
+        consumer = feed_views_consumer(settings, views)
         background.append((consumer.run, consumer.stop))
 
     async def start() -> None:

@@ -19,3 +19,8 @@ PREVIEW_FETCHES = Counter(
     "Link preview reads: read, empty, not_html, refused, timeout, too_large, http, unreachable, dropped (queue full).",
     ["outcome"],
 )
+SCHEDULED_TRANSITIONS = Counter(
+    "advocacy_content_scheduled_transitions_total",
+    "Items this replica published or expired on schedule (claims lost to another replica are not counted).",
+    ["action"],
+)

@@ -116,6 +116,12 @@ def generate(
 ) -> DemoCompany:
     rng = random.Random(seed)
     team_names = TEAMS[: max(1, min(teams, len(TEAMS)))]
+    # Advocates first, then items: the draws' order keeps a seed's company the same.
+    people = _advocates(rng, advocates, team_names)
+    return DemoCompany(name=name, advocates=people, items=_items(rng, items, team_names))
+
+
+def _advocates(rng: random.Random, advocates: int, team_names: tuple[str, ...]) -> list[DemoAdvocate]:
     people: list[DemoAdvocate] = []
     ranks = list(range(1, advocates + 1))
     rng.shuffle(ranks)
@@ -144,6 +150,10 @@ def generate(
                 activity=(1.0 / ranks[i] ** 1.1) * (3.0 if leader else 1.0),
             )
         )
+    return people
+
+
+def _items(rng: random.Random, items: int, team_names: tuple[str, ...]) -> list[DemoItem]:
     content: list[DemoItem] = []
     for j in range(items):
         topic = TOPICS[j % len(TOPICS)]
@@ -176,7 +186,7 @@ def generate(
                 expires_in=expires_in,
             )
         )
-    return DemoCompany(name=name, advocates=people, items=content)
+    return content
 
 
 def targets(item: DemoItem, advocate: DemoAdvocate) -> bool:

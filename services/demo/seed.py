@@ -119,6 +119,85 @@ def _live_items_by_url(clients: Clients, now: datetime) -> dict[str, content_pb2
     return found
 
 
+def _seed_rewards(clients: Clients, company: DemoCompany, now: datetime) -> None:
+    for campaign_id, _, multiplier in company.campaigns:
+        clients.rewards.UpsertCampaign(
+            rewards_pb2.UpsertCampaignRequest(
+                campaign=rewards_pb2.Campaign(
+                    campaign_id=campaign_id,
+                    starts_at=to_timestamp(now - timedelta(days=30)),
+                    ends_at=to_timestamp(now + timedelta(days=60)),
+                    multiplier=multiplier,
+                )
+            )
+        )
+    for item_id, name, cost, stock in CATALOG:
+        clients.rewards.UpsertCatalogItem(
+            rewards_pb2.UpsertCatalogItemRequest(
+                item=rewards_pb2.CatalogItem(item_id=item_id, name=name, cost=cost, stock=stock)
+            )
+        )
+
+
+def _publish(clients: Clients, existing: dict[str, content_pb2.ContentItem], item: DemoItem) -> tuple[SeededItem, bool]:
+    """The item, reusing a live copy with its URL, else created and walked to publication."""
+    now = datetime.now(UTC)
+    found, created = existing.get(item.url), None
+    if found is None:
+        created = clients.content.CreateContent(content_pb2.CreateContentRequest(item=item_message(item, now)))
+        for step in (clients.content.SubmitForReview, clients.content.Approve, clients.content.Publish):
+            created = step(content_pb2.TransitionRequest(content_id=created.content_id, actor_id=AUTHOR))
+        found = created
+    scheduled = found.status == content_pb2.CONTENT_STATUS_APPROVED and found.HasField("publish_at")
+    return SeededItem(
+        item=item,
+        content_id=found.content_id,
+        publish_at=from_timestamp(found.publish_at) if scheduled else None,
+        expires_at=from_timestamp(found.expires_at) if found.HasField("expires_at") else None,
+    ), created is not None
+
+
+def _enrol(clients: Clients, a: DemoAdvocate) -> bool:
+    """True when the advocate was enrolled now, False when already enrolled."""
+    try:
+        if clients.share.GetAdvocate(share_pb2.GetAdvocateRequest(advocate_id=a.advocate_id)).enrolled:
+            return False
+    except ServiceError as exc:
+        if exc.code != grpc.StatusCode.NOT_FOUND:
+            raise
+    clients.share.EnrollAdvocate(share_pb2.EnrollAdvocateRequest(advocate=advocate_message(a)))
+    return True
+
+
+Report = Callable[[str, int, int], None]
+
+
+def _seed_content(
+    clients: Clients, company: DemoCompany, now: datetime, workers: int, result: SeedResult, report: Report
+) -> None:
+    existing = _live_items_by_url(clients, now)
+    with ThreadPoolExecutor(min(workers, 4)) as pool:
+        published = pool.map(lambda item: _publish(clients, existing, item), company.items)
+        for done, (seeded, new) in enumerate(published, start=1):
+            result.items.append(seeded)
+            result.items_created += new
+            result.items_reused += not new
+            report("content", done, len(company.items))
+    result.content_ready.set()
+
+
+def _enrol_advocates(clients: Clients, company: DemoCompany, workers: int, result: SeedResult, report: Report) -> None:
+    # The keenest sharers first: activity can start while the long tail is still enrolling.
+    people = sorted(company.advocates, key=lambda a: -a.activity)
+    with ThreadPoolExecutor(workers) as pool:
+        enrolled = pool.map(lambda a: _enrol(clients, a), people)
+        for done, (a, created) in enumerate(zip(people, enrolled, strict=True), start=1):
+            result.enrolled.add(a.advocate_id)
+            result.advocates_enrolled += created
+            result.advocates_existing += not created
+            report("advocates", done, len(people))
+
+
 def seed(
     clients: Clients,
     company: DemoCompany,
@@ -136,70 +215,10 @@ def seed(
         if progress is not None:
             progress(stage, done, total)
 
-    for campaign_id, _, multiplier in company.campaigns:
-        clients.rewards.UpsertCampaign(
-            rewards_pb2.UpsertCampaignRequest(
-                campaign=rewards_pb2.Campaign(
-                    campaign_id=campaign_id,
-                    starts_at=to_timestamp(started - timedelta(days=30)),
-                    ends_at=to_timestamp(started + timedelta(days=60)),
-                    multiplier=multiplier,
-                )
-            )
-        )
-    for item_id, name, cost, stock in CATALOG:
-        clients.rewards.UpsertCatalogItem(
-            rewards_pb2.UpsertCatalogItemRequest(
-                item=rewards_pb2.CatalogItem(item_id=item_id, name=name, cost=cost, stock=stock)
-            )
-        )
+    _seed_rewards(clients, company, started)
     report("rewards", 1, 1)
-
-    existing = _live_items_by_url(clients, started)
-
-    def publish(item: DemoItem) -> tuple[SeededItem, bool]:
-        now = datetime.now(UTC)
-        found, created = existing.get(item.url), None
-        if found is None:
-            created = clients.content.CreateContent(content_pb2.CreateContentRequest(item=item_message(item, now)))
-            for step in (clients.content.SubmitForReview, clients.content.Approve, clients.content.Publish):
-                created = step(content_pb2.TransitionRequest(content_id=created.content_id, actor_id=AUTHOR))
-            found = created
-        scheduled = found.status == content_pb2.CONTENT_STATUS_APPROVED and found.HasField("publish_at")
-        return SeededItem(
-            item=item,
-            content_id=found.content_id,
-            publish_at=from_timestamp(found.publish_at) if scheduled else None,
-            expires_at=from_timestamp(found.expires_at) if found.HasField("expires_at") else None,
-        ), created is not None
-
-    with ThreadPoolExecutor(min(workers, 4)) as pool:
-        for done, (seeded, new) in enumerate(pool.map(publish, company.items), start=1):
-            result.items.append(seeded)
-            result.items_created += new
-            result.items_reused += not new
-            report("content", done, len(company.items))
-    result.content_ready.set()
-
-    def enrol(a: DemoAdvocate) -> bool:
-        try:
-            if clients.share.GetAdvocate(share_pb2.GetAdvocateRequest(advocate_id=a.advocate_id)).enrolled:
-                return False
-        except ServiceError as exc:
-            if exc.code != grpc.StatusCode.NOT_FOUND:
-                raise
-        clients.share.EnrollAdvocate(share_pb2.EnrollAdvocateRequest(advocate=advocate_message(a)))
-        return True
-
-    # The keenest sharers first: activity can start while the long tail is still enrolling.
-    people = sorted(company.advocates, key=lambda a: -a.activity)
-    with ThreadPoolExecutor(workers) as pool:
-        for done, (a, created) in enumerate(zip(people, pool.map(enrol, people), strict=True), start=1):
-            result.enrolled.add(a.advocate_id)
-            result.advocates_enrolled += created
-            result.advocates_existing += not created
-            report("advocates", done, len(people))
-
+    _seed_content(clients, company, started, workers, result, report)
+    _enrol_advocates(clients, company, workers, result, report)
     result.seconds = (datetime.now(UTC) - started).total_seconds()
     result.done.set()
     return result

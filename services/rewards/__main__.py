@@ -12,7 +12,6 @@ from services.common.read_cache import ReadCache
 from services.common.stream import StreamComponents, create_app, run_stream_service
 from services.rewards.adapters.accounts import ACCOUNTS, AccountView
 from services.rewards.adapters.ledger import LedgerRepository
-from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
     CampaignRepository,
     CatalogRepository,
@@ -23,10 +22,18 @@ from services.rewards.adapters.store import (
 )
 from services.rewards.adapters.topics import ensure_internal_topics
 from services.rewards.api.servicer import Repositories, RewardsServicer
+from services.rewards.app.incoming import RedemptionRequest
+from services.rewards.app.redemption import Redemptions
 from services.rewards.config import RewardsSettings
 from services.rewards.domain.boards import Row
+from services.rewards.metrics import count_redemption, report_pending
 from services.rewards.stream.agents import INTERNAL_PARTITIONS, Deps, register_agents
-from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT
+from services.rewards.stream.decode import (
+    EARLY_SHARERS,
+    REDEMPTION_REQUESTS,
+    SHARES_BY_CONTENT,
+    redemption_message,
+)
 
 log = get_logger(__name__)
 
@@ -44,8 +51,8 @@ def main() -> None:
     adapters = _Adapters()
     requests = register_agents(app, settings.topic, lambda: adapters.deps)
 
-    async def send_request(advocate_id: str, request: bytes) -> None:
-        await (await requests.send(key=advocate_id.encode(), value=request))
+    async def send_request(advocate_id: str, request: RedemptionRequest) -> None:
+        await (await requests.send(key=advocate_id.encode(), value=redemption_message(request)))
 
     async def build() -> StreamComponents:
         names = [settings.topic(n) for n in (SHARES_BY_CONTENT, EARLY_SHARERS, REDEMPTION_REQUESTS, ACCOUNTS)]
@@ -73,7 +80,14 @@ def main() -> None:
         boards = LeaderboardDocuments(db, INTERNAL_PARTITIONS)
         rule_sets, campaigns = RuleSetRepository(db), CampaignRepository(db)
         await prepare_database(ledger.ensure_indexes, catalog.ensure_indexes)
-        redemptions = Redemptions(catalog, outcomes, send_request, settings.redemption_timeout_seconds)
+        redemptions = Redemptions(
+            catalog,
+            outcomes,
+            send_request,
+            settings.redemption_timeout_seconds,
+            on_outcome=count_redemption,
+            on_pending=report_pending,
+        )
         adapters.repos = Repositories(ledger, accounts, boards, catalog, rule_sets, campaigns, redemptions)
         cache = RulesCache(rule_sets, campaigns, settings.rules_refresh_seconds)
         adapters.deps = Deps(ledger, catalog, outcomes, boards, cache, accounts.book)

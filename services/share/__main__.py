@@ -16,15 +16,11 @@ from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
 from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED
+from services.share.adapters.advocates import AdvocateRepository, AdvocateView
 from services.share.adapters.content_client import ContentClient
 from services.share.adapters.content_view import ContentView
-from services.share.adapters.repository import (
-    AdvocateRepository,
-    AdvocateView,
-    ClickWindowRepository,
-    EngagementRepository,
-    ShareRepository,
-)
+from services.share.adapters.engagement import ClickWindowRepository, EngagementRepository
+from services.share.adapters.repository import ShareRepository
 from services.share.api.servicer import ShareServicer
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
 from services.share.app.shares import RecordShare
@@ -67,6 +63,14 @@ def local_views(
     return content, view, advocate_view
 
 
+def link_tracker(settings: ShareSettings, count_click: CountClick) -> HttpServer:
+    """The HTTP server of the tracked links (`GET /l/<code>`)."""
+    tracker = LinkTracker(count_click, settings.trust_forwarded_for)
+    return HttpServer(
+        tracker.app(), settings.http_host or settings.grpc_host, settings.http_port, settings.shutdown_grace_seconds
+    )
+
+
 async def build(settings: ShareSettings) -> ApiComponents:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
@@ -87,6 +91,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     )
     salt = settings.fingerprint_salt.get_secret_value()
     events = EngagementEvents(settings.topic)
+    click_window = timedelta(seconds=settings.click_window_seconds)
     servicer = ShareServicer(
         advocates,
         shares,
@@ -103,18 +108,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
         settings.topic,
         relays["advocates"].notify,
     )
-    count_click = CountClick(
-        shares,
-        windows,
-        events,
-        salt,
-        timedelta(seconds=settings.click_window_seconds),
-        relays["clicks"].notify,
-    )
-    tracker = LinkTracker(count_click, settings.trust_forwarded_for)
-    http = HttpServer(
-        tracker.app(), settings.http_host or settings.grpc_host, settings.http_port, settings.shutdown_grace_seconds
-    )
+    http = link_tracker(settings, CountClick(shares, windows, events, salt, click_window, relays["clicks"].notify))
 
     async def start() -> None:
         for repo in (advocates, shares, windows, engagements):

@@ -6,7 +6,6 @@ entries straight to the ledger sink. The Kafka path is tested with real workers
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.common.read_cache import ReadCache
 from services.rewards.adapters.accounts import AccountBook
 from services.rewards.adapters.ledger import LedgerRepository, ledger_document
-from services.rewards.adapters.redemption import Redemptions
 from services.rewards.adapters.store import (
     CampaignRepository,
     CatalogRepository,
@@ -30,6 +28,7 @@ from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import REDEMPTION_KIND, Incoming, RedemptionRequest
 from services.rewards.app.processor import AwardProcessor
+from services.rewards.app.redemption import Redemptions
 from services.rewards.domain import account
 from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import AdvocateState
@@ -112,8 +111,7 @@ class Harness:
         for advocate_id, summary in summaries.items():
             self.accounts.book.apply(advocate_id, summary)
 
-    async def send(self, advocate_id: str, request: bytes) -> None:
-        body = json.loads(request)
+    async def send(self, advocate_id: str, request: RedemptionRequest) -> None:
         self.offset += 1
         incoming = Incoming(
             event=None,
@@ -122,10 +120,10 @@ class Harness:
             offset=self.offset,
             partition=0,
             advocate_id=advocate_id,
-            source_id=body["key"],
+            source_id=request.key,
             at=datetime.now(UTC),
             day=datetime.now(UTC).date().isoformat(),
-            redemption=RedemptionRequest(body["key"], body["request_id"], body["item_id"], int(body["cost"])),
+            redemption=request,
         )
         task = asyncio.create_task(self._apply(incoming))
         self._tasks.add(task)

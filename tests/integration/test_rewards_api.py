@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, Not
 from pymongo import AsyncMongoClient
 
 from services.common.read_cache import ReadCache
+from services.rewards.app.incoming import RedemptionRequest
 from services.rewards.domain.badges import DEFAULT_BADGES
 from services.rewards.domain.rules import RuleSet
 from tests.integration.rewards_harness import Harness
@@ -91,13 +91,13 @@ async def test_a_redemption_decided_by_a_run_that_crashed_before_its_state_was_d
     item = rewards_pb2.CatalogItem(item_id="mug", name="Mug", cost=20, stock=3)
     await servicer.UpsertCatalogItem(rewards_pb2.UpsertCatalogItemRequest(item=item), None)
     h.fail_changelog = True  # the stock unit is claimed; the state is lost, and nothing went out
-    request = {"key": "redeem-aino-x", "request_id": "r1", "item_id": "mug", "cost": 20}
-    await h.send("aino", json.dumps(request).encode())
+    request = RedemptionRequest("redeem-aino-x", "r1", "mug", 20)
+    await h.send("aino", request)
     assert [repr(e) for e in await h.settle()] == [repr(RuntimeError("crash before the state was durable"))]
     assert h.states["aino"]["redeemed"] == 0 and await h.outcomes.get("redeem-aino-x") is None
     h.fail_changelog = False
     h.offset -= 1  # the same request delivered again: evaluated again from the prefix state
-    await h.send("aino", json.dumps(request).encode())
+    await h.send("aino", request)
     assert await h.settle() == [None]
     got = await servicer.Redeem(rewards_pb2.RedeemRequest(advocate_id="aino", item_id="mug", idempotency_key="x"), None)
     assert not got.created and got.balance == 30

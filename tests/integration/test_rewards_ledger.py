@@ -9,8 +9,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.rewards.adapters.ledger import LedgerRepository, ledger_document
-from services.rewards.adapters.redemption import InsufficientPoints, OutOfStock
 from services.rewards.adapters.store import CampaignRepository, RulesCache, RuleSetRepository
+from services.rewards.app.redemption import InsufficientPoints, OutOfStock
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 from tests.integration.rewards_harness import Harness
 

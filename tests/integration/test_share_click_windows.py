@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from services.common.events import utcnow
 from services.common.outbox import OutboxEvent
-from services.share.adapters.repository import ClickWindowRepository
+from services.share.adapters.engagement import ClickWindowRepository
 
 
 def event(n: int) -> OutboxEvent:

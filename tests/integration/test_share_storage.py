@@ -13,12 +13,10 @@ from pymongo import ASCENDING, AsyncMongoClient
 
 from services.common.events import to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
-from services.share.adapters.repository import (
-    AdvocateRepository,
-    EngagementRecord,
-    EngagementRepository,
-    ShareRepository,
-)
+from services.share.adapters.advocates import AdvocateRepository
+from services.share.adapters.engagement import EngagementRepository
+from services.share.adapters.repository import ShareRepository
+from services.share.app.ports import EngagementRecord
 from services.share.domain.sharing import share_id_for
 
 

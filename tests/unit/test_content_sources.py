@@ -10,18 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus, FeedSource, SourceDefaults, SourceStatus
-from pymongo.errors import DuplicateKeyError
 
 from services.common.events import from_timestamp
 from services.common.outbox import OutboxEvent
+from services.content.adapters.events import ContentEvents
 from services.content.adapters.feeds import NotAFeed, parse_feed
 from services.content.app.feed_items import FeedItemWriter
 from services.content.app.polling import ERROR, NEW_ITEMS, NOT_MODIFIED, UNCHANGED, FeedPolling
+from services.content.app.ports import ItemExists
 from services.content.domain import sources
 from services.content.domain.lifecycle import MAX_TITLE
 from services.content.domain.preview import extract_preview, is_public_address
 from services.content.domain.sources import FeedEntry, InvalidSource, UnusableEntry
-from services.content.transitions import ContentEvents
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -166,7 +166,7 @@ class FakeItems:
 
     async def insert(self, item: ContentItem) -> None:
         if item.content_id in self.items:
-            raise DuplicateKeyError("exists")
+            raise ItemExists("exists")
         self.items[item.content_id] = item
 
     async def get(self, content_id: str) -> ContentItem | None:
@@ -221,7 +221,7 @@ class Refused(Exception):
 
 def polling(items: FakeItems, fetcher: FakeFetcher) -> FeedPolling:
     writer = FeedItemWriter(items, ContentEvents(lambda name: name), lambda version: None)
-    return FeedPolling(fetcher, writer, max_bytes=10**6, max_backoff_seconds=3600)
+    return FeedPolling(fetcher, parse_feed, writer, max_bytes=10**6, max_backoff_seconds=3600)
 
 
 def test_polls_create_each_entry_once_send_validators_and_back_off_on_failure():

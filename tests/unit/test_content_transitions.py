@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from advocacy.content.v1.content_pb2 import ContentItem, ContentPublished, ContentStatus
 
+from services.content.adapters.events import ContentEvents
+from services.content.app.transitions import advance
 from services.content.domain.lifecycle import Action, IllegalTransition
-from services.content.transitions import ContentEvents, advance
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 EVENTS = ContentEvents(lambda name: f"p-{name}")

@@ -19,7 +19,7 @@ import services.common.metrics
 import services.content.metrics
 import services.notify.metrics
 import services.rewards.adapters.ledger
-import services.rewards.adapters.redemption
+import services.rewards.metrics
 import services.rewards.stream.agents
 import services.share.api.servicer
 import services.share.web.tracker  # noqa: F401

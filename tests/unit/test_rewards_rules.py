@@ -8,12 +8,12 @@ import pytest
 
 from services.rewards.domain import boards
 from services.rewards.domain.account import first_time
+from services.rewards.domain.early_sharers import EarlySharerRanking, rank_early_sharer
 from services.rewards.domain.rules import (
     DEFAULT_RULES,
     AdvocateState,
     Award,
     Campaign,
-    EarlySharerRanking,
     EngagementFacts,
     RuleSet,
     ShareFacts,
@@ -23,9 +23,8 @@ from services.rewards.domain.rules import (
     evaluate_share,
     local_day,
     multiply,
-    rank_early_sharer,
-    thank_you,
 )
+from services.rewards.domain.thanks import thank_you
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 

@@ -16,6 +16,7 @@ updates both "match", and a relay's `$pullAll` can write back a stale copy over 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
@@ -25,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.events import optional_time, utcnow
 from services.common.outbox import OutboxEvent, ensure_outbox_index
+from services.content.app.ports import ItemExists, OutboxWritten
 from services.content.domain.feed import audience_terms
 
 # The feed ranks in memory at most this many newest targeted items (documented limit).
@@ -62,6 +64,11 @@ def version_id(content_id: str, version: int) -> str:
     return f"{content_id}@{version:010d}"
 
 
+def outbox_notifier(notify: Callable[[str], None]) -> OutboxWritten:
+    """The relay's "send this change record now", given the changed item."""
+    return lambda item: notify(version_id(item.content_id, item.version))
+
+
 class ContentRepository:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["content"]
@@ -79,7 +86,10 @@ class ContentRepository:
         await self.versions.create_index([("recorded_at", ASCENDING)])
 
     async def insert(self, item: ContentItem) -> None:
-        await self.collection.insert_one({"_id": item.content_id, **_document(item)})
+        try:
+            await self.collection.insert_one({"_id": item.content_id, **_document(item)})
+        except DuplicateKeyError as exc:
+            raise ItemExists(item.content_id) from exc
 
     async def get(self, content_id: str) -> ContentItem | None:
         doc = await self.collection.find_one({"_id": content_id}, {"item": 1})

@@ -7,7 +7,6 @@ import binascii
 import os
 import re
 import time
-from collections.abc import Callable
 
 import grpc
 from advocacy.common.v1.common_pb2 import Network
@@ -19,11 +18,20 @@ from services.common import paging
 from services.common.auth import ADVOCATE, current_caller
 from services.common.events import from_timestamp, optional_time, to_timestamp, utcnow
 from services.common.validation import check_request_id
-from services.content.adapters.repository import ContentRepository, version_id
+from services.content.adapters.repository import ContentRepository
 from services.content.adapters.views import FeedViews
 from services.content.api.sources import SourceAdmin
 from services.content.app.previews import PreviewReader
+from services.content.app.transitions import CONCURRENT_CHANGE, ItemNotFound, TransitionItem
 from services.content.domain import feed
+from services.content.domain.item import (
+    InvalidExpectedVersion,
+    VersionConflict,
+    audience_values,
+    check_expected_version,
+    proto_status,
+    status_of,
+)
 from services.content.domain.lifecycle import (
     MAX_SUMMARY,
     MAX_TITLE,
@@ -35,8 +43,7 @@ from services.content.domain.lifecycle import (
     transition,
     validate,
 )
-from services.content.domain.schedule import AlreadyExpired, publish_is_scheduled, refuse_if_expired
-from services.content.transitions import ContentEvents, advance, audience_values, proto_status, status_of
+from services.content.domain.schedule import AlreadyExpired
 
 DEFAULT_PAGE_SIZE = 20
 _CONTENT_ID = re.compile(r"[0-9a-f]{32}")
@@ -109,15 +116,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     def __init__(
         self,
         repository: ContentRepository,
-        topic: Callable[[str], str],
-        on_outbox_write: Callable[[str], None],
+        transitions: TransitionItem,
         views: FeedViews | None = None,
         sources: SourceAdmin | None = None,
         previews: PreviewReader | None = None,
     ):
         self._repo = repository
-        self._events = ContentEvents(topic)
-        self._notify_outbox = on_outbox_write
+        self._transitions = transitions
         self._views = views
         self._sources = sources
         self._previews = previews
@@ -210,7 +215,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         check_request_id(content_id, "content_id")
         item = await self._repo.get(content_id)
         if item is None:
-            raise NotFound(f"content {content_id!r} not found")
+            raise NotFound(str(ItemNotFound(content_id)))
         return item
 
     async def EditContent(
@@ -236,7 +241,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         item.created_at.CopyFrom(current.created_at)
         item.updated_at.CopyFrom(to_timestamp(utcnow()))
         if not await self._repo.replace(item, current.version, [], expected_status=current.status):
-            raise Aborted("version conflict: the item changed concurrently; read it again and retry")
+            raise Aborted(CONCURRENT_CHANGE)
         self._request_preview(item)
         return item
 
@@ -261,32 +266,30 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
 
     @staticmethod
     def _check_version(expected: int, item: ContentItem) -> None:
-        if expected < 0:
-            raise InvalidArgument("expected_version: must be >= 0 (0 = do not check)")
-        if expected and expected != item.version:
-            raise Aborted(f"version conflict: expected {expected}, current is {item.version}")
+        try:
+            check_expected_version(expected, item)
+        except InvalidExpectedVersion as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except VersionConflict as exc:
+            raise Aborted(str(exc)) from exc
 
     async def _transition(self, request: content_pb2.TransitionRequest, action: Action) -> ContentItem:
         check_request_id(request.actor_id, "actor_id", optional=True)
         if len(request.reason) > MAX_SUMMARY:
             raise InvalidArgument(f"reason: at most {MAX_SUMMARY} characters")
-        item = await self._get(request.content_id)
-        self._check_version(request.expected_version, item)
-        now = utcnow()
+        check_request_id(request.content_id, "content_id")
         try:
-            # The state first: "cannot publish an item that is EXPIRED" says more than its expiry time.
-            transition(status_of(item), action)
-            refuse_if_expired(action, optional_time(item, "expires_at"), now)
+            return await self._transitions(
+                request.content_id, action, request.expected_version, request.actor_id, request.reason
+            )
+        except ItemNotFound as exc:
+            raise NotFound(str(exc)) from exc
+        except InvalidExpectedVersion as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except VersionConflict as exc:
+            raise Aborted(str(exc)) from exc
         except (IllegalTransition, AlreadyExpired) as exc:
             raise FailedPrecondition(str(exc)) from exc
-        if action is Action.PUBLISH and publish_is_scheduled(optional_time(item, "publish_at"), now):
-            return item  # stays APPROVED; the scheduler publishes it at publish_at
-        updated, events = advance(item, action, now, self._events, request.actor_id, request.reason)
-        if not await self._repo.replace(updated, item.version, events, expected_status=item.status):
-            raise Aborted("version conflict: the item changed concurrently; read it again and retry")
-        if events:
-            self._notify_outbox(version_id(updated.content_id, updated.version))
-        return updated
 
     async def ListContent(
         self, request: content_pb2.ListContentRequest, context: grpc.aio.ServicerContext

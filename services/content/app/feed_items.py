@@ -12,14 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from advocacy.content.v1.content_pb2 import Audience, ContentItem, ContentStatus, FeedSource
-from pymongo.errors import DuplicateKeyError
 
 from services.common.events import to_timestamp
-from services.content.adapters.repository import version_id
-from services.content.app.ports import Items
+from services.content.app.ports import ContentEventFactory, ItemExists, Items, OutboxWritten
+from services.content.app.transitions import advance
+from services.content.domain.item import audience_values, status_of
 from services.content.domain.lifecycle import Action, ContentFields, Status
 from services.content.domain.sources import FeedEntry, SourceDefaults, entry_fields, entry_item_id, entry_key
-from services.content.transitions import ContentEvents, advance, audience_values, status_of
 
 
 def source_defaults(source: FeedSource) -> SourceDefaults:
@@ -54,8 +53,8 @@ class FeedItemWriter:
     def __init__(
         self,
         items: Items,
-        events: ContentEvents,
-        on_outbox_write: Callable[[str], None],
+        events: ContentEventFactory,
+        on_outbox_write: OutboxWritten,
         on_created: Callable[[ContentItem], None] = lambda item: None,
     ) -> None:
         self._items = items
@@ -76,7 +75,7 @@ class FeedItemWriter:
         created = True
         try:
             await self._items.insert(item)
-        except DuplicateKeyError:
+        except ItemExists:
             created = False
             if not source.defaults.publish_directly:
                 return False
@@ -99,5 +98,5 @@ class FeedItemWriter:
             if not await self._items.replace(updated, item.version, events, expected_status=item.status):
                 return  # someone else moved it on (another replica, a person): theirs stands
             if events:
-                self._notify(version_id(updated.content_id, updated.version))
+                self._notify(updated)
             item = updated

@@ -17,9 +17,8 @@ from advocacy.content.v1.content_pb2 import FeedSource, SourceStatus
 
 from services.common.events import to_timestamp
 from services.common.logging import get_logger
-from services.content.adapters.feeds import parse_feed
 from services.content.app.feed_items import FeedItemWriter
-from services.content.app.ports import Fetcher
+from services.content.app.ports import Fetcher, ParseFeed
 from services.content.domain.sources import MAX_ENTRIES_PER_POLL, UnusableEntry, next_poll
 
 log = get_logger(__name__)
@@ -45,8 +44,11 @@ def conditional_headers(status: SourceStatus) -> dict[str, str]:
 
 
 class FeedPolling:
-    def __init__(self, fetcher: Fetcher, writer: FeedItemWriter, max_bytes: int, max_backoff_seconds: float) -> None:
+    def __init__(
+        self, fetcher: Fetcher, parse: ParseFeed, writer: FeedItemWriter, max_bytes: int, max_backoff_seconds: float
+    ) -> None:
         self._fetcher = fetcher
+        self._parse = parse
         self._writer = writer
         self._max_bytes = max_bytes
         self._max_backoff = max_backoff_seconds
@@ -80,7 +82,7 @@ class FeedPolling:
         if response.status == 304:
             return NOT_MODIFIED, 0, 0
         content_type = response.headers.get("Content-Type", "")
-        entries = await asyncio.to_thread(parse_feed, response.body, response.url, content_type)
+        entries = await asyncio.to_thread(self._parse, response.body, response.url, content_type)
         created = skipped = 0
         # Oldest first (feeds list newest first), so publication order follows the feed's.
         for entry in reversed(entries[:MAX_ENTRIES_PER_POLL]):

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from advocacy.content.v1.content_pb2 import ContentItem, FeedSource, LinkPreview, SourceStatus
 
 from services.common.outbox import OutboxEvent
+from services.content.domain.sources import FeedEntry
+
+# An item's change was recorded with events in its outbox: send them now rather than at the next sweep.
+OutboxWritten = Callable[[ContentItem], None]
+# Parses a feed document (body, its final URL, its Content-Type) into entries, newest first.
+ParseFeed = Callable[[bytes, str, str], list[FeedEntry]]
+
+
+class ItemExists(Exception):
+    """An item with that id exists already (inserting is how feed entries are de-duplicated)."""
+
+
+class ContentEventFactory(Protocol):
+    def published(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:
+        """The `content-published` event of `kind` announcing `item`."""
+        ...
 
 
 class Response(Protocol):
@@ -30,7 +46,7 @@ class Fetcher(Protocol):
 
 class Items(Protocol):
     async def insert(self, item: ContentItem) -> None:
-        """Raises DuplicateKeyError when an item with that id exists."""
+        """Raises ItemExists when an item with that id exists."""
         ...
 
     async def get(self, content_id: str) -> ContentItem | None: ...
@@ -38,6 +54,16 @@ class Items(Protocol):
     async def replace(
         self, item: ContentItem, expected_version: int, events: list[OutboxEvent], expected_status: int | None = None
     ) -> bool: ...
+
+
+class ScheduledItems(Items, Protocol):
+    async def due(self, now: datetime) -> list[ContentItem]:
+        """Approved items whose publish time or expiry passed, published items whose expiry passed."""
+        ...
+
+    async def repair(self, now: datetime, settle: timedelta, window: timedelta) -> int:
+        """Finishes changes whose writer died half way; how many it finished."""
+        ...
 
 
 class Sources(Protocol):

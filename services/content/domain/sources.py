@@ -158,3 +158,10 @@ def claim_id(source_id: str, due: datetime | None, now: datetime, lease_seconds:
     due_ms = int(due.timestamp() * 1000) if due else 0
     periods = int(max(0.0, now.timestamp() - due_ms / 1000) // lease_seconds)
     return f"{source_id}@{due_ms}/{periods}"
+
+
+def failing_seconds(paused: bool, consecutive_failures: int, since: datetime, now: datetime) -> float:
+    """How long an active source has failed every poll (`since`: its last success, or its creation)."""
+    if paused or not consecutive_failures:
+        return 0.0
+    return max(0.0, (now - since).total_seconds())

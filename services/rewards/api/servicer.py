@@ -18,18 +18,18 @@ from services.common.read_cache import ReadCache
 from services.common.validation import check_request_id
 from services.rewards.adapters.accounts import AccountsUnavailable
 from services.rewards.adapters.ledger import LedgerRepository, entry_message
-from services.rewards.adapters.redemption import (
-    InsufficientPoints,
-    NotDecided,
-    OutOfStock,
-    Redemptions,
-    UnknownItem,
-)
 from services.rewards.adapters.store import (
     CampaignRepository,
     CatalogRepository,
     LeaderboardDocuments,
     RuleSetRepository,
+)
+from services.rewards.app.redemption import (
+    InsufficientPoints,
+    NotDecided,
+    OutOfStock,
+    Redemptions,
+    UnknownItem,
 )
 from services.rewards.domain import account, badges, boards, leaderboards
 from services.rewards.domain.badges import DEFAULT_BADGES, BadgeRule

@@ -28,7 +28,8 @@ from typing import Any, Protocol
 from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import EARLY_KIND, SWEEP_KIND, Incoming, RedemptionRequest
 from services.rewards.domain import account
-from services.rewards.domain.rules import AdvocateState, Award, Campaign, RuleSet, thank_you
+from services.rewards.domain.rules import AdvocateState, Award, Campaign, RuleSet
+from services.rewards.domain.thanks import thank_you
 
 
 class RulesSource(Protocol):

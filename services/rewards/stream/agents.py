@@ -64,7 +64,7 @@ from services.rewards.adapters.store import (
 )
 from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.processor import AwardProcessor
-from services.rewards.domain.rules import EarlySharerRanking, rank_early_sharer
+from services.rewards.domain.early_sharers import EarlySharerRanking, rank_early_sharer
 from services.rewards.stream.decode import EARLY_SHARERS, REDEMPTION_REQUESTS, SHARES_BY_CONTENT, decode, sweep_message
 
 log = get_logger(__name__)

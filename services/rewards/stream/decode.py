@@ -40,6 +40,12 @@ def decode(event: EventT, topic: str) -> Incoming:
     return incoming
 
 
+def redemption_message(request: RedemptionRequest) -> bytes:
+    """The value of a redemption request (keyed by the advocate id), as `_redemption` reads it."""
+    body = {"key": request.key, "request_id": request.request_id, "item_id": request.item_id, "cost": request.cost}
+    return json.dumps(body).encode()
+
+
 def sweep_message() -> bytes:
     """The value of a sweep request (sent to one partition of the redemption-request topic)."""
     return json.dumps({"sweep": True}).encode()

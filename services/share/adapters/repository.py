@@ -1,18 +1,15 @@
-"""Advocates, shares, click windows and reported engagement in MongoDB (protobuf bytes beside
-the fields queries use). Every write that emits an event carries it in the document's `outbox`."""
+"""Shares in MongoDB (protobuf bytes beside the fields queries use), each with its events in its
+document's `outbox`. Advocates are in advocates.py, click windows and engagement in engagement.py."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
-from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged, Share
-from google.protobuf.message import DecodeError
+from advocacy.share.v1.share_pb2 import Share
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -20,108 +17,11 @@ from pymongo.errors import DuplicateKeyError
 from services.common.events import from_timestamp, utcnow
 from services.common.group_commit import GroupCommit
 from services.common.outbox import OutboxEvent, ensure_outbox_index
-from services.common.topic_view import TopicFollower
-from services.share.adapters.chain import Chain
-from services.share.app.ports import EngagementRecord, TrackedShare
-from services.share.domain.links import window_open
+from services.share.app.ports import TrackedShare
 from services.share.domain.sharing import share_id_for
-
-
-class AdvocateRepository:
-    """Every version of an advocate is its own document, inserted once (`_id` = `<id>:<version>`),
-    with its `advocate-changed` event in its outbox. The unique `_id` is the compare-and-set: of two
-    concurrent changes to the same version, exactly one insert succeeds. Nothing ever updates an
-    advocate document in place except the relay removing sent events, because FerretDB 1.24 (SQLite)
-    applies concurrent updates of one document as read-modify-write and loses some of them.
-
-    The latest version is found by `_id` reads only (see `Chain`): a head document per advocate
-    (`advocate_heads`, `_id` = advocate id) with the version and a copy of it, then a probe for
-    the next version. Never a sorted query: on FerretDB that scans every version of everyone."""
-
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.collection = db["advocate_versions"]
-        self._chain = Chain(self.collection, db["advocate_heads"], _version_id, ("advocate",))
-        # Told of every version this process stored (a local view shows it at once).
-        self.on_saved: Callable[[Advocate], None] = lambda advocate: None
-
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("advocate_id", ASCENDING), ("version", DESCENDING)])
-        await self.collection.create_index([("team", ASCENDING)])
-        await self.collection.create_index([("written_at", ASCENDING)])
-        await ensure_outbox_index(self.collection)
-
-    async def get(self, advocate_id: str) -> Advocate | None:
-        _, fields = await self._chain.latest(advocate_id)
-        return Advocate.FromString(fields["advocate"]) if fields else None
-
-    async def save(self, advocate: Advocate, event: OutboxEvent) -> bool:
-        """Stores `advocate` (one version after the stored one) with its event in one insert; False
-        when another change of the same version got there first (the caller re-reads and retries)."""
-        advocate_id = advocate.profile.advocate_id
-        saved = await self._chain.append(
-            advocate_id,
-            advocate.version,
-            {
-                "advocate_id": advocate_id,
-                "version": advocate.version,
-                "team": advocate.profile.team,
-                "leader": advocate.profile.leader,
-                "enrolled": advocate.enrolled,
-                "advocate": advocate.SerializeToString(),
-                # The relay sends versions in this order, so the compacted topic ends on the latest.
-                "written_at": utcnow(),
-                "outbox": [event.to_document()],
-            },
-        )
-        if saved:
-            self.on_saved(advocate)
-        return saved
-
 
 # Bounds the memory of the in-process caches; when full they start over (entries are re-read).
 MAX_CACHED = 100_000
-
-
-class AdvocateView:
-    """Advocates as RecordShare reads them, from memory: kept from `advocate-changed` (compacted,
-    the whole state with its version; every replica reads all of it) and from this process's own
-    writes at once. A change written through another replica is seen as soon as its event reaches
-    Kafka (its relay sends at once). Trusted only while current (`TopicFollower`); an advocate the
-    view does not hold, or any advocate while it is not current, is read by `_id`."""
-
-    def __init__(
-        self, repository: AdvocateRepository, bootstrap: str, topic: str, max_lag_seconds: float = 2.0
-    ) -> None:
-        self._repository = repository
-        self._advocates: dict[str, Advocate] = {}
-        self.follower = TopicFollower(bootstrap, topic, self._record, "share-advocate-view", max_lag_seconds)
-        repository.on_saved = self.remember
-
-    def _record(self, value: bytes) -> None:
-        try:
-            advocate = AdvocateChanged.FromString(value).advocate
-        except DecodeError:
-            return  # the topic's consumers dead-letter it; here it is simply no advocate
-        if advocate.profile.advocate_id:
-            self.remember(advocate)
-
-    def remember(self, advocate: Advocate) -> None:
-        held = self._advocates.get(advocate.profile.advocate_id)
-        if held is None or held.version <= advocate.version:
-            self._advocates[advocate.profile.advocate_id] = advocate
-
-    async def get(self, advocate_id: str) -> Advocate | None:
-        held = self._advocates.get(advocate_id)
-        if held is not None and self.follower.current:
-            return held
-        advocate = await self._repository.get(advocate_id)
-        if advocate is not None:
-            self.remember(advocate)
-        return advocate
-
-
-def _version_id(advocate_id: str, version: int) -> str:
-    return f"{advocate_id}:{version}"
 
 
 def _tracked_share(share: Share, advocate: AdvocateSnapshot, sharer_fingerprint: str) -> TrackedShare:
@@ -326,108 +226,3 @@ class ShareRepository:
             _encode_token(docs[page_size - 1]["shared_at"], docs[page_size - 1]["_id"]) if len(docs) > page_size else ""
         )
         return shares, token
-
-
-class ClickWindowRepository:
-    """One document per emitted click window of (share, actor fingerprint), numbered 1, 2, ...:
-    a click opens window n+1 only when window n is at least `window` old, by inserting `_id` =
-    `<share>:<fingerprint>:<n+1>`. Of concurrent clicks exactly one insert succeeds (unique `_id`),
-    so they cannot both count. Insert-only for the same reason as advocates: FerretDB 1.24 loses
-    concurrent in-place updates of one document. The latest window is found by `_id` reads
-    (`Chain`, heads in `click_heads`), never by a sorted query."""
-
-    def __init__(self, db: AsyncDatabase, commit: GroupCommit | None = None) -> None:
-        self.collection = db["click_windows"]
-        self._commit = commit or GroupCommit()
-        self._chain = Chain(self.collection, db["click_heads"], _window_id, ("opened_at",), self._commit.insert)
-        # The latest window this replica knows per (share, fingerprint): (n, opened_at). Exact for
-        # "still inside the window" (no replica can open n + 1 before window n is `window` old);
-        # anything else is decided by the unique insert of window n + 1.
-        self._known: dict[str, tuple[int, datetime]] = {}
-
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index(
-            [("share_id", ASCENDING), ("fingerprint", ASCENDING), ("n", DESCENDING)], name="latest_window"
-        )
-        await ensure_outbox_index(self.collection)
-
-    async def open_window(
-        self, share_id: str, actor_fingerprint: str, now: datetime, window: timedelta, event: OutboxEvent
-    ) -> tuple[str, list[dict[str, Any]]] | None:
-        """(window `_id`, outbox stored with it) for the relay when this click starts a window;
-        None when it falls into the current one (or a concurrent click opened the next)."""
-        key = f"{share_id}:{actor_fingerprint}"
-        outbox = [event.to_document(now)]
-        known = self._known.get(key)
-        if known is None:
-            # Most clicks are an actor's first on a share: try window 1 without reading anything
-            # (no head: readers probe from 0, and window 1 is found by its `_id`).
-            if await self._commit.insert(self.collection, self._record(share_id, actor_fingerprint, 1, now, outbox)):
-                self._remember(key, 1, now)
-                return _window_id(key, 1), outbox
-            n, latest = await self._chain.latest(key)
-            known = (n, latest["opened_at"]) if latest else None
-            if known is not None:
-                self._remember(key, *known)
-        if known is not None and not window_open(known[1], now, window):
-            return None
-        n = known[0] if known else 0
-        if not await self._chain.append(key, n + 1, self._record(share_id, actor_fingerprint, n + 1, now, outbox)):
-            self._known.pop(key, None)  # another click (or replica) opened it: read again next time
-            return None
-        self._remember(key, n + 1, now)
-        return _window_id(key, n + 1), outbox
-
-    @staticmethod
-    def _record(
-        share_id: str, actor_fingerprint: str, n: int, now: datetime, outbox: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return {
-            "_id": _window_id(f"{share_id}:{actor_fingerprint}", n),
-            "share_id": share_id,
-            "fingerprint": actor_fingerprint,
-            "n": n,
-            "opened_at": now,
-            "outbox": outbox,
-        }
-
-    def _remember(self, key: str, n: int, opened_at: datetime) -> None:
-        if len(self._known) >= MAX_CACHED:
-            self._known.clear()
-        self._known[key] = (n, opened_at)
-
-
-def _window_id(key: str, n: int) -> str:
-    return f"{key}:{n}"
-
-
-class EngagementRepository:
-    """Reported engagement, one document per (source, source event id)."""
-
-    def __init__(self, db: AsyncDatabase, commit: GroupCommit | None = None) -> None:
-        self.collection = db["engagements"]
-        self._commit = commit or GroupCommit()
-
-    async def ensure_indexes(self) -> None:
-        await self.collection.create_index([("share_id", ASCENDING)])
-        await ensure_outbox_index(self.collection)
-
-    async def insert_many(self, records: list[EngagementRecord]) -> list[tuple[str, bool]]:
-        """Stores the records (one round trip); per record (event id, created): a repeated report
-        (already stored, or earlier in the same batch) returns the first report's event id."""
-        if not records:
-            return []
-        docs = [
-            {"_id": r.record_id, "share_id": r.share_id, "event_id": r.event_id, "outbox": r.outbox} for r in records
-        ]
-        # Concurrent calls' records share one insert; a duplicate is refused per record.
-        inserted = await self._commit.insert_all(self.collection, docs)
-        refused = {i for i, ok in enumerate(inserted) if not ok}
-        first = {}
-        if refused:
-            ids = {records[i].record_id for i in refused}
-            found = await asyncio.gather(*(self.collection.find_one({"_id": i}, {"event_id": 1}) for i in ids))
-            first = {d["_id"]: d["event_id"] for d in found if d}
-        return [
-            (first.get(r.record_id, ""), False) if i in refused else (r.event_id, True) for i, r in enumerate(records)
-        ]

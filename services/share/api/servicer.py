@@ -19,7 +19,8 @@ from services.common.outbox import OutboxEvent
 from services.common.retry import retrying
 from services.common.topics import ADVOCATE_CHANGED
 from services.common.validation import check_request_id
-from services.share.adapters.repository import AdvocateRepository, InvalidPageToken, ShareRepository
+from services.share.adapters.advocates import AdvocateRepository
+from services.share.adapters.repository import InvalidPageToken, ShareRepository
 from services.share.app.engagement import RecordEngagement
 from services.share.app.shares import RecordShare, ShareRequest
 from services.share.domain import advocates as rules

@@ -1,4 +1,4 @@
-"""Redemption, the API side: `Redeem` asks the advocate's partition owner and waits for its answer.
+"""Use case: redeem points for a catalogue item. `Redeem` asks the advocate's partition owner and waits for its answer.
 
 The request goes to the advocate-keyed redemption topic that the award agent consumes with the
 advocate's awards, so debits and credits reach the advocate's state in one order: the agent
@@ -11,29 +11,15 @@ idempotency key finds the outcome (or asks again: the agent decides a key once),
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from prometheus_client import Counter, Gauge
-
-from services.rewards.adapters.store import CatalogRepository, RedemptionOutcomes
+from services.rewards.app.incoming import RedemptionRequest
 from services.rewards.domain.account import INSUFFICIENT_POINTS, OUT_OF_STOCK, REDEEMED
 
-REDEMPTIONS = Counter(
-    "advocacy_rewards_redemptions_total",
-    "Redemption requests by outcome (redeemed, repeated, out_of_stock, insufficient_points, unknown_item, timed_out).",
-    ["outcome"],
-)
-REDEMPTIONS_PENDING = Gauge(
-    "advocacy_rewards_redemptions_pending", "Redeem calls of this replica waiting for the award agent's outcome."
-)
-REDEMPTIONS_PENDING_AGE = Gauge(
-    "advocacy_rewards_redemption_pending_oldest_age_seconds",
-    "How long the oldest Redeem call of this replica has waited for its outcome (0 when none).",
-)
 POLL_FIRST_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.1
 
@@ -61,8 +47,20 @@ class Outcome:
     created: bool
 
 
-# Sends (advocate id, request JSON) to the redemption topic, returning once Kafka acknowledged it.
-SendRequest = Callable[[str, bytes], Awaitable[None]]
+# Sends (advocate id, request) to the redemption topic, returning once Kafka acknowledged it.
+SendRequest = Callable[[str, RedemptionRequest], Awaitable[None]]
+
+
+class Catalog(Protocol):
+    async def get(self, item_id: str) -> dict | None:
+        """The item (with its `cost`), or None when the catalogue has no such item."""
+        ...
+
+
+class Outcomes(Protocol):
+    async def get(self, key: str) -> dict | None:
+        """The award agent's decision on redemption `key`, or None while it has not decided."""
+        ...
 
 
 def redemption_key(advocate_id: str, idempotency_key: str) -> str:
@@ -71,21 +69,30 @@ def redemption_key(advocate_id: str, idempotency_key: str) -> str:
 
 class Redemptions:
     def __init__(
-        self, catalog: CatalogRepository, outcomes: RedemptionOutcomes, send: SendRequest, timeout_seconds: float
+        self,
+        catalog: Catalog,
+        outcomes: Outcomes,
+        send: SendRequest,
+        timeout_seconds: float,
+        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_pending: Callable[[int, float], None] = lambda waiting, oldest_age_seconds: None,
     ) -> None:
+        """`on_outcome`: each call's outcome label; `on_pending`: calls waiting and the oldest's age."""
         self.catalog = catalog
         self.outcomes = outcomes
         self._send = send
         self._timeout = timeout_seconds
+        self._on_outcome = on_outcome
+        self._on_pending = on_pending
         self._waiting: dict[str, float] = {}  # request id -> when the call started waiting
 
     async def redeem(self, advocate_id: str, item_id: str, idempotency_key: str) -> Outcome:
         try:
             outcome = await self._redeem(advocate_id, item_id, redemption_key(advocate_id, idempotency_key))
         except (UnknownItem, OutOfStock, InsufficientPoints, NotDecided) as refused:
-            REDEMPTIONS.labels(_OUTCOMES[type(refused)]).inc()
+            self._on_outcome(_OUTCOMES[type(refused)])
             raise
-        REDEMPTIONS.labels("redeemed" if outcome.created else "repeated").inc()
+        self._on_outcome("redeemed" if outcome.created else "repeated")
         return outcome
 
     async def _redeem(self, advocate_id: str, item_id: str, key: str) -> Outcome:
@@ -96,8 +103,7 @@ class Redemptions:
         if item is None:
             raise UnknownItem(item_id)
         request_id = uuid.uuid4().hex
-        request = {"key": key, "request_id": request_id, "item_id": item_id, "cost": int(item["cost"])}
-        await self._send(advocate_id, json.dumps(request).encode())
+        await self._send(advocate_id, RedemptionRequest(key, request_id, item_id, int(item["cost"])))
         decided = await self._wait(key, request_id)
         return _outcome(decided, created=decided["request_id"] == request_id)
 
@@ -118,9 +124,8 @@ class Redemptions:
             self._report()
 
     def _report(self) -> None:
-        REDEMPTIONS_PENDING.set(len(self._waiting))
         oldest = min(self._waiting.values(), default=time.monotonic())
-        REDEMPTIONS_PENDING_AGE.set(time.monotonic() - oldest)
+        self._on_pending(len(self._waiting), time.monotonic() - oldest)
 
 
 def _outcome(decided: dict, created: bool) -> Outcome:

@@ -1,15 +1,12 @@
-"""Applies one lifecycle step to an item and says which events it emits; used by the API and the scheduler."""
+"""One lifecycle step applied to a content item, and the optimistic-concurrency check (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from advocacy.content.v1.content_pb2 import Audience, ContentItem, ContentPublished, ContentStatus
 
-from services.common.events import new_event_id, to_timestamp
-from services.common.outbox import OutboxEvent
-from services.common.topics import CONTENT_PUBLISHED
+from services.common.events import to_timestamp
 from services.content.domain.lifecycle import Action, Status, transition
 
 
@@ -26,19 +23,10 @@ def proto_status(status: Status) -> int:
     return int(ContentStatus.Value(f"CONTENT_STATUS_{status.value}"))
 
 
-class ContentEvents:
-    def __init__(self, topic: Callable[[str], str]) -> None:
-        self._topic = topic
-
-    def published(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:
-        event = ContentPublished(event_id=new_event_id(), occurred_at=to_timestamp(now), kind=kind, item=item)
-        return OutboxEvent.of(event, self._topic(CONTENT_PUBLISHED.name), key=item.content_id)
-
-
-def advance(
-    item: ContentItem, action: Action, now: datetime, events: ContentEvents, actor_id: str = "", reason: str = ""
-) -> tuple[ContentItem, list[OutboxEvent]]:
-    """The item after `action` (version + 1) and the events to write with it.
+def step(
+    item: ContentItem, action: Action, now: datetime, actor_id: str = "", reason: str = ""
+) -> tuple[ContentItem, int | None]:
+    """The item after `action` (version + 1) and the ContentPublished kind it announces (None: nothing).
 
     Raises IllegalTransition when `action` is not allowed from the item's state.
     """
@@ -53,12 +41,27 @@ def advance(
         result.rejection_reason = reason
     if action in (Action.APPROVE, Action.REJECT):
         result.reviewer_id = actor_id
-    emitted: list[OutboxEvent] = []
     if action is Action.PUBLISH:
         result.published_at.CopyFrom(to_timestamp(now))
-        emitted.append(events.published(result, ContentPublished.KIND_PUBLISHED, now))
-    elif action in (Action.EXPIRE, Action.ARCHIVE) and was_published:
+        return result, ContentPublished.KIND_PUBLISHED
+    if action in (Action.EXPIRE, Action.ARCHIVE) and was_published:
         # Only items that were ever visible announce their withdrawal; an unpublished item's is internal.
-        kind = ContentPublished.KIND_EXPIRED if action is Action.EXPIRE else ContentPublished.KIND_ARCHIVED
-        emitted.append(events.published(result, kind, now))
-    return result, emitted
+        return result, ContentPublished.KIND_EXPIRED if action is Action.EXPIRE else ContentPublished.KIND_ARCHIVED
+    return result, None
+
+
+class InvalidExpectedVersion(ValueError):
+    def __init__(self) -> None:
+        super().__init__("expected_version: must be >= 0 (0 = do not check)")
+
+
+class VersionConflict(Exception):
+    """Another writer changed the item first (or the caller's copy is old): read it again and retry."""
+
+
+def check_expected_version(expected: int, item: ContentItem) -> None:
+    """0 means "do not check"; otherwise the caller's version must be the current one."""
+    if expected < 0:
+        raise InvalidExpectedVersion()
+    if expected and expected != item.version:
+        raise VersionConflict(f"version conflict: expected {expected}, current is {item.version}")

@@ -1,4 +1,4 @@
-"""Polls every active feed source on its own schedule; runs inside every replica of the content service.
+"""Use case: poll every active feed source on its own schedule; runs inside every replica of the content service.
 
 Each due source is polled in a task of its own (at most `concurrency` at once), so a slow or
 failing source never delays the others. Before polling, a replica claims the poll slot by
@@ -15,14 +15,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from advocacy.content.v1.content_pb2 import FeedSource, SourceStatus
-from pymongo.errors import PyMongoError
 
 from services.common.events import from_timestamp, optional_time, utcnow
 from services.common.logging import get_logger
 from services.content.app.polling import PollResult
 from services.content.app.ports import Sources
-from services.content.domain.sources import claim_id
-from services.content.metrics import SOURCE_FAILING_SECONDS, SOURCE_ITEMS, SOURCE_POLLS
+from services.content.domain import sources as rules
 
 log = get_logger(__name__)
 
@@ -30,10 +28,8 @@ PollOne = Callable[[FeedSource, SourceStatus, datetime], Awaitable[PollResult]]
 
 
 def failing_seconds(source: FeedSource, status: SourceStatus, now: datetime) -> float:
-    if source.paused or not status.consecutive_failures:
-        return 0.0
     since = optional_time(status, "last_success_at") or from_timestamp(source.created_at)
-    return max(0.0, (now - since).total_seconds())
+    return rules.failing_seconds(source.paused, status.consecutive_failures, since, now)
 
 
 class SourcePoller:
@@ -41,13 +37,21 @@ class SourcePoller:
         self,
         sources: Sources,
         poll_one: PollOne,
+        transient: tuple[type[Exception], ...],
+        on_polled: Callable[[PollResult], None] = lambda result: None,
+        on_failing: Callable[[float], None] = lambda seconds: None,
         tick_seconds: float = 1.0,
         refresh_seconds: float = 10.0,
         lease_seconds: float = 60.0,
         concurrency: int = 8,
     ) -> None:
+        """`transient`: the storage errors a poll survives (logged, retried a tick later);
+        `on_polled` / `on_failing`: each poll's result, the longest failure after each listing."""
         self._sources = sources
         self._poll_one = poll_one
+        self._transient = transient
+        self._on_polled = on_polled
+        self._on_failing = on_failing
         self._tick = tick_seconds
         self._refresh = refresh_seconds
         self._lease = lease_seconds
@@ -73,7 +77,7 @@ class SourcePoller:
         while not self._stopped.is_set():
             try:
                 await self.tick()
-            except PyMongoError as exc:
+            except self._transient as exc:
                 log.warning("source_poller_retry", error=str(exc)[:300])
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._tick)
@@ -106,7 +110,7 @@ class SourcePoller:
             if status.HasField("next_poll_at"):
                 self._next[source.source_id] = from_timestamp(status.next_poll_at).timestamp()
             worst = max(worst, failing_seconds(source, status, now))
-        SOURCE_FAILING_SECONDS.set(worst)
+        self._on_failing(worst)
         known = {s.source_id for s in self._configs}
         for sid in [s for s in self._next if s not in known]:
             del self._next[sid]
@@ -115,7 +119,7 @@ class SourcePoller:
         try:
             async with self._slots:
                 await self._claim_and_poll(source)
-        except PyMongoError as exc:
+        except self._transient as exc:
             self._next[source.source_id] = time.time() + self._tick
             log.warning("source_poll_not_recorded", source_id=source.source_id, error=str(exc)[:300])
         finally:
@@ -129,7 +133,7 @@ class SourcePoller:
         if due is not None and due > now:
             self._next[sid] = due.timestamp()  # another replica polled it meanwhile
             return
-        claim = claim_id(sid, due, now, self._lease)
+        claim = rules.claim_id(sid, due, now, self._lease)
         if not await self._sources.claim(claim, now):
             self._next[sid] = time.time() + self._tick  # another replica is polling it
             return
@@ -138,6 +142,5 @@ class SourcePoller:
         if previous_claim and previous_claim != claim:
             await self._sources.release(previous_claim)
         self._next[sid] = from_timestamp(result.status.next_poll_at).timestamp()
-        SOURCE_POLLS.labels(result.outcome).inc()
-        SOURCE_ITEMS.inc(result.created)
+        self._on_polled(result)
         log.info("source_polled", source_id=sid, outcome=result.outcome, created=result.created)
