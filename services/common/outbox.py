@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +73,8 @@ PENDING = {"outbox.0": {"$exists": True}}
 # hangs near 100, so a bulk stays well below that. Measured on the local FerretDB: 100 removals in
 # 47 ms as bulks of 50, 250 ms as 16 concurrent update_one.
 REMOVE_CHUNK = 50
+# A relay that sent within this window is under load: it lingers for company when woken.
+LOAD_WINDOW_SECONDS = 0.05
 
 
 async def ensure_outbox_index(collection: AsyncCollection) -> None:
@@ -92,8 +96,10 @@ class OutboxRelay:
         linger_seconds: float = 0.002,
     ) -> None:
         self._collection = collection
-        # Woken from idle, the relay waits this long so writes arriving together go in one batch.
+        # Woken while writes keep coming (the last send was within LOAD_WINDOW_SECONDS), the relay
+        # waits this long so writes arriving together go in one batch; a lone write goes at once.
         self._linger = linger_seconds
+        self._last_sent = -math.inf
         # A top-level field to send documents in ascending order of (e.g. a write time): needed when
         # successive documents carry successive states of one key for a compacted topic.
         self._order_by = order_by
@@ -146,11 +152,14 @@ class OutboxRelay:
         )
         while not self._stopping:
             sent = await policy(self._relay_step)
-            if sent == 0:
-                self._wake.clear()
-                await self._wait_for_wake(self._idle)
-                if self._wake.is_set() and self._linger > 0:
-                    await asyncio.sleep(self._linger)
+            if sent:
+                self._last_sent = time.monotonic()
+                continue
+            self._wake.clear()
+            await self._wait_for_wake(self._idle)
+            under_load = time.monotonic() - self._last_sent < LOAD_WINDOW_SECONDS
+            if self._wake.is_set() and under_load and self._linger > 0:
+                await asyncio.sleep(self._linger)
         await self._drain_and_close()
 
     async def _relay_step(self) -> int | None:
