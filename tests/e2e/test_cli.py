@@ -223,6 +223,7 @@ def test_feed_share_points_history_badges(cli, world):
     points = eventually(lambda: (p := cli.json("points", "--as", world["advocate"])).get("points") == "25" and p)
     assert points, cli("points", "--as", world["advocate"]).stdout
     assert "25 points" in cli("points", "--as", world["advocate"]).stdout
+
     # The ledger is a sink of `points-awarded`: it may show the entries a moment after the balance.
     def rules() -> list[str] | None:
         found = sorted(e["rule"] for e in cli.json("history", "--as", world["advocate"]))
