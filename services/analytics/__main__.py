@@ -17,7 +17,8 @@ from services.analytics.stream.agents import register_agents
 from services.analytics.stream.ingest import Ingest
 from services.common.mongo import mongo_client, prepare_database
 from services.common.read_cache import ReadCache
-from services.common.stream import StreamComponents, create_app, run_stream_service
+from services.common.stream import create_app
+from services.common.stream_worker import StreamComponents, run_stream_service
 
 
 class _Adapters:

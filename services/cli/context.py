@@ -13,8 +13,18 @@ from typing import Any, TypeVar
 import grpc
 import typer
 from advocacy.common.v1.common_pb2 import Network
+from rich.table import Table
 
-from services.cli.output import err
+from services.cli.output import (
+    ALL_PAGES,
+    PAGE_TOKEN,
+    collect,
+    emit_json,
+    err,
+    more_pages,
+    out,
+    page_size_option,
+)
 from services.clients import Clients, ServiceError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +89,33 @@ def handled(fn: F) -> F:
             raise typer.Exit(EXIT_REFUSED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def list_command(
+    app: typer.Typer,
+    doc: str,
+    fetch: Callable[[Clients, int, str], Any],
+    field: str,
+    render: Callable[[list[Any]], Table],
+) -> None:
+    """Adds `list` to `app`: the elements `field` of the pages `fetch(clients, page_size, page_token)`
+    answers, as JSON or as the table `render` makes of them."""
+
+    @app.command("list", help=doc)
+    @handled
+    def list_elements(
+        ctx: typer.Context,
+        page_size: int = page_size_option(0),
+        page_token: str = PAGE_TOKEN,
+        every_page: bool = ALL_PAGES,
+    ) -> None:
+        s = state(ctx)
+        elements, token = collect(lambda t: fetch(s.clients, page_size, t), field, page_token, every_page)
+        if s.json:
+            emit_json(elements)
+        else:
+            out.print(render(elements))
+        more_pages(token)
 
 
 def parse_network(name: str) -> int:

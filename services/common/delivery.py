@@ -40,38 +40,8 @@ def deliver_per_fetch() -> None:
 async def _drain_messages(self: Consumer, fetcher: Any) -> None:
     # Faust's `Consumer._drain_messages` (faust-streaming 0.15.3), with the per-message wait_first
     # moved around the whole fetch.
-    callback = self.callback
     consumer_should_stop = cast(Any, self)._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
-    get_read_offset = self._read_offset.__getitem__
-    set_read_offset = self._read_offset.__setitem__
-    acks_enabled_for = self.app.topics.acks_enabled_for
-
-    async def deliver(first: tuple[TP, Message], fetched: AsyncIterator[tuple[TP, Message]]) -> None:
-        since_yield = 0
-        tp, message = first
-        while True:
-            since_yield += 1
-            if since_yield > YIELD_EVERY:
-                await asyncio.sleep(0)
-                since_yield = 0
-            offset = message.offset
-            r_offset = get_read_offset(tp)
-            if r_offset is None or offset >= r_offset:
-                gap = offset - (r_offset or 0)
-                if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                    await self._add_gap(tp, r_offset + 1, offset)
-                commit_every = self._commit_every
-                if commit_every is not None and self._n_acked >= commit_every:
-                    self._n_acked = 0
-                    await asyncio.shield(self.commit())  # a suspension does not cut a commit short
-                await callback(message)
-                set_read_offset(tp, offset)
-            try:
-                tp, message = await anext(fetched)  # synchronous: the fetch itself was the first step
-            except StopAsyncIteration:
-                return
-
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             self.diag.set_flag(CONSUMER_FETCHING)
@@ -83,7 +53,7 @@ async def _drain_messages(self: Consumer, fetcher: Any) -> None:
                 # in Faust: inside, a suspended flow would cancel it at once, again and again.
                 first = await anext(fetched, None)
                 if first is not None:
-                    await self.wait_first(deliver(first, fetched), self.suspend_flow.wait())
+                    await self.wait_first(_deliver(self, first, fetched), self.suspend_flow.wait())
             self.diag.unset_flag(CONSUMER_FETCHING)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:
@@ -100,3 +70,34 @@ async def _drain_messages(self: Consumer, fetcher: Any) -> None:
         raise
     finally:
         self.diag.unset_flag(CONSUMER_FETCHING)
+
+
+async def _deliver(self: Consumer, first: tuple[TP, Message], fetched: AsyncIterator[tuple[TP, Message]]) -> None:
+    """Hands a fetch's messages to the streams in order: the per-message body of Faust's loop."""
+    callback = self.callback
+    get_read_offset = self._read_offset.__getitem__
+    set_read_offset = self._read_offset.__setitem__
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    since_yield = 0
+    tp, message = first
+    while True:
+        since_yield += 1
+        if since_yield > YIELD_EVERY:
+            await asyncio.sleep(0)
+            since_yield = 0
+        offset = message.offset
+        r_offset = get_read_offset(tp)
+        if r_offset is None or offset >= r_offset:
+            gap = offset - (r_offset or 0)
+            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                await self._add_gap(tp, r_offset + 1, offset)
+            commit_every = self._commit_every
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await asyncio.shield(self.commit())  # a suspension does not cut a commit short
+            await callback(message)
+            set_read_offset(tp, offset)
+        try:
+            tp, message = await anext(fetched)  # synchronous: the fetch itself was the first step
+        except StopAsyncIteration:
+            return

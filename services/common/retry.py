@@ -166,32 +166,16 @@ def retrying(
     return AsyncRetryingAwaited(sleep=chosen_sleep, **policy)
 
 
-def retrying_sync(
-    *,
-    retry_on: RetryOn,
-    event: str,
-    first_seconds: float = 0.2,
-    max_seconds: float = 5.0,
-    jitter_seconds: float | None = None,
-    attempts: int | None = None,
-    deadline: float | None = None,
-    on_retry: Callable[[BaseException], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    log_level: str | None = "warning",
-    **log_fields: Any,
-) -> Retrying:
-    """`retrying` for blocking code (no `until`): `retrying_sync(...)(fn, *args)`."""
-    policy = _policy(
-        retry_on,
-        event,
-        first_seconds,
-        max_seconds,
-        jitter_seconds,
-        attempts,
-        deadline,
-        None,
-        on_retry,
-        log_level,
-        log_fields,
+def retrying_sync(*, sleep: Callable[[float], None] = time.sleep, **options: Any) -> Retrying:
+    """`retrying` for blocking code, with its options but `until`: `retrying_sync(...)(fn, *args)`."""
+    if "until" in options:
+        raise TypeError("retrying_sync() got an unexpected keyword argument 'until'")
+    policy = retrying(**options)
+    return Retrying(
+        sleep=sleep,
+        retry=policy.retry,
+        wait=policy.wait,
+        stop=policy.stop,
+        before_sleep=policy.before_sleep,
+        retry_error_callback=policy.retry_error_callback,
     )
-    return Retrying(sleep=sleep, **policy)

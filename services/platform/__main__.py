@@ -21,7 +21,7 @@ from services.platform.demo import say
 from services.platform.supervisor import SERVICE_NAMES, Platform
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep-stack", action="store_true", help="leave Kafka and FerretDB running on exit")
     parser.add_argument("--no-demo", action="store_true", help="run the platform alone (no demo company, no view)")
@@ -33,8 +33,10 @@ def main() -> None:
     parser.add_argument(
         "--newsroom-every", type=float, default=180.0, help="seconds between the demo newsroom's new stories"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -43,8 +45,10 @@ def main() -> None:
     # SIGHUP too: a closed terminal must stop the services and the stack, not orphan them.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, request_stop)
+    return stop
 
-    started = time.monotonic()
+
+def start_stack() -> local_stack.StackConfig:
     cfg = local_stack.StackConfig.from_env()
     try:
         local_stack.install(cfg)
@@ -54,7 +58,10 @@ def main() -> None:
         sys.exit(1)
     created = provision(cfg.kafka_bootstrap)
     print(f"topics: {len(created)} created" if created else "topics: all present")
+    return cfg
 
+
+def service_env(cfg: local_stack.StackConfig, args: argparse.Namespace) -> dict[str, str]:
     env = {"ADVOCACY_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "ADVOCACY_MONGO_URL": cfg.mongo_url}
     if not args.no_demo:
         from services.demo.company import COMPANY_CHANNELS
@@ -63,7 +70,41 @@ def main() -> None:
         env["ADVOCACY_COMPANY_CHANNEL_AUDIENCE"] = json.dumps(COMPANY_CHANNELS)
         # The demo newsroom is served on loopback: exempt that one address from the fetch guard.
         env["ADVOCACY_CONTENT_FETCH_ALLOW_HOSTS"] = f"127.0.0.1:{args.newsroom_port}"
-    platform = Platform(env=env, log_dir=cfg.data / "logs")
+    return env
+
+
+def print_running(platform: Platform, cfg: local_stack.StackConfig, started: float) -> None:
+    print(f"\nAdvocacy is running ({time.monotonic() - started:.1f} s to ready). Ctrl-C stops everything.")
+    for name in SERVICE_NAMES:
+        ports = platform.ports[name]
+        print(f"  {name:<10} gRPC {platform.address(name):<16} metrics http://127.0.0.1:{ports.metrics}/metrics")
+    print(f"  kafka      {cfg.kafka_bootstrap}\n  mongodb    {cfg.mongo_url}\n  logs       {platform.log_dir}/")
+    print(
+        "  tokens     every API needs one (roles admin, advocate, service), e.g.\n"
+        "             export ADVOCACY_TOKEN=$(.venv/bin/advocacy admin token --role admin --sub alice)\n"
+        '             grpcurl -H "authorization: Bearer $ADVOCACY_TOKEN" -plaintext '
+        f"{platform.address('rewards')} advocacy.rewards.v1.RewardsService/GetRuleSet"
+    )
+
+
+def stop_all(platform: Platform, cfg: local_stack.StackConfig, keep_stack: bool) -> dict[str, int]:
+    codes = platform.stop()
+    say("services stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+    if not keep_stack:
+        try:
+            local_stack.stop(cfg)
+        except OSError:  # its progress lines cannot be printed (closed terminal): stop quietly
+            with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
+                local_stack.stop(cfg)
+    return codes
+
+
+def main() -> None:
+    args = parse_args()
+    stop = stop_on_signals()
+    started = time.monotonic()
+    cfg = start_stack()
+    platform = Platform(env=service_env(cfg, args), log_dir=cfg.data / "logs")
     failed = False
     try:
         platform.start()
@@ -71,17 +112,7 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         failed = True
     else:
-        print(f"\nAdvocacy is running ({time.monotonic() - started:.1f} s to ready). Ctrl-C stops everything.")
-        for name in SERVICE_NAMES:
-            ports = platform.ports[name]
-            print(f"  {name:<10} gRPC {platform.address(name):<16} metrics http://127.0.0.1:{ports.metrics}/metrics")
-        print(f"  kafka      {cfg.kafka_bootstrap}\n  mongodb    {cfg.mongo_url}\n  logs       {platform.log_dir}/")
-        print(
-            "  tokens     every API needs one (roles admin, advocate, service), e.g.\n"
-            "             export ADVOCACY_TOKEN=$(.venv/bin/advocacy admin token --role admin --sub alice)\n"
-            '             grpcurl -H "authorization: Bearer $ADVOCACY_TOKEN" -plaintext '
-            f"{platform.address('rewards')} advocacy.rewards.v1.RewardsService/GetRuleSet"
-        )
+        print_running(platform, cfg, started)
     if not failed and not args.no_demo:
         from services.platform.demo import run_demo
 
@@ -95,14 +126,7 @@ def main() -> None:
             print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)
             break
         stop.wait(0.5)
-    codes = platform.stop()
-    say("services stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
-    if not args.keep_stack:
-        try:
-            local_stack.stop(cfg)
-        except OSError:  # its progress lines cannot be printed (closed terminal): stop quietly
-            with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
-                local_stack.stop(cfg)
+    codes = stop_all(platform, cfg, args.keep_stack)
     sys.exit(0 if all(c == 0 for c in codes.values()) and not failed else 1)
 
 

@@ -17,11 +17,11 @@ from rich.live import Live
 from services.clients import Clients, ServiceError
 from services.common.auth import ADMIN
 from services.common.topics import NOTIFICATION_SENT
-from services.demo.activity import ActivityDriver, Rates
-from services.demo.company import TOPICS, generate
+from services.demo.activity import ActivityDriver, DriverStats, Rates
+from services.demo.company import TOPICS, DemoCompany, generate
 from services.demo.newsroom import Newsroom
 from services.demo.seed import SeedResult, seed
-from services.demo.view import NotificationFeed, ThankYouFeed, compact_line, render, take_snapshot
+from services.demo.view import NotificationFeed, Snapshot, ThankYouFeed, compact_line, render, take_snapshot
 from services.platform.supervisor import SERVICE_NAMES, Platform
 
 COMPACT_EVERY_SECONDS = 5.0
@@ -55,27 +55,65 @@ def register_newsroom(clients: Clients, feed_url: str, poll_seconds: int = NEWSR
     return str(created.source_id)
 
 
-def run_demo(
-    platform: Platform,
-    kafka_bootstrap: str,
-    points_topic: str,
-    args: argparse.Namespace,
-    stop: threading.Event,
-    started: float,
-) -> bool:
-    """Runs until `stop` is set; False when the demo could not run (the reason is printed)."""
-    console = Console()
-    tty = console.is_terminal
-    company = generate(seed=args.seed, advocates=args.advocates, items=args.items)
-    # The demo acts for the company's admins and on behalf of its advocates: an admin token.
-    clients = Clients.from_env(
-        token=platform.token(ADMIN, "demo"), **{name: platform.address(name) for name in SERVICE_NAMES}
-    )
-    t0 = time.monotonic()
-    seeded = SeedResult()
+class ViewMoved:
+    """When the view first showed more shares than at its first look, in seconds from `started`."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.baseline: int | None = None
+        self.first_moved: float | None = None
+
+    def saw(self, shares: int) -> None:
+        if self.baseline is None:
+            self.baseline = shares
+        elif self.first_moved is None and shares > self.baseline:
+            self.first_moved = time.monotonic() - self.started
+
+
+class View:
+    """The live view on a terminal, else a compact line every COMPACT_EVERY_SECONDS."""
+
+    def __init__(
+        self,
+        console: Console,
+        company: DemoCompany,
+        thanks: ThankYouFeed,
+        notes: NotificationFeed,
+        stats: DriverStats,
+        started: float,
+    ) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self.title = (
+            f"Advocacy · demo company {company.name} · {len(company.advocates)} advocates · {len(company.items)} items"
+        )
+        self.names = {a.advocate_id: a.display_name for a in company.advocates}
+        self.thanks, self.notes, self.stats, self.started = thanks, notes, stats, started
+        self.last_line = 0.0
+
+    def start(self) -> None:
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, auto_refresh=False, transient=False)
+            self.live.start()
+
+    def show(self, snap: Snapshot) -> None:
+        if self.live is not None:
+            self.live.update(render(snap, self.title, self.names, self.thanks, self.stats, self.notes), refresh=True)
+        elif time.monotonic() - self.last_line >= COMPACT_EVERY_SECONDS:
+            self.last_line = time.monotonic()
+            say(compact_line(snap, time.monotonic() - self.started, self.stats))
+
+    def stop(self) -> None:
+        if self.live is not None:
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                self.live.stop()
+
+
+def seed_in_background(clients: Clients, company: DemoCompany, seeded: SeedResult, t0: float) -> list[str]:
+    """Seeds `company` on a daemon thread; the list returned receives the error if seeding fails."""
     seed_error: list[str] = []
 
-    def seed_in_background() -> None:
+    def run() -> None:
         try:
             seed(clients, company, result=seeded)
         except ServiceError as exc:
@@ -89,54 +127,70 @@ def run_demo(
             flush=True,
         )
 
+    threading.Thread(target=run, name="demo-seed", daemon=True).start()
+    return seed_error
+
+
+def follow(
+    platform: Platform,
+    clients: Clients,
+    seeded: SeedResult,
+    seed_error: list[str],
+    view: View,
+    moved: ViewMoved,
+    stop: threading.Event,
+    refresh: float,
+) -> None:
+    """Shows the services' figures every `refresh` seconds until `stop`, a dead service or a failed seeding."""
+    while not stop.is_set():
+        if dead := platform.exited():
+            print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)
+            break
+        if seed_error:
+            break
+        snap = take_snapshot(clients, with_sources=True)
+        if not seeded.done.is_set():
+            snap.note = f"seeding {seeded.stage} {seeded.stage_done}/{seeded.stage_total}"
+        if snap.overview is not None:
+            moved.saw(snap.overview.totals.shares)
+        view.show(snap)
+        stop.wait(refresh)
+
+
+def run_demo(
+    platform: Platform,
+    kafka_bootstrap: str,
+    points_topic: str,
+    args: argparse.Namespace,
+    stop: threading.Event,
+    started: float,
+) -> bool:
+    """Runs until `stop` is set; False when the demo could not run (the reason is printed)."""
+    console = Console()
+    company = generate(seed=args.seed, advocates=args.advocates, items=args.items)
+    # The demo acts for the company's admins and on behalf of its advocates: an admin token.
+    clients = Clients.from_env(
+        token=platform.token(ADMIN, "demo"), **{name: platform.address(name) for name in SERVICE_NAMES}
+    )
+    t0 = time.monotonic()
+    seeded = SeedResult()
     newsroom = Newsroom("127.0.0.1", args.newsroom_port, args.newsroom_every).start()
     register_newsroom(clients, newsroom.feed_url)
     say(f"demo newsroom: {newsroom.feed_url}, a new story every {args.newsroom_every:g} s (a feed source publishes it)")
-    threading.Thread(target=seed_in_background, name="demo-seed", daemon=True).start()
+    seed_error = seed_in_background(clients, company, seeded, t0)
     driver = ActivityDriver(clients, company, seeded, Rates.from_env())
     driver_thread = driver.start_thread(stop)
     thanks = ThankYouFeed(kafka_bootstrap, points_topic).start()
     # What notify sent (the topic channel every advocate has by default): the last few.
     notes = NotificationFeed(kafka_bootstrap, NOTIFICATION_SENT.name, keep=4).start()
-    names = {a.advocate_id: a.display_name for a in company.advocates}
-    title = f"Advocacy · demo company {company.name} · {len(company.advocates)} advocates · {len(company.items)} items"
-    first_moved: float | None = None
-    baseline: int | None = None
-    last_line = 0.0
-
-    def moved(snap_shares: int) -> None:
-        nonlocal first_moved, baseline
-        if baseline is None:
-            baseline = snap_shares
-        elif first_moved is None and snap_shares > baseline:
-            first_moved = time.monotonic() - started
-
+    moved = ViewMoved(started)
+    view = View(console, company, thanks, notes, driver.stats, started)
     try:
-        live = Live(console=console, auto_refresh=False, transient=False) if tty else None
-        if live is not None:
-            live.start()
-        while not stop.is_set():
-            if dead := platform.exited():
-                print(f"error: a service exited unexpectedly: {dead}; stopping the rest", file=sys.stderr)
-                break
-            if seed_error:
-                break
-            snap = take_snapshot(clients, with_sources=True)
-            if not seeded.done.is_set():
-                snap.note = f"seeding {seeded.stage} {seeded.stage_done}/{seeded.stage_total}"
-            if snap.overview is not None:
-                moved(snap.overview.totals.shares)
-            if live is not None:
-                live.update(render(snap, title, names, thanks, driver.stats, notes), refresh=True)
-            elif time.monotonic() - last_line >= COMPACT_EVERY_SECONDS:
-                last_line = time.monotonic()
-                say(compact_line(snap, time.monotonic() - started, driver.stats))
-            stop.wait(args.refresh)
+        view.start()
+        follow(platform, clients, seeded, seed_error, view, moved, stop, args.refresh)
     finally:
         stop.set()
-        if live is not None:
-            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-                live.stop()
+        view.stop()
         thanks.stop()
         notes.stop()
         newsroom.stop()
@@ -146,6 +200,6 @@ def run_demo(
     say(
         f"demo: {s.shares} shares, {s.clicks} clicks, {s.engagement_reports} engagement reports in "
         f"{time.monotonic() - s.started:.0f} s"
-        + (f"; the view first moved {first_moved:.1f} s after start" if first_moved is not None else "")
+        + (f"; the view first moved {moved.first_moved:.1f} s after start" if moved.first_moved is not None else "")
     )
     return not seed_error

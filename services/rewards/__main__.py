@@ -9,7 +9,8 @@ from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from services.common.logging import get_logger
 from services.common.mongo import mongo_client, prepare_database
 from services.common.read_cache import ReadCache
-from services.common.stream import StreamComponents, create_app, run_stream_service
+from services.common.stream import create_app
+from services.common.stream_worker import StreamComponents, run_stream_service
 from services.rewards.adapters.accounts import ACCOUNTS, AccountView
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.store import (

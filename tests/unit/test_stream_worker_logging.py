@@ -7,7 +7,7 @@ import logging
 import faust
 
 from services.common.logging import logging_config
-from services.common.stream import ServiceWorker, WorkerLifecycle
+from services.common.stream_worker import ServiceWorker, WorkerLifecycle
 
 
 async def _nothing() -> None:

@@ -7,7 +7,7 @@ import time
 import typer
 from advocacy.rewards.v1 import rewards_pb2
 
-from services.cli.context import ADVOCATE, UsageError, handled, state
+from services.cli.context import ADVOCATE, UsageError, handled, list_command, state
 from services.cli.output import (
     ALL_PAGES,
     PAGE_TOKEN,
@@ -16,7 +16,6 @@ from services.cli.output import (
     enum_name,
     more_pages,
     out,
-    page_size_option,
     table,
     when,
 )
@@ -121,33 +120,15 @@ def leaderboard(
     )
 
 
-@catalog_app.command("list")
-@handled
-def catalog_list(
-    ctx: typer.Context,
-    page_size: int = page_size_option(0),
-    page_token: str = PAGE_TOKEN,
-    every_page: bool = ALL_PAGES,
-) -> None:
-    """What points can buy, by item id."""
-    s = state(ctx)
-    items, token = collect(
-        lambda t: s.clients.rewards.ListCatalog(rewards_pb2.ListCatalogRequest(page_size=page_size, page_token=t)),
-        "items",
-        page_token,
-        every_page,
-    )
-    if s.json:
-        emit_json(items)
-    else:
-        out.print(
-            table(
-                "catalogue",
-                ["item", "name", "cost", "stock"],
-                ([i.item_id, i.name, i.cost, i.stock] for i in items),
-            )
-        )
-    more_pages(token)
+list_command(
+    catalog_app,
+    "What points can buy, by item id.",
+    lambda clients, size, t: clients.rewards.ListCatalog(rewards_pb2.ListCatalogRequest(page_size=size, page_token=t)),
+    "items",
+    lambda items: table(
+        "catalogue", ["item", "name", "cost", "stock"], ([i.item_id, i.name, i.cost, i.stock] for i in items)
+    ),
+)
 
 
 @catalog_app.command("set")

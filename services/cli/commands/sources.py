@@ -9,15 +9,10 @@ from advocacy.content.v1 import content_pb2
 from rich.table import Table
 
 from services.cli.commands.content import AUDIENCE_LANG, CAMPAIGN, LANGUAGE, TEAM, TOPIC
-from services.cli.context import State, handled, state
+from services.cli.context import State, handled, list_command, state
 from services.cli.output import (
-    ALL_PAGES,
-    PAGE_TOKEN,
-    collect,
     emit_json,
-    more_pages,
     out,
-    page_size_option,
     table,
     when,
 )
@@ -80,27 +75,13 @@ def sources_add(
     show_source(s, s.clients.content.CreateSource(content_pb2.CreateSourceRequest(source=source)))
 
 
-@sources_app.command("list")
-@handled
-def sources_list(
-    ctx: typer.Context,
-    page_size: int = page_size_option(0),
-    page_token: str = PAGE_TOKEN,
-    every_page: bool = ALL_PAGES,
-) -> None:
-    """Feed sources by id with what their last poll saw (items created, last error, next poll)."""
-    s = state(ctx)
-    sources, token = collect(
-        lambda t: s.clients.content.ListSources(content_pb2.ListSourcesRequest(page_size=page_size, page_token=t)),
-        "sources",
-        page_token,
-        every_page,
-    )
-    if s.json:
-        emit_json(sources)
-    else:
-        out.print(source_rows(sources))
-    more_pages(token)
+list_command(
+    sources_app,
+    "Feed sources by id with what their last poll saw (items created, last error, next poll).",
+    lambda clients, size, t: clients.content.ListSources(content_pb2.ListSourcesRequest(page_size=size, page_token=t)),
+    "sources",
+    source_rows,
+)
 
 
 @sources_app.command("pause")

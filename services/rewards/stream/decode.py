@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.share.v1.share_pb2 import EngagementObserved, ShareMade
@@ -51,53 +52,53 @@ def sweep_message() -> bytes:
     return json.dumps({"sweep": True}).encode()
 
 
-def _source(event: EventT) -> tuple[str, int, int]:
+def _incoming(
+    event: EventT, kind: str, advocate_id: str, source_id: str, at: datetime, day: str, **fields: Any
+) -> Incoming:
+    """An `Incoming` at its message's place: the states record offsets per "<topic>/<partition>"."""
     message = event.message
-    return f"{message.topic}/{message.partition}", message.offset, message.partition
+    source = f"{message.topic}/{message.partition}"
+    return Incoming(event, kind, source, message.offset, message.partition, advocate_id, source_id, at, day, **fields)
+
+
+def _by_advocate(
+    event: EventT,
+    kind: str,
+    msg: EngagementObserved | ShareMade,
+    advocate_id: str,
+    content_id: str,
+    network: int,
+    **fields: Any,
+) -> Incoming:
+    """A share or an engagement: at its occurrence, on the advocate's local day."""
+    at = from_timestamp(msg.occurred_at)
+    return _incoming(
+        event,
+        kind,
+        advocate_id,
+        msg.event_id,
+        at,
+        local_day(at, msg.advocate.timezone).isoformat(),
+        campaign_id=msg.campaign_id,
+        content_id=content_id,
+        snapshot=msg.advocate,
+        network=Network.Name(network),
+        **fields,
+    )
 
 
 def _engagement(event: EventT) -> Incoming:
     eng = EngagementObserved.FromString(event.value)
-    at = from_timestamp(eng.occurred_at)
-    source, offset, partition = _source(event)
-    return Incoming(
-        event=event,
-        kind=ENGAGEMENT_KIND,
-        source=source,
-        offset=offset,
-        partition=partition,
-        advocate_id=eng.advocate.advocate_id,
-        source_id=eng.event_id,
-        at=at,
-        day=local_day(at, eng.advocate.timezone).isoformat(),
-        campaign_id=eng.campaign_id,
-        content_id=eng.content_id,
-        snapshot=eng.advocate,
-        network=Network.Name(eng.network),
-        engagement=eng,
+    return _by_advocate(
+        event, ENGAGEMENT_KIND, eng, eng.advocate.advocate_id, eng.content_id, eng.network, engagement=eng
     )
 
 
 def _share(event: EventT, kind: str) -> Incoming:
-    share = ShareMade.FromString(event.value)
-    at = from_timestamp(share.occurred_at)
-    source, offset, partition = _source(event)
-    return Incoming(
-        event=event,
-        kind=kind,
-        source=source,
-        offset=offset,
-        partition=partition,
-        advocate_id=share.share.advocate_id,
-        source_id=share.event_id,
-        at=at,
-        day=local_day(at, share.advocate.timezone).isoformat(),
-        campaign_id=share.campaign_id,
-        content_id=share.share.content_id,
-        snapshot=share.advocate,
-        network=Network.Name(share.share.network),
-        audience=share.share.audience_size,
-        share=share,
+    made = ShareMade.FromString(event.value)
+    share = made.share
+    return _by_advocate(
+        event, kind, made, share.advocate_id, share.content_id, share.network, audience=share.audience_size, share=made
     )
 
 
@@ -111,22 +112,9 @@ def _redemption(event: EventT) -> Incoming:
     except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"redemption request: {exc}") from None
     at = datetime.fromtimestamp(event.message.timestamp or 0, UTC)
-    source, offset, partition = _source(event)
-    return Incoming(
-        event=event,
-        kind=REDEMPTION_KIND,
-        source=source,
-        offset=offset,
-        partition=partition,
-        advocate_id=advocate_id,
-        source_id=request.key,
-        at=at,
-        day=at.date().isoformat(),
-        redemption=request,
-    )
+    return _incoming(event, REDEMPTION_KIND, advocate_id, request.key, at, at.date().isoformat(), redemption=request)
 
 
 def _sweep(event: EventT) -> Incoming:
-    source, offset, partition = _source(event)
     at = datetime.fromtimestamp(event.message.timestamp or 0, UTC)
-    return Incoming(event, SWEEP_KIND, source, offset, partition, "", "", at, at.date().isoformat())
+    return _incoming(event, SWEEP_KIND, "", "", at, at.date().isoformat())
