@@ -41,7 +41,8 @@ DATA = Path(os.environ.get("ADVOCACY_SOAK_DIR", ROOT / ".local" / "soak"))
 PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 # A worker's RSS may rise by at most this much per minute after warm-up to count as flat: 0.25
 # MiB/min is 360 MiB a day, the headroom of the smallest pod limit (512 MiB for content and share,
-# which run near 100 MiB) in about a day, and 1/18 of the rewards leak of issue 17 (4.5 MiB/min).
+# which run near 100 MiB) in about a day, and far below the few MiB/min of a worker whose RocksDB
+# memtables are unbounded (services/common/rocksdb.py).
 # A lower bar is beyond what 20 minutes can resolve: a one-off 2 MiB step of the allocator in the
 # middle of a 17-minute window reads as a slope of about 0.18 MiB/min.
 FLAT_MIB_PER_MINUTE = 0.25

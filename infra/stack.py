@@ -56,7 +56,7 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
 # FerretDB 1.24's SQLite backend looks `_id` up with `_ferretdb_sjson->'$._id' = ?` while the unique
 # `_id` index it creates is on `_ferretdb_sjson->"_id"`: SQLite only uses an expression index for
-# the identical expression, so every "pushed-down" `_id` find, update and delete scanned the whole
+# the identical expression, so every "pushed-down" `_id` find, update and delete scans the whole
 # table (EXPLAIN QUERY PLAN: `SCAN` vs `SEARCH ... USING INDEX ..__id_`; 5,000 documents: 53 ms per
 # lookup instead of < 1 ms). The build rewrites the lookup to the index's expression; existing
 # databases keep working (their indexes already have that form). Bump the tag when the patch changes.
@@ -723,7 +723,7 @@ def start_mongo(cfg: StackConfig, wait: bool = True) -> bool:
         # Trailing slash: FerretDB wants a directory URI (one SQLite file per database).
         # synchronous=NORMAL (SQLite's recommendation with WAL, FerretDB's default journal): no
         # fsync per commit, still never corrupt; an OS crash or power loss may lose the last
-        # commits of this local database. Measured: +30-50 % writes/s (insert + update pairs).
+        # commits of this local database. Worth +30-50 % writes/s (insert + update pairs).
         f"--sqlite-url=file:{cfg.ferretdb_sqlite_dir}/?_pragma=synchronous(normal)",
         f"--listen-addr={HOST}:{cfg.mongo_port}",
         "--telemetry=disable",

@@ -55,9 +55,9 @@ class Rules:
     reshare: int = 5
     streak_days: int = 3
     streak: int = 20
-    # Today's service remembers only an advocate's last 14 sharing days, so a run longer than 14
-    # days counts as 14 and pays no streak after its 12th day (product.md and the service's own
-    # docstring say every 3rd day of a run). Reported to the lead; None = the documented rule.
+    # The service remembers only an advocate's last 14 sharing days (STREAK_MEMORY_DAYS), so a run
+    # longer than 14 days counts as 14 and pays no streak after its 12th day, although product.md
+    # and the service's own docstring say every 3rd day of a run. None = the documented rule.
     streak_memory_days: int | None = 14
     duplicate_window: timedelta = timedelta(hours=24)
     daily_cap: int = 200

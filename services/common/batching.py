@@ -6,7 +6,7 @@ the same mechanism (Faust's own processor + passive stream, acks after the batch
 with one rule added: it lingers only when events arrived while the previous batch was being
 processed, i.e. when there is load; otherwise it yields the buffer as soon as it holds an event.
 Faust's take stops intake while a batch is processed, so under load the linger is what lets a
-batch grow (a short fixed linger made batches tiny); on an idle stream it is pure latency.
+batch grow (a short fixed linger keeps batches tiny); on an idle stream it is pure latency.
 """
 
 from __future__ import annotations

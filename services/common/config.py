@@ -28,7 +28,7 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # How long to wait for a reachable database before answering UNAVAILABLE (well under 1 s).
     # With PyMongo's re-check step shortened to 0.1 s (services/common/mongo.py), a call answers
-    # within ≈ 0.1 s of this timeout (R3 fault test: 800 ms used to answer after 1.0-1.2 s).
+    # within ≈ 0.1 s of this timeout.
     mongo_timeout_ms: int = Field(default=500, ge=100)
     # How often an outbox relay looks for events nobody told it about (a crashed process's, another
     # replica's): its own writes it sends at once by `_id`. On FerretDB the sweep reads the whole

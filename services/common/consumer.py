@@ -105,8 +105,8 @@ class ConsumerLoop:
             by_partition = await asyncio.gather(*(self._process_in_order(records) for records in batch.values()))
             poison = [p for found in by_partition for p in found]
             # The fetch's poison messages all in flight at once, every one acknowledged by Kafka
-            # before the offsets move past them; then one commit for all its partitions (per
-            # partition, a fetch full of poison cost two roundtrips for each of them).
+            # before the offsets move past them; then one commit for all its partitions (one
+            # send-and-wait each would cost a fetch full of poison two roundtrips per message).
             await self._dead_letter_all(poison)
             # After every write of the batch returned: a crash before this line re-delivers.
             await consumer.commit(

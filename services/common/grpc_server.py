@@ -54,8 +54,7 @@ class ObservabilityInterceptor(AsyncServerInterceptor):
 
     def __init__(self) -> None:
         # Set by the database watcher. While the database is known to be down, calls fail at once
-        # instead of each waiting for PyMongo's server selection, which rounds its timeout up to
-        # the next 500 ms heartbeat and, with a retry, answered only after 1.0-1.2 s (R3).
+        # instead of each waiting out PyMongo's server selection (its timeout, and again on a retry).
         self.database_down = False
 
     async def intercept(

@@ -23,7 +23,7 @@ DUPLICATE_KEY = 11000
 async def upsert_by_id(collection: AsyncCollection, doc_id: str, update: dict, attempts: int = 3) -> None:
     """`update_one({"_id": doc_id}, update, upsert=True)` that survives concurrent first writes:
     two upserts of a new `_id` can both try the insert, and the loser fails with a duplicate key
-    (MongoDB and FerretDB; R5 saw `UpsertCampaign` answer INTERNAL so). By then the document
+    (MongoDB and FerretDB), which would reach the client as INTERNAL. By then the document
     exists, so the update is applied again and matches it."""
     # No wait: the loser's retry finds the document the winner just inserted.
     policy = retrying(
@@ -48,9 +48,9 @@ def duplicate_indexes(exc: BulkWriteError) -> set[int]:
 
 
 # PyMongo's server selection re-checks a missing server only every MIN_HEARTBEAT_INTERVAL
-# (0.5 s), so a call against an unreachable database gave up only at the next 0.5 s step after its
-# timeout, and after an early wake-up a whole step later: 0.95 s for a 500 ms timeout (measured in
-# the R3 fault test). A 0.1 s step keeps every call within ≈ 0.1 s of ADVOCACY_MONGO_TIMEOUT_MS.
+# (0.5 s), so a call against an unreachable database gives up only at the next 0.5 s step after
+# its timeout (0.95 s for a 500 ms one). A 0.1 s step keeps every call within ≈ 0.1 s of
+# ADVOCACY_MONGO_TIMEOUT_MS, well under the 1 s an outage must be answered in.
 # The constant also bounds how often a monitor re-checks a server on request, 10 per second at most.
 pymongo_common.MIN_HEARTBEAT_INTERVAL = 0.1
 

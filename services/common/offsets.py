@@ -1,9 +1,9 @@
 """Offsets are committed only for events an agent processed, and an order-sensitive agent never
 processes an event before the unprocessed events ahead of it on its partition.
 
-R1 (100,000 events, 20 SIGKILLs) lost 53 engagement events after a restart: the restarted worker
-resumed past them, and no process had ever handled them. faust-streaming commits past events no
-agent processed in three ways, patched here (`commit_only_processed`, applied by `create_app`):
+Otherwise a worker restarted after a crash resumes past events no process ever handled, and they
+are lost. faust-streaming commits past events no agent processed in three ways, patched here
+(`commit_only_processed`, applied by `create_app`):
 
 1. A stream skips an event fetched while flow control is suspended (recovery, rebalance) or from
    an older consumer generation, and ACKS it ("otherwise the lag would increase", faust/streams.py).
@@ -80,7 +80,7 @@ def withhold_acks(events: Sequence[EventT]) -> None:
 
 
 # A partition sought back is not sought again for the events already buffered ahead of the seek
-# (a one-event agent saw hundreds of them after a restart), unless the refetch has not arrived by then.
+# (after a restart a one-event agent meets hundreds of them), unless the refetch has not arrived by then.
 RESEEK_AFTER_SECONDS = 2.0
 
 
@@ -135,6 +135,6 @@ class InOrder:
             log.warning("out_of_order_refetch", agent=self.agent, topic=tp.topic, partition=tp.partition, offset=offset)
         if refetch:
             # In the consumer's own thread: aiokafka is not thread-safe, and `Consumer.seek` seeks
-            # from this one (it raced the fetcher, whose KeyError crashed the worker).
+            # from this one (racing the fetcher, whose KeyError then crashes the worker).
             await cast(Consumer, self.app.consumer).seek_wait(refetch)
         return admitted

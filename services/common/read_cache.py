@@ -1,4 +1,4 @@
-"""Read results kept per query for a few seconds: a read no longer costs a collection scan.
+"""Read results kept per query for a few seconds, so a repeated read does not cost a collection scan.
 
 Leaderboards (summed from the ledger) and analytics figures (summed from the facts) are derived
 by aggregations whose filters FerretDB's SQLite backend evaluates by scanning the collection

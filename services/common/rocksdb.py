@@ -2,9 +2,9 @@
 
 Faust opens a RocksDB database per table and partition, each with its own 2 GiB block cache and
 up to three 64 MiB write buffers (faust/stores/rocksdb.py defaults), and a write buffer is flushed
-only when full: nothing bounds the sum. Under a steady write rate the worker's memory grew
-linearly, one memtable per partition filling towards 64 MiB (issue 17: the rewards worker's 16
-databases, 4.5 MiB/min under the demo, with room for gigabytes before the first flush).
+only when full: nothing bounds the sum. Under a steady write rate the worker's memory grows
+linearly, one memtable per partition filling towards 64 MiB: gigabytes across a worker's
+databases before the first flush.
 
 `bound_rocksdb_memory` (applied by `create_app`) gives every database the process opens one
 shared LRU block cache and one write buffer manager that charges the memtables to that cache:

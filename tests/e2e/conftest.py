@@ -59,7 +59,7 @@ def make_platform(isolated: Isolated, offset: int = PORT_OFFSET, data_root: Path
         "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "5",
         # Boards computed on every read: e2e tests compare boards before and after an action, and a
         # cached board may lag the ledger by a computation (the cache has its own unit and
-        # integration tests; a stale "before" board failed the replay test once).
+        # integration tests).
         "ADVOCACY_LEADERBOARD_CACHE_SECONDS": "0",
         # Figures likewise (the stats cache is tested on its own in test_analytics_ingest.py).
         "ADVOCACY_STATS_CACHE_SECONDS": "0",

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("ADVOCACY_FUZZ_EXAMPLES", "2000"))
 IN_FLIGHT = 16
 # Requests per hypothesis example: its engine's work per example (recording, mutating, replaying)
-# is shared by BATCH requests (generation, not the calls, limited the rate: ≈ 3x faster so).
+# is shared by BATCH requests (generation, not the calls, limits the rate: ≈ 3x faster so).
 BATCH = 10
 MAX_DEPTH = 3
 # Statuses that mean the service failed rather than refused the request.
@@ -81,8 +81,8 @@ def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
 
 def _long(short: st.SearchStrategy[Any], lo: int, hi: int) -> st.SearchStrategy[Any]:
     """A long string / bytes / list: a short drawn one repeated to a drawn length. Drawing thousands
-    of elements one by one made generation, not the calls, the fuzzer's bottleneck (and overran
-    hypothesis' choice buffer); lengths, and what the short part holds, stay random."""
+    of elements one by one would make generation, not the calls, the fuzzer's bottleneck (and
+    overrun hypothesis' choice buffer); lengths, and what the short part holds, stay random."""
     return st.builds(lambda part, n: (part * (n // max(len(part), 1) + 1))[:n], short, st.integers(lo, hi))
 
 

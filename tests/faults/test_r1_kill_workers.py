@@ -2,10 +2,9 @@
 at points spread over the run; final balances, leaderboards, announcements and the program's
 analytics totals must equal references computed independently from the same events.
 
-Part of `make test` (about 5 min on 2 cores: 2.3-2.5 min from the first produce to every event
-committed, the rest mostly the leaderboard checks, each a ledger scan on FerretDB); `make
-test-faults` runs the fault suite alone. It prints its figures: events, kills, duration, events/s,
-and the time of each verification phase.
+Part of `make test` (minutes on 2 cores, about half of it the leaderboard checks, each a ledger
+scan on FerretDB); `make test-faults` runs the fault suite alone. It prints its figures: events,
+kills, duration, events/s, and the time of each verification phase.
 """
 
 from __future__ import annotations

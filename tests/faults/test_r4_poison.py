@@ -13,10 +13,9 @@ of that time. Each poisoned run is compared with the two clean runs around it (t
 so a drift over the test (collections growing, the machine's load moving) weighs on both sides
 alike. The issue's target is poisoned >= 0.8 x clean, printed as met / NOT met with the median of
 the rounds. Its figures are noisy (a run lasts 5-7 s, and one slow batch or commit step moves a
-round by 0.1: single rounds measured 0.70-1.02 around medians of 0.80-0.92 on an idle 2-core
+round by 0.1: single rounds range 0.70-1.02 around medians of 0.80-0.92 on an idle 2-core
 machine), and speed targets are proven by printed figures rather than timed assertions, so the
-assertion is a regression floor of 0.5 (one-at-a-time dead-lettering, before this suite's
-batching, ran at about 0.1).
+assertion is a regression floor of 0.5 (one-at-a-time dead-lettering runs at about 0.1).
 
 Good events per run: ADVOCACY_FAULT_GOOD_PER_TOPIC on `share-made` and `engagement-observed`,
 ADVOCACY_FAULT_GOOD_VIEWS_PER_TOPIC on `content-published` and `advocate-changed`. The views on
@@ -232,7 +231,7 @@ def expected_counts(run: Run) -> dict[tuple[str, str, str], float]:
 async def produce_all(bootstrap: str, prefix: str, messages: list) -> tuple[float, float, list[tuple[Any, bytes]]]:
     """Sends every message in order and waits for every ack: (monotonic time of the first send,
     seconds until the last ack, [(record metadata, value)] of the poison messages)."""
-    # aiokafka's producer (C record batches): kafka-python took 1.6-2.0 s to produce a poisoned run
+    # aiokafka's producer (C record batches): kafka-python needs 1.6-2.0 s to produce a poisoned run
     # (0.6-0.7 s a clean one) on the same two cores as the workers it measures.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=256 * 1024)
     await producer.start()

@@ -1,6 +1,6 @@
-"""Concurrent upserts of one new `_id` all succeed (R5 found `UpsertCampaign` answering INTERNAL):
-two upserts of a new document can both try its insert, and the loser fails with a duplicate key
-on FerretDB as on MongoDB. `upsert_by_id` applies the update again, which then matches."""
+"""Concurrent upserts of one new `_id` all succeed (an RPC such as `UpsertCampaign` must not answer
+INTERNAL): two upserts of a new document can both try its insert, and the loser fails with a
+duplicate key on FerretDB as on MongoDB. `upsert_by_id` applies the update again, which then matches."""
 
 from __future__ import annotations
 

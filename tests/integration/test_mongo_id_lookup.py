@@ -2,7 +2,7 @@
 
 Every hot path (shares, advocates, click windows, the outbox relay's removals) reads and updates
 single documents by `_id`. Upstream FerretDB 1.24 (SQLite) compares `_id` with an expression its
-`_id` index does not cover, so each such lookup scanned the whole table; `infra/stack.py` builds
+`_id` index does not cover, so each such lookup scans the whole table; `infra/stack.py` builds
 FerretDB with that expression fixed. A scan of 10,000 documents costs ~100 ms here, an index
 lookup ~1-3 ms: the ratio between a large and a tiny collection tells the two apart even on a
 loaded machine.

@@ -238,7 +238,7 @@ async def test_opt_out_by_link_and_by_rpc(world: World) -> None:
 
 
 async def test_concurrent_first_opt_outs_of_one_advocate_all_succeed(world: World) -> None:
-    # Two upserts of a new _id can both try the insert (R5 saw OptOut answer INTERNAL so).
+    # Two upserts of a new _id can both try the insert: the loser must not answer INTERNAL.
     stub = world.notify.stub("admin", "admin")
     replies = await asyncio.gather(*(stub.OptOut(notify_pb2.OptOutRequest(advocate_id="ossi")) for _ in range(8)))
     assert all(r.preferences.opted_out for r in replies)

@@ -124,7 +124,7 @@ async def test_an_event_ahead_of_unprocessed_ones_is_held_back_and_its_partition
 async def test_the_first_event_after_an_assignment_must_be_at_the_committed_offset():
     app = FakeApp({TP0: 8224})
     guard = InOrder(app, "award")  # type: ignore[arg-type]
-    # R1's loss: a restarted worker was handed offset 8277 first while 8224.. were never processed.
+    # A restarted worker handed offset 8277 first while 8224.. were never processed must not skip them.
     assert await guard.admit(events((TP0, 8277), (TP0, 8278))) == []
     assert app.seeks == [(TP0, 8224)]
     await guard._forget(None)

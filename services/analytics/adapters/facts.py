@@ -307,7 +307,7 @@ class AnalyticsRepository:
         self, query: dict[str, Any], group_id: dict[str, str]
     ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
         """`$group` in the database, one pipeline per counter: FerretDB 1.24 computes only the FIRST
-        accumulator of a `$group` (measured: every further `$sum` comes back 0)."""
+        accumulator of a `$group` (every further `$sum` comes back 0)."""
 
         async def one(name: str) -> list[tuple[dict[str, Any], int]]:
             pipeline = [{"$match": query}, {"$group": {"_id": group_id, "v": {"$sum": f"${name}"}}}]
@@ -327,7 +327,7 @@ class AnalyticsRepository:
         self, query: dict[str, Any], group_id: dict[str, str]
     ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
         """The same grouping over a projected scan: on FerretDB one scan is ~8x faster than the
-        seven single-accumulator pipelines (measured on 1.8k facts: 0.46 s vs ~4 s)."""
+        seven single-accumulator pipelines (1.8k facts: 0.46 s vs ~4 s)."""
         fields = {ref[1:] for ref in group_id.values()} | set(COUNTER_FIELDS)
         counters: dict[tuple[Any, ...], dict[str, int]] = {}
         ids: dict[tuple[Any, ...], dict[str, Any]] = {}

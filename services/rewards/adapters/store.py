@@ -3,7 +3,7 @@
 Read by `_id` and written by one writer per document (the advocate's partition owner), or
 arbitrated by a unique `_id` on insert: FerretDB (our local server) does not make conditional
 updates atomic (twelve concurrent `find_one_and_update({stock: {$gte: 1}}, {$inc: {stock: -1}})`
-on a stock of 5 all succeed, measured). Stock: one `stock_claims` document per unit taken,
+on a stock of 5 all succeed). Stock: one `stock_claims` document per unit taken,
 `_id = "<item>:<unit number>"`, unit numbers below the item's capacity, so at most `capacity`
 claims exist and stock never goes below zero; a claim carries its redemption's key.
 """

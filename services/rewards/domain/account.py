@@ -175,7 +175,7 @@ def first_time(state: AdvocateState, event_key: str, at: datetime) -> bool:
     stamp = at.timestamp()
     state.recent_events[event_key] = stamp
     # Forgetting scans every id, so it waits until the first remembered (about the oldest) is
-    # FORGET_SLACK_HOURS past the horizon: a scan per event made a busy advocate's events O(n²).
+    # FORGET_SLACK_HOURS past the horizon: a scan per event would make a busy advocate's events O(n²).
     first = next(iter(state.recent_events.values()))
     if first < stamp - (RECENT_EVENTS_HOURS + FORGET_SLACK_HOURS) * 3600:
         horizon = max(state.recent_events.values()) - RECENT_EVENTS_HOURS * 3600

@@ -211,8 +211,8 @@ class AdvocateState:
         return self.earned - self.redeemed
 
     def to_dict(self) -> dict:
-        # Shallow (the record is written once, after its last change): asdict's deep copy took
-        # 0.4 ms a state, more than evaluating the advocate's events.
+        # Shallow (the record is written once, after its last change): asdict's deep copy costs
+        # ~0.4 ms a state, more than evaluating the advocate's events.
         doc = {name: getattr(self, name) for name in _STATE_FIELDS}
         doc["shared_items"] = sorted(self.shared_items)
         doc["early_items"] = sorted(self.early_items)

@@ -16,7 +16,7 @@
 
 Batches adapt to load (`take_adaptive`): a lone event is processed at once; when events arrive
 while a batch is processed, the next batch takes what arrives within BATCH_LINGER_SECONDS, so
-batches grow under load (a short fixed linger made them tiny, each paying its round trips). A take's offsets
+batches grow under load (a short fixed linger keeps them tiny, each paying its round trips). A take's offsets
 are acknowledged only after all of it is done; a take that fails (database down) is retried in
 place until it succeeds (`until_done`), never skipped.
 """
@@ -140,7 +140,7 @@ class KafkaAnnouncer:
 
     async def announce(self, announcements: Sequence[tuple[dict, str]]) -> None:
         # Straight to the producer: Faust's per-message channel machinery (future messages,
-        # sensors, debug records) cost more CPU than the award itself.
+        # sensors, debug records) costs more CPU than the award itself.
         producer = self.app.producer
         acks = []
         for doc, line in announcements:
