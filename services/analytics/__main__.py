@@ -9,12 +9,12 @@ from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.ingest import Ingest
+from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain.report import Config
-from services.analytics.queries import AnalyticsQueries
 from services.analytics.stream.agents import register_agents
-from services.analytics.stream.ingest import Ingest
 from services.common.mongo import mongo_client, prepare_database
 from services.common.read_cache import ReadCache
 from services.common.stream import create_app
@@ -54,7 +54,7 @@ def main() -> None:
             max(settings.stats_max_stale_seconds, settings.stats_cache_seconds),
             name="stats",
         )
-        servicer = AnalyticsServicer(lambda: adapters.repo, queries, cache, rate_cards=rate_cards)
+        servicer = AnalyticsServicer(queries, cache, rate_cards=rate_cards)
         return StreamComponents(
             register=lambda s: analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(servicer, s.server),
             service_names=[analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name],

@@ -22,8 +22,10 @@ from services.content.adapters.previews import PreviewStore
 from services.content.adapters.repository import ContentRepository, outbox_notifier
 from services.content.adapters.sources import SourceRepository
 from services.content.adapters.views import FeedViews
-from services.content.api.servicer import ContentServicer, new_id
+from services.content.api.servicer import ContentServicer
 from services.content.api.sources import SourceAdmin
+from services.content.app.advocate_feed import ListFeed
+from services.content.app.authoring import CreateItem, EditItem, new_id
 from services.content.app.feed_items import FeedItemWriter
 from services.content.app.poller import SourcePoller
 from services.content.app.polling import FeedPolling, PollResult
@@ -133,7 +135,17 @@ async def build(settings: ContentSettings) -> ApiComponents:
     notify = outbox_notifier(relay.notify)
     events = ContentEvents(settings.topic)
     admin, poller = build_sources(settings, repository, sources, fetcher, notify, previews)
-    servicer = ContentServicer(repository, TransitionItem(repository, events, notify), views, admin, previews)
+    # A created or edited item's link preview is fetched in the background.
+    saved = (lambda item: previews.request(item.url)) if previews is not None else (lambda item: None)
+    servicer = ContentServicer(
+        repository,
+        TransitionItem(repository, events, notify),
+        CreateItem(repository, saved),
+        EditItem(repository, saved),
+        ListFeed(repository, views),
+        admin,
+        previews,
+    )
     scheduler = Scheduler(
         repository,
         events,

@@ -22,6 +22,7 @@ from services.share.adapters.content_view import ContentView
 from services.share.adapters.engagement import ClickWindowRepository, EngagementRepository
 from services.share.adapters.repository import ShareRepository
 from services.share.api.servicer import ShareServicer
+from services.share.app.advocates import Advocates
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
 from services.share.app.shares import RecordShare
 from services.share.config import ShareSettings
@@ -93,7 +94,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     events = EngagementEvents(settings.topic)
     click_window = timedelta(seconds=settings.click_window_seconds)
     servicer = ShareServicer(
-        advocates,
+        Advocates(advocates, settings.topic, relays["advocates"].notify),
         shares,
         RecordShare(
             advocate_view,
@@ -105,8 +106,6 @@ async def build(settings: ShareSettings) -> ApiComponents:
             relays["shares"].notify,
         ),
         RecordEngagement(shares, engagements, events, salt, relays["engagements"].notify),
-        settings.topic,
-        relays["advocates"].notify,
     )
     http = link_tracker(settings, CountClick(shares, windows, events, salt, click_window, relays["clicks"].notify))
 

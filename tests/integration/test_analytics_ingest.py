@@ -15,11 +15,11 @@ from pymongo import AsyncMongoClient
 from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.ingest import Ingest, InvalidEvent
+from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.report import Config
 from services.analytics.domain.windows import Granularity
-from services.analytics.queries import AnalyticsQueries
-from services.analytics.stream.ingest import Ingest, InvalidEvent
 from services.common.read_cache import ReadCache
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -55,6 +55,10 @@ async def totals(repo: AnalyticsRepository, granularity: Granularity = Granulari
     return out
 
 
+async def stats(repo: AnalyticsRepository, content_id: str) -> tuple[int, int, int]:
+    return await AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR").content_stats(content_id)
+
+
 @pytest.mark.parametrize("group_in_database", [False, True], ids=["scan", "group"])
 async def test_duplicates_late_and_unique_clicks(isolated, group_in_database):
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
@@ -82,7 +86,7 @@ async def test_duplicates_late_and_unique_clicks(isolated, group_in_database):
     assert (all_time.shares, all_time.potential_reach, all_time.clicks) == (1, 700, 2)
     hourly = await totals(repo, Granularity.HOUR)
     assert sum(t.clicks for ts_ in hourly.values() for t in ts_) == 1
-    assert await repo.content_stats("c1") == (1, 1, 700)
+    assert await stats(repo, "c1") == (1, 1, 700)
 
     with pytest.raises(InvalidEvent):
         await ingest.share_made(spb.ShareMade(occurred_at=ts(NOW)))
@@ -110,7 +114,7 @@ async def test_a_repeated_share_adds_a_share_but_no_reach(isolated, group_in_dat
     assert await ingest.facts([ingest.fact(shared("again", 900)), ingest.fact(shared("x", 300, Network.NETWORK_X))])
     assert not await ingest.share_made(shared("first", 700))  # a redelivered first share: nothing changes
     assert await ingest.facts([ingest.fact(shared("third", 1000))]) == [True]
-    assert await repo.content_stats("c1") == (4, 1, 1000)  # 700 (LinkedIn, first share) + 300 (X)
+    assert await stats(repo, "c1") == (4, 1, 1000)  # 700 (LinkedIn, first share) + 300 (X)
     stored = {d["_id"]: d["potential_reach"] async for d in repo.facts.find({})}
     assert stored == {"first": 700, "again": 0, "x": 300, "third": 0}
     await mongo.close()
@@ -148,8 +152,8 @@ async def test_cached_figures_are_refreshed_after_their_ttl(isolated):
     queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
     ttl = 1.0
     cards = RateCards(lambda: RateCardRepository(mongo[isolated.database]), "EUR", {})
-    cached = AnalyticsServicer(lambda: repo, queries, ReadCache(ttl=ttl, max_stale=60), rate_cards=cards)
-    uncached = AnalyticsServicer(lambda: repo, queries, rate_cards=cards)
+    cached = AnalyticsServicer(queries, ReadCache(ttl=ttl, max_stale=60), rate_cards=cards)
+    uncached = AnalyticsServicer(queries, rate_cards=cards)
     request = pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM, granularity=pb.GRANULARITY_ALL_TIME)
 
     async def shares(servicer: AnalyticsServicer) -> tuple[int, int]:

@@ -20,11 +20,11 @@ from pymongo import AsyncMongoClient
 from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import CURRENT, RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.ingest import Ingest
+from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.metrics import RateCard
 from services.analytics.domain.report import Config
-from services.analytics.queries import AnalyticsQueries
-from services.analytics.stream.ingest import Ingest
 from services.common.read_cache import ReadCache
 
 NOW = datetime.now(UTC)
@@ -100,7 +100,7 @@ def replica(db, refresh_seconds: float) -> AnalyticsServicer:
     queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
     cards = RateCards(lambda: RateCardRepository(db), "EUR", SEED, refresh_seconds)
     # A stats cache far longer than the test: only the rate card version can make figures change.
-    return AnalyticsServicer(lambda: repo, queries, ReadCache(ttl=600, max_stale=600), rate_cards=cards)
+    return AnalyticsServicer(queries, ReadCache(ttl=600, max_stale=600), rate_cards=cards)
 
 
 ITEM = pb.GetStatsRequest(dimension=pb.DIMENSION_CONTENT, key="c1", granularity=pb.GRANULARITY_ALL_TIME)

@@ -15,14 +15,16 @@ from advocacy.rewards.v1 import rewards_pb2
 from grpc_interceptor.exceptions import InvalidArgument
 from pymongo import AsyncMongoClient
 
-from services.analytics.adapters.facts import AnalyticsRepository, ContentState, fact_document
+from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.ports import ContentState
+from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.audience import AudienceRule
+from services.analytics.domain.fact import fact_document
 from services.analytics.domain.metrics import Totals
 from services.analytics.domain.report import Config
-from services.analytics.queries import AnalyticsQueries
 from services.content.adapters.sources import SourceRepository
 from services.content.api.sources import SourceAdmin
 from services.rewards.adapters.ledger import ledger_document
@@ -161,7 +163,7 @@ async def analytics(db):
     await repo.ensure_indexes()
     cards = RateCards(lambda: RateCardRepository(db), "EUR", {})
     queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
-    return repo, AnalyticsServicer(lambda: repo, queries, rate_cards=cards)
+    return repo, AnalyticsServicer(queries, rate_cards=cards)
 
 
 async def test_top_content_pages_over_the_whole_ranking(analytics):

@@ -11,8 +11,8 @@ from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.share.v1 import share_pb2 as spb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.analytics.app.ingest import Ingest, InvalidEvent
 from services.analytics.stream.agents import arrived_at
-from services.analytics.stream.ingest import Ingest, InvalidEvent
 
 OCCURRED = datetime(2026, 11, 27, 13, 45, tzinfo=UTC)  # hourly window ends at 14:00
 LATENESS = timedelta(hours=2)  # in its windows when it reached Kafka by 16:00

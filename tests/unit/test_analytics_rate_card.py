@@ -11,12 +11,12 @@ from collections.abc import Mapping
 import pytest
 from pydantic import ValidationError
 
+from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.config import AnalyticsSettings
 from services.analytics.domain import metrics as m
 from services.analytics.domain.rate_card import InvalidRateCard, VersionedRateCard, checked_rates
 from services.analytics.domain.report import Config, point, to_csv
-from services.analytics.queries import AnalyticsQueries
 
 LINKEDIN = m.RateCard(30.0, 5.0, 0.5)
 

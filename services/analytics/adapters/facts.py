@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,21 +25,13 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.analytics.app.ports import Comment, ContentState, Grouped
 from services.analytics.domain.audience import AudienceRule, Period
 from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
 from services.analytics.domain.report import Member
-from services.analytics.domain.windows import Granularity, window_start
+from services.analytics.domain.windows import Granularity
 from services.common.mongo import duplicate_indexes
 
-# Dimension name -> fact field it groups by (PROGRAM: every fact).
-DIMENSION_FIELDS = {
-    "CONTENT": "content_id",
-    "ADVOCATE": "advocate_id",
-    "TEAM": "team",
-    "CAMPAIGN": "campaign_id",
-    "NETWORK": "network",
-    "PROGRAM": None,
-}
 _BUCKET_FIELD = {Granularity.HOUR: "$hour", Granularity.DAY: "$day", Granularity.ALL_TIME: None}
 
 
@@ -62,68 +53,9 @@ def _in_range(match: Mapping[str, Any], start: datetime | None, end: datetime | 
     return query
 
 
-@dataclass(frozen=True)
-class ContentState:
-    content_id: str
-    author_id: str
-    campaign_id: str
-    title: str
-    audience: AudienceRule
-
-
-@dataclass(frozen=True)
-class Comment:
-    event_id: str
-    share_id: str
-    advocate_id: str
-    network: str
-    text: str
-    occurred_at: datetime
-
-
-def fact_document(
-    *,
-    event_id: str,
-    kind: str,
-    content_id: str,
-    advocate_id: str,
-    team: str,
-    leader: bool,
-    campaign_id: str,
-    network: str,
-    occurred_at: datetime,
-    received_at: datetime,
-    too_late: bool,
-    totals: Totals,
-    share_id: str = "",
-    comment_text: str = "",
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "_id": event_id,
-        "kind": kind,
-        "content_id": content_id,
-        "advocate_id": advocate_id,
-        "team": team,
-        "leader": leader,
-        "campaign_id": campaign_id,
-        "network": network,
-        "share_id": share_id,
-        "occurred_at": occurred_at,
-        "hour": window_start(occurred_at, Granularity.HOUR),
-        "day": window_start(occurred_at, Granularity.DAY),
-        "received_at": received_at,
-        # Too late for its hour/day windows: counted in all-time figures only.
-        "too_late": too_late,
-    }
-    for name in COUNTER_FIELDS:
-        doc[name] = getattr(totals, name)
-    if comment_text:
-        doc["comment_text"] = comment_text
-        doc["has_comment"] = True
-    return doc
-
-
 class AnalyticsRepository:
+    """The fact store (`FactReader` and `FactWriter` of the use cases)."""
+
     def __init__(self, db: AsyncDatabase, group_in_database: bool = False) -> None:
         # True: `$group` on the server (MongoDB); False: group a projected scan here (FerretDB).
         self._group_in_database = group_in_database
@@ -278,7 +210,7 @@ class AnalyticsRepository:
         start: datetime | None,
         end: datetime | None,
         by: str | None = None,
-    ) -> dict[tuple[datetime | None, str], dict[bool, Group]]:
+    ) -> Grouped:
         """Groups facts per (window start, `by` field) and leader flag, from the facts alone.
 
         Windowed granularities leave out facts that arrived too late for their windows."""
@@ -295,7 +227,7 @@ class AnalyticsRepository:
             counters, ids = await self._group_on_server(query, group_id)
         else:
             counters, ids = await self._group_here(query, group_id)
-        out: dict[tuple[datetime | None, str], dict[bool, Group]] = {}
+        out: Grouped = {}
         for k, gid in ids.items():
             totals = Totals(**counters[k])
             key = (_aware(gid.get("b")), gid.get("k", "") if by else "")
@@ -339,16 +271,6 @@ class AnalyticsRepository:
             for name in COUNTER_FIELDS:
                 sums[name] += int(doc.get(name) or 0)
         return counters, ids
-
-    async def content_stats(self, content_id: str) -> tuple[int, int, int]:
-        """(shares, distinct sharers, potential reach) of one item, over all time."""
-        rows = await self.grouped({"content_id": content_id}, Granularity.ALL_TIME, None, None)
-        merged = Group()
-        for groups in rows.values():
-            for g in groups.values():
-                merged.totals.add(g.totals)
-                merged.sharers |= g.sharers
-        return merged.totals.shares, len(merged.sharers), merged.totals.potential_reach
 
     async def time_bounds(
         self, match: Mapping[str, Any], start: datetime | None, end: datetime | None

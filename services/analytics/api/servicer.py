@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -13,14 +12,13 @@ from advocacy.analytics.v1 import analytics_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_interceptor.exceptions import InvalidArgument, NotFound, PermissionDenied
 
-from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.api.rate_card import RateCardApi
+from services.analytics.app.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.metrics import RateBasis
 from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
-from services.analytics.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
 from services.common import paging
 from services.common.events import nonzero_time, to_timestamp
 from services.common.read_cache import ReadCache
@@ -143,13 +141,11 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
 
     def __init__(
         self,
-        repo: Callable[[], AnalyticsRepository],
         queries: AnalyticsQueries,
         cache: ReadCache[Any] | None = None,
         *,
         rate_cards: RateCards,
     ) -> None:
-        self._repo = repo
         self._queries = queries
         self._cache = cache or ReadCache[Any](ttl=0)
         self._rate_cards = rate_cards
@@ -160,7 +156,7 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
         check_request_id(request.content_id, "content_id")
         content_id = request.content_id
         shares, sharers, reach = await self._cache.get(
-            ("content", content_id), lambda: self._repo().content_stats(content_id)
+            ("content", content_id), lambda: self._queries.content_stats(content_id)
         )
         return pb.ContentStats(
             content_id=request.content_id, shares=shares, distinct_sharers=sharers, potential_reach=reach

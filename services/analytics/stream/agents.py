@@ -22,7 +22,7 @@ from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, Sha
 from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
-from services.analytics.stream.ingest import Fact, Ingest, InvalidEvent
+from services.analytics.app.ingest import Fact, Ingest, InvalidEvent
 from services.common.batching import process_batches
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED

@@ -9,6 +9,7 @@ from typing import Protocol
 from advocacy.content.v1.content_pb2 import ContentItem, FeedSource, LinkPreview, SourceStatus
 
 from services.common.outbox import OutboxEvent
+from services.content.domain.feed import Viewer
 from services.content.domain.sources import FeedEntry
 
 # An item's change was recorded with events in its outbox: send them now rather than at the next sweep.
@@ -78,3 +79,16 @@ class Previews(Protocol):
     async def claim(self, url: str, now: datetime, stale_after: timedelta) -> bool: ...
     async def save(self, url: str, preview: LinkPreview | None, error: str = "") -> None: ...
     async def get(self, url: str) -> tuple[str, LinkPreview | None]: ...
+
+
+class FeedCandidates(Protocol):
+    async def feed_candidates(self, dimension_values: dict[str, str], now: datetime) -> list[ContentItem]:
+        """Published, unexpired items whose audience includes these values (or everyone)."""
+        ...
+
+
+class Viewers(Protocol):
+    """Advocates and what they shared, as the content service keeps them from the share topics."""
+
+    async def viewer(self, advocate_id: str) -> Viewer | None: ...
+    async def shared_content_ids(self, advocate_id: str, content_ids: list[str]) -> set[str]: ...

@@ -52,6 +52,13 @@ class AdvocateReader(Protocol):
     async def get(self, advocate_id: str) -> Advocate | None: ...
 
 
+class AdvocateStore(AdvocateReader, Protocol):
+    async def save(self, advocate: Advocate, event: OutboxEvent) -> bool:
+        """Stores the next version with its event; False when a concurrent change of the same
+        version was stored first (compare-and-set)."""
+        ...
+
+
 class ShareStore(Protocol):
     async def get(self, share_id: str) -> Share | None: ...
 

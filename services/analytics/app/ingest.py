@@ -1,4 +1,4 @@
-"""Turns consumed events into materialized facts and states (called by the Faust agents).
+"""Turns consumed events into materialized facts and states (the use case the Faust agents call).
 
 Each handler is idempotent: calling it twice with the same event leaves the same documents.
 """
@@ -13,21 +13,15 @@ from typing import Any
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementKind, EngagementObserved, ShareMade
-from prometheus_client import Counter
 
-from services.analytics.adapters.facts import AnalyticsRepository, ContentState, fact_document
+from services.analytics.app.ports import ContentState, FactWriter
 from services.analytics.domain.audience import AudienceRule, Period
+from services.analytics.domain.fact import fact_document
 from services.analytics.domain.metrics import Totals, reach_key
 from services.analytics.domain.report import Member
 from services.analytics.domain.windows import click_key, is_too_late
+from services.analytics.metrics import DUPLICATES, TOO_LATE
 from services.common.events import nonzero_time, utcnow
-
-TOO_LATE = Counter(
-    "advocacy_analytics_too_late_events_total",
-    "Events that arrived after their windows' allowed lateness (counted in all-time figures only).",
-    ["topic"],
-)
-DUPLICATES = Counter("advocacy_analytics_duplicate_events_total", "Redelivered events that changed nothing.", ["topic"])
 
 
 @dataclass
@@ -56,7 +50,7 @@ class Ingest:
 
     def __init__(
         self,
-        repo: Callable[[], AnalyticsRepository],
+        repo: Callable[[], FactWriter],
         allowed_lateness: timedelta,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.analytics.adapters.facts import DIMENSION_FIELDS, AnalyticsRepository, Comment, ContentState
+from services.analytics.app.ports import DIMENSION_FIELDS, Comment, ContentState, FactReader
 from services.analytics.domain import metrics as m
 from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, point
@@ -49,7 +49,7 @@ def _clip(
 
 
 class AnalyticsQueries:
-    def __init__(self, repo: Callable[[], AnalyticsRepository], config: Config, currency: str) -> None:
+    def __init__(self, repo: Callable[[], FactReader], config: Config, currency: str) -> None:
         self._repo = repo
         self.config = config
         self.currency = currency
@@ -57,6 +57,16 @@ class AnalyticsQueries:
     def priced(self, card: VersionedRateCard) -> AnalyticsQueries:
         """These queries with EMV priced by `card` (EMV is a valuation of the counts when asked)."""
         return AnalyticsQueries(self._repo, replace(self.config, rate_card=card.rates), card.currency)
+
+    async def content_stats(self, content_id: str) -> tuple[int, int, int]:
+        """(shares, distinct sharers, potential reach) of one item, over all time."""
+        rows = await self._repo().grouped({"content_id": content_id}, Granularity.ALL_TIME, None, None)
+        merged = m.Group()
+        for groups in rows.values():
+            for g in groups.values():
+                merged.totals.add(g.totals)
+                merged.sharers |= g.sharers
+        return merged.totals.shares, len(merged.sharers), merged.totals.potential_reach
 
     async def series(
         self, dimension: str, key: str, granularity: Granularity, start: datetime | None, end: datetime | None
