@@ -4,8 +4,8 @@ faust-streaming's fetcher (`Consumer._drain_messages`) passes each message to th
 `Service.wait_first(callback(message), suspend_flow.wait())`, so that a rebalance can interrupt a
 delivery blocked on a full stream buffer. `wait_first` creates four tasks per message (the
 callback, the suspend event, the stopped and crashed events), waits for the first and cancels the
-rest. Profiled under R4 (4 poison messages for each good one), that wrapper was a fifth of the
-analytics worker's CPU: more than decoding, dead-lettering and the stream itself.
+rest: with many small messages (poison among them) that wrapper costs more CPU than decoding,
+dead-lettering and the stream itself.
 
 `deliver_per_fetch` (applied by `create_app`) keeps the interruption, per fetch: one task delivers
 all messages of a fetch in order and one `wait_first` races it against `suspend_flow`. Everything
