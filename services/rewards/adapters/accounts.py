@@ -16,14 +16,11 @@ import time
 from collections.abc import Sequence
 
 from services.common.topic_view import TopicFollower
+from services.rewards.app.ports import AccountsUnavailable
 from services.rewards.domain.account import SUMMARY_FIELDS
 
 ACCOUNTS = "rewards-accounts"
 WAIT_STEP_SECONDS = 0.02
-
-
-class AccountsUnavailable(Exception):
-    """The view has not been confirmed current (starting, or Kafka away) within the wait."""
 
 
 def account_record(advocate_id: str, summary: dict[str, int]) -> bytes:

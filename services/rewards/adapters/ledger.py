@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import pymongo
 from advocacy.rewards.v1.rewards_pb2 import LedgerEntry
 from prometheus_client import Counter
 from pymongo import ASCENDING, DESCENDING
@@ -24,6 +25,9 @@ POINTS_AWARDED = Counter(
     "advocacy_rewards_points_awarded_total", "Points granted by new ledger entries, by rule.", ["rule"]
 )
 POINTS_REDEEMED = Counter("advocacy_rewards_points_redeemed_total", "Points debited by redemptions.")
+# `balance` reads all the advocate's entries (FerretDB scans the whole ledger for them): a
+# deadline of its own instead of the client's socket timeout.
+BALANCE_SECONDS = 120.0
 
 
 class LedgerRepository:
@@ -52,9 +56,10 @@ class LedgerRepository:
     async def balance(self, advocate_id: str) -> tuple[int, int]:
         """(points, entries) summed from the ledger itself (an audit: FerretDB scans for it)."""
         points = entries = 0
-        async for doc in self.collection.find({"advocate_id": advocate_id}, {"points": 1, "_id": 0}):
-            points += int(doc["points"])
-            entries += 1
+        with pymongo.timeout(BALANCE_SECONDS):
+            async for doc in self.collection.find({"advocate_id": advocate_id}, {"points": 1, "_id": 0}):
+                points += int(doc["points"])
+                entries += 1
         return points, entries
 
     async def history(self, advocate_id: str, limit: int, after: tuple[datetime, str] | None = None) -> list[dict]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Protocol
 
 import grpc
-import pymongo
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from grpc_interceptor.exceptions import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
@@ -16,7 +15,6 @@ from services.common import paging
 from services.common.events import from_timestamp, to_timestamp
 from services.common.read_cache import ReadCache
 from services.common.validation import check_request_id
-from services.rewards.adapters.accounts import AccountsUnavailable
 from services.rewards.adapters.ledger import LedgerRepository, entry_message
 from services.rewards.adapters.store import (
     CampaignRepository,
@@ -24,6 +22,9 @@ from services.rewards.adapters.store import (
     LeaderboardDocuments,
     RuleSetRepository,
 )
+from services.rewards.app.accounts import AccountQueries
+from services.rewards.app.leaderboards import BoardQuery, Leaderboards
+from services.rewards.app.ports import AccountReader, AccountsUnavailable
 from services.rewards.app.redemption import (
     InsufficientPoints,
     NotDecided,
@@ -31,7 +32,7 @@ from services.rewards.app.redemption import (
     Redemptions,
     UnknownItem,
 )
-from services.rewards.domain import account, badges, boards, leaderboards
+from services.rewards.domain import badges, boards, leaderboards
 from services.rewards.domain.badges import DEFAULT_BADGES, BadgeRule
 from services.rewards.domain.boards import Row
 from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
@@ -39,7 +40,6 @@ from services.rewards.domain.rules import DEFAULT_RULES, Campaign, RuleSet
 MAX_PAGE = 500
 DEFAULT_LEDGER_PAGE = 50
 DEFAULT_CATALOG_PAGE = 100
-LEDGER_CHECK_SECONDS = 120.0  # GetBalance's optional ledger scan
 MAX_NAME = 200
 # Costs and stock: bounded so sums stay far inside int64.
 MAX_AMOUNT = 1_000_000_000
@@ -60,10 +60,6 @@ BADGE_KINDS = {
 BADGE_KIND_VALUES = {kind: value for value, kind in BADGE_KINDS.items()}
 
 
-class AccountReader(Protocol):
-    async def get(self, advocate_id: str) -> dict[str, int]: ...
-
-
 @dataclass
 class Repositories:
     ledger: LedgerRepository
@@ -75,9 +71,10 @@ class Repositories:
     redemptions: Redemptions
 
 
-async def _account(accounts: AccountReader, advocate_id: str) -> dict[str, int]:
+@contextmanager
+def _account_view() -> Iterator[None]:
     try:
-        return await accounts.get(advocate_id)
+        yield
     except AccountsUnavailable as exc:
         raise Unavailable(str(exc)) from None
 
@@ -121,41 +118,26 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         rules: Callable[[], Awaitable[RuleSet]] | None = None,
     ) -> None:
         self._repos = repos
-        # Off unless given: every read merges the board's documents.
-        self._boards = boards or ReadCache[list[Row]](ttl=0)
+        r = repos()  # (the composition root fills the repositories before it builds the servicer)
+        self._leaderboards = Leaderboards(r.boards, boards)
         # The rule set in force for GetBadges (a short-lived cache in the service; read each time unless given).
-        self._rules = rules or self._active_rules
+        self._accounts = AccountQueries(r.accounts, r.ledger, rules or self._active_rules, self._leaderboards)
 
     async def _active_rules(self) -> RuleSet:
         return await self._repos().rule_sets.active() or DEFAULT_RULES
-
-    async def _board(self, board: int, period_key: str, team: str, campaign_id: str) -> list[Row]:
-        bid = board_id(board, period_key, team, campaign_id)  # invalid: refused before the cache
-        documents = self._repos().boards
-
-        async def merge() -> list[Row]:
-            parts = await documents.read(bid)
-            if board in (rewards_pb2.BOARD_TEAMS, rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE):
-                per_active = board == rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE
-                return leaderboards.merge_teams(parts, per_active)[:MAX_PAGE]
-            return leaderboards.merge_rows(parts, MAX_PAGE)
-
-        return await self._boards.get((board, bid), merge)
 
     async def GetBalance(
         self, request: rewards_pb2.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Balance:
         advocate_id = check_request_id(request.advocate_id, "advocate_id")
-        r = self._repos()
-        summary = await _account(r.accounts, advocate_id)
-        points = int(summary.get("earned", 0)) - int(summary.get("redeemed", 0))
-        if not request.with_ledger_check:
-            return rewards_pb2.Balance(advocate_id=advocate_id, points=points)
-        # The check reads all the advocate's entries (FerretDB scans the whole ledger for them):
-        # a deadline of its own instead of the client's socket timeout.
-        with pymongo.timeout(LEDGER_CHECK_SECONDS):
-            ledger_points, entries = await r.ledger.balance(advocate_id)
-        return rewards_pb2.Balance(advocate_id=advocate_id, points=points, entries=entries, ledger_points=ledger_points)
+        with _account_view():
+            balance = await self._accounts.balance(advocate_id, request.with_ledger_check)
+        if balance.ledger is None:
+            return rewards_pb2.Balance(advocate_id=advocate_id, points=balance.points)
+        ledger_points, entries = balance.ledger
+        return rewards_pb2.Balance(
+            advocate_id=advocate_id, points=balance.points, entries=entries, ledger_points=ledger_points
+        )
 
     async def ListLedger(
         self, request: rewards_pb2.ListLedgerRequest, context: grpc.aio.ServicerContext
@@ -183,48 +165,30 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
             day = date.fromisoformat(request.day) if request.day else datetime.now(UTC).date()
         except ValueError:
             raise InvalidArgument("day: must be YYYY-MM-DD") from None
-        bounds = boards.period_bounds(PERIODS[request.period], day)
-        first, last = bounds if bounds else (None, None)
-        key = account.period_key(PERIODS[request.period], day)
-        rows = await self._board(request.board, key, request.team, request.campaign_id)
+        board = await self._leaderboards.board(board_query(request, day))
         limit = request.limit or 100
         return rewards_pb2.Leaderboard(
             rows=[
                 rewards_pb2.LeaderboardRow(
                     rank=i + 1, key=r.key, points=r.points, active_advocates=r.advocates, score=r.score
                 )
-                for i, r in enumerate(rows[:limit])
+                for i, r in enumerate(board.rows[:limit])
             ],
-            first_day=first or "",
-            last_day=last or "",
+            first_day=board.first_day,
+            last_day=board.last_day,
         )
 
     async def GetBadges(
         self, request: rewards_pb2.GetBadgesRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.Badges:
         advocate_id = check_request_id(request.advocate_id, "advocate_id")
-        summary = await _account(self._repos().accounts, advocate_id)
-        rules = await self._rules()
-        facts = badges.BadgeFacts(
-            shares=int(summary.get("shares", 0)),
-            clicks=int(summary.get("click_units", 0)),
-            longest_run=int(summary.get("best_run", 0)),
-            leader=bool(summary.get("leader", 0)),
-            max_month_shares=int(summary.get("max_month_shares", 0)),
-            monthly_rank=await self._monthly_rank(advocate_id) if badges.needs_rank(rules.badges) else None,
-        )
-        earned = badges.earned(rules.badges, facts)
+        with _account_view():
+            got = await self._accounts.badges(advocate_id)
         return rewards_pb2.Badges(
-            badges=[b.badge_id for b in earned],
-            earned=[badge_message(b) for b in earned],
-            rule_set_version=rules.version,
+            badges=[b.badge_id for b in got.earned],
+            earned=[badge_message(b) for b in got.earned],
+            rule_set_version=got.rule_set_version,
         )
-
-    async def _monthly_rank(self, advocate_id: str) -> int | None:
-        month = account.period_key(boards.MONTH, datetime.now(UTC).date())
-        # The board's first MAX_PAGE rows: a rank threshold is at most badges.MAX_RANK (= MAX_PAGE).
-        monthly = await self._board(rewards_pb2.BOARD_GLOBAL, month, "", "")
-        return next((i + 1 for i, r in enumerate(monthly) if r.key == advocate_id and r.points > 0), None)
 
     async def ListCatalog(
         self, request: rewards_pb2.ListCatalogRequest, context: grpc.aio.ServicerContext
@@ -311,18 +275,20 @@ def _item(d: dict) -> rewards_pb2.CatalogItem:
     return rewards_pb2.CatalogItem(item_id=d["_id"], name=d["name"], cost=int(d["cost"]), stock=int(d["stock"]))
 
 
-def board_id(board: int, period_key: str, team: str, campaign_id: str) -> str:
-    """The board's id (leaderboards.board_id), with only the argument the board uses."""
-    if board == rewards_pb2.BOARD_TEAM:
-        return leaderboards.board_id(leaderboards.TEAM, check_request_id(team, "team"), period_key)
-    if board == rewards_pb2.BOARD_CAMPAIGN:
-        return leaderboards.board_id(leaderboards.CAMPAIGN, check_request_id(campaign_id, "campaign_id"), period_key)
+def board_query(request: rewards_pb2.GetLeaderboardRequest, day: date) -> BoardQuery:
+    """The board asked for, with only the argument the board uses."""
+    period = PERIODS[request.period]
+    if request.board == rewards_pb2.BOARD_TEAM:
+        return BoardQuery(leaderboards.TEAM, check_request_id(request.team, "team"), period, day)
+    if request.board == rewards_pb2.BOARD_CAMPAIGN:
+        return BoardQuery(leaderboards.CAMPAIGN, check_request_id(request.campaign_id, "campaign_id"), period, day)
     names = {
         rewards_pb2.BOARD_GLOBAL: leaderboards.GLOBAL,
         rewards_pb2.BOARD_LEADERS: leaderboards.LEADERS,
         rewards_pb2.BOARD_TEAMS: leaderboards.TEAMS,
         rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE: leaderboards.TEAMS,
     }
-    if board not in names:
+    if request.board not in names:
         raise InvalidArgument("board: must be GLOBAL, TEAM, LEADERS, CAMPAIGN, TEAMS or TEAMS_PER_ACTIVE_ADVOCATE")
-    return leaderboards.board_id(names[board], "", period_key)
+    per_active = request.board == rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE
+    return BoardQuery(names[request.board], "", period, day, per_active)
