@@ -24,6 +24,7 @@ from services.share.adapters.repository import ShareRepository
 from services.share.api.servicer import ShareServicer
 from services.share.app.advocates import Advocates
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
+from services.share.app.queries import ListShares
 from services.share.app.shares import RecordShare
 from services.share.config import ShareSettings
 from services.share.web.tracker import LinkTracker
@@ -95,7 +96,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     click_window = timedelta(seconds=settings.click_window_seconds)
     servicer = ShareServicer(
         Advocates(advocates, settings.topic, relays["advocates"].notify),
-        shares,
+        ListShares(shares),
         RecordShare(
             advocate_view,
             view,

@@ -3,8 +3,6 @@ document's `outbox`. Advocates are in advocates.py, click windows and engagement
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.events import from_timestamp, utcnow
 from services.common.group_commit import GroupCommit
 from services.common.outbox import OutboxEvent, ensure_outbox_index
-from services.share.app.ports import TrackedShare
+from services.share.app.ports import ListedShare, ShareField, TrackedShare
 from services.share.domain.sharing import share_id_for
 
 # Bounds the memory of the in-process caches; when full they start over (entries are re-read).
@@ -35,23 +33,6 @@ def _tracked_share(share: Share, advocate: AdvocateSnapshot, sharer_fingerprint:
         sharer_fingerprint=sharer_fingerprint,
         advocate=advocate,
     )
-
-
-class InvalidPageToken(ValueError):
-    pass
-
-
-def _encode_token(shared_at: datetime, share_id: str) -> str:
-    raw = json.dumps([shared_at.isoformat(), share_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_token(token: str) -> tuple[datetime, str]:
-    try:
-        at, share_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(at), str(share_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidPageToken("page_token: not a token this service issued") from exc
 
 
 # Marks a database whose shares were migrated to `_id` = share id = tracked code (see `migrate`).
@@ -209,20 +190,17 @@ class ShareRepository:
     async def by_id(self, share_id: str) -> TrackedShare | None:
         return await self._tracked(share_id)
 
-    async def page(self, field: str, value: str, page_size: int, page_token: str) -> tuple[list[Share], str]:
-        """Newest first, keyset-paginated on (shared_at, _id): stable while new shares arrive."""
+    async def listed(
+        self, field: ShareField, value: str, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ListedShare]:
+        """Newest first on (shared_at, _id), those after `after`."""
         query: dict[str, Any] = {field: value}
-        if page_token:
-            at, last_id = _decode_token(page_token)
+        if after is not None:
+            at, last_id = after
             query["$or"] = [{"shared_at": {"$lt": at}}, {"shared_at": at, "_id": {"$lt": last_id}}]
         cursor = (
             self.collection.find(query, {"share": 1, "shared_at": 1})
             .sort([("shared_at", DESCENDING), ("_id", DESCENDING)])
-            .limit(page_size + 1)
+            .limit(limit)
         )
-        docs = [d async for d in cursor]
-        shares = [Share.FromString(d["share"]) for d in docs[:page_size]]
-        token = (
-            _encode_token(docs[page_size - 1]["shared_at"], docs[page_size - 1]["_id"]) if len(docs) > page_size else ""
-        )
-        return shares, token
+        return [ListedShare(Share.FromString(d["share"]), (d["shared_at"], d["_id"])) async for d in cursor]

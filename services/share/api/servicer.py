@@ -4,6 +4,9 @@ Advocates, shares and engagement are use cases of `services.share.app`; this onl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import grpc
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from advocacy.share.v1.share_pb2 import Advocate
@@ -12,9 +15,9 @@ from prometheus_client import Counter
 
 from services.common import paging
 from services.common.validation import check_request_id
-from services.share.adapters.repository import InvalidPageToken, ShareRepository
 from services.share.app.advocates import Advocates
 from services.share.app.engagement import RecordEngagement
+from services.share.app.queries import InvalidPageToken, ListShares, SharePage
 from services.share.app.shares import RecordShare, ShareRequest
 from services.share.domain.links import network_source
 
@@ -25,16 +28,28 @@ DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
 
+@contextmanager
+def _page_token() -> Iterator[None]:
+    try:
+        yield
+    except InvalidPageToken as exc:
+        raise InvalidArgument(str(exc)) from exc
+
+
+def _shares(page: SharePage) -> share_pb2.ListSharesResponse:
+    return share_pb2.ListSharesResponse(shares=page.shares, next_page_token=page.next_page_token)
+
+
 class ShareServicer(share_pb2_grpc.ShareServiceServicer):
     def __init__(
         self,
         advocates: Advocates,
-        shares: ShareRepository,
+        list_shares: ListShares,
         record_share: RecordShare,
         record_engagement: RecordEngagement,
     ) -> None:
         self._advocates = advocates
-        self._shares = shares
+        self._list_shares = list_shares
         self._record_share = record_share
         self._record_engagement = record_engagement
 
@@ -96,21 +111,19 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
         self, request: share_pb2.ListSharesByAdvocateRequest, context: grpc.aio.ServicerContext
     ) -> share_pb2.ListSharesResponse:
         check_request_id(request.advocate_id, "advocate_id")
-        return await self._list("advocate_id", request.advocate_id, request.page_size, request.page_token)
+        size = paging.page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        with _page_token():
+            page = await self._list_shares.by_advocate(request.advocate_id, size, request.page_token)
+        return _shares(page)
 
     async def ListSharesByContent(
         self, request: share_pb2.ListSharesByContentRequest, context: grpc.aio.ServicerContext
     ) -> share_pb2.ListSharesResponse:
         check_request_id(request.content_id, "content_id")
-        return await self._list("content_id", request.content_id, request.page_size, request.page_token)
-
-    async def _list(self, field: str, value: str, page_size: int, token: str) -> share_pb2.ListSharesResponse:
-        size = paging.page_size(page_size, DEFAULT_PAGE, MAX_PAGE)
-        try:
-            shares, next_token = await self._shares.page(field, value, size, token)
-        except InvalidPageToken as exc:
-            raise InvalidArgument(str(exc)) from exc
-        return share_pb2.ListSharesResponse(shares=shares, next_page_token=next_token)
+        size = paging.page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        with _page_token():
+            page = await self._list_shares.by_content(request.content_id, size, request.page_token)
+        return _shares(page)
 
     # --- engagement ingest ---------------------------------------------------------------------
 

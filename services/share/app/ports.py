@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.content.v1.content_pb2 import ContentItem
@@ -40,6 +40,16 @@ class EngagementRecord:
     outbox: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class ListedShare:
+    share: Share
+    position: tuple[datetime, str]  # (shared_at, _id) as stored: the key the next page starts after
+
+
+# The field a share list is by.
+ShareField = Literal["advocate_id", "content_id"]
+
+
 class ContentUnavailable(Exception):
     """The content service could not be asked (and the local view could not answer)."""
 
@@ -65,6 +75,15 @@ class ShareStore(Protocol):
     async def insert(
         self, share: Share, advocate: AdvocateSnapshot, sharer_fingerprint: str, events: list[OutboxEvent]
     ) -> tuple[Share, list[dict[str, Any]] | None]: ...
+
+
+class ShareLists(Protocol):
+    async def listed(
+        self, field: ShareField, value: str, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ListedShare]:
+        """Up to `limit` of the shares with `field` = `value`, newest first on (shared_at, _id),
+        those after the position `after`."""
+        ...
 
 
 class TrackedShares(Protocol):
