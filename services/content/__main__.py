@@ -31,6 +31,7 @@ from services.content.app.poller import SourcePoller
 from services.content.app.polling import FeedPolling, PollResult
 from services.content.app.ports import OutboxWritten
 from services.content.app.previews import PreviewReader
+from services.content.app.queries import GetItem, ListItems
 from services.content.app.scheduling import Scheduler
 from services.content.app.transitions import TransitionItem
 from services.content.config import ContentSettings
@@ -138,7 +139,8 @@ async def build(settings: ContentSettings) -> ApiComponents:
     # A created or edited item's link preview is fetched in the background.
     saved = (lambda item: previews.request(item.url)) if previews is not None else (lambda item: None)
     servicer = ContentServicer(
-        repository,
+        GetItem(repository),
+        ListItems(repository),
         TransitionItem(repository, events, notify),
         CreateItem(repository, saved),
         EditItem(repository, saved),

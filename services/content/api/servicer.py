@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,11 +13,11 @@ from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgu
 from services.common import paging
 from services.common.auth import ADVOCATE, current_caller
 from services.common.validation import check_request_id
-from services.content.adapters.repository import ContentRepository
 from services.content.api.sources import SourceAdmin
 from services.content.app.advocate_feed import ListFeed, UnknownViewer, ViewerLeft
 from services.content.app.authoring import CreateItem, EditItem
 from services.content.app.previews import PreviewReader
+from services.content.app.queries import GetItem, InvalidPageToken, ListItems
 from services.content.app.transitions import ItemNotFound, TransitionItem
 from services.content.domain import feed
 from services.content.domain.item import InvalidExpectedVersion, VersionConflict
@@ -35,14 +32,7 @@ from services.content.domain.lifecycle import (
 from services.content.domain.schedule import AlreadyExpired
 
 DEFAULT_PAGE_SIZE = 20
-_CONTENT_ID = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE_SIZE = 100
-
-
-def _visible_to_advocate(item: ContentItem, advocate_id: str) -> bool:
-    """Published (or expired: an advocate's old shares point at it) items, and their own suggestions."""
-    shared_statuses = (ContentStatus.CONTENT_STATUS_PUBLISHED, ContentStatus.CONTENT_STATUS_EXPIRED)
-    return item.status in shared_statuses or item.suggested_by == advocate_id
 
 
 @contextmanager
@@ -60,12 +50,15 @@ def _statuses() -> Iterator[None]:
         raise FailedPrecondition(str(exc)) from exc
     except InvalidContent as exc:
         raise InvalidArgument(f"item.{exc}") from exc
+    except InvalidPageToken as exc:
+        raise InvalidArgument(str(exc)) from exc
 
 
 class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     def __init__(
         self,
-        repository: ContentRepository,
+        get_item: GetItem,
+        list_items: ListItems,
         transitions: TransitionItem,
         create: CreateItem,
         edit: EditItem,
@@ -73,7 +66,8 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         sources: SourceAdmin | None = None,
         previews: PreviewReader | None = None,
     ):
-        self._repo = repository
+        self._get_item = get_item
+        self._list_items = list_items
         self._transitions = transitions
         self._create = create
         self._edit = edit
@@ -139,19 +133,13 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
     async def GetContent(
         self, request: content_pb2.GetContentRequest, context: grpc.aio.ServicerContext
     ) -> ContentItem:
-        item = await self._get(request.content_id)
+        check_request_id(request.content_id, "content_id")
         caller = current_caller()
-        if caller is not None and caller.role == ADVOCATE and not _visible_to_advocate(item, caller.subject):
-            # Drafts, reviews and rejections are the program team's: to an advocate they do not exist.
-            raise NotFound(f"content {request.content_id!r} not found")
+        # An advocate is shown only what advocates may see (app/queries.py); the program team all.
+        advocate_id = caller.subject if caller is not None and caller.role == ADVOCATE else None
+        with _statuses():
+            item = await self._get_item(request.content_id, advocate_id)
         await self._attach_previews([item])
-        return item
-
-    async def _get(self, content_id: str) -> ContentItem:
-        check_request_id(content_id, "content_id")
-        item = await self._repo.get(content_id)
-        if item is None:
-            raise NotFound(str(ItemNotFound(content_id)))
         return item
 
     async def EditContent(
@@ -200,19 +188,9 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         size = paging.page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         if request.status not in ContentStatus.values():
             raise InvalidArgument(f"status: unknown value {request.status}")
-        after: str | None = None
-        if request.page_token:
-            try:
-                after = base64.b64decode(request.page_token, altchars=b"-_", validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-                raise InvalidArgument("page_token: not a token this service issued") from exc
-            if not _CONTENT_ID.fullmatch(after):
-                raise InvalidArgument("page_token: not a token this service issued")
-        items = await self._repo.list_items(request.status, after, size + 1)
-        more = len(items) > size
-        items = items[:size]
-        token = base64.urlsafe_b64encode(items[-1].content_id.encode()).decode() if more else ""
-        return content_pb2.ListContentResponse(items=items, next_page_token=token)
+        with _statuses():
+            page = await self._list_items(request.status, size, request.page_token)
+        return content_pb2.ListContentResponse(items=page.items, next_page_token=page.next_page_token)
 
     async def ListFeed(
         self, request: content_pb2.ListFeedRequest, context: grpc.aio.ServicerContext

@@ -45,12 +45,20 @@ class Fetcher(Protocol):
         ...
 
 
-class Items(Protocol):
+class ItemReader(Protocol):
+    async def get(self, content_id: str) -> ContentItem | None: ...
+
+
+class ItemLists(Protocol):
+    async def list_items(self, status: int, after_id: str | None, limit: int) -> list[ContentItem]:
+        """Up to `limit` items of `status` (0: any), by content id descending, those below `after_id`."""
+        ...
+
+
+class Items(ItemReader, Protocol):
     async def insert(self, item: ContentItem) -> None:
         """Raises ItemExists when an item with that id exists."""
         ...
-
-    async def get(self, content_id: str) -> ContentItem | None: ...
 
     async def replace(
         self, item: ContentItem, expected_version: int, events: list[OutboxEvent], expected_status: int | None = None
