@@ -157,10 +157,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         on_transition=lambda action: SCHEDULED_TRANSITIONS.labels(action.value).inc(),
     )
     background = [(relay.run, relay.stop), (scheduler.run, scheduler.stop)]
-    if previews is not None:
-        background.append((previews.run, previews.stop))
-    if poller is not None:
-        background.append((poller.run, poller.stop))
+    background += [(task.run, task.stop) for task in (previews, poller) if task is not None]
     if settings.feed_views_enabled:
         consumer = feed_views_consumer(settings, views)
         background.append((consumer.run, consumer.stop))
