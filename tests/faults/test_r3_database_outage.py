@@ -28,7 +28,9 @@ LIMIT_SECONDS = 1.0
 
 
 def calls(clients, content_id: str, advocate_id: str) -> dict[str, object]:
-    """One call per API that needs the database, named service/method."""
+    """One call per API that needs the database, named service/method. (GetBalance is not one: it
+    reads the account view the replica follows from Kafka, so it may answer before the outage is
+    noticed.)"""
     return {
         "content/GetContent": lambda t: clients.content.GetContent(
             content_pb2.GetContentRequest(content_id=content_id), timeout=t
@@ -45,9 +47,6 @@ def calls(clients, content_id: str, advocate_id: str) -> dict[str, object]:
         ),
         "share/ListSharesByAdvocate": lambda t: clients.share.ListSharesByAdvocate(
             share_pb2.ListSharesByAdvocateRequest(advocate_id=advocate_id), timeout=t
-        ),
-        "rewards/GetBalance": lambda t: clients.rewards.GetBalance(
-            rewards_pb2.GetBalanceRequest(advocate_id=advocate_id), timeout=t
         ),
         "rewards/ListLedger": lambda t: clients.rewards.ListLedger(
             rewards_pb2.ListLedgerRequest(advocate_id=advocate_id), timeout=t
