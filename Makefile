@@ -45,10 +45,12 @@ proto: .venv/.synced ## Regenerate gen/python from protos/ (stubs and .pyi type 
 	rm -rf gen/python/advocacy
 	$(call protoc,gen/python)
 
-# Generates into OUT: message code, gRPC stubs and .pyi type stubs, with package __init__ files.
+# Generates into OUT: message code, gRPC stubs and .pyi type stubs (messages by protoc, gRPC stubs by
+# mypy-protobuf), with package __init__ files.
 define protoc
 	mkdir -p $(1)
-	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) $(PROTOS)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(1) --pyi_out=$(1) --grpc_python_out=$(1) \
+		--plugin=protoc-gen-mypy_grpc=.venv/bin/protoc-gen-mypy_grpc --mypy_grpc_out=quiet:$(1) $(PROTOS)
 	find $(1)/advocacy -type d -exec touch {}/__init__.py \;
 endef
 

@@ -22,7 +22,7 @@ import os
 import secrets
 import time
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,7 @@ def verifier_from_settings(settings: ServiceSettings) -> TokenVerifier | None:
     return TokenVerifier(key, jwks, settings.auth_issuer, settings.auth_audience, settings.auth_leeway_seconds)
 
 
-def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str:
+def bearer_token(metadata: Iterable[tuple[str, Any]] | None) -> str:
     for name, value in metadata or ():
         if name == "authorization":
             text = value.decode() if isinstance(value, bytes) else str(value)
@@ -307,7 +307,7 @@ class AioBearerAuth(grpc.aio.UnaryUnaryClientInterceptor):
         details = grpc.aio.ClientCallDetails(
             client_call_details.method,
             client_call_details.timeout,
-            [*(client_call_details.metadata or ()), ("authorization", f"Bearer {self._token()}")],
+            grpc.aio.Metadata(*(client_call_details.metadata or ()), ("authorization", f"Bearer {self._token()}")),
             client_call_details.credentials,
             client_call_details.wait_for_ready,
         )

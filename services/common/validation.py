@@ -66,13 +66,15 @@ def _check_value(field: FieldDescriptor, value: Any, name: str) -> None:
         raise InvalidArgument(f"{name}: at most {MAX_BYTES} bytes")
     elif t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT) and not math.isfinite(value):
         raise InvalidArgument(f"{name}: must be a finite number")
-    elif t == FieldDescriptor.TYPE_ENUM and field.enum_type.values_by_number.get(value) is None:
-        raise InvalidArgument(f"{name}: unknown {field.enum_type.name} value {value}")
+    elif t == FieldDescriptor.TYPE_ENUM and (enum := field.enum_type) is not None:
+        if enum.values_by_number.get(value) is None:
+            raise InvalidArgument(f"{name}: unknown {enum.name} value {value}")
 
 
 def _check_map(field: FieldDescriptor, value: Any, name: str) -> None:
     if len(value) > MAX_MAP:
         raise InvalidArgument(f"{name}: at most {MAX_MAP} entries")
+    assert field.message_type is not None, "a map field's entries are messages"
     value_field = field.message_type.fields_by_name["value"]
     for key, item in value.items():
         # Map keys may end up as document keys: MongoDB refuses '.' inside and '$' in front.
