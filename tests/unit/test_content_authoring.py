@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,30 +14,13 @@ from services.content.app.transitions import ItemNotFound
 from services.content.domain import feed
 from services.content.domain.item import InvalidExpectedVersion, VersionConflict
 from services.content.domain.lifecycle import IllegalTransition, InvalidContent
+from tests.unit.content_fakes import FakeItems
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 DRAFT, PUBLISHED = ContentStatus.CONTENT_STATUS_DRAFT, ContentStatus.CONTENT_STATUS_PUBLISHED
 
 
-@dataclass
-class MemoryItems:
-    items: dict[str, ContentItem] = field(default_factory=dict)
-    lose_next: bool = False  # the next replace loses to another writer
-
-    async def insert(self, item: ContentItem) -> None:
-        self.items[item.content_id] = item
-
-    async def get(self, content_id: str) -> ContentItem | None:
-        return self.items.get(content_id)
-
-    async def replace(self, item, expected_version, events, expected_status=None) -> bool:
-        current = self.items[item.content_id]
-        if self.lose_next or current.version != expected_version or current.status != expected_status:
-            self.lose_next = False
-            return False
-        self.items[item.content_id] = item
-        return True
-
+class MemoryItems(FakeItems):
     async def feed_candidates(self, dimension_values: dict[str, str], now: datetime) -> list[ContentItem]:
         return [i for i in self.items.values() if i.status == PUBLISHED]  # the use case re-checks the audience
 
