@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
 from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import RateCardRepository
+from services.analytics.adapters.reader import AnalyticsReader
+from services.analytics.adapters.rollups import RollupDocuments
 from services.analytics.api.servicer import AnalyticsServicer
 from services.analytics.app.ingest import Ingest
 from services.analytics.app.queries import AnalyticsQueries
@@ -19,12 +22,15 @@ from services.common.mongo import mongo_client, prepare_database
 from services.common.read_cache import ReadCache
 from services.common.stream import create_app
 from services.common.stream_worker import StreamComponents, run_stream_service
+from services.common.topics import SHARE_MADE, ensure_internal_topics
 
 
 class _Adapters:
     """Filled in on the worker's event loop, before any agent runs (the async client binds to it)."""
 
     repo: AnalyticsRepository
+    rollups: RollupDocuments
+    reader: AnalyticsReader
     rate_cards: RateCardRepository
 
 
@@ -32,7 +38,8 @@ def main() -> None:
     settings = AnalyticsSettings()
     app = create_app("analytics", settings)
     adapters = _Adapters()
-    register_agents(app, settings.topic, Ingest(lambda: adapters.repo, settings.allowed_lateness))
+    ingest = Ingest(lambda: adapters.repo, settings.allowed_lateness)
+    register_agents(app, settings.topic, ingest, lambda: adapters.rollups)
     config = Config(
         rate_card=settings.rate_cards(),
         organic_reach_rate=settings.organic_reach_rate,
@@ -40,15 +47,27 @@ def main() -> None:
     )
 
     async def build() -> StreamComponents:
+        # The rollup table's changelog before the first write (as the rewards worker's tables').
+        changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+        await asyncio.to_thread(
+            ensure_internal_topics,
+            settings.kafka_bootstrap,
+            changelogs,
+            SHARE_MADE.partitions,
+            settings.topic_replication_factor,
+            frozenset(changelogs),
+        )
         mongo = mongo_client(settings)
-        adapters.repo = AnalyticsRepository(mongo[settings.mongo_db], settings.group_in_database)
+        adapters.repo = AnalyticsRepository(mongo[settings.mongo_db])
+        adapters.rollups = RollupDocuments(mongo[settings.mongo_db], SHARE_MADE.partitions)
+        adapters.reader = AnalyticsReader(adapters.repo, adapters.rollups)
         adapters.rate_cards = RateCardRepository(mongo[settings.mongo_db])
         rate_cards = RateCards(
             lambda: adapters.rate_cards, settings.currency, settings.rate_cards(), settings.rate_card_refresh_seconds
         )
         # Seeds version 1 from the settings when no rate card is stored (the first replica wins).
         await prepare_database(adapters.repo.ensure_indexes, rate_cards.newest)
-        queries = AnalyticsQueries(lambda: adapters.repo, config, settings.currency)
+        queries = AnalyticsQueries(lambda: adapters.reader, config, settings.currency)
         cache = ReadCache[Any](
             settings.stats_cache_seconds,
             max(settings.stats_max_stale_seconds, settings.stats_cache_seconds),

@@ -49,13 +49,10 @@ class AnalyticsSettings(StreamSettings):
     # placed in its hourly and daily windows; later ones count in all-time figures only.
     allowed_lateness_seconds: float = Field(default=48 * 3600, ge=0)
 
-    # Sum facts with `$group` on the server (MongoDB) instead of a projected scan summed by the
-    # service (the default, ~8x faster on FerretDB 1.24, whose `$group` keeps only one accumulator).
-    group_in_database: bool = False
-    # Each replica recomputes a stats query it was asked at most this often and answers from memory
-    # meanwhile (0 = compute on every read; services/common/read_cache.py); a query unasked for the
-    # max-stale time is recomputed before it is answered. Figures lag the events by the pipeline's
-    # delay anyway; this adds at most the ttl plus two computations.
+    # Each replica reads a stats query's rollup documents at most this often and answers from
+    # memory meanwhile (0 = read on every call; services/common/read_cache.py); a query unasked for
+    # the max-stale time is read again before it is answered. Dashboards repeat their questions;
+    # this adds at most the ttl plus two reads to the pipeline's delay.
     stats_cache_seconds: float = Field(default=5.0, ge=0)
     stats_max_stale_seconds: float = Field(default=300.0, ge=0)
 

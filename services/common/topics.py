@@ -198,3 +198,17 @@ def provision(bootstrap: str, prefix: str = "", timeout_s: float = 60.0) -> list
         return create_missing(admin, desired_topics(prefix), timeout_s)
     finally:
         admin.close()
+
+
+def ensure_internal_topics(
+    bootstrap: str, names: list[str], partitions: int, replication: int, compacted: frozenset[str] = frozenset()
+) -> None:
+    """A service's internal topics (its tables' changelogs, its repartition topics), created when
+    missing (blocking; run it in a thread). Faust subscribes before it would declare them itself,
+    and a changelog declared while its producer already sends to it could stall that producer."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="advocacy-internal-topics")
+    try:
+        options = {"num_partitions": partitions, "replication_factor": replication}
+        create_missing(admin, {n: {**options, "configs": topic_configs(30 * DAY_MS, n in compacted)} for n in names})
+    finally:
+        admin.close()

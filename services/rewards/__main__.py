@@ -11,6 +11,7 @@ from services.common.mongo import mongo_client, prepare_database
 from services.common.read_cache import ReadCache
 from services.common.stream import create_app
 from services.common.stream_worker import StreamComponents, run_stream_service
+from services.common.topics import ensure_internal_topics
 from services.rewards.adapters.accounts import ACCOUNTS, AccountView
 from services.rewards.adapters.ledger import LedgerRepository
 from services.rewards.adapters.store import (
@@ -21,7 +22,6 @@ from services.rewards.adapters.store import (
     RulesCache,
     RuleSetRepository,
 )
-from services.rewards.adapters.topics import ensure_internal_topics
 from services.rewards.api.servicer import Repositories, RewardsServicer
 from services.rewards.app.incoming import RedemptionRequest
 from services.rewards.app.redemption import Redemptions

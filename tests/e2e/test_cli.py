@@ -418,7 +418,7 @@ def test_replay_refuses_while_the_worker_runs(cli):
     assert "worker is running" in result.output and "stop it first" in result.output
 
 
-def test_replay_rebuilds_lost_analytics_facts_and_doubles_no_rewards(cli, platform: Platform, world):
+def test_replay_rebuilds_lost_analytics_documents_and_doubles_no_rewards(cli, platform: Platform, world):
     totals = program(cli)["totals"]
     assert int(totals["shares"]) > 0
 
@@ -438,9 +438,11 @@ def test_replay_rebuilds_lost_analytics_facts_and_doubles_no_rewards(cli, platfo
     balance = cli.json("points", "--as", world["advocate"])
     # Both workers stopped at once (one restart cycle keeps the test short).
     platform.stop()  # every service; content and share come back untouched
-    # Lose the analytics state: every fact is gone.
+    # Lose the analytics documents: every fact and every rollup document is gone (the worker's
+    # records, on its disk and changelog, remain: the replay writes their documents again).
     with MongoClient(platform.env["ADVOCACY_MONGO_URL"]) as mongo:
-        mongo[platform.env["ADVOCACY_MONGO_DB"]]["facts"].delete_many({})
+        for collection in ("facts", "rollups"):
+            mongo[platform.env["ADVOCACY_MONGO_DB"]][collection].delete_many({})
     procs = {name: replay_process(platform, name) for name in ("analytics", "rewards")}
     for name, proc in procs.items():
         assert proc.stdout is not None

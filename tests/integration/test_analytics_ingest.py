@@ -21,6 +21,7 @@ from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.report import Config
 from services.analytics.domain.windows import Granularity
 from services.common.read_cache import ReadCache
+from tests.integration.analytics_harness import Worker
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -46,58 +47,41 @@ def click(event_id: str, at: datetime, fp: str = "f1", **kw: bool) -> spb.Engage
     )
 
 
-async def totals(repo: AnalyticsRepository, granularity: Granularity = Granularity.ALL_TIME):
-    rows = await repo.grouped({}, granularity, None, None)
-    out = {}
-    for (bucket, _), by_leader in rows.items():
-        for g in by_leader.values():
-            out.setdefault(bucket, []).append(g.totals)
-    return out
-
-
-async def stats(repo: AnalyticsRepository, content_id: str) -> tuple[int, int, int]:
-    return await AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR").content_stats(content_id)
-
-
-@pytest.mark.parametrize("group_in_database", [False, True], ids=["scan", "group"])
-async def test_duplicates_late_and_unique_clicks(isolated, group_in_database):
+async def test_duplicates_late_and_unique_clicks(isolated):
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
-    repo = AnalyticsRepository(mongo[isolated.database], group_in_database)
-    await repo.ensure_indexes()
-    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
+    worker = Worker(mongo[isolated.database], clock=lambda: NOW)
+    await worker.repo.ensure_indexes()
     share = spb.ShareMade(
         event_id="e-share",
         occurred_at=ts(NOW - timedelta(minutes=5)),
         share=spb.Share(share_id="s1", content_id="c1", advocate_id="a1", network=1, audience_size=700),
         advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
     )
-    assert await ingest.share_made(share)
-    assert not await ingest.share_made(share)  # redelivery
+    await worker.feed((0, share))
+    await worker.feed((0, share))  # redelivery of the record
+    await worker.feed((1, share))  # the same event in a second record: not counted again
     t0 = NOW - timedelta(minutes=20)
-    assert await ingest.engagement_observed(click("k1", t0))
-    assert await ingest.engagement_observed(click("k2", t0 + timedelta(minutes=5)))  # same slot: stored, not counted
-    assert not await ingest.engagement_observed(click("k1", t0))  # redelivery of the owner
-    assert await ingest.engagement_observed(click("k3", t0, fp="f2", is_bot=True))
-    assert await ingest.engagement_observed(click("k4", t0, fp="f3", is_self=True))
+    await worker.feed((0, click("k1", t0)), (1, click("k2", t0 + timedelta(minutes=5))))  # same slot: one click
+    await worker.feed((0, click("k1", t0)))  # redelivery of the owner
+    await worker.feed((2, click("k3", t0, fp="f2", is_bot=True)), (3, click("k4", t0, fp="f3", is_self=True)))
     # Four hours old with two hours allowed: all-time only.
-    assert await ingest.engagement_observed(click("k5", NOW - timedelta(hours=4), fp="f9"))
+    await worker.feed((4, click("k5", NOW - timedelta(hours=4), fp="f9")))
 
-    all_time = (await totals(repo))[None][0]
+    assert await worker.repo.facts.count_documents({}) == 6
+    all_time = (await worker.totals())[None][0]
     assert (all_time.shares, all_time.potential_reach, all_time.clicks) == (1, 700, 2)
-    hourly = await totals(repo, Granularity.HOUR)
+    hourly = await worker.totals(Granularity.HOUR)
     assert sum(t.clicks for ts_ in hourly.values() for t in ts_) == 1
-    assert await stats(repo, "c1") == (1, 1, 700)
+    assert await worker.stats("c1") == (1, 1, 700)
 
     with pytest.raises(InvalidEvent):
-        await ingest.share_made(spb.ShareMade(occurred_at=ts(NOW)))
+        await worker.ingest.share_made(spb.ShareMade(occurred_at=ts(NOW)))
     await mongo.close()
 
 
-@pytest.mark.parametrize("group_in_database", [False, True], ids=["scan", "group"])
-async def test_a_repeated_share_adds_a_share_but_no_reach(isolated, group_in_database):
+async def test_a_repeated_share_adds_a_share_but_no_reach(isolated):
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
-    repo = AnalyticsRepository(mongo[isolated.database], group_in_database)
-    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
+    worker = Worker(mongo[isolated.database], clock=lambda: NOW)
 
     def shared(event_id: str, audience: int, network: int = Network.NETWORK_LINKEDIN) -> spb.ShareMade:
         return spb.ShareMade(
@@ -109,13 +93,13 @@ async def test_a_repeated_share_adds_a_share_but_no_reach(isolated, group_in_dat
             advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
         )
 
-    assert await ingest.share_made(shared("first", 700))
+    await worker.feed((0, shared("first", 700)))
     # The same item, advocate and network again (one in the same batch as a new triple's share).
-    assert await ingest.facts([ingest.fact(shared("again", 900)), ingest.fact(shared("x", 300, Network.NETWORK_X))])
-    assert not await ingest.share_made(shared("first", 700))  # a redelivered first share: nothing changes
-    assert await ingest.facts([ingest.fact(shared("third", 1000))]) == [True]
-    assert await stats(repo, "c1") == (4, 1, 1000)  # 700 (LinkedIn, first share) + 300 (X)
-    stored = {d["_id"]: d["potential_reach"] async for d in repo.facts.find({})}
+    await worker.feed((1, shared("again", 900)), (2, shared("x", 300, Network.NETWORK_X)))
+    await worker.feed((0, shared("first", 700)))  # a redelivered first share: nothing changes
+    await worker.feed((3, shared("third", 1000)))
+    assert await worker.stats("c1") == (4, 1, 1000)  # 700 (LinkedIn, first share) + 300 (X)
+    stored = {d["_id"]: d["potential_reach"] async for d in worker.repo.facts.find({})}
     assert stored == {"first": 700, "again": 0, "x": 300, "third": 0}
     await mongo.close()
 
@@ -146,10 +130,8 @@ async def test_cached_figures_are_refreshed_after_their_ttl(isolated):
     """The stats cache as the service runs it, on the real database: repeated questions are
     answered from memory until the ttl, then the stale figures once while one refresh runs."""
     mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
-    repo = AnalyticsRepository(mongo[isolated.database])
-    await repo.ensure_indexes()
-    ingest = Ingest(lambda: repo, timedelta(hours=2), clock=lambda: NOW)
-    queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
+    worker = Worker(mongo[isolated.database], clock=lambda: NOW)
+    queries = AnalyticsQueries(lambda: worker.reader, Config({}, {}, {}), "EUR")
     ttl = 1.0
     cards = RateCards(lambda: RateCardRepository(mongo[isolated.database]), "EUR", {})
     cached = AnalyticsServicer(queries, ReadCache(ttl=ttl, max_stale=60), rate_cards=cards)
@@ -169,9 +151,9 @@ async def test_cached_figures_are_refreshed_after_their_ttl(isolated):
             advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
         )
 
-    assert await ingest.share_made(share(1))
+    await worker.feed((1, share(1)))
     assert await shares(cached) == (1, 1)
-    assert await ingest.share_made(share(2))
+    await worker.feed((2, share(2)))
     assert await shares(uncached) == (2, 2)
     assert await shares(cached) == (1, 1)  # within the ttl: from memory
     await asyncio.sleep(ttl + 0.1)

@@ -17,15 +17,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_interceptor.exceptions import InvalidArgument, NotFound
 from pymongo import AsyncMongoClient
 
-from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import CURRENT, RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
-from services.analytics.app.ingest import Ingest
-from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.metrics import RateCard
-from services.analytics.domain.report import Config
 from services.common.read_cache import ReadCache
+from tests.integration.analytics_harness import Worker
 
 NOW = datetime.now(UTC)
 SEED = {"LINKEDIN": RateCard(30.0, 5.0, 0.5)}
@@ -69,17 +66,24 @@ async def test_versions_are_stored_by_id_and_a_race_takes_distinct_numbers(db):
 
 async def _facts(db) -> None:
     """One LinkedIn share of c1 with 2,000 impressions, 3 reactions and one unique click."""
-    ingest = Ingest(lambda: AnalyticsRepository(db), timedelta(hours=48))
+    worker = Worker(db, lateness=timedelta(hours=48))
     advocate = AdvocateSnapshot(advocate_id="a1", team="red")
     share = spb.Share(share_id="s1", content_id="c1", advocate_id="a1", network=Network.NETWORK_LINKEDIN)
     share.audience_size = 500
-    assert await ingest.share_made(
-        spb.ShareMade(event_id="e-share", occurred_at=ts(NOW - timedelta(minutes=9)), share=share, advocate=advocate)
+    await worker.feed(
+        (
+            0,
+            spb.ShareMade(
+                event_id="e-share", occurred_at=ts(NOW - timedelta(minutes=9)), share=share, advocate=advocate
+            ),
+        )
     )
-    for event_id, kind, count in (
-        ("e-imp", spb.ENGAGEMENT_KIND_IMPRESSION, 2000),
-        ("e-react", spb.ENGAGEMENT_KIND_REACTION, 3),
-        ("e-click", spb.ENGAGEMENT_KIND_CLICK, 1),
+    for offset, (event_id, kind, count) in enumerate(
+        (
+            ("e-imp", spb.ENGAGEMENT_KIND_IMPRESSION, 2000),
+            ("e-react", spb.ENGAGEMENT_KIND_REACTION, 3),
+            ("e-click", spb.ENGAGEMENT_KIND_CLICK, 1),
+        )
     ):
         event = spb.EngagementObserved(
             event_id=event_id,
@@ -92,12 +96,11 @@ async def _facts(db) -> None:
             count=count,
             actor_fingerprint="reader-1",
         )
-        assert await ingest.engagement_observed(event)
+        await worker.feed((offset, event))
 
 
 def replica(db, refresh_seconds: float) -> AnalyticsServicer:
-    repo = AnalyticsRepository(db)
-    queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
+    queries = Worker(db).queries()
     cards = RateCards(lambda: RateCardRepository(db), "EUR", SEED, refresh_seconds)
     # A stats cache far longer than the test: only the rate card version can make figures change.
     return AnalyticsServicer(queries, ReadCache(ttl=600, max_stale=600), rate_cards=cards)

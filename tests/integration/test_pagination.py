@@ -15,19 +15,17 @@ from advocacy.rewards.v1 import rewards_pb2
 from grpc_interceptor.exceptions import InvalidArgument
 from pymongo import AsyncMongoClient
 
-from services.analytics.adapters.facts import AnalyticsRepository
 from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.api.servicer import AnalyticsServicer
 from services.analytics.app.ports import ContentState
-from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.audience import AudienceRule
 from services.analytics.domain.fact import fact_document
 from services.analytics.domain.metrics import Totals
-from services.analytics.domain.report import Config
 from services.content.adapters.sources import SourceRepository
 from services.content.api.sources import SourceAdmin
 from services.rewards.adapters.ledger import ledger_document
+from tests.integration.analytics_harness import Worker
 from tests.integration.rewards_harness import Harness
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -159,18 +157,17 @@ def share_fact(event_id: str, content_id: str, at: datetime, reach: int, comment
 
 @pytest.fixture
 async def analytics(db):
-    repo = AnalyticsRepository(db)
-    await repo.ensure_indexes()
+    worker = Worker(db)
+    await worker.repo.ensure_indexes()
     cards = RateCards(lambda: RateCardRepository(db), "EUR", {})
-    queries = AnalyticsQueries(lambda: repo, Config({}, {}, {}), "EUR")
-    return repo, AnalyticsServicer(queries, rate_cards=cards)
+    return worker, AnalyticsServicer(worker.queries(), rate_cards=cards)
 
 
 async def test_top_content_pages_over_the_whole_ranking(analytics):
-    repo, servicer = analytics
+    worker, servicer = analytics
     # 26 items; pairs share a reach, so the ranking's ties are broken by content_id across pages.
     facts = [share_fact(f"e{i}", f"c{i:02}", T0 + timedelta(minutes=i), reach=100 * (i // 2)) for i in range(26)]
-    await repo.record_facts(facts)
+    await worker.feed_facts(facts)
     metric = pb.TOP_METRIC_POTENTIAL_REACH
     entries, pages = await follow(
         lambda token: servicer.TopContent(pb.TopContentRequest(metric=metric, page_size=4, page_token=token), None),
@@ -190,11 +187,11 @@ async def test_top_content_pages_over_the_whole_ranking(analytics):
 
 
 async def test_list_comments_pages_oldest_first(analytics):
-    repo, servicer = analytics
-    await repo.upsert_content(ContentState("c1", "author", "", "Plant", AudienceRule()), T0)
+    worker, servicer = analytics
+    await worker.repo.upsert_content(ContentState("c1", "author", "", "Plant", AudienceRule()), T0)
     # Three comments per second: ties on occurred_at again.
     facts = [share_fact(f"k{i:02}", "c1", T0 + timedelta(seconds=i // 3), 0, comment=f"#{i}") for i in range(20)]
-    await repo.record_facts([*facts, share_fact("other", "c2", T0, 0, comment="elsewhere")])
+    await worker.feed_facts([*facts, share_fact("other", "c2", T0, 0, comment="elsewhere")])
     comments, pages = await follow(
         lambda token: servicer.ListComments(
             pb.ListCommentsRequest(content_id="c1", requester_id="author", page_size=6, page_token=token), None
@@ -209,11 +206,11 @@ async def test_list_comments_pages_oldest_first(analytics):
 
 
 async def test_a_long_hourly_series_and_its_csv_export_come_in_pages_of_windows(analytics):
-    repo, servicer = analytics
+    worker, servicer = analytics
     # Shares in 40 of the 97 hours from T0 (sparse: hours 0, 1, 5, 6, 10, 11, ... 95, 96).
     facts = [share_fact(f"s{h}", "c1", T0 + timedelta(hours=h, minutes=10), reach=h + 1) for h in range(0, 100, 5)]
     facts += [share_fact(f"t{h}", "c1", T0 + timedelta(hours=h, minutes=20), reach=1) for h in range(1, 100, 5)]
-    await repo.record_facts(facts)
+    await worker.feed_facts(facts)
     hourly = pb.GetStatsRequest(dimension=pb.DIMENSION_CONTENT, key="c1", granularity=pb.GRANULARITY_HOUR)
     whole = await servicer.GetStats(hourly, None)
     assert len(whole.points) == 40 and not whole.next_page_token and whole.total_windows == 0  # not paged

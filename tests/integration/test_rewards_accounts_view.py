@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.common.topics import ensure_internal_topics
 from services.rewards.adapters.accounts import ACCOUNTS, AccountsUnavailable, AccountView, records
-from services.rewards.adapters.topics import ensure_internal_topics
 
 
 async def send(bootstrap: str, topic: str, summaries: dict[str, dict[str, int]]) -> None:

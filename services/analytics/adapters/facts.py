@@ -1,11 +1,9 @@
-"""The analytics materialized views in MongoDB.
+"""The analytics sink and views in MongoDB.
 
-Exactly-once effect without transactions: every consumed event becomes at most one fact document
-whose `_id` is the event id (a redelivered event hits the unique `_id` and changes nothing), and
-every figure is derived from the facts when asked (`$match` + `$group`/`$sum` on the server, or a
-projected scan summed here: see `grouped`). No counter is ever
-incremented, so redelivery, a crash between two writes, or a replay from offset 0 cannot double
-anything. Each fact carries its hourly and daily window start, so a window is a `$group` key.
+Every consumed event becomes at most one fact document whose `_id` is the event id (a redelivered
+event hits the unique `_id` and changes nothing), with the Kafka record it came from first
+(`origin`: the rollups count an event id for that record only). Facts are a sink for audits,
+exports and comments; figures are read from the rollups (`rollups.py`).
 
 Other views: `advocates` and `contents` keep the latest state per id (older or repeated states are
 ignored by a conditional upsert), `click_keys` assigns each unique-click slot to the one event that
@@ -17,48 +15,23 @@ fact carries the audience as potential reach.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.analytics.app.ports import Comment, ContentState, Grouped
+from services.analytics.app.ports import Comment, ContentState
 from services.analytics.domain.audience import AudienceRule, Period
-from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
 from services.analytics.domain.report import Member
-from services.analytics.domain.windows import Granularity
 from services.common.mongo import duplicate_indexes
-
-_BUCKET_FIELD = {Granularity.HOUR: "$hour", Granularity.DAY: "$day", Granularity.ALL_TIME: None}
-
-
-def _aware(at: datetime | None) -> datetime | None:
-    """Window starts are stored in UTC; a client without tz_aware returns them naive."""
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-
-
-def _in_range(match: Mapping[str, Any], start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    """`match` and occurred_at in [start, end) (an open bound unset)."""
-    query: dict[str, Any] = dict(match)
-    time: dict[str, Any] = {}
-    if start is not None:
-        time["$gte"] = start
-    if end is not None:
-        time["$lt"] = end
-    if time:
-        query["occurred_at"] = time
-    return query
 
 
 class AnalyticsRepository:
     """The fact store (`FactReader` and `FactWriter` of the use cases)."""
 
-    def __init__(self, db: AsyncDatabase, group_in_database: bool = False) -> None:
-        # True: `$group` on the server (MongoDB); False: group a projected scan here (FerretDB).
-        self._group_in_database = group_in_database
+    def __init__(self, db: AsyncDatabase) -> None:
         self.facts = db["facts"]
         self.advocates = db["advocates"]
         self.contents = db["contents"]
@@ -66,9 +39,8 @@ class AnalyticsRepository:
         self.reach_keys = db["reach_keys"]
 
     async def ensure_indexes(self) -> None:
-        for field in ("content_id", "advocate_id", "team", "campaign_id", "network"):
-            await self.facts.create_index([(field, ASCENDING), ("occurred_at", ASCENDING)])
-        await self.facts.create_index([("occurred_at", ASCENDING)])
+        # Comments of an item, oldest first (figures are read from the rollups, never from facts).
+        await self.facts.create_index([("content_id", ASCENDING), ("occurred_at", ASCENDING)])
 
     # --- writes (all idempotent) ---
 
@@ -86,6 +58,11 @@ class AnalyticsRepository:
             duplicates = duplicate_indexes(exc)
             return [i not in duplicates for i in range(len(docs))]
         return [True] * len(docs)
+
+    async def origins(self, event_ids: list[str]) -> dict[str, str]:
+        """The Kafka record (`topic:partition:offset`) each stored fact came from first."""
+        found = await asyncio.gather(*(self.facts.find_one({"_id": i}, {"origin": 1}) for i in event_ids))
+        return {i: d["origin"] for i, d in zip(event_ids, found, strict=True) if d is not None and "origin" in d}
 
     async def claim_click(self, key: str, event_id: str) -> bool:
         """True when `event_id` owns this unique-click slot (first claim, or a redelivery of the owner)."""
@@ -202,89 +179,6 @@ class AnalyticsRepository:
                 tuple(a.get("roles", [])),
             ),
         )
-
-    async def grouped(
-        self,
-        match: Mapping[str, Any],
-        granularity: Granularity,
-        start: datetime | None,
-        end: datetime | None,
-        by: str | None = None,
-    ) -> Grouped:
-        """Groups facts per (window start, `by` field) and leader flag, from the facts alone.
-
-        Windowed granularities leave out facts that arrived too late for their windows."""
-        query = _in_range(match, start, end)
-        if granularity is not Granularity.ALL_TIME:
-            query["too_late"] = False
-        group_id: dict[str, Any] = {"a": "$advocate_id", "n": "$network", "l": "$leader"}
-        bucket = _BUCKET_FIELD[granularity]
-        if bucket:
-            group_id["b"] = bucket
-        if by:
-            group_id["k"] = f"${by}"
-        if self._group_in_database:
-            counters, ids = await self._group_on_server(query, group_id)
-        else:
-            counters, ids = await self._group_here(query, group_id)
-        out: Grouped = {}
-        for k, gid in ids.items():
-            totals = Totals(**counters[k])
-            key = (_aware(gid.get("b")), gid.get("k", "") if by else "")
-            groups = out.setdefault(key, {})
-            groups.setdefault(bool(gid.get("l")), Group()).add(gid["a"], gid["n"], totals)
-        return out
-
-    async def _group_on_server(
-        self, query: dict[str, Any], group_id: dict[str, str]
-    ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
-        """`$group` in the database, one pipeline per counter: FerretDB 1.24 computes only the FIRST
-        accumulator of a `$group` (every further `$sum` comes back 0)."""
-
-        async def one(name: str) -> list[tuple[dict[str, Any], int]]:
-            pipeline = [{"$match": query}, {"$group": {"_id": group_id, "v": {"$sum": f"${name}"}}}]
-            return [(row["_id"], int(row.get("v") or 0)) async for row in await self.facts.aggregate(pipeline)]
-
-        results = await asyncio.gather(*(one(name) for name in COUNTER_FIELDS))
-        counters: dict[tuple[Any, ...], dict[str, int]] = {}
-        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for name, rows in zip(COUNTER_FIELDS, results, strict=True):
-            for gid, value in rows:
-                k = tuple(sorted(gid.items()))
-                ids[k] = gid
-                counters.setdefault(k, {})[name] = value
-        return counters, ids
-
-    async def _group_here(
-        self, query: dict[str, Any], group_id: dict[str, str]
-    ) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[tuple[Any, ...], dict[str, Any]]]:
-        """The same grouping over a projected scan: on FerretDB one scan is ~8x faster than the
-        seven single-accumulator pipelines (1.8k facts: 0.46 s vs ~4 s)."""
-        fields = {ref[1:] for ref in group_id.values()} | set(COUNTER_FIELDS)
-        counters: dict[tuple[Any, ...], dict[str, int]] = {}
-        ids: dict[tuple[Any, ...], dict[str, Any]] = {}
-        async for doc in self.facts.find(query, {f: 1 for f in fields}):
-            gid = {name: doc.get(ref[1:]) for name, ref in group_id.items()}
-            k = tuple(sorted(gid.items()))
-            ids[k] = gid
-            sums = counters.setdefault(k, dict.fromkeys(COUNTER_FIELDS, 0))
-            for name in COUNTER_FIELDS:
-                sums[name] += int(doc.get(name) or 0)
-        return counters, ids
-
-    async def time_bounds(
-        self, match: Mapping[str, Any], start: datetime | None, end: datetime | None
-    ) -> tuple[datetime, datetime] | None:
-        """The occurred_at of the first and the last fact matching, within [start, end)."""
-        query = _in_range(match, start, end)
-        found: list[datetime] = []
-        for order in (ASCENDING, DESCENDING):
-            doc = await self.facts.find_one(query, {"occurred_at": 1}, sort=[("occurred_at", order)])
-            if doc is None:
-                return None
-            at = doc["occurred_at"]
-            found.append(at if at.tzinfo else at.replace(tzinfo=UTC))
-        return found[0], found[1]
 
     async def comments(self, content_id: str, limit: int, after: tuple[datetime, str] | None = None) -> list[Comment]:
         """Oldest first on (occurred_at, _id), the first `limit` after `after` (keyset pages)."""

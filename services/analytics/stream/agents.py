@@ -1,7 +1,8 @@
-"""Faust agents of the analytics service: one per consumed topic, each a thin loop around `Ingest`.
+"""Faust agents of the analytics service, thin loops around `Ingest` and `RollupProcessor`.
 
-Shares and engagement are taken in batches: each batch's facts are stored with one bulk insert
-(and its unique-click claims with another), and the batch's offsets are acknowledged only after.
+Shares and engagement are taken together in batches: each batch's facts are stored with one bulk
+insert (and its unique-click and reach claims with others), then rolled up (`app/rollups.py`);
+the batch's offsets are acknowledged only after.
 
 The agents take raw bytes and decode them themselves: an event that does not decode, or decodes
 but is unusable, goes to the topic's DLQ with the rest of its batch's poison (all sends in flight
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from advocacy.content.v1.content_pb2 import ContentPublished
@@ -22,12 +23,14 @@ from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, Sha
 from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
-from services.analytics.app.ingest import Fact, Ingest, InvalidEvent
+from services.analytics.app.ingest import Ingest, InvalidEvent
+from services.analytics.app.rollups import Positioned, RollupProcessor, RollupSink
+from services.analytics.stream.records import TableRecords
 from services.common.batching import process_batches
 from services.common.logging import get_logger
 from services.common.metrics import EVENT_PROCESSING_SECONDS, EVENTS_CONSUMED
 from services.common.offsets import InOrder
-from services.common.stream import Poison, dead_letter_all, sort_out
+from services.common.stream import Poison, dead_letter_all, durable_table, sort_out, topic_label
 from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEMENT_OBSERVED, SHARE_MADE, TopicSpec
 
 log = get_logger(__name__)
@@ -37,17 +40,12 @@ BATCH_MAX_EVENTS = 500
 BATCH_WITHIN_SECONDS = 0.25
 
 
-def register_agents(app: faust.App, topic: Callable[[str], str], ingest: Ingest) -> None:
-    # The two high-volume topics: a batch of facts in two bulk writes.
-    batched: list[tuple[TopicSpec, Callable[[EventT], Fact]]] = [
-        (SHARE_MADE, lambda event: ingest.fact(ShareMade.FromString(event.value), arrived_at(event))),
-        (
-            ENGAGEMENT_OBSERVED,
-            lambda event: ingest.fact(EngagementObserved.FromString(event.value), arrived_at(event)),
-        ),
-    ]
-    for spec, to_fact in batched:
-        _register_batched(app, spec, _raw_topic(app, topic(spec.name)), to_fact, ingest)
+def register_agents(
+    app: faust.App, topic: Callable[[str], str], ingest: Ingest, documents: Callable[[], RollupSink]
+) -> None:
+    # The two high-volume topics, consumed together so that partition p of both feeds the same
+    # rollup records (one writer each): a batch of facts in bulk writes, then its rollups.
+    _register_facts(app, topic, ingest, documents)
     # Latest-state views (a conditional upsert each): low volume, one at a time.
     handlers: list[tuple[TopicSpec, Any, Callable[[Any], Awaitable[bool]]]] = [
         (CONTENT_PUBLISHED, ContentPublished, ingest.content_published),
@@ -73,22 +71,44 @@ def _raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_serializer="raw", value_serializer="raw")
 
 
-def _register_batched(
-    app: faust.App, spec: TopicSpec, channel: Any, to_fact: Callable[[EventT], Fact], ingest: Ingest
+def _register_facts(
+    app: faust.App, topic: Callable[[str], str], ingest: Ingest, documents: Callable[[], RollupSink]
 ) -> None:
+    channel = app.topic(
+        topic(SHARE_MADE.name), topic(ENGAGEMENT_OBSERVED.name), key_serializer="raw", value_serializer="raw"
+    )
+    table = durable_table(app, "analytics-rollups", key_type=str, value_type=None)  # values: JSON
+    records = TableRecords(table)
+    processor = RollupProcessor(ingest, lambda: records, documents)
+    decoders: dict[str, Callable[[bytes], ShareMade | EngagementObserved]] = {
+        SHARE_MADE.name: ShareMade.FromString,
+        ENGAGEMENT_OBSERVED.name: EngagementObserved.FromString,
+    }
+
+    def positioned(event: EventT) -> Positioned:
+        message = event.message
+        label = topic_label(app, message.topic)
+        fact = ingest.fact(decoders[label](event.value), arrived_at(event))
+        return Positioned(label, message.partition, message.offset, fact, event)
+
+    async def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
+        records.forget()  # another worker may write these partitions' records now
+
+    app.on_partitions_revoked.connect(cast(Any, forget))
+
     async def process(stream: faust.StreamT) -> None:
-        # Offsets of a batch are acknowledged only after its facts are stored and its poison
-        # messages are in the DLQ; a partition's events are taken in offset order, so nothing
-        # Faust skipped is left behind uncommitted.
+        # Offsets of a batch are acknowledged only after its facts and rollups are stored and its
+        # poison messages are in the DLQ; a partition's events are taken in offset order (the
+        # records skip what they applied by offset).
         await process_batches(stream, in_order, agent, store, BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS)
 
     async def store(batch: Sequence[EventT]) -> list[str]:
-        facts, poison = sort_out(batch, to_fact)
+        items, poison = sort_out(batch, positioned)
         await dead_letter_all(app, poison)
-        await ingest.facts(facts)
-        return [spec.name] * len(facts)
+        await processor.process(items)
+        return [item.source for item in items]
 
-    agent = f"analytics-{spec.name}"
+    agent = "analytics-facts"
     in_order = InOrder(app, agent)
     app.agent(channel, name=agent)(process)
 

@@ -1,0 +1,313 @@
+"""Rollups: facts summed per dimension key and hour, in records that one partition's worker owns.
+
+A record is stored twice: in the worker's changelogged table (the truth it updates) and as a
+document of the same `_id` (what the API reads, by `_id` only). Records of a partition are written
+only by the worker that owns the partition (share-made and engagement-observed partition `p` are
+consumed together), so every record has one writer.
+
+- Day records, `D|<dimension>|<bucket>|<day>|<partition>`: per key and hour of the day, on-time and
+  late slices (late: too late for hour/day windows, counted in all-time figures), each per leader
+  flag: counters per network and the advocates who shared. Keys of high-cardinality dimensions
+  are spread over buckets so a record stays small; a key is always in the same bucket.
+- Fact chunks, `F|<hour>|<partition>|<n>`: the facts of one hour, for questions whose range starts
+  or ends inside that hour (exact to the microsecond, as summing facts was). The PROGRAM day
+  record says how many chunks each hour has.
+- Spans, `S|<partition>`: the first and last day with facts, for questions without a bound.
+
+Exactly once: a day record keeps, per source topic, the last offset it applied, and skips events
+at or below it (events come in offset order per partition); a chunk appends a fact only if no
+chunk of its hour holds that (topic, offset) already. A redelivered event therefore changes
+nothing, and a crash between two record writes leaves each record either with or without the
+event, never twice.
+"""
+
+from __future__ import annotations
+
+import bisect
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
+from services.analytics.domain.windows import Granularity, window_start
+
+# Dimension -> (the fact field it groups by, None for PROGRAM: every fact; buckets of its keys).
+DIMENSIONS: dict[str, tuple[str | None, int]] = {
+    "PROGRAM": (None, 1),
+    "TEAM": ("team", 1),
+    "NETWORK": ("network", 1),
+    "CAMPAIGN": ("campaign_id", 1),
+    "CONTENT": ("content_id", 8),
+    "ADVOCATE": ("advocate_id", 16),
+}
+FIELD_DIMENSION = {f: dim for dim, (f, _) in DIMENSIONS.items() if f}
+CHUNK_FACTS = 500
+HOUR = timedelta(hours=1)
+
+# A fact in a chunk: [time µs, source, offset, content, advocate, team, campaign, network, leader,
+# late, *counters in COUNTER_FIELDS order].
+_T, _SRC, _OFF, _CONTENT, _ADVOCATE, _TEAM, _CAMPAIGN, _NETWORK, _LEADER, _LATE = range(10)
+_CHUNK_FIELDS = {
+    "content_id": _CONTENT,
+    "advocate_id": _ADVOCATE,
+    "team": _TEAM,
+    "campaign_id": _CAMPAIGN,
+    "network": _NETWORK,
+}
+
+# (window start, `by` value) -> leader flag -> the group (as `ports.Grouped`).
+Grouped = dict[tuple[datetime | None, str], dict[bool, Group]]
+
+
+def bucket_of(key: str, buckets: int) -> int:
+    return zlib.crc32(key.encode()) % buckets if buckets > 1 else 0
+
+
+def day_id(dimension: str, bucket: int, day: date, partition: int) -> str:
+    return f"D|{dimension}|{bucket}|{day.isoformat()}|{partition}"
+
+
+def chunk_id(hour: datetime, partition: int, index: int) -> str:
+    return f"F|{hour:%Y-%m-%dT%H}|{partition}|{index}"
+
+
+def span_id(partition: int) -> str:
+    return f"S|{partition}"
+
+
+def _micros(at: datetime) -> int:
+    return int(at.timestamp()) * 1_000_000 + at.microsecond
+
+
+def _from_micros(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+# ------------------------------------------------------------------------------------ writing
+
+
+class RollupWriter:
+    """Applies one batch of one partition's facts to its records.
+
+    `load(id)` returns the stored record (a copy this writer may change) or None. After `apply`,
+    `changed` holds every record the batch touched, to be stored (table, then documents), even
+    when redelivered events changed nothing in it: its document may not have been written yet."""
+
+    def __init__(self, partition: int, load: Callable[[str], dict[str, Any] | None]) -> None:
+        self.partition = partition
+        self._load = load
+        self.changed: dict[str, dict[str, Any]] = {}
+        self._chunked: dict[datetime, tuple[list[str], set[tuple[str, int]]]] = {}
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        if record_id not in self.changed:
+            self.changed[record_id] = self._load(record_id) or {}
+        return self.changed[record_id]
+
+    def apply(self, source: str, offset: int, fact: Mapping[str, Any]) -> None:
+        """One fact (a fact document of `fact.fact_document`) from `source` at `offset`."""
+        at: datetime = fact["occurred_at"]
+        hour = window_start(at, Granularity.HOUR)
+        day = hour.date()
+        counters = [int(fact[name] or 0) for name in COUNTER_FIELDS]
+        for dimension, (field_name, buckets) in DIMENSIONS.items():
+            key = str(fact[field_name]) if field_name else ""
+            record = self.record(day_id(dimension, bucket_of(key, buckets), day, self.partition))
+            if _first_time(record, source, offset):
+                _add(record, key, hour, fact, counters)
+        self._append(hour, day, source, offset, fact, counters)
+        span = self.record(span_id(self.partition))
+        iso = day.isoformat()
+        span["first"] = min(span.get("first", iso), iso)
+        span["last"] = max(span.get("last", iso), iso)
+
+    def _append(
+        self, hour: datetime, day: date, source: str, offset: int, fact: Mapping[str, Any], counters: list[int]
+    ) -> None:
+        ids, held = self._chunks(hour)
+        if (source, offset) not in held:
+            if not ids or len(self.record(ids[-1]).get("facts", [])) >= CHUNK_FACTS:
+                ids.append(chunk_id(hour, self.partition, len(ids)))
+            entry = [
+                _micros(fact["occurred_at"]),
+                source,
+                offset,
+                fact["content_id"],
+                fact["advocate_id"],
+                fact["team"],
+                fact["campaign_id"],
+                fact["network"],
+                bool(fact["leader"]),
+                bool(fact["too_late"]),
+                *counters,
+            ]
+            self.record(ids[-1]).setdefault("facts", []).append(entry)
+            held.add((source, offset))
+        program = self.record(day_id("PROGRAM", 0, day, self.partition))
+        program.setdefault("chunks", {})[f"{hour.hour:02d}"] = len(ids)
+
+    def _chunks(self, hour: datetime) -> tuple[list[str], set[tuple[str, int]]]:
+        """The hour's existing chunks (found by id from 0: a count written with a lost chunk write
+        would lie) and the (source, offset) of every fact they hold."""
+        if hour not in self._chunked:
+            ids: list[str] = []
+            held: set[tuple[str, int]] = set()
+            while True:
+                candidate = chunk_id(hour, self.partition, len(ids))
+                record = self.changed.get(candidate) or self._load(candidate)
+                if record is None:
+                    break
+                self.changed[candidate] = record
+                ids.append(candidate)
+                held.update((f[_SRC], f[_OFF]) for f in record.get("facts", []))
+            self._chunked[hour] = (ids, held)
+        return self._chunked[hour]
+
+
+def _first_time(record: dict[str, Any], source: str, offset: int) -> bool:
+    applied = record.setdefault("applied", {})
+    if applied.get(source, -1) >= offset:
+        return False
+    applied[source] = offset
+    return True
+
+
+def _add(record: dict[str, Any], key: str, hour: datetime, fact: Mapping[str, Any], counters: list[int]) -> None:
+    part = "late" if fact["too_late"] else "on"
+    leader = "1" if fact["leader"] else "0"
+    hours = record.setdefault("keys", {}).setdefault(key, {})
+    piece = hours.setdefault(f"{hour.hour:02d}", {}).setdefault(part, {}).setdefault(leader, {"n": {}, "s": []})
+    sums = piece["n"].setdefault(fact["network"], [0] * len(COUNTER_FIELDS))
+    for i, value in enumerate(counters):
+        sums[i] += value
+    if counters[0] > 0:  # shares: the advocate is a sharer of this slice
+        sharers: list[str] = piece["s"]
+        advocate = fact["advocate_id"]
+        at = bisect.bisect_left(sharers, advocate)
+        if at == len(sharers) or sharers[at] != advocate:
+            sharers.insert(at, advocate)
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class Question:
+    """What `grouped` is asked: one dimension key (or, with `by`, every key of the dimension),
+    windows of `granularity`, facts with occurred_at in [start, end) (an open bound unset)."""
+
+    dimension: str
+    key: str | None  # None: every key (grouped by it)
+    granularity: Granularity
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def windowed(self) -> bool:
+        return self.granularity is not Granularity.ALL_TIME
+
+    def buckets(self) -> list[int]:
+        count = DIMENSIONS[self.dimension][1]
+        return list(range(count)) if self.key is None else [bucket_of(self.key, count)]
+
+    def cuts(self, hour: datetime) -> bool:
+        """Whether the range starts or ends inside `hour` (its facts are then taken one by one)."""
+        return (self.start is not None and hour < self.start < hour + HOUR) or (
+            self.end is not None and hour < self.end < hour + HOUR
+        )
+
+    def covers(self, hour: datetime) -> bool:
+        return (self.start is None or hour + HOUR > self.start) and (self.end is None or hour < self.end)
+
+    def window(self, hour: datetime) -> datetime | None:
+        return None if not self.windowed else window_start(hour, self.granularity)
+
+
+def days_between(start: datetime | None, end: datetime | None, spans: Iterable[Mapping[str, Any]]) -> list[date]:
+    """The days a question reads: its range within the days any partition has facts on."""
+    spans = [s for s in spans if s.get("first") and s.get("last")]
+    firsts = [date.fromisoformat(s["first"]) for s in spans]
+    lasts = [date.fromisoformat(s["last"]) for s in spans]
+    if not firsts:
+        return []
+    first, last = min(firsts), max(lasts)
+    if start is not None:
+        first = max(first, start.astimezone(UTC).date())
+    if end is not None:
+        last = min(last, (end.astimezone(UTC) - timedelta(microseconds=1)).date())
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass
+class Assembly:
+    """Day documents and cut hours' facts summed into `Grouped` for one question."""
+
+    question: Question
+    out: Grouped = field(default_factory=dict)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add_day(self, doc: Mapping[str, Any], day: date) -> list[datetime]:
+        """Adds a day document's whole hours; returns the cut hours it has facts in (to be read
+        from their chunks)."""
+        cut: list[datetime] = []
+        q = self.question
+        keys = doc.get("keys", {})
+        selected = keys.items() if q.key is None else [(q.key, keys[q.key])] if q.key in keys else []
+        for key, hours in selected:
+            for hh, parts in hours.items():
+                hour = datetime(day.year, day.month, day.day, int(hh), tzinfo=UTC)
+                if not q.covers(hour):
+                    continue
+                if q.cuts(hour):
+                    cut.append(hour)
+                    continue
+                for part, by_leader in parts.items():
+                    if part == "late" and q.windowed:
+                        continue
+                    self._seen(hour, hour)
+                    for flag, piece in by_leader.items():
+                        group = self._group(q.window(hour), key if q.key is None else "", flag == "1")
+                        for network, sums in piece["n"].items():
+                            _add_totals(group, network, sums)
+                        group.sharers.update(piece["s"])
+        return cut
+
+    def add_facts(self, facts: Iterable[list[Any]]) -> None:
+        """Adds the facts of cut hours (chunks hold each fact once) that are within the range."""
+        q = self.question
+        field_name = DIMENSIONS[q.dimension][0]
+        index = _CHUNK_FIELDS[field_name] if field_name else None
+        lo = _micros(q.start) if q.start is not None else None
+        hi = _micros(q.end) if q.end is not None else None
+        for f in facts:
+            if (lo is not None and f[_T] < lo) or (hi is not None and f[_T] >= hi):
+                continue
+            if f[_LATE] and q.windowed:
+                continue
+            if index is not None and q.key is not None and f[index] != q.key:
+                continue
+            at = _from_micros(f[_T])
+            self._seen(at, at)
+            hour = window_start(at, Granularity.HOUR)
+            key = f[index] if index is not None and q.key is None else ""
+            group = self._group(q.window(hour), key, bool(f[_LEADER]))
+            counters = f[_LATE + 1 :]
+            _add_totals(group, f[_NETWORK], counters)
+            if counters[0] > 0:
+                group.sharers.add(f[_ADVOCATE])
+
+    def _group(self, window: datetime | None, key: str, leader: bool) -> Group:
+        return self.out.setdefault((window, key), {}).setdefault(leader, Group())
+
+    def _seen(self, first: datetime, last: datetime) -> None:
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+
+
+def _add_totals(group: Group, network: str, sums: list[int]) -> None:
+    totals = Totals(**dict(zip(COUNTER_FIELDS, sums, strict=True)))
+    group.totals.add(totals)
+    group.by_network.setdefault(network, Totals()).add(totals)
