@@ -163,3 +163,22 @@ async def test_cached_figures_are_refreshed_after_their_ttl(isolated):
         assert asyncio.get_running_loop().time() < deadline, seen
         await asyncio.sleep(0.05)
     await mongo.close()
+
+
+async def test_a_fact_stored_before_origins_is_rolled_up_once_on_replay(isolated):
+    """A deployment upgraded from the facts design replays its topics: the stored facts (without
+    an origin) are counted by the first record that carries them, a second record is not."""
+    mongo = AsyncMongoClient(isolated.stack.mongo_url, tz_aware=True)
+    worker = Worker(mongo[isolated.database], clock=lambda: NOW)
+    share = spb.ShareMade(
+        event_id="e-old",
+        occurred_at=ts(NOW - timedelta(minutes=5)),
+        share=spb.Share(share_id="s1", content_id="c1", advocate_id="a1", network=1, audience_size=700),
+        advocate=AdvocateSnapshot(advocate_id="a1", team="red"),
+    )
+    old = worker.ingest.fact(share).doc
+    await worker.repo.record_facts([old])  # as the facts design stored it: no origin
+    await worker.feed((5, share))
+    await worker.feed((6, share))  # the same event in another record
+    assert await worker.stats("c1") == (1, 1, 700)
+    await mongo.close()

@@ -59,10 +59,21 @@ class AnalyticsRepository:
             return [i not in duplicates for i in range(len(docs))]
         return [True] * len(docs)
 
-    async def origins(self, event_ids: list[str]) -> dict[str, str]:
-        """The Kafka record (`topic:partition:offset`) each stored fact came from first."""
-        found = await asyncio.gather(*(self.facts.find_one({"_id": i}, {"origin": 1}) for i in event_ids))
-        return {i: d["origin"] for i, d in zip(event_ids, found, strict=True) if d is not None and "origin" in d}
+    async def origins(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        """Per (event id, origin): the Kafka record (`topic:partition:offset`) its stored fact came
+        from first. A fact stored before facts had an origin is claimed by the first that asks."""
+
+        async def one(event_id: str, origin: str) -> str | None:
+            doc = await self.facts.find_one({"_id": event_id}, {"origin": 1})
+            if doc is not None and "origin" not in doc:
+                await self.facts.update_one(
+                    {"_id": event_id, "origin": {"$exists": False}}, {"$set": {"origin": origin}}
+                )
+                doc = await self.facts.find_one({"_id": event_id}, {"origin": 1})
+            return doc.get("origin") if doc is not None else None
+
+        found = await asyncio.gather(*(one(event_id, origin) for event_id, origin in claims))
+        return {event_id: o for (event_id, _), o in zip(claims, found, strict=True) if o is not None}
 
     async def claim_click(self, key: str, event_id: str) -> bool:
         """True when `event_id` owns this unique-click slot (first claim, or a redelivery of the owner)."""

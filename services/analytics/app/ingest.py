@@ -173,9 +173,9 @@ class Ingest:
             self._count(new, f.doc["too_late"], f.topic)
         return stored
 
-    async def origins(self, event_ids: list[str]) -> dict[str, str]:
-        """Where each stored fact came from (`Positioned.origin` of the record that stored it)."""
-        return await self._repo().origins(event_ids)
+    async def origins(self, claims: list[tuple[str, str]]) -> dict[str, str]:
+        """Per (event id, this record's origin): the record its stored fact came from first."""
+        return await self._repo().origins(claims)
 
     async def advocate_changed(self, event: AdvocateChanged) -> bool:
         occurred_at = self._required(event.event_id, nonzero_time(event.occurred_at))

@@ -86,7 +86,8 @@ class RollupProcessor:
             item.fact.doc["origin"] = item.origin
         stored = await self._ingest.facts([item.fact for item in batch])
         again = [item for item, new in zip(batch, stored, strict=True) if not new]
-        origins = await self._ingest.origins([item.fact.doc["_id"] for item in again]) if again else {}
+        claims = [(item.fact.doc["_id"], item.origin) for item in again]
+        origins = await self._ingest.origins(claims) if again else {}
         return [
             item
             for item, new in zip(batch, stored, strict=True)
