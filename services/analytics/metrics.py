@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 TOO_LATE = Counter(
     "advocacy_analytics_too_late_events_total",
@@ -10,3 +10,10 @@ TOO_LATE = Counter(
     ["topic"],
 )
 DUPLICATES = Counter("advocacy_analytics_duplicate_events_total", "Redelivered events that changed nothing.", ["topic"])
+UNWRITTEN_DOCUMENTS = Gauge(
+    "advocacy_analytics_unwritten_documents",
+    "Rollup records of this worker's partitions whose documents are behind (figures lag while > 0).",
+)
+DOCUMENT_WRITE_FAILURES = Counter(
+    "advocacy_analytics_document_write_failures_total", "Rounds of rollup document writes that failed (retried)."
+)

@@ -15,7 +15,7 @@ from services.analytics.adapters.reader import AnalyticsReader
 from services.analytics.adapters.rollups import RollupDocuments
 from services.analytics.app.ingest import Fact, Ingest
 from services.analytics.app.queries import AnalyticsQueries
-from services.analytics.app.rollups import Positioned, RollupProcessor
+from services.analytics.app.rollups import DocumentWriter, Positioned, RollupProcessor
 from services.analytics.domain.report import Config
 from services.analytics.domain.windows import Granularity
 
@@ -26,6 +26,7 @@ class MemoryRecords:
 
     def __init__(self) -> None:
         self.table: dict[str, dict] = {}
+        self.marks: dict[str, int] = {}
 
     def load(self, record_id: str, anchor: object) -> dict | None:
         record = self.table.get(record_id)
@@ -33,12 +34,20 @@ class MemoryRecords:
 
     def put(self, records: dict[str, dict], anchor: object) -> None:
         self.table.update(copy.deepcopy(records))
+        self.marks.update({record_id: record["rev"] for record_id, record in records.items()})
 
     async def durable(self) -> None:
         pass
 
     def forget(self) -> None:
         pass
+
+    def unwritten(self, limit: int) -> list[tuple[str, dict]]:
+        return [(record_id, copy.deepcopy(self.table[record_id])) for record_id in list(self.marks)[:limit]]
+
+    def written(self, record_id: str, rev: int) -> None:
+        if self.marks.get(record_id) == rev:
+            del self.marks[record_id]
 
 
 class Worker:
@@ -52,7 +61,8 @@ class Worker:
         self._offsets: dict[str, int] = {}
         self.records = MemoryRecords()
         documents = RollupDocuments(db, 1)
-        self.processor = RollupProcessor(self.ingest, lambda: self.records, lambda: documents)
+        self.processor = RollupProcessor(self.ingest, lambda: self.records)
+        self.documents = DocumentWriter(lambda: self.records, lambda: documents)
         self.reader = AnalyticsReader(self.repo, documents)
 
     async def feed(self, *events: tuple[int, spb.ShareMade | spb.EngagementObserved]) -> None:
@@ -63,6 +73,7 @@ class Worker:
             source = "share-made" if isinstance(event, spb.ShareMade) else "engagement-observed"
             batch.append(Positioned(source, 0, offset, self.ingest.fact(event)))
         await self.processor.process(batch)
+        await self.documents.write(10_000)
 
     async def feed_facts(self, docs: list[dict]) -> None:
         """Fact documents (as `fact_document` builds them), each at the next offset of share-made."""
@@ -72,6 +83,7 @@ class Worker:
             self._offsets["share-made"] = offset + 1
             batch.append(Positioned("share-made", 0, offset, Fact(doc, "share-made")))
         await self.processor.process(batch)
+        await self.documents.write(10_000)
 
     def queries(self) -> AnalyticsQueries:
         return AnalyticsQueries(lambda: self.reader, Config({}, {}, {}), "EUR")

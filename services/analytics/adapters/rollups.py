@@ -103,14 +103,15 @@ class RollupDocuments:
             if rid in docs:
                 cut.update((hour, p) for hour in assembly.add_day(docs[rid], day))
         if cut:
-            programs = await self.read(day_id("PROGRAM", 0, hour.date(), p) for hour, p in cut)
+            days_cut = {(hour.date(), p) for hour, p in cut}
+            programs = await self.read(day_id("PROGRAM", 0, day, p) for day, p in days_cut)
             chunks: list[str] = []
-            for hour, p in sorted(cut):
-                program = programs.get(day_id("PROGRAM", 0, hour.date(), p), {})
-                count = int(program.get("chunks", {}).get(f"{hour.hour:02d}", 0))
-                chunks.extend(chunk_id(hour, p, n) for n in range(count))
+            for day, p in sorted(days_cut):
+                count = int(programs.get(day_id("PROGRAM", 0, day, p), {}).get("chunks", 0))
+                chunks.extend(chunk_id(day, p, n) for n in range(count))
+            hours = {hour for hour, _ in cut}
             for chunk in (await self.read(chunks)).values():
-                assembly.add_facts(chunk.get("facts", []))
+                assembly.add_facts(chunk.get("facts", []), hours)
         return assembly
 
     async def grouped(

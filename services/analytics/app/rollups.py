@@ -1,10 +1,16 @@
-"""The worker's use case: a batch of share and engagement facts into the facts sink and the rollups.
+"""The worker's use cases: a batch of share and engagement facts into the facts sink and the
+rollups, and the rollup documents written from the records.
 
 Order per batch: claims and facts (idempotent, by `_id`), then each partition's rollup records
-(`domain/rollup.py`), then the records made durable in the worker's table, then their documents
-replaced. The batch's offsets are acknowledged after all of it; a crash anywhere in between
-redelivers the batch, whose events the records skip by offset, and whose documents are written
-again from the records.
+(`domain/rollup.py`), each with a new revision and marked unwritten, made durable in the worker's
+tables; then the batch's offsets are acknowledged. A crash before that redelivers the batch, whose
+events the records skip by offset.
+
+Documents are written apart from the batches (`DocumentWriter`): each unwritten record's document
+is replaced with the record's latest revision, then the mark is dropped unless a newer revision is
+pending. A record changed by ten batches in a second is written once, and the stream never waits
+for the database's slow updates. The marks are durable too, so after a crash or a rebalance the
+partition's owner writes whatever was left.
 """
 
 from __future__ import annotations
@@ -19,15 +25,23 @@ from services.analytics.domain.rollup import RollupWriter
 
 
 class RollupRecords(Protocol):
-    """The worker's record table (per partition, changelogged)."""
+    """The worker's record tables (per partition, changelogged): records, and the revision of each
+    record whose document is not written yet."""
 
     def load(self, record_id: str, anchor: Any) -> dict[str, Any] | None: ...
 
-    def put(self, records: Mapping[str, dict[str, Any]], anchor: Any) -> None: ...
+    def put(self, records: Mapping[str, dict[str, Any]], anchor: Any) -> None:
+        """Stores the records and marks each unwritten at its `rev`."""
 
     async def durable(self) -> None: ...
 
     def forget(self) -> None: ...
+
+    def unwritten(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to `limit` records whose documents are behind, oldest mark first."""
+
+    def written(self, record_id: str, rev: int) -> None:
+        """The document holds `rev`: drops the mark unless a newer revision is pending."""
 
 
 class RollupSink(Protocol):
@@ -51,17 +65,13 @@ class Positioned:
 
 
 class RollupProcessor:
-    def __init__(
-        self, ingest: Ingest, records: Callable[[], RollupRecords], documents: Callable[[], RollupSink]
-    ) -> None:
+    def __init__(self, ingest: Ingest, records: Callable[[], RollupRecords]) -> None:
         self._ingest = ingest
         self._records = records
-        self._documents = documents
 
     async def process(self, batch: list[Positioned]) -> None:
         counted = await self._store_facts(batch)
         records = self._records()
-        changed: dict[str, dict[str, Any]] = {}
         try:
             by_partition: dict[int, list[Positioned]] = {}
             for item in counted:
@@ -71,13 +81,13 @@ class RollupProcessor:
                 writer = RollupWriter(partition, partial(records.load, anchor=anchor))
                 for item in items:
                     writer.apply(item.source, item.offset, item.fact.doc)
+                for record in writer.changed.values():
+                    record["rev"] = int(record.get("rev", 0)) + 1
                 records.put(writer.changed, anchor)
-                changed.update(writer.changed)
             await records.durable()
         except BaseException:
             records.forget()  # records changed in memory but maybe not stored: read them again
             raise
-        await self._documents().write(changed)
 
     async def _store_facts(self, batch: list[Positioned]) -> list[Positioned]:
         """Stores the facts; returns those this batch's records count: each event id counts for
@@ -93,3 +103,23 @@ class RollupProcessor:
             for item, new in zip(batch, stored, strict=True)
             if new or origins.get(item.fact.doc["_id"]) == item.origin
         ]
+
+
+class DocumentWriter:
+    """Replaces the documents of unwritten records, a bounded number per call."""
+
+    def __init__(self, records: Callable[[], RollupRecords], documents: Callable[[], RollupSink]) -> None:
+        self._records = records
+        self._documents = documents
+
+    async def write(self, limit: int) -> int:
+        """Writes up to `limit` documents; returns how many."""
+        records = self._records()
+        batch = records.unwritten(limit)
+        if not batch:
+            return 0
+        revs = {record_id: int(record.get("rev", 0)) for record_id, record in batch}
+        await self._documents().write(dict(batch))
+        for record_id, rev in revs.items():
+            records.written(record_id, rev)
+        return len(batch)

@@ -9,9 +9,10 @@ consumed together), so every record has one writer.
   late slices (late: too late for hour/day windows, counted in all-time figures), each per leader
   flag: counters per network and the advocates who shared. Keys of high-cardinality dimensions
   are spread over buckets so a record stays small; a key is always in the same bucket.
-- Fact chunks, `F|<hour>|<partition>|<n>`: the facts of one hour, for questions whose range starts
-  or ends inside that hour (exact to the microsecond, as summing facts was). The PROGRAM day
-  record says how many chunks each hour has.
+- Fact chunks, `F|<day>|<n>|<partition>`: the facts of one day, for questions whose range starts
+  or ends inside an hour (exact to the microsecond, as summing facts was). The PROGRAM day record
+  says how many chunks its day has. By day, not by hour: a batch of events spread over many hours
+  (a replay of a long history) touches one chunk per day, not one per hour.
 - Spans, `S|<partition>`: the first and last day with facts, for questions without a bound.
 
 Exactly once: a day record keeps, per source topic, the last offset it applied, and skips events
@@ -43,7 +44,7 @@ DIMENSIONS: dict[str, tuple[str | None, int]] = {
     "ADVOCATE": ("advocate_id", 16),
 }
 FIELD_DIMENSION = {f: dim for dim, (f, _) in DIMENSIONS.items() if f}
-CHUNK_FACTS = 500
+CHUNK_FACTS = 1000
 HOUR = timedelta(hours=1)
 
 # A fact in a chunk: [time µs, source, offset, content, advocate, team, campaign, network, leader,
@@ -69,12 +70,17 @@ def day_id(dimension: str, bucket: int, day: date, partition: int) -> str:
     return f"D|{dimension}|{bucket}|{day.isoformat()}|{partition}"
 
 
-def chunk_id(hour: datetime, partition: int, index: int) -> str:
-    return f"F|{hour:%Y-%m-%dT%H}|{partition}|{index}"
+def chunk_id(day: date, partition: int, index: int) -> str:
+    return f"F|{day.isoformat()}|{index}|{partition}"
 
 
 def span_id(partition: int) -> str:
     return f"S|{partition}"
+
+
+def partition_of(record_id: str) -> int:
+    """The partition whose worker owns a record (the last part of every record id)."""
+    return int(record_id.rsplit("|", 1)[1])
 
 
 def _micros(at: datetime) -> int:
@@ -99,7 +105,7 @@ class RollupWriter:
         self.partition = partition
         self._load = load
         self.changed: dict[str, dict[str, Any]] = {}
-        self._chunked: dict[datetime, tuple[list[str], set[tuple[str, int]]]] = {}
+        self._chunked: dict[date, tuple[list[str], set[tuple[str, int]]]] = {}
 
     def record(self, record_id: str) -> dict[str, Any]:
         if record_id not in self.changed:
@@ -117,19 +123,17 @@ class RollupWriter:
             record = self.record(day_id(dimension, bucket_of(key, buckets), day, self.partition))
             if _first_time(record, source, offset):
                 _add(record, key, hour, fact, counters)
-        self._append(hour, day, source, offset, fact, counters)
+        self._append(day, source, offset, fact, counters)
         span = self.record(span_id(self.partition))
         iso = day.isoformat()
         span["first"] = min(span.get("first", iso), iso)
         span["last"] = max(span.get("last", iso), iso)
 
-    def _append(
-        self, hour: datetime, day: date, source: str, offset: int, fact: Mapping[str, Any], counters: list[int]
-    ) -> None:
-        ids, held = self._chunks(hour)
+    def _append(self, day: date, source: str, offset: int, fact: Mapping[str, Any], counters: list[int]) -> None:
+        ids, held = self._chunks(day)
         if (source, offset) not in held:
             if not ids or len(self.record(ids[-1]).get("facts", [])) >= CHUNK_FACTS:
-                ids.append(chunk_id(hour, self.partition, len(ids)))
+                ids.append(chunk_id(day, self.partition, len(ids)))
             entry = [
                 _micros(fact["occurred_at"]),
                 source,
@@ -146,24 +150,24 @@ class RollupWriter:
             self.record(ids[-1]).setdefault("facts", []).append(entry)
             held.add((source, offset))
         program = self.record(day_id("PROGRAM", 0, day, self.partition))
-        program.setdefault("chunks", {})[f"{hour.hour:02d}"] = len(ids)
+        program["chunks"] = len(ids)
 
-    def _chunks(self, hour: datetime) -> tuple[list[str], set[tuple[str, int]]]:
-        """The hour's existing chunks (found by id from 0: a count written with a lost chunk write
+    def _chunks(self, day: date) -> tuple[list[str], set[tuple[str, int]]]:
+        """The day's existing chunks (found by id from 0: a count written with a lost chunk write
         would lie) and the (source, offset) of every fact they hold."""
-        if hour not in self._chunked:
+        if day not in self._chunked:
             ids: list[str] = []
             held: set[tuple[str, int]] = set()
             while True:
-                candidate = chunk_id(hour, self.partition, len(ids))
+                candidate = chunk_id(day, self.partition, len(ids))
                 record = self.changed.get(candidate) or self._load(candidate)
                 if record is None:
                     break
                 self.changed[candidate] = record
                 ids.append(candidate)
                 held.update((f[_SRC], f[_OFF]) for f in record.get("facts", []))
-            self._chunked[hour] = (ids, held)
-        return self._chunked[hour]
+            self._chunked[day] = (ids, held)
+        return self._chunked[day]
 
 
 def _first_time(record: dict[str, Any], source: str, offset: int) -> bool:
@@ -275,8 +279,8 @@ class Assembly:
                         group.sharers.update(piece["s"])
         return cut
 
-    def add_facts(self, facts: Iterable[list[Any]]) -> None:
-        """Adds the facts of cut hours (chunks hold each fact once) that are within the range."""
+    def add_facts(self, facts: Iterable[list[Any]], cut: set[datetime]) -> None:
+        """Adds the facts of the `cut` hours (a day's chunks hold each fact once) within the range."""
         q = self.question
         field_name = DIMENSIONS[q.dimension][0]
         index = _CHUNK_FIELDS[field_name] if field_name else None
@@ -290,8 +294,10 @@ class Assembly:
             if index is not None and q.key is not None and f[index] != q.key:
                 continue
             at = _from_micros(f[_T])
-            self._seen(at, at)
             hour = window_start(at, Granularity.HOUR)
+            if hour not in cut:
+                continue
+            self._seen(at, at)
             key = f[index] if index is not None and q.key is None else ""
             group = self._group(q.window(hour), key, bool(f[_LEADER]))
             counters = f[_LATE + 1 :]

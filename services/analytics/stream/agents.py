@@ -12,6 +12,7 @@ fails is retried in place until it succeeds (`until_done`): nothing is skipped.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -24,7 +25,8 @@ from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
 from services.analytics.app.ingest import Ingest, InvalidEvent
-from services.analytics.app.rollups import Positioned, RollupProcessor, RollupSink
+from services.analytics.app.rollups import DocumentWriter, Positioned, RollupProcessor, RollupSink
+from services.analytics.metrics import DOCUMENT_WRITE_FAILURES, UNWRITTEN_DOCUMENTS
 from services.analytics.stream.records import TableRecords
 from services.common.batching import process_batches
 from services.common.logging import get_logger
@@ -35,9 +37,14 @@ from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEME
 
 log = get_logger(__name__)
 
-# A batch is at most this many events; under load, what arrived within this time (`take_adaptive`).
-BATCH_MAX_EVENTS = 500
-BATCH_WITHIN_SECONDS = 0.25
+# A batch is at most this many events; under load, what arrived within this time (`take_adaptive`;
+# a lone event is processed at once). Large: a batch rewrites each rollup record it touches once,
+# however many of its events it holds, and a replay of a long history touches many.
+BATCH_MAX_EVENTS = 10_000
+BATCH_WITHIN_SECONDS = 1.0
+# Rollup documents are written this often, at most this many per database round of writes.
+DOCUMENT_INTERVAL_SECONDS = 0.2
+DOCUMENTS_PER_WRITE = 500
 
 
 def register_agents(
@@ -77,9 +84,13 @@ def _register_facts(
     channel = app.topic(
         topic(SHARE_MADE.name), topic(ENGAGEMENT_OBSERVED.name), key_serializer="raw", value_serializer="raw"
     )
-    table = durable_table(app, "analytics-rollups", key_type=str, value_type=None)  # values: JSON
-    records = TableRecords(table)
-    processor = RollupProcessor(ingest, lambda: records, documents)
+    tables = (
+        durable_table(app, "analytics-rollups", key_type=str, value_type=None),  # values: JSON
+        durable_table(app, "analytics-unwritten", key_type=str, value_type=None),
+    )
+    records = TableRecords(*tables)
+    processor = RollupProcessor(ingest, lambda: records)
+    _register_document_writer(app, records, DocumentWriter(lambda: records, documents))
     decoders: dict[str, Callable[[bytes], ShareMade | EngagementObserved]] = {
         SHARE_MADE.name: ShareMade.FromString,
         ENGAGEMENT_OBSERVED.name: EngagementObserved.FromString,
@@ -90,11 +101,6 @@ def _register_facts(
         label = topic_label(app, message.topic)
         fact = ingest.fact(decoders[label](event.value), arrived_at(event))
         return Positioned(label, message.partition, message.offset, fact, event)
-
-    async def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        records.forget()  # another worker may write these partitions' records now
-
-    app.on_partitions_revoked.connect(cast(Any, forget))
 
     async def process(stream: faust.StreamT) -> None:
         # Offsets of a batch are acknowledged only after its facts and rollups are stored and its
@@ -111,6 +117,30 @@ def _register_facts(
     agent = "analytics-facts"
     in_order = InOrder(app, agent)
     app.agent(channel, name=agent)(process)
+
+
+def _register_document_writer(app: faust.App, records: TableRecords, writer: DocumentWriter) -> None:
+    """Writes unwritten records' documents every DOCUMENT_INTERVAL_SECONDS, until none is left.
+    A rebalance waits for a write in flight, so a document is never overwritten by a worker that
+    no longer owns its partition."""
+    lock = asyncio.Lock()
+
+    async def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
+        async with lock:
+            records.forget()  # another worker may write these partitions' records now
+
+    app.on_partitions_revoked.connect(cast(Any, forget))
+
+    @app.timer(interval=DOCUMENT_INTERVAL_SECONDS)
+    async def write_documents() -> None:
+        async with lock:
+            try:
+                while not app.rebalancing and await writer.write(DOCUMENTS_PER_WRITE) == DOCUMENTS_PER_WRITE:
+                    pass
+            except Exception as exc:  # the database is down: the marks stay, the next round retries
+                DOCUMENT_WRITE_FAILURES.inc()
+                log.warning("rollup_documents_not_written", error=repr(exc))
+            UNWRITTEN_DOCUMENTS.set(records.behind())
 
 
 def _register(
