@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from services.analytics.adapters.rollups import RollupDocuments, _document, question
+from services.analytics.app.rollups import DocumentWriter
 from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
-from services.analytics.domain.rollup import CHUNK_FACTS, RollupWriter
+from services.analytics.domain.rollup import CHUNK_FACTS, RollupWriter, days_between
 from services.analytics.domain.windows import Granularity, window_start
 
 PARTITIONS = 3
@@ -201,3 +202,59 @@ def test_questions_the_rollups_cannot_answer_are_refused():
         question({"team": "red", "network": "X"}, Granularity.DAY, None, None, None)
     with pytest.raises(ValueError):
         question({"team": "red"}, Granularity.DAY, None, None, "content_id")
+
+
+class Marks:
+    """Records with revisions and unwritten marks, as the worker's tables keep them."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict] = {}
+        self.marks: dict[str, int] = {}
+
+    def change(self, record_id: str, value: int) -> None:
+        record = self.records.setdefault(record_id, {"rev": 0})
+        record["rev"] += 1
+        record["value"] = value
+        self.marks[record_id] = record["rev"]
+
+    def unwritten(self, limit: int) -> list[tuple[str, dict]]:
+        return [(rid, self.records[rid]) for rid in list(self.marks)[:limit]]
+
+    def written(self, record_id: str, rev: int) -> None:
+        if self.marks.get(record_id) == rev:
+            del self.marks[record_id]
+
+
+def test_a_record_changed_while_its_document_is_written_stays_marked_until_written_again():
+    marks = Marks()
+    docs: dict[str, int] = {}
+
+    class Sink:
+        async def write(self, records: dict) -> None:
+            snapshot = {rid: r["value"] for rid, r in records.items()}
+            marks.change("D|a", 2)  # a batch lands while the round is in flight
+            docs.update(snapshot)
+
+    writer = DocumentWriter(lambda: marks, lambda: Sink())
+    marks.change("D|a", 1)
+    marks.change("D|b", 1)
+    assert asyncio.run(writer.write(10)) == 2
+    assert docs == {"D|a": 1, "D|b": 1} and marks.marks == {"D|a": 2}  # b done, a still behind
+
+    class Plain:
+        async def write(self, records: dict) -> None:
+            docs.update({rid: r["value"] for rid, r in records.items()})
+
+    writer = DocumentWriter(lambda: marks, lambda: Plain())
+    assert asyncio.run(writer.write(10)) == 1
+    assert docs == {"D|a": 2, "D|b": 1} and not marks.marks
+    assert asyncio.run(writer.write(10)) == 0
+
+
+def test_ranges_at_the_ends_of_time_read_nothing_or_everything():
+    spans = [{"first": "2026-03-01", "last": "2026-03-03"}]
+    earliest = datetime.min.replace(tzinfo=UTC)
+    assert days_between(None, earliest + timedelta(microseconds=1), spans) == []
+    assert days_between(None, earliest, spans) == []
+    everything = days_between(earliest, datetime.max.replace(tzinfo=UTC), spans)
+    assert [d.isoformat() for d in everything] == ["2026-03-01", "2026-03-02", "2026-03-03"]

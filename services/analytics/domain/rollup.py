@@ -240,6 +240,8 @@ def days_between(start: datetime | None, end: datetime | None, spans: Iterable[M
     if start is not None:
         first = max(first, start.astimezone(UTC).date())
     if end is not None:
+        if end.astimezone(UTC) <= datetime.min.replace(tzinfo=UTC) + timedelta(microseconds=1):
+            return []  # nothing happens before the first representable instant
         last = min(last, (end.astimezone(UTC) - timedelta(microseconds=1)).date())
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
