@@ -24,8 +24,9 @@ workers (`python -m services.rewards` / `.analytics`) run together, as in produc
   `--lb-seconds`, whichever ends first);
 - **analytics query times**: then the analytics API's typical questions (the program by day, a
   team by hour for a week, an item all-time, top content, the program overview), each asked
-  `ANALYTICS_ROUNDS` times, one call at a time: the first call sums the stored facts (cold), the
-  later ones come from the stats cache (warm) unless `ADVOCACY_STATS_CACHE_SECONDS=0`.
+  `ANALYTICS_ROUNDS` times, one call at a time, once its rollup documents caught up: the first call
+  reads the rollup documents (cold), the later ones come from the stats cache (warm) unless
+  `ADVOCACY_STATS_CACHE_SECONDS=0`.
 
 `python -m bench.scale` runs P4 alone on a stack of its own (the issue's full size: 100,000
 advocates, 1,000,000 shares, 10,000,000 engagement events; BENCH_SCALE_ADVOCATES, _SHARES and
@@ -56,7 +57,14 @@ from advocacy.share.v1.share_pb2 import EngagementKind
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.stream import TIMEZONES, _stream_env, committed_progress, engagement_observed, share_made
+from bench.stream import (
+    TIMEZONES,
+    _stream_env,
+    committed_progress,
+    documents_written,
+    engagement_observed,
+    share_made,
+)
 from infra import stack as local_stack
 from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, SHARE_MADE, provision
@@ -462,7 +470,10 @@ async def measure(
         rates = await committed_progress(cfg.kafka_bootstrap, groups, prefix, produced.total, limit_s, launched)
         # Early-sharer bonuses come back through an internal topic: the boards are final after it.
         await drained(cfg.kafka_bootstrap, groups["rewards"], prefix + EARLY_SHARERS, 600)
+        # Analytics figures are final once its rollup documents caught up.
+        documents = await documents_written(port_base + 3, limit_s)
         print("P4: processed; " + ", ".join(f"{k} {r.per_second:,.0f}/s" for k, r in rates.items()), flush=True)
+        print(f"P4: analytics documents written {documents.seconds:.1f} s after its stream", flush=True)
         # The boards as served (the rewards service's leaderboard cache as configured) ...
         cache_seconds = os.environ.get("ADVOCACY_LEADERBOARD_CACHE_SECONDS", "default")
         cached = await query_leaderboards(platform, lb_queries, lb_seconds)
