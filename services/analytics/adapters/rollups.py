@@ -24,8 +24,9 @@ from services.analytics.domain.rollup import (
 )
 from services.analytics.domain.windows import Granularity
 
-# FerretDB holds a pooled connection per statement of a bulk update: keep bulks small.
-WRITE_CHUNK = 50
+# FerretDB 1.x holds a pooled connection per statement of a bulk update and hung at ~100
+# statements (known-facts): 25 keeps far from that at 95 % of 50's rate (measured 1,961 vs 2,054/s).
+WRITE_CHUNK = 25
 # Reads in flight at once per question.
 READS_IN_FLIGHT = 32
 
