@@ -59,6 +59,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stream import (
     TIMEZONES,
+    Rate,
     _stream_env,
     committed_progress,
     documents_written,
@@ -443,16 +444,7 @@ async def measure(
     await asyncio.to_thread(provision, cfg.kafka_bootstrap, prefix)
     produced = await produce(cfg.kafka_bootstrap, prefix, size)
     print(f"P4: produced {produced.total:,} events ({produced.counts}) in {produced.seconds:.1f} s", flush=True)
-    env = _stream_env(cfg, prefix, data / "faust")
-    env["ADVOCACY_LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", env["ADVOCACY_LOG_LEVEL"])
-    platform = Platform(
-        env=env,
-        log_dir=data / "logs" / prefix,
-        ports={
-            "rewards": ServicePorts(port_base, port_base + 2),
-            "analytics": ServicePorts(port_base + 1, port_base + 3),
-        },
-    )
+    platform = _workers(cfg, prefix, data, port_base)
     stop = asyncio.Event()
     restart_s: dict[str, float] = {}
     watches: dict[str, RssWatch] = {}
@@ -465,17 +457,7 @@ async def measure(
         platform.start_service("analytics")
         watches = {name: RssWatch(platform.processes[name].pid) for name in ("rewards", "analytics")}
         watcher = asyncio.create_task(watch_rss(watches, stop))
-        for name in watches:  # a worker that cannot start fails the run instead of stalling it
-            await asyncio.to_thread(platform.wait_serving, name, 180)
-        groups = {"rewards": f"{prefix}advocacy-rewards", "analytics": f"{prefix}advocacy-analytics"}
-        limit_s = max(600.0, produced.total / 50)  # a stalled worker fails the run (≥ 50 events/s expected)
-        rates = await committed_progress(cfg.kafka_bootstrap, groups, prefix, produced.total, limit_s, launched)
-        # Early-sharer bonuses come back through an internal topic: the boards are final after it.
-        await drained(cfg.kafka_bootstrap, groups["rewards"], prefix + EARLY_SHARERS, 600)
-        # Analytics figures are final once its rollup documents caught up.
-        documents = await documents_written(port_base + 3, limit_s)
-        print("P4: processed; " + ", ".join(f"{k} {r.per_second:,.0f}/s" for k, r in rates.items()), flush=True)
-        print(f"P4: analytics documents written {documents.seconds:.1f} s after its stream", flush=True)
+        rates = await _replayed(cfg, platform, prefix, produced.total, launched, port_base)
         # The boards as served (the rewards service's leaderboard cache as configured) ...
         cache_seconds = os.environ.get("ADVOCACY_LEADERBOARD_CACHE_SECONDS", "default")
         cached = await query_leaderboards(platform, lb_queries, lb_seconds)
@@ -509,6 +491,38 @@ async def measure(
         restart_s=restart_s,
         seconds=time.perf_counter() - started,
     )
+
+
+def _workers(cfg: local_stack.StackConfig, prefix: str, data: Path, port_base: int) -> Platform:
+    env = _stream_env(cfg, prefix, data / "faust")
+    env["ADVOCACY_LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", env["ADVOCACY_LOG_LEVEL"])
+    return Platform(
+        env=env,
+        log_dir=data / "logs" / prefix,
+        ports={
+            "rewards": ServicePorts(port_base, port_base + 2),
+            "analytics": ServicePorts(port_base + 1, port_base + 3),
+        },
+    )
+
+
+async def _replayed(
+    cfg: local_stack.StackConfig, platform: Platform, prefix: str, total: int, launched: float, port_base: int
+) -> dict[str, Rate]:
+    """Waits for the started workers to process the history: their rates, once the boards and the
+    analytics documents are final."""
+    for name in ("rewards", "analytics"):  # a worker that cannot start fails the run instead of stalling it
+        await asyncio.to_thread(platform.wait_serving, name, 180)
+    groups = {"rewards": f"{prefix}advocacy-rewards", "analytics": f"{prefix}advocacy-analytics"}
+    limit_s = max(600.0, total / 50)  # a stalled worker fails the run (≥ 50 events/s expected)
+    rates = await committed_progress(cfg.kafka_bootstrap, groups, prefix, total, limit_s, launched)
+    # Early-sharer bonuses come back through an internal topic: the boards are final after it.
+    await drained(cfg.kafka_bootstrap, groups["rewards"], prefix + EARLY_SHARERS, 600)
+    # Analytics figures are final once its rollup documents caught up.
+    documents = await documents_written(port_base + 3, limit_s)
+    print("P4: processed; " + ", ".join(f"{k} {r.per_second:,.0f}/s" for k, r in rates.items()), flush=True)
+    print(f"P4: analytics documents written {documents.seconds:.1f} s after its stream", flush=True)
+    return rates
 
 
 async def restarted(platform: Platform, name: str) -> float:

@@ -352,19 +352,25 @@ def _gauge(metrics_port: int, name: str) -> float | None:
     return values[0] if values else None
 
 
+def _pipeline(rates: dict[str, Rate], total: int) -> tuple[float, str]:
+    """The pipeline's rate (the slower of rewards and analytics) and how it is printed. An event
+    has passed analytics when its figures can be read: its documents written too."""
+    stream, lag = rates["analytics"], rates["analytics documents"].seconds
+    analytics = Rate(stream.events, stream.seconds + lag).per_second
+    rewards = rates["rewards"].per_second
+    value = (
+        f"{min(rewards, analytics):,.0f} events/s (rewards {rewards:,.0f}/s, analytics {analytics:,.0f}/s: its "
+        f"state {stream.per_second:,.0f}/s, its documents written {lag:.1f} s after; together; {total:,} events)"
+    )
+    return min(rewards, analytics), value
+
+
 def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
     from bench.report import row
 
-    # An event has passed analytics when its figures can be read: its documents written too.
-    stream, lag = rates["analytics"], rates["analytics documents"].seconds
-    analytics = Rate(stream.events, stream.seconds + lag).per_second
-    pipeline = min(rates["rewards"].per_second, analytics)
+    pipeline, value = _pipeline(rates, total)
     raw, naive, bare = rates["raw"].per_second, rates["naive"].per_second, rates["faust"].per_second
     rewards = rates["rewards"].per_second
-    value = (
-        f"{pipeline:,.0f} events/s (rewards {rewards:,.0f}/s, analytics {analytics:,.0f}/s: its state "
-        f"{stream.per_second:,.0f}/s, its documents written {lag:.1f} s after; together; {total:,} events)"
-    )
     raw_rates = {
         k: {"events": r.events, "seconds": round(r.seconds, 3), "per_second": round(r.per_second, 1)}
         for k, r in rates.items()
