@@ -155,17 +155,7 @@ async def bench_p3(
     """P3: RecordShare (validation, content and advocate from memory, group-committed write with
     its outbox) vs hello-world grpc.aio; the tracked-link redirect (share from memory, click
     group-committed) vs hello-world aiohttp. Hello-world runs first, in the same run."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{HELLO_PORT}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        baseline = await _hello_baseline(
-            "bench.hello_server",
-            HELLO_PORT,
-            lambda: stub.Check(health_pb2.HealthCheckRequest(), timeout=1),
-            lambda i: stub.Check(health_pb2.HealthCheckRequest()),
-            seconds,
-            concurrency,
-        )
-
+    baseline = await _hello_grpc(seconds, concurrency)
     async with (
         # Authenticated like production traffic: the admin sets up, an internal app records the shares.
         platform.aio_channel("content") as cch,
@@ -212,6 +202,20 @@ async def bench_p3(
     ]
     rows.append(await bench_redirect(platform, codes, seconds, concurrency))
     return rows
+
+
+async def _hello_grpc(seconds: float, concurrency: int) -> LoadResult:
+    """The hello-world grpc.aio server's rate (health checks), P3's baseline."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{HELLO_PORT}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return await _hello_baseline(
+            "bench.hello_server",
+            HELLO_PORT,
+            lambda: stub.Check(health_pb2.HealthCheckRequest(), timeout=1),
+            lambda i: stub.Check(health_pb2.HealthCheckRequest()),
+            seconds,
+            concurrency,
+        )
 
 
 async def bench_redirect(platform: Platform, codes: list[str], seconds: float, concurrency: int) -> dict[str, object]:
