@@ -1,6 +1,7 @@
 """RocksDB memory of a worker stays within one budget however many stores it opens
 (services/common/rocksdb.py): the databases are opened through Faust's own `RocksDBOptions`, as a
-table's store opens one per partition, and written far past the memtable limit."""
+table's store opens one per partition, and written far past the memtable limit. The budget's usage
+is what the worker's /metrics shows."""
 
 from __future__ import annotations
 
