@@ -105,3 +105,15 @@ def test_cache_figures_come_from_the_workers_metrics(capsys: pytest.CaptureFixtu
     row = summarize("rewards", worker([100 + filling(m) for m in MINUTES], [filling(m) for m in MINUTES]), 10, 0.25)
     print_summary([row], seeded=2.0, warmup=10, threshold=0.25)
     assert "30.0→60.0/64" in capsys.readouterr().out
+
+
+def test_memory_the_cache_dropped_is_not_called_growth() -> None:
+    # A compaction deletes files and the cache drops their blocks (usage 60 -> 50 MiB), but the
+    # allocator keeps the memory: RSS stays. RSS minus the usage would read that as 0.5 MiB/min.
+    cache = [filling(m) if m < 25 else 50.0 for m in MINUTES]
+    rss = [100 + filling(m) for m in MINUTES]
+    row = summarize("rewards", worker(rss, cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0, abs=0.001)
+    assert row["flat"] is True and row["cache_at_end_mib"] == 50
+    leaking = [r + 0.5 * m for r, m in zip(rss, MINUTES, strict=True)]
+    assert summarize("rewards", worker(leaking, cache), 10, FLAT_MIB_PER_MINUTE)["flat"] is False
