@@ -5,8 +5,8 @@ service's resident memory (RSS) sampled every few seconds.
 Printed per service: RSS at the end of the warm-up, at the end, and the growth rate after the
 warm-up (least-squares slope, MiB/min), with a verdict against FLAT_MIB_PER_MINUTE. A stream worker's
 RocksDB block cache (its metrics) fills up to its capacity and stops there: for a process with a
-cache the verdict is on RSS minus the most the cache has held so far, the raw RSS slope and the
-cache's usage against its capacity printed beside it. The services
+cache the verdict is on the growth of RSS at a constant cache (growth_beside_cache), the raw RSS
+slope and the cache's usage against its capacity printed beside it. The services
 see what `make run` makes them see: the activity driver's shares, clicks and engagement reports,
 and the live view's reads (leaderboard, top content, program overview) every 1.5 s. Results also
 go to `.local/soak/results.json`. Everything it started is stopped, also on Ctrl-C or failure.
@@ -74,16 +74,15 @@ class Series:
     def after(self, minute: float) -> list[tuple[float, float]]:
         return [s for s in self.samples if s[0] >= minute]
 
-    def without_cache(self, minute: float) -> list[tuple[float, float]]:
-        """RSS minus the most the cache has held up to the same sample, after `minute` (samples
-        without a cache figure left out): what may grow without bound, as the cache stops at its
-        capacity. The high-water mark, not the usage: blocks the cache drops (those of files a
-        compaction deleted) leave their memory with the allocator, and RSS does not fall."""
+    def with_cache_peak(self, minute: float) -> list[tuple[float, float, float]]:
+        """(minute, RSS, the most the cache has held up to then) after `minute`, for the samples
+        with a cache figure. The high-water mark, not the usage: blocks the cache drops (those of
+        files a compaction deleted) leave their memory with the allocator, and RSS does not fall."""
         peak, held = 0.0, {}
         for t, usage in self.cache:
             peak = max(peak, usage)
             held[t] = peak
-        return [(t, rss - held[t]) for t, rss in self.after(minute) if t in held]
+        return [(t, rss, held[t]) for t, rss in self.after(minute) if t in held]
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -141,15 +140,42 @@ def _mib(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+COLLINEAR = 0.95  # r² of minutes and cache peak above which their effects are not told apart
+
+
+def growth_beside_cache(points: list[tuple[float, float, float]]) -> tuple[float | None, float | None]:
+    """RSS growth per minute at a constant cache, and what a MiB of cache costs in RSS: the least
+    squares fit of RSS ≈ a + b·minute + c·cache peak over (minute, RSS, cache peak) samples, (b, c).
+    A block in the cache costs the allocator more than the cache charges for it, so RSS minus the
+    cache still rises while it fills; the fit separates that, as long as the cache does not fill
+    steadily all the while (minutes and peak collinear): then c is unknown and b is the slope of
+    RSS minus the peak, which counts the overhead as growth."""
+    n = len(points)
+    if n < 3:
+        return slope([(t, rss - peak) for t, rss, peak in points]), None
+    mt, mr, mp = (sum(p[i] for p in points) / n for i in range(3))
+    stt = sum((t - mt) ** 2 for t, _, _ in points)
+    spp = sum((p - mp) ** 2 for _, _, p in points)
+    stp = sum((t - mt) * (p - mp) for t, _, p in points)
+    sty = sum((t - mt) * (r - mr) for t, r, _ in points)
+    spy = sum((p - mp) * (r - mr) for _, r, p in points)
+    if stt == 0 or spp == 0 or stp * stp > COLLINEAR * stt * spp:
+        return slope([(t, rss - peak) for t, rss, peak in points]), None
+    det = stt * spp - stp * stp
+    return (spp * sty - stp * spy) / det, (stt * spy - stp * sty) / det
+
+
 def cache_figures(series: Series, warmup_end: float) -> dict[str, object]:
-    """The cache's usage at the end of the warm-up and at the end, its capacity, and the slope of
-    RSS minus its usage after warm-up (None for a process without a cache)."""
+    """The cache's usage at the end of the warm-up and at the end, its capacity, and the growth of
+    RSS at a constant cache after warm-up (None for a process without a cache)."""
     steady = [c for c in series.cache if c[0] >= warmup_end]
+    growth, cost = growth_beside_cache(series.with_cache_peak(warmup_end))
     return {
         "cache_at_warmup_end_mib": _mib(steady[0][1]) if steady else None,
         "cache_at_end_mib": _mib(series.cache[-1][1]) if series.cache else None,
         "cache_capacity_mib": _mib(series.cache_capacity_mib),
-        "growth_without_cache_mib_per_minute": _mib(slope(series.without_cache(warmup_end)), 3),
+        "growth_without_cache_mib_per_minute": _mib(growth, 3),
+        "rss_per_cache_mib": _mib(cost, 2),
     }
 
 
@@ -295,7 +321,10 @@ def verdict(row: dict[str, object]) -> str:
     if row["stalled"]:
         return "STALLED"
     flat = {True: "flat", False: "GROWS", None: "-"}[cast(bool | None, row["flat"])]
-    return flat + (" (RSS-cache)" if row["judged_on"] == "rss-cache" else "")
+    if row["judged_on"] != "rss-cache":
+        return flat
+    cost = row["rss_per_cache_mib"]
+    return flat + (" (RSS-cache)" if cost is None else f" (RSS-cache; a cache MiB took {cost} MiB of RSS)")
 
 
 def cache_column(row: dict[str, object]) -> str:
@@ -308,8 +337,8 @@ def cache_column(row: dict[str, object]) -> str:
 def print_summary(rows: list[dict[str, object]], seeded: float, warmup: float, threshold: float) -> None:
     print(
         f"\nRSS from the end of a {warmup:g}-minute warm-up after seeding (done {seeded:.1f} min into the demo); "
-        f"flat: growth <= {threshold} MiB/min, judged on RSS minus the most the RocksDB block cache has held where "
-        "there is one (RSS-cache: the cache stops at its capacity)"
+        f"flat: growth <= {threshold} MiB/min; where there is a RocksDB block cache, judged on RSS growth at a "
+        "constant cache (RSS-cache: the cache stops at its capacity)"
     )
     print(
         f"{'service':<10} {'warm-up end':>12} {'end':>9} {'peak':>9} {'RSS growth':>14} {'per day':>9} "
@@ -367,6 +396,7 @@ def run(minutes: float, warmup: float, every: float, stop: threading.Event) -> d
         "services": rows,
         "samples": {name: s.samples for name, s in series.items()},
         "cache_samples": {name: s.cache for name, s in series.items() if s.cache},
+        "consumed_samples": {name: s.consumed for name, s in series.items() if s.consumed},
     }
 
 

@@ -101,7 +101,7 @@ def test_cache_figures_come_from_the_workers_metrics(capsys: pytest.CaptureFixtu
     series = Series(1, 9000, [(12.0, 150.0)])
     record_metrics(series, 12.0, parse_metrics(text))
     assert series.consumed == [(12.0, 12.0)] and series.cache == [(12.0, 40.0)] and series.cache_capacity_mib == 64
-    assert series.without_cache(0) == [(12.0, 110.0)]
+    assert series.with_cache_peak(0) == [(12.0, 150.0, 40.0)]
     row = summarize("rewards", worker([100 + filling(m) for m in MINUTES], [filling(m) for m in MINUTES]), 10, 0.25)
     print_summary([row], seeded=2.0, warmup=10, threshold=0.25)
     assert "30.0→60.0/64" in capsys.readouterr().out
@@ -117,3 +117,24 @@ def test_memory_the_cache_dropped_is_not_called_growth() -> None:
     assert row["flat"] is True and row["cache_at_end_mib"] == 50
     leaking = [r + 0.5 * m for r, m in zip(rss, MINUTES, strict=True)]
     assert summarize("rewards", worker(leaking, cache), 10, FLAT_MIB_PER_MINUTE)["flat"] is False
+
+
+def test_the_allocators_overhead_on_a_filling_cache_is_not_called_growth() -> None:
+    # A MiB charged to the cache took 1.5 MiB of RSS (run of 2026-12-07): RSS minus the cache
+    # rises while it fills (here 0.75 MiB/min over the steady part) and stops with it.
+    cache = [filling(m) for m in MINUTES]
+    row = summarize("rewards", worker([100 + 1.5 * c for c in cache], cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0, abs=0.001)
+    assert row["rss_per_cache_mib"] == pytest.approx(1.5) and row["flat"] is True
+    leaking = [100 + 1.5 * c + 0.5 * m for m, c in zip(MINUTES, cache, strict=True)]
+    row = summarize("rewards", worker(leaking, cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0.5, abs=0.01) and row["flat"] is False
+
+
+def test_a_cache_filling_all_the_while_cannot_excuse_growth() -> None:
+    # Minutes and cache peak move together: the fit cannot tell the overhead from a leak, so the
+    # verdict is on RSS minus the cache, which counts the overhead as growth.
+    cache = [1.5 * m for m in MINUTES]
+    row = summarize("rewards", worker([100 + 1.5 * c for c in cache], cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["rss_per_cache_mib"] is None
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0.75, abs=0.01) and row["flat"] is False
