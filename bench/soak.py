@@ -3,7 +3,10 @@ ADVOCACY_SOAK_MINUTES (default 30) on a Kafka + FerretDB stack of its own (.loca
 service's resident memory (RSS) sampled every few seconds.
 
 Printed per service: RSS at the end of the warm-up, at the end, and the growth rate after the
-warm-up (least-squares slope, MiB/min), with a verdict against FLAT_MIB_PER_MINUTE. The services
+warm-up (least-squares slope, MiB/min), with a verdict against FLAT_MIB_PER_MINUTE. A stream worker's
+RocksDB block cache (its metrics) fills up to its capacity and stops there: for a process with a
+cache the verdict is on the growth of RSS at a constant cache (growth_beside_cache), the raw RSS
+slope and the cache's usage against its capacity printed beside it. The services
 see what `make run` makes them see: the activity driver's shares, clicks and engagement reports,
 and the live view's reads (leaderboard, top content, program overview) every 1.5 s. Results also
 go to `.local/soak/results.json`. Everything it started is stopped, also on Ctrl-C or failure.
@@ -48,22 +51,38 @@ PORT_OFFSET = int(os.environ.get("ADVOCACY_TEST_PORT_OFFSET", "0"))
 FLAT_MIB_PER_MINUTE = 0.25
 VIEW_REFRESH_SECONDS = 1.5  # as `make run`'s live view
 CONSUMED = "advocacy_events_consumed_total"
+CACHE_USAGE = "advocacy_rocksdb_block_cache_usage_bytes"
+CACHE_CAPACITY = "advocacy_rocksdb_block_cache_capacity_bytes"
+MIB = 2**20
 STREAM_WORKERS = ("rewards", "analytics")
 STALL_MINUTES = 3.0  # the demo sends events every second: a consumer idle this long has stalled
 
 
 @dataclass
 class Series:
-    """One service's RSS samples: (minutes since the demo started, MiB), and its count of events
-    consumed (its metrics), which must keep rising: a stalled worker's flat RSS proves nothing."""
+    """One service's RSS samples: (minutes since the demo started, MiB), its count of events
+    consumed (its metrics), which must keep rising: a stalled worker's flat RSS proves nothing, and
+    its RocksDB block cache's usage (MiB, sampled with the RSS) and capacity, when it has one."""
 
     pid: int
     metrics_port: int | None  # only for the stream workers, which the demo feeds every second
     samples: list[tuple[float, float]] = field(default_factory=list)
     consumed: list[tuple[float, float]] = field(default_factory=list)
+    cache: list[tuple[float, float]] = field(default_factory=list)
+    cache_capacity_mib: float | None = None
 
     def after(self, minute: float) -> list[tuple[float, float]]:
         return [s for s in self.samples if s[0] >= minute]
+
+    def with_cache_peak(self, minute: float) -> list[tuple[float, float, float]]:
+        """(minute, RSS, the most the cache has held up to then) after `minute`, for the samples
+        with a cache figure. The high-water mark, not the usage: blocks the cache drops (those of
+        files a compaction deleted) leave their memory with the allocator, and RSS does not fall."""
+        peak, held = 0.0, {}
+        for t, usage in self.cache:
+            peak = max(peak, usage)
+            held[t] = peak
+        return [(t, rss, held[t]) for t, rss in self.after(minute) if t in held]
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -79,14 +98,32 @@ def slope(points: list[tuple[float, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
-def events_consumed(metrics_port: int) -> float | None:
-    """The service's `advocacy_events_consumed_total`, summed over topics (None: not reachable)."""
+def scrape(metrics_port: int) -> dict[str, float] | None:
+    """The service's metrics, each name summed over its labels (None: not reachable)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as reply:
             text = reply.read().decode()
     except OSError:
         return None
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(CONSUMED + "{"))
+    return parse_metrics(text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split("{", 1)[0].split(" ", 1)[0], line.rsplit(" ", 1)[1]
+            out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def record_metrics(series: Series, elapsed: float, metrics: dict[str, float]) -> None:
+    if CONSUMED in metrics:
+        series.consumed.append((elapsed, metrics[CONSUMED]))
+    if CACHE_USAGE in metrics:
+        series.cache.append((elapsed, metrics[CACHE_USAGE] / MIB))
+    if CACHE_CAPACITY in metrics:
+        series.cache_capacity_mib = metrics[CACHE_CAPACITY] / MIB
 
 
 def progress(series: Series, warmup_end: float) -> dict[str, object]:
@@ -99,24 +136,73 @@ def progress(series: Series, warmup_end: float) -> dict[str, object]:
     }
 
 
+def _mib(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+COLLINEAR = 0.95  # r² of minutes and cache peak above which their effects are not told apart
+
+
+def growth_beside_cache(points: list[tuple[float, float, float]]) -> tuple[float | None, float | None]:
+    """RSS growth per minute at a constant cache, and what a MiB of cache costs in RSS: the least
+    squares fit of RSS ≈ a + b·minute + c·cache peak over (minute, RSS, cache peak) samples, (b, c).
+    A block in the cache costs the allocator more than the cache charges for it, so RSS minus the
+    cache still rises while it fills; the fit separates that, as long as the cache does not fill
+    steadily all the while (minutes and peak collinear): then c is unknown and b is the slope of
+    RSS minus the peak, which counts the overhead as growth."""
+    n = len(points)
+    if n < 3:
+        return slope([(t, rss - peak) for t, rss, peak in points]), None
+    mt, mr, mp = (sum(p[i] for p in points) / n for i in range(3))
+    stt = sum((t - mt) ** 2 for t, _, _ in points)
+    spp = sum((p - mp) ** 2 for _, _, p in points)
+    stp = sum((t - mt) * (p - mp) for t, _, p in points)
+    sty = sum((t - mt) * (r - mr) for t, r, _ in points)
+    spy = sum((p - mp) * (r - mr) for _, r, p in points)
+    if stt == 0 or spp == 0 or stp * stp > COLLINEAR * stt * spp:
+        return slope([(t, rss - peak) for t, rss, peak in points]), None
+    det = stt * spp - stp * stp
+    return (spp * sty - stp * spy) / det, (stt * spy - stp * sty) / det
+
+
+def cache_figures(series: Series, warmup_end: float) -> dict[str, object]:
+    """The cache's usage at the end of the warm-up and at the end, its capacity, and the growth of
+    RSS at a constant cache after warm-up (None for a process without a cache)."""
+    steady = [c for c in series.cache if c[0] >= warmup_end]
+    growth, cost = growth_beside_cache(series.with_cache_peak(warmup_end))
+    return {
+        "cache_at_warmup_end_mib": _mib(steady[0][1]) if steady else None,
+        "cache_at_end_mib": _mib(series.cache[-1][1]) if series.cache else None,
+        "cache_capacity_mib": _mib(series.cache_capacity_mib),
+        "growth_without_cache_mib_per_minute": _mib(growth, 3),
+        "rss_per_cache_mib": _mib(cost, 2),
+    }
+
+
 def summarize(name: str, series: Series, warmup_end: float, threshold: float) -> dict[str, object]:
     steady = series.after(warmup_end)
     rate = slope(steady)
     moved = progress(series, warmup_end)
+    cache = cache_figures(series, warmup_end)
     end = series.samples[-1][0] if series.samples else 0.0
     last = cast(float | None, moved["last_consumed_minute"])
     # A consumer that stopped consuming minutes before the end proves nothing by a flat RSS.
     stalled = bool(series.consumed) and (last is None or last < end - STALL_MINUTES)
+    # The cache stops growing at its capacity: what is judged is the rest of the process's memory.
+    without_cache = cast(float | None, cache["growth_without_cache_mib_per_minute"])
+    judged = rate if without_cache is None else without_cache
     return {
         "service": name,
-        "rss_at_warmup_end_mib": round(steady[0][1], 1) if steady else None,
-        "rss_at_end_mib": round(series.samples[-1][1], 1) if series.samples else None,
-        "rss_peak_mib": round(max(s[1] for s in series.samples), 1) if series.samples else None,
-        "growth_mib_per_minute": None if rate is None else round(rate, 3),
+        "rss_at_warmup_end_mib": _mib(steady[0][1]) if steady else None,
+        "rss_at_end_mib": _mib(series.samples[-1][1]) if series.samples else None,
+        "rss_peak_mib": _mib(max(s[1] for s in series.samples)) if series.samples else None,
+        "growth_mib_per_minute": _mib(rate, 3),
+        **cache,
+        "judged_on": "rss" if without_cache is None else "rss-cache",
         "samples_after_warmup": len(steady),
         **moved,
         "stalled": stalled,
-        "flat": None if rate is None or stalled else rate <= threshold,
+        "flat": None if judged is None or stalled else judged <= threshold,
     }
 
 
@@ -211,8 +297,8 @@ def sample_until(
         for s in series.values():
             if (rss := rss_mib(s.pid)) is not None:
                 s.samples.append((elapsed, rss))
-            if s.metrics_port is not None and (consumed := events_consumed(s.metrics_port)) is not None:
-                s.consumed.append((elapsed, consumed))
+            if s.metrics_port is not None and (metrics := scrape(s.metrics_port)) is not None:
+                record_metrics(s, elapsed, metrics)
         if elapsed >= next_line:
             next_line += 1.0
             now = ", ".join(f"{n} {s.samples[-1][1]:.0f}" for n, s in series.items() if s.samples)
@@ -231,20 +317,43 @@ def sample_until(
         stop.wait(every)
 
 
+def verdict(row: dict[str, object]) -> str:
+    if row["stalled"]:
+        return "STALLED"
+    flat = {True: "flat", False: "GROWS", None: "-"}[cast(bool | None, row["flat"])]
+    if row["judged_on"] != "rss-cache":
+        return flat
+    cost = row["rss_per_cache_mib"]
+    return flat + (" (RSS-cache)" if cost is None else f" (RSS-cache; a cache MiB took {cost} MiB of RSS)")
+
+
+def cache_column(row: dict[str, object]) -> str:
+    """The cache's usage at the warm-up's end and at the end against its capacity, e.g. `40→61/64`."""
+    if row["cache_capacity_mib"] is None:
+        return "-"
+    return f"{row['cache_at_warmup_end_mib']}→{row['cache_at_end_mib']}/{row['cache_capacity_mib']:g}"
+
+
 def print_summary(rows: list[dict[str, object]], seeded: float, warmup: float, threshold: float) -> None:
     print(
         f"\nRSS from the end of a {warmup:g}-minute warm-up after seeding (done {seeded:.1f} min into the demo); "
-        f"flat: growth <= {threshold} MiB/min"
+        f"flat: growth <= {threshold} MiB/min; where there is a RocksDB block cache, judged on RSS growth at a "
+        "constant cache (RSS-cache: the cache stops at its capacity)"
     )
-    print(f"{'service':<10} {'warm-up end':>12} {'end':>9} {'peak':>9} {'growth':>14} {'per day':>10}  verdict")
+    print(
+        f"{'service':<10} {'warm-up end':>12} {'end':>9} {'peak':>9} {'RSS growth':>14} {'per day':>9} "
+        f"{'cache MiB':>15} {'RSS-cache':>14}  verdict"
+    )
     for r in rows:
         growth = cast(float | None, r["growth_mib_per_minute"])
         day = "-" if growth is None else f"{growth * 1440:.0f} MiB"
-        verdict = "STALLED" if r["stalled"] else {True: "flat", False: "GROWS", None: "-"}[cast(bool | None, r["flat"])]
+        net = r["growth_without_cache_mib_per_minute"]
+        net_text = "-" if net is None else f"{net} MiB/min"
         consumed = r["events_consumed_after_warmup"]
         print(
             f"{r['service']:<10} {r['rss_at_warmup_end_mib']!s:>8} MiB {r['rss_at_end_mib']!s:>5} MiB "
-            f"{r['rss_peak_mib']!s:>5} MiB {growth!s:>6} MiB/min {day:>10}  {verdict}"
+            f"{r['rss_peak_mib']!s:>5} MiB {growth!s:>6} MiB/min {day:>9} {cache_column(r):>15} {net_text:>14}  "
+            + verdict(r)
             + ("" if consumed is None else f" ({consumed:,.0f} events consumed after warm-up)")
         )
 
@@ -286,6 +395,8 @@ def run(minutes: float, warmup: float, every: float, stop: threading.Event) -> d
         "exit_codes": codes,
         "services": rows,
         "samples": {name: s.samples for name, s in series.items()},
+        "cache_samples": {name: s.cache for name, s in series.items() if s.cache},
+        "consumed_samples": {name: s.consumed for name, s in series.items() if s.consumed},
     }
 
 

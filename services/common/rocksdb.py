@@ -12,15 +12,22 @@ when all memtables together reach their limit RocksDB flushes the one being writ
 plus cached blocks stay within the cache's capacity however many tables and partitions there are
 (the bounded-memory set-up Kafka Streams documents for its RocksDB stores). Index and filter
 blocks of the files on disk are not counted in it: they grow with the data, not with time.
+
+The budget's use is exported on the process's /metrics (`advocacy_rocksdb_block_cache_*_bytes`,
+read at each scrape): RSS that grows while the cache fills towards its capacity stops there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 MIB = 2**20
 
@@ -44,6 +51,7 @@ def bound_rocksdb_memory(cache_mib: int, memtable_mib: int) -> MemoryBudget:
     cache = rocksdict.Cache(cache_mib * MIB)
     manager = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(memtable_mib * MIB, False, cache)
     _budget = MemoryBudget(cache_mib * MIB, memtable_mib * MIB, cache, manager)
+    _export_usage()
     if not getattr(RocksDBOptions, "_advocacy_bounded", False):
         faust_as_options = RocksDBOptions.as_options
 
@@ -60,6 +68,46 @@ def bound_rocksdb_memory(cache_mib: int, memtable_mib: int) -> MemoryBudget:
 
 def current_budget() -> MemoryBudget | None:
     return _budget
+
+
+GAUGES = {
+    "advocacy_rocksdb_block_cache_usage_bytes": "Bytes held in the shared RocksDB block cache: cached blocks and "
+    "the memtables charged to it.",
+    "advocacy_rocksdb_block_cache_pinned_usage_bytes": "Bytes of the shared RocksDB block cache pinned in use "
+    "(by readers and memtables), which eviction cannot free.",
+    "advocacy_rocksdb_block_cache_capacity_bytes": "Capacity of the shared RocksDB block cache "
+    "(ADVOCACY_ROCKSDB_CACHE_MIB).",
+    "advocacy_rocksdb_memtable_usage_bytes": "Bytes of the memtables of all the process's RocksDB stores "
+    "(part of the block cache usage).",
+}
+
+
+class BudgetUsage(Collector):
+    """The current budget's figures, read when /metrics is scraped (nothing without a budget)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        budget = _budget
+        if budget is None:
+            return
+        values = (
+            budget.cache.get_usage(),
+            budget.cache.get_pinned_usage(),
+            budget.cache_bytes,
+            budget.manager.get_usage(),
+        )
+        for (name, doc), value in zip(GAUGES.items(), values, strict=True):
+            yield GaugeMetricFamily(name, doc, value=value)
+
+
+_collector: BudgetUsage | None = None
+
+
+def _export_usage() -> None:
+    # Registered once, by the processes that open stores: the API services export no such gauges.
+    global _collector
+    if _collector is None:
+        _collector = BudgetUsage()
+        REGISTRY.register(_collector)
 
 
 def _share_budget(faust_options: RocksDBOptions, options: rocksdict.Options, budget: MemoryBudget) -> None:

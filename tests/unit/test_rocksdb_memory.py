@@ -1,6 +1,7 @@
 """RocksDB memory of a worker stays within one budget however many stores it opens
 (services/common/rocksdb.py): the databases are opened through Faust's own `RocksDBOptions`, as a
-table's store opens one per partition, and written far past the memtable limit."""
+table's store opens one per partition, and written far past the memtable limit. The budget's usage
+is what the worker's /metrics shows."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from faust.stores.rocksdb import RocksDBOptions
+from prometheus_client import REGISTRY, generate_latest
 
 from services.common import rocksdb
 from services.common.rocksdb import MIB, bound_rocksdb_memory
@@ -60,3 +62,31 @@ def test_faust_defaults_keep_every_write_in_memory(tmp_path: Path, restore_faust
 def test_budget_needs_memtables_within_the_cache() -> None:
     with pytest.raises(ValueError):
         bound_rocksdb_memory(cache_mib=8, memtable_mib=16)
+
+
+def scraped() -> dict[str, float]:
+    """The process's /metrics text as Prometheus scrapes it, parsed for the RocksDB gauges."""
+    text = generate_latest(REGISTRY).decode()
+    return {
+        name: float(value)
+        for line in text.splitlines()
+        if line.startswith("advocacy_rocksdb_")
+        for name, value in [line.rsplit(" ", 1)]
+    }
+
+
+def test_cache_usage_is_exported_and_rises_with_use(tmp_path: Path, restore_faust: None) -> None:
+    assert scraped() == {}  # no budget (an API service): no figures
+    bound_rocksdb_memory(cache_mib=16, memtable_mib=4)
+    before = scraped()
+    assert before["advocacy_rocksdb_block_cache_capacity_bytes"] == 16 * MIB
+    dbs = write(tmp_path)
+    for db in dbs:  # reads of the flushed files fill the block cache too
+        db.flush()  # type: ignore[attr-defined]
+    for i in range(0, WRITTEN_MIB * MIB // 4096, 7):
+        assert dbs[i % DATABASES][f"advocate-{i}".encode()] is not None  # type: ignore[index]
+    after = scraped()
+    usage = after["advocacy_rocksdb_block_cache_usage_bytes"]
+    assert before["advocacy_rocksdb_block_cache_usage_bytes"] + MIB <= usage <= 16 * MIB * 1.05
+    assert 0 <= after["advocacy_rocksdb_block_cache_pinned_usage_bytes"] <= usage
+    assert 0 < after["advocacy_rocksdb_memtable_usage_bytes"] <= usage

@@ -7,7 +7,36 @@ import random
 
 import pytest
 
-from bench.soak import FLAT_MIB_PER_MINUTE, Series, slope, summarize
+from bench.soak import (
+    CACHE_CAPACITY,
+    CACHE_USAGE,
+    CONSUMED,
+    FLAT_MIB_PER_MINUTE,
+    MIB,
+    Series,
+    parse_metrics,
+    print_summary,
+    record_metrics,
+    slope,
+    summarize,
+)
+
+MINUTES = [t / 12 for t in range(12 * 30)]  # a 30-minute soak sampled every 5 s
+
+
+def filling(minute: float) -> float:
+    """A 64 MiB block cache filling at 3 MiB/min until minute 20 (after the warm-up), then full."""
+    return min(3.0 * minute, 60.0)
+
+
+def worker(rss: list[float], cache: list[float]) -> Series:
+    return Series(
+        1,
+        9000,
+        list(zip(MINUTES, rss, strict=True)),
+        cache=list(zip(MINUTES, cache, strict=True)),
+        cache_capacity_mib=64,
+    )
 
 
 def test_slope_of_a_noisy_line() -> None:
@@ -38,3 +67,74 @@ def test_a_worker_that_stopped_consuming_is_not_called_flat() -> None:
     stalled = Series(1, 9000, samples, consumed=[(m, 10.0 * min(m, 12)) for m, _ in samples])
     row = summarize("rewards", stalled, 10, FLAT_MIB_PER_MINUTE)
     assert row["stalled"] is True and row["flat"] is None and row["last_consumed_minute"] == 12
+
+
+def test_a_filling_cache_is_not_called_growth() -> None:
+    cache = [filling(m) for m in MINUTES]
+    row = summarize("rewards", worker([100 + c for c in cache], cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_mib_per_minute"] > 1  # type: ignore[operator]  # the raw RSS still shows the cache filling
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0, abs=0.001)
+    assert row["flat"] is True and row["judged_on"] == "rss-cache"
+    assert (row["cache_at_warmup_end_mib"], row["cache_at_end_mib"], row["cache_capacity_mib"]) == (30, 60, 64)
+
+
+def test_a_leak_beside_a_filling_cache_is_still_growth() -> None:
+    cache = [filling(m) for m in MINUTES]
+    leaking = [100 + c + 0.5 * m for m, c in zip(MINUTES, cache, strict=True)]
+    row = summarize("rewards", worker(leaking, cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0.5, abs=0.01)
+    assert row["flat"] is False
+
+
+def test_a_process_without_a_cache_is_judged_on_its_rss() -> None:
+    row = summarize("notify", Series(1, None, [(m, 100 + 0.3 * m) for m in MINUTES]), 10, FLAT_MIB_PER_MINUTE)
+    assert row["judged_on"] == "rss" and row["growth_without_cache_mib_per_minute"] is None
+    assert row["cache_capacity_mib"] is None and row["flat"] is False
+
+
+def test_cache_figures_come_from_the_workers_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (
+        "# HELP advocacy_events_consumed_total Events processed\n"
+        f'{CONSUMED}{{topic="share-made"}} 7.0\n{CONSUMED}{{topic="click-recorded"}} 5.0\n'
+        f"{CACHE_USAGE} {40 * MIB}.0\n{CACHE_CAPACITY} {64 * MIB}.0\n"
+    )
+    series = Series(1, 9000, [(12.0, 150.0)])
+    record_metrics(series, 12.0, parse_metrics(text))
+    assert series.consumed == [(12.0, 12.0)] and series.cache == [(12.0, 40.0)] and series.cache_capacity_mib == 64
+    assert series.with_cache_peak(0) == [(12.0, 150.0, 40.0)]
+    row = summarize("rewards", worker([100 + filling(m) for m in MINUTES], [filling(m) for m in MINUTES]), 10, 0.25)
+    print_summary([row], seeded=2.0, warmup=10, threshold=0.25)
+    assert "30.0→60.0/64" in capsys.readouterr().out
+
+
+def test_memory_the_cache_dropped_is_not_called_growth() -> None:
+    # A compaction deletes files and the cache drops their blocks (usage 60 -> 50 MiB), but the
+    # allocator keeps the memory: RSS stays. RSS minus the usage would read that as 0.5 MiB/min.
+    cache = [filling(m) if m < 25 else 50.0 for m in MINUTES]
+    rss = [100 + filling(m) for m in MINUTES]
+    row = summarize("rewards", worker(rss, cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0, abs=0.001)
+    assert row["flat"] is True and row["cache_at_end_mib"] == 50
+    leaking = [r + 0.5 * m for r, m in zip(rss, MINUTES, strict=True)]
+    assert summarize("rewards", worker(leaking, cache), 10, FLAT_MIB_PER_MINUTE)["flat"] is False
+
+
+def test_the_allocators_overhead_on_a_filling_cache_is_not_called_growth() -> None:
+    # A MiB charged to the cache took 1.5 MiB of RSS (run of 2026-12-07): RSS minus the cache
+    # rises while it fills (here 0.75 MiB/min over the steady part) and stops with it.
+    cache = [filling(m) for m in MINUTES]
+    row = summarize("rewards", worker([100 + 1.5 * c for c in cache], cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0, abs=0.001)
+    assert row["rss_per_cache_mib"] == pytest.approx(1.5) and row["flat"] is True
+    leaking = [100 + 1.5 * c + 0.5 * m for m, c in zip(MINUTES, cache, strict=True)]
+    row = summarize("rewards", worker(leaking, cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0.5, abs=0.01) and row["flat"] is False
+
+
+def test_a_cache_filling_all_the_while_cannot_excuse_growth() -> None:
+    # Minutes and cache peak move together: the fit cannot tell the overhead from a leak, so the
+    # verdict is on RSS minus the cache, which counts the overhead as growth.
+    cache = [1.5 * m for m in MINUTES]
+    row = summarize("rewards", worker([100 + 1.5 * c for c in cache], cache), 10, FLAT_MIB_PER_MINUTE)
+    assert row["rss_per_cache_mib"] is None
+    assert row["growth_without_cache_mib_per_minute"] == pytest.approx(0.75, abs=0.01) and row["flat"] is False

@@ -2,12 +2,18 @@
 (every start rebuilds them, as the share service's views): the advocate directory from compacted
 `advocate-changed`, published items from `content-published`, and from `points-awarded` and
 `share-made` the recent awards, shares and who shared what. Awards and shares older than the
-retention are dropped, so memory follows the number of advocates and items, not all history."""
+retention are dropped, so memory follows the number of advocates and items, not all history.
+
+The awards and shares of the retention (15 days, for weekly digests sent late) are what fills up
+under steady load: each is held as a tuple of its id, microseconds since the epoch and fields whose
+strings (rules, content ids, days, advocates) are interned, about 230 bytes instead of a 570-byte
+`Award` (bench/notify_views.py measures it; README, "Soak"). Reads build the domain objects back."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from advocacy.content.v1.content_pb2 import ContentPublished
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
@@ -19,14 +25,48 @@ from services.common.topic_view import TopicFollower
 from services.notify.adapters import events
 from services.notify.domain.planning import Advocate, Award, Item, ShareFact
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+# An award as held: (occurred_at in µs since the epoch, points, rule, units, content_id, local_day).
+HeldAward = tuple[int, int, str, int, str, str]
+# A share as held: (occurred_at in µs since the epoch, content_id, audience).
+HeldShare = tuple[int, str, int]
+
+
+def micros(at: datetime) -> int:
+    """Exact (a float of seconds would round some microseconds)."""
+    return (at - EPOCH) // MICROSECOND
+
+
+def _at(us: int) -> datetime:
+    return EPOCH + us * MICROSECOND
+
+
+def _hold_award(a: Award) -> HeldAward:
+    # Rules, contents and days repeat across awards: interned, one copy each.
+    return (
+        micros(a.occurred_at),
+        a.points,
+        sys.intern(a.rule),
+        a.units,
+        sys.intern(a.content_id),
+        sys.intern(a.local_day),
+    )
+
+
+def _award(entry_id: str, advocate_id: str, held: HeldAward) -> Award:
+    us, points, rule, units, content_id, local_day = held
+    return Award(entry_id, advocate_id, points, rule, _at(us), local_day, units, content_id)
+
 
 class NotifyViews:
     def __init__(self, retention: timedelta = timedelta(days=15)) -> None:
         self._retention = retention
         self._advocates: dict[str, tuple[int, Advocate]] = {}
         self._items: dict[str, tuple[int, Item]] = {}
-        self._awards: dict[str, dict[str, Award]] = {}  # advocate -> entry id -> award
-        self._shares: dict[str, dict[str, ShareFact]] = {}  # advocate -> share id -> share
+        self._awards: dict[str, dict[str, HeldAward]] = {}  # advocate -> entry id -> award
+        self._shares: dict[str, dict[str, HeldShare]] = {}  # advocate -> share id -> share
         self._sharers: dict[str, set[str]] = {}  # content -> advocates who shared it
         self._withdrawn: set[str] = set()  # items expired or archived (until published again)
         self._pruned_at: datetime | None = None
@@ -54,13 +94,15 @@ class NotifyViews:
 
     def apply_award(self, event: PointsAwarded) -> None:
         award = events.award(event)
-        self._awards.setdefault(award.advocate_id, {})[award.entry_id] = award
+        self._awards.setdefault(award.advocate_id, {})[award.entry_id] = _hold_award(award)
         self._prune(award.occurred_at)
 
     def apply_share(self, event: ShareMade) -> None:
         fact = events.share(event)
-        self._shares.setdefault(fact.advocate_id, {})[event.share.share_id or event.event_id] = fact
-        self._sharers.setdefault(fact.content_id, set()).add(fact.advocate_id)
+        content_id = sys.intern(fact.content_id)
+        held = (micros(fact.occurred_at), content_id, fact.audience)
+        self._shares.setdefault(fact.advocate_id, {})[event.share.share_id or event.event_id] = held
+        self._sharers.setdefault(content_id, set()).add(sys.intern(fact.advocate_id))
         self._prune(fact.occurred_at)
 
     def _prune(self, at: datetime) -> None:
@@ -68,13 +110,11 @@ class NotifyViews:
         if self._pruned_at is not None and at - self._pruned_at < self._retention / 10:
             return
         self._pruned_at = at
-        horizon = at - self._retention
-        for awards in self._awards.values():
-            for key in [k for k, v in awards.items() if v.occurred_at < horizon]:
-                del awards[key]
-        for shares in self._shares.values():
-            for key in [k for k, v in shares.items() if v.occurred_at < horizon]:
-                del shares[key]
+        horizon = micros(at - self._retention)
+        held: list[dict[str, HeldAward] | dict[str, HeldShare]] = [*self._awards.values(), *self._shares.values()]
+        for by_id in held:
+            for key in [k for k, v in by_id.items() if v[0] < horizon]:
+                del by_id[key]
 
     # --- reading
     def advocate(self, advocate_id: str) -> Advocate | None:
@@ -96,11 +136,14 @@ class NotifyViews:
         return [i for _, i in self._items.values()]
 
     def awards(self, advocate_id: str, start: datetime, end: datetime) -> list[Award]:
-        found = (a for a in self._awards.get(advocate_id, {}).values() if start <= a.occurred_at < end)
+        low, high = micros(start), micros(end)
+        held = self._awards.get(advocate_id, {})
+        found = [_award(k, advocate_id, v) for k, v in held.items() if low <= v[0] < high]
         return sorted(found, key=lambda a: (a.occurred_at, a.entry_id))
 
     def shares(self, advocate_id: str) -> list[ShareFact]:
-        return sorted(self._shares.get(advocate_id, {}).values(), key=lambda s: s.occurred_at)
+        held = sorted(self._shares.get(advocate_id, {}).values(), key=lambda s: s[0])
+        return [ShareFact(advocate_id, content_id, audience, _at(us)) for us, content_id, audience in held]
 
     def sharers(self, content_id: str) -> set[str]:
         return set(self._sharers.get(content_id, ()))
@@ -108,8 +151,9 @@ class NotifyViews:
     def totals(self, start: datetime, end: datetime) -> dict[str, int]:
         """Points per advocate in [start, end), every advocate in the directory included (with 0)."""
         totals = {advocate_id: 0 for advocate_id in self._advocates}
+        low, high = micros(start), micros(end)
         for advocate_id, by_id in self._awards.items():
-            totals[advocate_id] = sum(a.points for a in by_id.values() if start <= a.occurred_at < end)
+            totals[advocate_id] = sum(v[1] for v in by_id.values() if low <= v[0] < high)
         return totals
 
     def current(self) -> bool:
