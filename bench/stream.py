@@ -16,7 +16,7 @@ A Faust contender's progress is its consumer group's committed offsets, sampled 
 second: its rate is the work committed between its first and its last commit divided by the time
 between them, so process start-up and table recovery are not counted against anyone. The
 pipeline's rate is the slower of rewards and analytics (each event must pass both); analytics'
-includes the time its rollup documents, written apart from its batches, took to catch up after.
+includes the time until none of its rollup documents is unwritten (its gauge at 0) after.
 `python -m bench.stream` runs P1 alone on a stack of its own.
 """
 

@@ -14,6 +14,3 @@ UNWRITTEN_DOCUMENTS = Gauge(
     "advocacy_analytics_unwritten_documents",
     "Rollup records of this worker's partitions whose documents are behind (figures lag while > 0).",
 )
-DOCUMENT_WRITE_FAILURES = Counter(
-    "advocacy_analytics_document_write_failures_total", "Rounds of rollup document writes that failed (retried)."
-)

@@ -15,7 +15,7 @@ from services.analytics.adapters.reader import AnalyticsReader
 from services.analytics.adapters.rollups import RollupDocuments
 from services.analytics.app.ingest import Fact, Ingest
 from services.analytics.app.queries import AnalyticsQueries
-from services.analytics.app.rollups import DocumentWriter, Positioned, RollupProcessor
+from services.analytics.app.rollups import Positioned, RollupProcessor
 from services.analytics.domain.report import Config
 from services.analytics.domain.windows import Granularity
 
@@ -61,8 +61,7 @@ class Worker:
         self._offsets: dict[str, int] = {}
         self.records = MemoryRecords()
         documents = RollupDocuments(db, 1)
-        self.processor = RollupProcessor(self.ingest, lambda: self.records)
-        self.documents = DocumentWriter(lambda: self.records, lambda: documents)
+        self.processor = RollupProcessor(self.ingest, lambda: self.records, lambda: documents)
         self.reader = AnalyticsReader(self.repo, documents)
 
     async def feed(self, *events: tuple[int, spb.ShareMade | spb.EngagementObserved]) -> None:
@@ -73,7 +72,6 @@ class Worker:
             source = "share-made" if isinstance(event, spb.ShareMade) else "engagement-observed"
             batch.append(Positioned(source, 0, offset, self.ingest.fact(event)))
         await self.processor.process(batch)
-        await self.documents.write(10_000)
 
     async def feed_facts(self, docs: list[dict]) -> None:
         """Fact documents (as `fact_document` builds them), each at the next offset of share-made."""
@@ -83,7 +81,6 @@ class Worker:
             self._offsets["share-made"] = offset + 1
             batch.append(Positioned("share-made", 0, offset, Fact(doc, "share-made")))
         await self.processor.process(batch)
-        await self.documents.write(10_000)
 
     def queries(self) -> AnalyticsQueries:
         return AnalyticsQueries(lambda: self.reader, Config({}, {}, {}), "EUR")

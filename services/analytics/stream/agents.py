@@ -12,7 +12,6 @@ fails is retried in place until it succeeds (`until_done`): nothing is skipped.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -25,8 +24,8 @@ from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
 from services.analytics.app.ingest import Ingest, InvalidEvent
-from services.analytics.app.rollups import DocumentWriter, Positioned, RollupProcessor, RollupSink
-from services.analytics.metrics import DOCUMENT_WRITE_FAILURES, UNWRITTEN_DOCUMENTS
+from services.analytics.app.rollups import Positioned, RollupProcessor, RollupSink
+from services.analytics.metrics import UNWRITTEN_DOCUMENTS
 from services.analytics.stream.records import TableRecords
 from services.common.batching import process_batches
 from services.common.logging import get_logger
@@ -42,9 +41,6 @@ log = get_logger(__name__)
 # however many of its events it holds, and a replay of a long history touches many.
 BATCH_MAX_EVENTS = 10_000
 BATCH_WITHIN_SECONDS = 1.0
-# Rollup documents are written this often, at most this many per database round of writes.
-DOCUMENT_INTERVAL_SECONDS = 0.2
-DOCUMENTS_PER_WRITE = 500
 
 
 def register_agents(
@@ -89,8 +85,8 @@ def _register_facts(
         durable_table(app, "analytics-unwritten", key_type=str, value_type=None),
     )
     records = TableRecords(*tables)
-    processor = RollupProcessor(ingest, lambda: records)
-    _register_document_writer(app, records, DocumentWriter(lambda: records, documents))
+    processor = RollupProcessor(ingest, lambda: records, documents)
+    _register_forget(app, records)
     decoders: dict[str, Callable[[bytes], ShareMade | EngagementObserved]] = {
         SHARE_MADE.name: ShareMade.FromString,
         ENGAGEMENT_OBSERVED.name: EngagementObserved.FromString,
@@ -112,6 +108,7 @@ def _register_facts(
         items, poison = sort_out(batch, positioned)
         await dead_letter_all(app, poison)
         await processor.process(items)
+        UNWRITTEN_DOCUMENTS.set(records.behind())
         return [item.source for item in items]
 
     agent = "analytics-facts"
@@ -119,28 +116,12 @@ def _register_facts(
     app.agent(channel, name=agent)(process)
 
 
-def _register_document_writer(app: faust.App, records: TableRecords, writer: DocumentWriter) -> None:
-    """Writes unwritten records' documents every DOCUMENT_INTERVAL_SECONDS, until none is left.
-    A rebalance waits for a write in flight, so a document is never overwritten by a worker that
-    no longer owns its partition."""
-    lock = asyncio.Lock()
-
+def _register_forget(app: faust.App, records: TableRecords) -> None:
     async def forget(sender: Any, *args: Any, **kwargs: Any) -> None:
-        async with lock:
-            records.forget()  # another worker may write these partitions' records now
+        records.forget()  # another worker may write these partitions' records now
 
     app.on_partitions_revoked.connect(cast(Any, forget))
-
-    @app.timer(interval=DOCUMENT_INTERVAL_SECONDS)
-    async def write_documents() -> None:
-        async with lock:
-            try:
-                while not app.rebalancing and await writer.write(DOCUMENTS_PER_WRITE) == DOCUMENTS_PER_WRITE:
-                    pass
-            except Exception as exc:  # the database is down: the marks stay, the next round retries
-                DOCUMENT_WRITE_FAILURES.inc()
-                log.warning("rollup_documents_not_written", error=repr(exc))
-            UNWRITTEN_DOCUMENTS.set(records.behind())
+    app.on_partitions_assigned.connect(cast(Any, forget))
 
 
 def _register(
