@@ -39,7 +39,7 @@ def main() -> None:
     app = create_app("analytics", settings)
     adapters = _Adapters()
     ingest = Ingest(lambda: adapters.repo, settings.allowed_lateness)
-    register_agents(app, settings.topic, ingest, lambda: adapters.rollups)
+    register_agents(app, settings.topic, ingest, lambda: adapters.rollups, settings.batch_max_events)
     config = Config(
         rate_card=settings.rate_cards(),
         organic_reach_rate=settings.organic_reach_rate,

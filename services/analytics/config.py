@@ -48,6 +48,9 @@ class AnalyticsSettings(StreamSettings):
     # How long after its hourly window ends an event may reach Kafka (record timestamp) and still be
     # placed in its hourly and daily windows; later ones count in all-time figures only.
     allowed_lateness_seconds: float = Field(default=48 * 3600, ge=0)
+    # Most events in one batch of the rollup agent. Large: a batch rewrites each rollup record it
+    # touches once, however many of its events it holds, and a replay of a long history touches many.
+    batch_max_events: int = Field(default=10_000, ge=1)
 
     # Each replica reads a stats query's rollup documents at most this often and answers from
     # memory meanwhile (0 = read on every call; services/common/read_cache.py); a query unasked for

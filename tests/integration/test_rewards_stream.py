@@ -259,6 +259,9 @@ def start_workers(isolated, tag: str, services: tuple[str, ...]) -> Platform:
         "ADVOCACY_BROKER_HEARTBEAT_INTERVAL_SECONDS": "1",
         "ADVOCACY_RULES_REFRESH_SECONDS": "1",
         "ADVOCACY_SHUTDOWN_GRACE_SECONDS": "3",
+        # Analytics' batches (10,000 by default) so small that each of its kills can fall
+        # mid-stream: every kill waits for a commit after the previous restart.
+        "ADVOCACY_BATCH_MAX_EVENTS": "4000",
     }
     # Ports no other test uses at any offset (e2e takes 191x1-191x4 of the next offset), below
     # the ephemeral range so that no outgoing connection holds them when a worker restarts.

@@ -36,19 +36,23 @@ from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED, ENGAGEME
 
 log = get_logger(__name__)
 
-# A batch is at most this many events; under load, what arrived within this time (`take_adaptive`;
-# a lone event is processed at once). Large: a batch rewrites each rollup record it touches once,
-# however many of its events it holds, and a replay of a long history touches many.
-BATCH_MAX_EVENTS = 10_000
+# Under load a batch is what arrived within this time, up to the configured most events
+# (`take_adaptive`; a lone event is processed at once).
 BATCH_WITHIN_SECONDS = 1.0
+# The low-volume views handle their events one at a time; batches only group their poison messages.
+VIEW_BATCH_MAX_EVENTS = 10_000
 
 
 def register_agents(
-    app: faust.App, topic: Callable[[str], str], ingest: Ingest, documents: Callable[[], RollupSink]
+    app: faust.App,
+    topic: Callable[[str], str],
+    ingest: Ingest,
+    documents: Callable[[], RollupSink],
+    batch_max_events: int,
 ) -> None:
     # The two high-volume topics, consumed together so that partition p of both feeds the same
     # rollup records (one writer each): a batch of facts in bulk writes, then its rollups.
-    _register_facts(app, topic, ingest, documents)
+    _register_facts(app, topic, ingest, documents, batch_max_events)
     # Latest-state views (a conditional upsert each): low volume, one at a time.
     handlers: list[tuple[TopicSpec, Any, Callable[[Any], Awaitable[bool]]]] = [
         (CONTENT_PUBLISHED, ContentPublished, ingest.content_published),
@@ -75,7 +79,11 @@ def _raw_topic(app: faust.App, name: str) -> Any:
 
 
 def _register_facts(
-    app: faust.App, topic: Callable[[str], str], ingest: Ingest, documents: Callable[[], RollupSink]
+    app: faust.App,
+    topic: Callable[[str], str],
+    ingest: Ingest,
+    documents: Callable[[], RollupSink],
+    batch_max_events: int,
 ) -> None:
     channel = app.topic(
         topic(SHARE_MADE.name), topic(ENGAGEMENT_OBSERVED.name), key_serializer="raw", value_serializer="raw"
@@ -102,7 +110,7 @@ def _register_facts(
         # Offsets of a batch are acknowledged only after its facts and rollups are stored and its
         # poison messages are in the DLQ; a partition's events are taken in offset order (the
         # records skip what they applied by offset).
-        await process_batches(stream, in_order, agent, store, BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS)
+        await process_batches(stream, in_order, agent, store, batch_max_events, BATCH_WITHIN_SECONDS)
 
     async def store(batch: Sequence[EventT]) -> list[str]:
         items, poison = sort_out(batch, positioned)
@@ -134,7 +142,7 @@ def _register(
     async def process(stream: faust.StreamT) -> None:
         # Taken in batches only so that a batch's poison messages are dead-lettered together; the
         # good events are handled one at a time, in order. Offsets acknowledged after the batch.
-        await process_batches(stream, in_order, agent, handle_batch, BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS)
+        await process_batches(stream, in_order, agent, handle_batch, VIEW_BATCH_MAX_EVENTS, BATCH_WITHIN_SECONDS)
 
     async def handle_batch(batch: Sequence[EventT]) -> None:
         # Retried as a whole after a failure: handling an event again changes nothing.
