@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from advocacy.content.v1.content_pb2 import ContentPublished
+from advocacy.content.v1.content_pb2 import ContentPublished, LessonCompleted
 from advocacy.notify.v1.notify_pb2 import NotificationSent
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
@@ -55,6 +55,9 @@ SHARE_MADE = TopicSpec("share-made", 8, 30 * DAY_MS, ShareMade)
 ENGAGEMENT_OBSERVED = TopicSpec("engagement-observed", 8, 30 * DAY_MS, EngagementObserved)
 POINTS_AWARDED = TopicSpec("points-awarded", 8, 30 * DAY_MS, PointsAwarded)
 ADVOCATE_CHANGED = TopicSpec("advocate-changed", 8, -1, AdvocateChanged, compacted=True)
+# Keyed by advocate and partitioned as share-made, so the award agent reads an advocate's
+# completions and shares from the same partition number.
+LESSON_COMPLETED = TopicSpec("lesson-completed", 8, 30 * DAY_MS, LessonCompleted)
 # Rendered notifications for apps that deliver by themselves (push, intranet). A week: a message
 # older than that is no longer worth showing.
 NOTIFICATION_SENT = TopicSpec("notification-sent", 8, 7 * DAY_MS, NotificationSent)
@@ -65,6 +68,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENGAGEMENT_OBSERVED,
     POINTS_AWARDED,
     ADVOCATE_CHANGED,
+    LESSON_COMPLETED,
     NOTIFICATION_SENT,
 )
 

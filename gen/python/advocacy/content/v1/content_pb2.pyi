@@ -114,6 +114,24 @@ class LinkPreview(_message.Message):
     fetched_at: _timestamp_pb2.Timestamp
     def __init__(self, title: _Optional[str] = ..., description: _Optional[str] = ..., image_url: _Optional[str] = ..., site_name: _Optional[str] = ..., fetched_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class LessonCompleted(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "lesson_id", "advocate", "score_percent", "attempts", "lesson_title")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    LESSON_ID_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LESSON_TITLE_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    lesson_id: str
+    advocate: _common_pb2.AdvocateSnapshot
+    score_percent: int
+    attempts: int
+    lesson_title: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lesson_id: _Optional[str] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., score_percent: _Optional[int] = ..., attempts: _Optional[int] = ..., lesson_title: _Optional[str] = ...) -> None: ...
+
 class ContentPublished(_message.Message):
     __slots__ = ("event_id", "occurred_at", "kind", "item")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
