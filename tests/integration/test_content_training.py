@@ -6,17 +6,23 @@ would), completions retried and made concurrently, a quiz failed then passed, an
 from __future__ import annotations
 
 import asyncio
+import json
 
 import grpc
 import pytest
 from advocacy.content.v1 import content_pb2, training_pb2, training_pb2_grpc
 from advocacy.content.v1.content_pb2 import LessonCompleted
 from aiokafka import AIOKafkaConsumer
+from typer.testing import CliRunner
 
+from services.cli.__main__ import app
+from services.common.auth import ADMIN
+from services.platform.supervisor import Platform
 from tests.conftest import make_isolated
 from tests.integration.content_harness import advocate_changed, eventually, produce, published, serving
 
 pytestmark = pytest.mark.integration
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -249,3 +255,61 @@ async def test_lists_archives_and_campaign_prerequisites(service):
     assert await code_of(refused) == grpc.StatusCode.INVALID_ARGUMENT
     read = await training.GetCampaignPrerequisites(training_pb2.GetCampaignPrerequisitesRequest(campaign_id="spring"))
     assert list(read.lesson_ids) == [live.lesson_id]
+
+
+def cli_env(process: Platform) -> dict[str, str]:
+    return {
+        "ADVOCACY_CONTENT_ADDR": process.address("content"),
+        "ADVOCACY_TOKEN": process.token(ADMIN, "cli-tests"),
+        "COLUMNS": "200",
+    }
+
+
+async def test_the_training_commands(stack):
+    """`advocacy training ...` against the content process: an admin writes and publishes lessons,
+    an advocate lists theirs, fails and passes a quiz, completes a lesson; campaign requirements."""
+    isolated = make_isolated(stack)
+    async with serving(isolated) as (process, _):
+        env = cli_env(process)
+
+        def run(*args: str, code: int = 0):
+            result = runner.invoke(app, list(args), env=env)
+            assert result.exit_code == code, f"advocacy {' '.join(args)} → {result.exit_code}: {result.output}"
+            assert "Traceback" not in result.output
+            return result
+
+        def data(*args: str):
+            return json.loads(run("--json", *args).stdout)
+
+        await produce(
+            isolated.stack.kafka_bootstrap,
+            f"{isolated.prefix}advocate-changed",
+            [("ada", advocate_changed("ada", team="sales"))],
+        )
+        quiz = data(
+            "training", "create", "--title", "How X works", "--publish", "--pass-mark", "100",
+            "--question", "Max post length?|140|*280|500", "--question", "Hashtags?|*a few|none",
+            "--link", "Help=https://help.example/x?a=b",
+        )  # fmt: skip
+        assert quiz["status"] == "LESSON_STATUS_PUBLISHED" and quiz["links"][0]["url"] == "https://help.example/x?a=b"
+        plain = data("training", "create", "--title", "Our guidelines", "--body", "Be yourself.", "--publish")
+        assert "*280" in run("training", "show", quiz["lesson_id"]).stdout  # the admin sees the right answers
+        assert {lesson["lesson_id"] for lesson in data("training", "list")} == {quiz["lesson_id"], plain["lesson_id"]}
+
+        async def mine():
+            result = runner.invoke(app, ["--json", "training", "my", "--as", "ada"], env=env)
+            return json.loads(result.stdout) if result.exit_code == 0 else None
+
+        listed = await eventually(mine, within=60)
+        assert [m["lesson"]["lesson_id"] for m in listed] == [plain["lesson_id"], quiz["lesson_id"]]
+        assert "correct_choice" not in json.dumps(listed)
+        assert "not passed" in run("training", "quiz", quiz["lesson_id"], "0", "0", "--as", "ada").stdout
+        assert "completed now" in run("training", "quiz", quiz["lesson_id"], "1", "0", "--as", "ada").stdout
+        assert "completed now" in run("training", "complete", plain["lesson_id"], "--as", "ada").stdout
+        assert "completed before" in run("training", "complete", plain["lesson_id"], "--as", "ada").stdout
+        run("training", "complete", quiz["lesson_id"], "--as", "ada", code=1)  # it has a quiz: refused
+        assert data("training", "require", "spring", plain["lesson_id"])["lesson_ids"] == [plain["lesson_id"]]
+        assert plain["lesson_id"] in run("training", "required", "spring").stdout
+        edited = data("training", "edit", plain["lesson_id"], "--title", "Our guidelines, v2")
+        assert (edited["title"], edited["version"]) == ("Our guidelines, v2", "3")
+        assert data("training", "archive", quiz["lesson_id"])["status"] == "LESSON_STATUS_ARCHIVED"
