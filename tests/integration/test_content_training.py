@@ -164,6 +164,8 @@ async def test_lessons_completions_and_their_events(service):
     [ada_quiz] = by_pair[("ada", quiz.lesson_id)]
     assert (ada_quiz.score_percent, ada_quiz.attempts, ada_quiz.lesson_title) == (100, 3, "How LinkedIn works")
     assert (ada_quiz.advocate.team, ada_quiz.advocate.location) == ("sales", "Zurich")
+    [ada_guidelines] = by_pair[("ada", guidelines.lesson_id)]
+    assert (ada_guidelines.score_percent, ada_guidelines.attempts) == (100, 1)  # concurrent calls: still one
     [bob_guidelines] = by_pair[("bob", guidelines.lesson_id)]
     assert (bob_guidelines.score_percent, bob_guidelines.attempts, bob_guidelines.advocate.team) == (100, 1, "hr")
     assert ada_quiz.event_id and ada_quiz.HasField("occurred_at")

@@ -254,6 +254,7 @@ async def test_complete_a_lesson_without_quiz_once():
     again = await w.learning.complete("ada", lesson.lesson_id)
     assert (first.completed, first.newly_completed, first.attempts, first.score_percent) == (True, True, 1, 100)
     assert (again.completed, again.newly_completed, again.attempts) == (True, False, 1)
+    assert (again.progress.state, again.progress.attempts) == (ProgressState.PROGRESS_STATE_COMPLETED, 1)
     [event] = w.completed_events()
     assert (event.lesson_id, event.advocate.advocate_id, event.advocate.team) == (lesson.lesson_id, "ada", "sales")
     assert (event.score_percent, event.attempts, event.lesson_title) == (100, 1, lesson.title)
