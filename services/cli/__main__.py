@@ -24,6 +24,7 @@ from services.cli.commands import (
     sources,
     stats,
     topics,
+    training,
 )
 from services.cli.context import State
 from services.clients import Clients
@@ -80,6 +81,7 @@ app.add_typer(stats.stats_app, name="stats")
 app.add_typer(rewards.catalog_app, name="catalog")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(sources.sources_app, name="sources")
+app.add_typer(training.training_app, name="training")
 app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rate_card.rate_card_app, name="rate-card")
 app.add_typer(dlq.dlq_app, name="dlq")

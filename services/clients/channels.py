@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 import grpc
 from advocacy.analytics.v1 import analytics_pb2_grpc
-from advocacy.content.v1 import content_pb2_grpc
+from advocacy.content.v1 import content_pb2_grpc, training_pb2_grpc
 from advocacy.notify.v1 import notify_pb2_grpc
 from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
@@ -33,7 +33,10 @@ STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "rewards": rewards_pb2_grpc.RewardsServiceStub,
     "analytics": analytics_pb2_grpc.AnalyticsServiceStub,
     "notify": notify_pb2_grpc.NotifyServiceStub,
+    "training": training_pb2_grpc.TrainingServiceStub,
 }
+# gRPC services served by another service's process (and so at its address, over its channel).
+SERVED_BY = {"training": "content"}
 DEFAULT_TIMEOUT_SECONDS = 10.0
 __all__ = ["TOKEN_ENV", "Clients", "Rpc", "ServiceStub", "address_env", "addresses_from_env"]
 
@@ -101,9 +104,11 @@ class Clients:
     def stub(self, service: str) -> ServiceStub:
         with self._lock:
             if service not in self._stubs:
-                address = self.addresses[service]
-                channel = self._channels[service] = grpc.insecure_channel(address)
-                stub = STUBS[service](channel)
+                process = SERVED_BY.get(service, service)
+                address = self.addresses[process]
+                if process not in self._channels:
+                    self._channels[process] = grpc.insecure_channel(address)
+                stub = STUBS[service](self._channels[process])
                 self._stubs[service] = ServiceStub(service, address, stub, self.metadata, self.timeout)
             return self._stubs[service]
 
@@ -126,6 +131,10 @@ class Clients:
     @property
     def notify(self) -> notify_pb2_grpc.NotifyServiceStub:
         return cast(notify_pb2_grpc.NotifyServiceStub, self.stub("notify"))
+
+    @property
+    def training(self) -> training_pb2_grpc.TrainingServiceStub:
+        return cast(training_pb2_grpc.TrainingServiceStub, self.stub("training"))
 
     def close(self) -> None:
         for channel in self._channels.values():

@@ -94,6 +94,26 @@ POLICY: dict[str, Rule] = {
         },
     ),
     **_service(
+        "advocacy.content.v1.TrainingService",
+        {
+            # Writing lessons, and every read that carries the quizzes' correct choices, are the
+            # program team's alone (an internal app showing lessons to advocates uses ListMyLessons).
+            "CreateLesson": Rule(ADMIN_ONLY),
+            "EditLesson": Rule(ADMIN_ONLY),
+            "PublishLesson": Rule(ADMIN_ONLY),
+            "ArchiveLesson": Rule(ADMIN_ONLY),
+            "GetLesson": Rule(ADMIN_ONLY),
+            "ListLessons": Rule(ADMIN_ONLY),
+            "SetCampaignPrerequisites": Rule(ADMIN_ONLY),
+            # What a campaign requires is no secret (the share service and advocates read it).
+            "GetCampaignPrerequisites": Rule(EVERYONE),
+            # An advocate's own lessons and progress (answers are checked server-side).
+            "ListMyLessons": Rule(EVERYONE, self_field="advocate_id"),
+            "CompleteLesson": Rule(EVERYONE, self_field="advocate_id"),
+            "SubmitQuiz": Rule(EVERYONE, self_field="advocate_id"),
+        },
+    ),
+    **_service(
         "advocacy.share.v1.ShareService",
         {
             # Enrolment comes from the program team or the HR / directory sync.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from advocacy.content.v1 import content_pb2, content_pb2_grpc
+from advocacy.content.v1 import content_pb2, content_pb2_grpc, training_pb2, training_pb2_grpc
 from advocacy.share.v1.share_pb2 import AdvocateChanged, ShareMade
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from services.common.api_service import ApiComponents, run_api_service
 from services.common.consumer import ConsumerLoop, Subscription
+from services.common.grpc_server import GrpcServer
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
@@ -21,15 +22,26 @@ from services.content.adapters.fetch import SafeFetcher
 from services.content.adapters.previews import PreviewStore
 from services.content.adapters.repository import ContentRepository, outbox_notifier
 from services.content.adapters.sources import SourceRepository
+from services.content.adapters.training import (
+    LessonRepository,
+    PrerequisiteRepository,
+    ProgressRepository,
+    TrainingEvents,
+    progress_id,
+)
 from services.content.adapters.views import FeedViews
 from services.content.api.servicer import ContentServicer
 from services.content.api.sources import SourceAdmin
+from services.content.api.training import TrainingServicer
 from services.content.app.advocate_feed import ListFeed
 from services.content.app.authoring import CreateItem, EditItem, new_id
 from services.content.app.feed_items import FeedItemWriter
+from services.content.app.learning import Learning
+from services.content.app.lessons import LessonAdmin
 from services.content.app.poller import SourcePoller
 from services.content.app.polling import FeedPolling, PollResult
 from services.content.app.ports import OutboxWritten
+from services.content.app.prerequisites import Prerequisites
 from services.content.app.previews import PreviewReader
 from services.content.app.queries import GetItem, ListItems
 from services.content.app.scheduling import Scheduler
@@ -114,6 +126,31 @@ def feed_views_consumer(settings: ContentSettings, views: FeedViews) -> Consumer
     )
 
 
+def build_training(
+    settings: ContentSettings, db: AsyncDatabase, views: FeedViews
+) -> tuple[TrainingServicer, Prerequisites, OutboxRelay, list]:
+    """The TrainingService, the prerequisites GetContent attaches, the completions' outbox relay,
+    and the start-up steps (indexes)."""
+    lessons = LessonRepository(db)
+    progress = ProgressRepository(db)
+    relay = OutboxRelay(
+        progress.completions,
+        lambda: kafka_producer(settings, client_id="content-training"),
+        topic_prefix=settings.topic_prefix,
+        sweep_interval_seconds=settings.outbox_sweep_seconds,
+    )
+    learning = Learning(
+        lessons,
+        progress,
+        views,
+        TrainingEvents(settings.topic),
+        on_completed=lambda advocate_id, lesson_id: relay.notify(progress_id(advocate_id, lesson_id)),
+    )
+    prerequisites = Prerequisites(PrerequisiteRepository(db), lessons)
+    servicer = TrainingServicer(LessonAdmin(lessons), learning, prerequisites)
+    return servicer, prerequisites, relay, [lessons.ensure_indexes, progress.ensure_indexes]
+
+
 async def build(settings: ContentSettings) -> ApiComponents:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
@@ -138,6 +175,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
     admin, poller = build_sources(settings, repository, sources, fetcher, notify, previews)
     # A created or edited item's link preview is fetched in the background.
     saved = (lambda item: previews.request(item.url)) if previews is not None else (lambda item: None)
+    training, prerequisites, training_relay, training_setup = build_training(settings, db, views)
     servicer = ContentServicer(
         GetItem(repository),
         ListItems(repository),
@@ -147,6 +185,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         ListFeed(repository, views),
         admin,
         previews,
+        prerequisites,
     )
     scheduler = Scheduler(
         repository,
@@ -156,18 +195,25 @@ async def build(settings: ContentSettings) -> ApiComponents:
         settings.scheduler_interval_seconds,
         on_transition=lambda action: SCHEDULED_TRANSITIONS.labels(action.value).inc(),
     )
-    background = [(relay.run, relay.stop), (scheduler.run, scheduler.stop)]
+    background = [(relay.run, relay.stop), (training_relay.run, training_relay.stop), (scheduler.run, scheduler.stop)]
     background += [(task.run, task.stop) for task in (previews, poller) if task is not None]
     if settings.feed_views_enabled:
         consumer = feed_views_consumer(settings, views)
         background.append((consumer.run, consumer.stop))
 
     async def start() -> None:
-        await prepare_database(repository.ensure_indexes, views.ensure_indexes)
+        await prepare_database(repository.ensure_indexes, views.ensure_indexes, *training_setup)
+
+    def register(server: GrpcServer) -> None:
+        content_pb2_grpc.add_ContentServiceServicer_to_server(servicer, server.server)
+        training_pb2_grpc.add_TrainingServiceServicer_to_server(training, server.server)
 
     return ApiComponents(
-        register=lambda s: content_pb2_grpc.add_ContentServiceServicer_to_server(servicer, s.server),
-        service_names=[content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name],
+        register=register,
+        service_names=[
+            content_pb2.DESCRIPTOR.services_by_name["ContentService"].full_name,
+            training_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name,
+        ],
         mongo=mongo,
         background=background,
         start=start,

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 from advocacy.analytics.v1 import analytics_pb2_grpc
-from advocacy.content.v1 import content_pb2_grpc
+from advocacy.content.v1 import content_pb2_grpc, training_pb2_grpc
 from advocacy.rewards.v1 import rewards_pb2_grpc
 from advocacy.share.v1 import share_pb2_grpc
 
@@ -28,6 +28,7 @@ class Clients:
     share: share_pb2_grpc.ShareServiceStub
     rewards: rewards_pb2_grpc.RewardsServiceStub
     analytics: analytics_pb2_grpc.AnalyticsServiceStub
+    training: training_pb2_grpc.TrainingServiceStub  # served by the content process
     channels: list[grpc.Channel]
 
     def close(self) -> None:
@@ -45,6 +46,7 @@ def connect(platform: Platform, role: str = ADMIN, subject: str = "e2e-admin") -
         share=share_pb2_grpc.ShareServiceStub(channels["share"]),
         rewards=rewards_pb2_grpc.RewardsServiceStub(channels["rewards"]),
         analytics=analytics_pb2_grpc.AnalyticsServiceStub(channels["analytics"]),
+        training=training_pb2_grpc.TrainingServiceStub(channels["content"]),
         channels=list(channels.values()),
     )
 

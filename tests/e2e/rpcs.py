@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import grpc
 from advocacy.analytics.v1 import analytics_pb2
-from advocacy.content.v1 import content_pb2
+from advocacy.content.v1 import content_pb2, training_pb2
 from advocacy.notify.v1 import notify_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
@@ -15,14 +15,15 @@ from google.protobuf.descriptor import Descriptor, MethodDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-# The platform service (supervisor name) that serves each proto file.
-SERVED_BY = {
-    "content": content_pb2,
-    "share": share_pb2,
-    "rewards": rewards_pb2,
-    "analytics": analytics_pb2,
-    "notify": notify_pb2,
-}
+# The platform service (supervisor name) that serves each proto file (a process may serve several).
+SERVED_BY = (
+    ("content", content_pb2),
+    ("content", training_pb2),
+    ("share", share_pb2),
+    ("rewards", rewards_pb2),
+    ("analytics", analytics_pb2),
+    ("notify", notify_pb2),
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Rpc:
 
 def all_rpcs() -> list[Rpc]:
     out = []
-    for service, module in SERVED_BY.items():
+    for service, module in SERVED_BY:
         for svc in module.DESCRIPTOR.services_by_name.values():
             for method in svc.methods:
                 out.append(Rpc(service, f"/{svc.full_name}/{method.name}", method))

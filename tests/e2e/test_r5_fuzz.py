@@ -21,7 +21,7 @@ import grpc
 import pytest
 from advocacy.analytics.v1 import analytics_pb2
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
-from advocacy.content.v1 import content_pb2
+from advocacy.content.v1 import content_pb2, training_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -227,7 +227,33 @@ def seeds(ids: dict[str, str]) -> dict[str, Message]:
         dimension=analytics_pb2.DIMENSION_CONTENT, key=ids["content"], granularity=analytics_pb2.GRANULARITY_DAY
     )
     transition = content_pb2.TransitionRequest(content_id=ids["content"], actor_id="r5", reason="r")
+    lesson = training_pb2.Lesson(
+        title="Fuzz lesson",
+        body="b",
+        links=[training_pb2.LessonLink(title="g", url="https://example.com/g")],
+        audience=content_pb2.Audience(teams=["team-a"]),
+        quiz=training_pb2.Quiz(
+            questions=[training_pb2.QuizQuestion(text="q", choices=["a", "b"], correct_choice=1)], pass_mark_percent=50
+        ),
+    )
+    lesson_step = training_pb2.LessonTransitionRequest(lesson_id=ids["draft_lesson"], actor_id="r5")
     return {
+        "TrainingService/CreateLesson": training_pb2.CreateLessonRequest(lesson=lesson),
+        "TrainingService/EditLesson": training_pb2.EditLessonRequest(
+            lesson_id=ids["draft_lesson"], expected_version=1, lesson=lesson
+        ),
+        "TrainingService/PublishLesson": lesson_step,
+        "TrainingService/ArchiveLesson": lesson_step,
+        "TrainingService/ListMyLessons": training_pb2.ListMyLessonsRequest(advocate_id="r5-ada"),
+        "TrainingService/CompleteLesson": training_pb2.CompleteLessonRequest(
+            lesson_id=ids["lesson"], advocate_id="r5-ada"
+        ),
+        "TrainingService/SubmitQuiz": training_pb2.SubmitQuizRequest(
+            lesson_id=ids["quiz_lesson"], advocate_id="r5-ada", answers=[1]
+        ),
+        "TrainingService/SetCampaignPrerequisites": training_pb2.SetCampaignPrerequisitesRequest(
+            campaign_id="c1", lesson_ids=[ids["lesson"]]
+        ),
         "ContentService/CreateContent": content_pb2.CreateContentRequest(item=item),
         "ContentService/SuggestContent": content_pb2.SuggestContentRequest(item=item, advocate_id="r5-ada"),
         "ContentService/EditContent": content_pb2.EditContentRequest(
@@ -358,10 +384,29 @@ def known(platform: Platform) -> dict[str, str]:
                 item=content_pb2.ContentItem(title="R5 draft", url="https://example.com/d")
             )
         )
+        lessons = _lessons(admin)
     finally:
         admin.close()
-    KNOWN_IDS.extend([item.content_id, share.share_id, share.tracked_code, draft.content_id])
-    return {"content": item.content_id, "share": share.share_id, "draft": draft.content_id}
+    KNOWN_IDS.extend([item.content_id, share.share_id, share.tracked_code, draft.content_id, *lessons.values()])
+    return {"content": item.content_id, "share": share.share_id, "draft": draft.content_id, **lessons}
+
+
+def _lessons(admin) -> dict[str, str]:
+    """A published lesson without a quiz, one with a quiz, and a draft."""
+    quiz = training_pb2.Quiz(
+        questions=[training_pb2.QuizQuestion(text="q", choices=["a", "b"], correct_choice=1)], pass_mark_percent=50
+    )
+    ids = {}
+    for name, lesson in (
+        ("lesson", training_pb2.Lesson(title="R5 lesson")),
+        ("quiz_lesson", training_pb2.Lesson(title="R5 quiz", quiz=quiz)),
+        ("draft_lesson", training_pb2.Lesson(title="R5 draft lesson", quiz=quiz)),
+    ):
+        created = admin.training.CreateLesson(training_pb2.CreateLessonRequest(lesson=lesson))
+        if name != "draft_lesson":
+            admin.training.PublishLesson(training_pb2.LessonTransitionRequest(lesson_id=created.lesson_id))
+        ids[name] = created.lesson_id
+    return ids
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""In-memory fakes of the content service's item storage, for its use cases' unit tests."""
+"""In-memory fakes of the content service's storage (items, lessons, progress), for its use cases' unit tests."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from advocacy.content.v1.content_pb2 import ContentItem
+from advocacy.content.v1.training_pb2 import CampaignPrerequisites, Lesson
 
 from services.common.outbox import OutboxEvent
+from services.content.app.ports import Attempts, Completion
+from services.content.domain.feed import Viewer
 
 
 @dataclass
@@ -41,3 +44,96 @@ class FakeItems:
 
     async def repair(self, now: datetime, settle: timedelta, window: timedelta) -> int:
         return 0
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeLessons:
+    lessons: dict[str, Lesson] = field(default_factory=dict)
+    index_ids: list[str] = field(default_factory=list)
+    lose_next: bool = False  # the next replace loses to another writer
+
+    async def get(self, lesson_id: str) -> Lesson | None:
+        found = self.lessons.get(lesson_id)
+        return Lesson.FromString(found.SerializeToString()) if found is not None else None
+
+    async def insert(self, lesson: Lesson) -> None:
+        self.lessons[lesson.lesson_id] = Lesson.FromString(lesson.SerializeToString())
+
+    async def replace(self, lesson: Lesson, expected_version: int) -> bool:
+        if self.lose_next or self.lessons[lesson.lesson_id].version != expected_version:
+            self.lose_next = False
+            return False
+        self.lessons[lesson.lesson_id] = Lesson.FromString(lesson.SerializeToString())
+        return True
+
+    async def list_lessons(self, status: int, after_id: str | None, limit: int) -> list[Lesson]:
+        ids = sorted((i for i in self.lessons if after_id is None or i < after_id), reverse=True)
+        return [self.lessons[i] for i in ids if not status or self.lessons[i].status == status][:limit]
+
+    async def published_ids(self) -> list[str]:
+        return list(self.index_ids)
+
+    async def index(self, lesson_id: str, published: bool, limit: int) -> bool:
+        if published and lesson_id not in self.index_ids:
+            if len(self.index_ids) >= limit:
+                return False
+            self.index_ids.append(lesson_id)
+        if not published and lesson_id in self.index_ids:
+            self.index_ids.remove(lesson_id)
+        return True
+
+
+@dataclass
+class FakeProgress:
+    attempt_counts: dict[tuple[str, str], Attempts] = field(default_factory=dict)
+    completions: dict[tuple[str, str], Completion] = field(default_factory=dict)
+    events: list[OutboxEvent] = field(default_factory=list)
+
+    async def attempts(self, advocate_id: str, lesson_id: str) -> Attempts | None:
+        return self.attempt_counts.get((advocate_id, lesson_id))
+
+    async def record_attempt(self, advocate_id: str, lesson_id: str, score: int, now: datetime) -> Attempts:
+        before = self.attempt_counts.get((advocate_id, lesson_id), Attempts(0, 0, 0))
+        after = Attempts(before.attempts + 1, score, max(before.best_score, score))
+        self.attempt_counts[(advocate_id, lesson_id)] = after
+        return after
+
+    async def completion(self, advocate_id: str, lesson_id: str) -> Completion | None:
+        return self.completions.get((advocate_id, lesson_id))
+
+    async def complete(self, advocate_id: str, lesson_id: str, completion: Completion, event: OutboxEvent) -> bool:
+        if (advocate_id, lesson_id) in self.completions:
+            return False
+        self.completions[(advocate_id, lesson_id)] = completion
+        self.events.append(event)
+        return True
+
+
+@dataclass
+class FakeViewers:
+    viewers: dict[str, Viewer] = field(default_factory=dict)
+
+    def add(self, advocate_id: str, team: str = "sales", enrolled: bool = True, **fields: str) -> Viewer:
+        viewer = Viewer(advocate_id, team, fields.get("location", "Zurich"), "en", "rep", (), enrolled)
+        self.viewers[advocate_id] = viewer
+        return viewer
+
+    async def viewer(self, advocate_id: str) -> Viewer | None:
+        return self.viewers.get(advocate_id)
+
+    async def shared_content_ids(self, advocate_id: str, content_ids: list[str]) -> set[str]:
+        return set()
+
+
+@dataclass
+class FakePrerequisites:
+    stored: dict[str, CampaignPrerequisites] = field(default_factory=dict)
+
+    async def get(self, campaign_id: str) -> CampaignPrerequisites | None:
+        return self.stored.get(campaign_id)
+
+    async def put(self, prerequisites: CampaignPrerequisites) -> None:
+        self.stored[prerequisites.campaign_id] = prerequisites

@@ -8,7 +8,7 @@ import time
 import jwt
 import pytest
 from advocacy.analytics.v1 import analytics_pb2
-from advocacy.content.v1 import content_pb2
+from advocacy.content.v1 import content_pb2, training_pb2
 from advocacy.notify.v1 import notify_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
@@ -30,7 +30,7 @@ from services.common.auth import (
 from services.common.policy import LEADERBOARD_PUBLIC, POLICY
 
 KEY = "k" * 40
-FILES = (content_pb2, share_pb2, rewards_pb2, analytics_pb2, notify_pb2)
+FILES = (content_pb2, training_pb2, share_pb2, rewards_pb2, analytics_pb2, notify_pb2)
 
 
 def all_methods():

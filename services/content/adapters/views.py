@@ -40,6 +40,9 @@ class FeedViews:
             "location": profile.location,
             "language": profile.language,
             "role": profile.role,
+            "display_name": profile.display_name,
+            "leader": profile.leader,
+            "timezone": profile.timezone,
             "interests": list(event.advocate.interests),
             "enrolled": event.advocate.enrolled,
             "occurred_at": occurred_at,
@@ -85,6 +88,9 @@ class FeedViews:
             role=doc.get("role", ""),
             interests=tuple(doc.get("interests", [])),
             enrolled=bool(doc.get("enrolled", True)),
+            display_name=doc.get("display_name", ""),
+            leader=bool(doc.get("leader", False)),
+            timezone=doc.get("timezone", ""),
         )
 
     async def shared_content_ids(self, advocate_id: str, content_ids: list[str]) -> set[str]:

@@ -16,6 +16,7 @@ from services.common.validation import check_request_id
 from services.content.api.sources import SourceAdmin
 from services.content.app.advocate_feed import ListFeed, UnknownViewer, ViewerLeft
 from services.content.app.authoring import CreateItem, EditItem
+from services.content.app.prerequisites import Prerequisites
 from services.content.app.previews import PreviewReader
 from services.content.app.queries import GetItem, InvalidPageToken, ListItems
 from services.content.app.transitions import ItemNotFound, TransitionItem
@@ -65,6 +66,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         list_feed: ListFeed | None = None,
         sources: SourceAdmin | None = None,
         previews: PreviewReader | None = None,
+        prerequisites: Prerequisites | None = None,
     ):
         self._get_item = get_item
         self._list_items = list_items
@@ -74,10 +76,14 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         self._list_feed = list_feed
         self._sources = sources
         self._previews = previews
+        self._prerequisites = prerequisites
 
     async def _attach_previews(self, items: list[ContentItem]) -> None:
+        """What reads show besides the stored item: link previews and the campaign's required lessons."""
         if self._previews is not None:
             await self._previews.attach(items)
+        if self._prerequisites is not None:
+            await self._prerequisites.attach(items)
 
     def _source_admin(self) -> SourceAdmin:
         if self._sources is None:

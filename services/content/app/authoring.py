@@ -41,6 +41,7 @@ _SERVICE_FIELDS = (
     "updated_at",
     "preview",
     "source_id",
+    "required_lesson_ids",
 )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from advocacy.content.v1.content_pb2 import ContentItem, FeedSource, LinkPreview, SourceStatus
+from advocacy.content.v1.training_pb2 import CampaignPrerequisites, Lesson
 
 from services.common.outbox import OutboxEvent
 from services.content.domain.feed import Viewer
@@ -100,3 +102,65 @@ class Viewers(Protocol):
 
     async def viewer(self, advocate_id: str) -> Viewer | None: ...
     async def shared_content_ids(self, advocate_id: str, content_ids: list[str]) -> set[str]: ...
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+class LessonStore(Protocol):
+    async def get(self, lesson_id: str) -> Lesson | None: ...
+    async def insert(self, lesson: Lesson) -> None: ...
+    async def replace(self, lesson: Lesson, expected_version: int) -> bool:
+        """Records `lesson` (version expected_version + 1) unless another writer recorded that
+        version first (then False)."""
+        ...
+
+    async def list_lessons(self, status: int, after_id: str | None, limit: int) -> list[Lesson]:
+        """Up to `limit` lessons of `status` (0: any), by lesson id descending, those below `after_id`."""
+        ...
+
+    async def published_ids(self) -> list[str]:
+        """The published-lessons index: a superset of the published lessons' ids."""
+        ...
+
+    async def index(self, lesson_id: str, published: bool, limit: int) -> bool:
+        """Adds the id to (or removes it from) the index; False when adding would exceed `limit`."""
+        ...
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """An advocate's submissions on one lesson."""
+
+    attempts: int
+    last_score: int
+    best_score: int
+
+
+@dataclass(frozen=True)
+class Completion:
+    completed_at: datetime
+    score: int
+    attempts: int
+
+
+class ProgressStore(Protocol):
+    async def attempts(self, advocate_id: str, lesson_id: str) -> Attempts | None: ...
+    async def record_attempt(self, advocate_id: str, lesson_id: str, score: int, now: datetime) -> Attempts:
+        """Counts one submission; the counts after it."""
+        ...
+
+    async def completion(self, advocate_id: str, lesson_id: str) -> Completion | None: ...
+    async def complete(self, advocate_id: str, lesson_id: str, completion: Completion, event: OutboxEvent) -> bool:
+        """Records the completion with its event in its outbox, unless one is recorded already
+        (then False and nothing is written): at most one per advocate and lesson."""
+        ...
+
+
+class TrainingEventFactory(Protocol):
+    def completed(self, lesson: Lesson, viewer: Viewer, completion: Completion) -> OutboxEvent: ...
+
+
+class PrerequisiteStore(Protocol):
+    async def get(self, campaign_id: str) -> CampaignPrerequisites | None: ...
+    async def put(self, prerequisites: CampaignPrerequisites) -> None: ...

@@ -42,6 +42,10 @@ class Viewer:
     role: str
     interests: tuple[str, ...]
     enrolled: bool = True
+    # Carried into the events the content service emits about the advocate (`lesson-completed`).
+    display_name: str = ""
+    leader: bool = False
+    timezone: str = ""
 
     def dimension_values(self) -> dict[str, str]:
         return {

@@ -51,7 +51,7 @@ class Audience(_message.Message):
     def __init__(self, teams: _Optional[_Iterable[str]] = ..., locations: _Optional[_Iterable[str]] = ..., languages: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContentItem(_message.Message):
-    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at", "suggested_by", "created_at", "updated_at", "preview", "source_id")
+    __slots__ = ("content_id", "title", "summary", "url", "media_urls", "topics", "language", "suggested_texts", "audience", "campaign_id", "status", "rejection_reason", "publish_at", "expires_at", "author_id", "reviewer_id", "version", "published_at", "suggested_by", "created_at", "updated_at", "preview", "source_id", "required_lesson_ids")
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class ContentItem(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
     SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_LESSON_IDS_FIELD_NUMBER: _ClassVar[int]
     content_id: str
     title: str
     summary: str
@@ -98,7 +99,8 @@ class ContentItem(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     preview: LinkPreview
     source_id: str
-    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suggested_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preview: _Optional[_Union[LinkPreview, _Mapping]] = ..., source_id: _Optional[str] = ...) -> None: ...
+    required_lesson_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, content_id: _Optional[str] = ..., title: _Optional[str] = ..., summary: _Optional[str] = ..., url: _Optional[str] = ..., media_urls: _Optional[_Iterable[str]] = ..., topics: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., suggested_texts: _Optional[_Iterable[_Union[SuggestedText, _Mapping]]] = ..., audience: _Optional[_Union[Audience, _Mapping]] = ..., campaign_id: _Optional[str] = ..., status: _Optional[_Union[ContentStatus, str]] = ..., rejection_reason: _Optional[str] = ..., publish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_id: _Optional[str] = ..., reviewer_id: _Optional[str] = ..., version: _Optional[int] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., suggested_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preview: _Optional[_Union[LinkPreview, _Mapping]] = ..., source_id: _Optional[str] = ..., required_lesson_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LinkPreview(_message.Message):
     __slots__ = ("title", "description", "image_url", "site_name", "fetched_at")
