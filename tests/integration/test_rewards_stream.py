@@ -46,7 +46,7 @@ from pymongo import MongoClient
 from bench.stream import produce
 from infra import stack as local_stack
 from services.common.events import to_timestamp
-from services.common.topics import ENGAGEMENT_OBSERVED, LESSON_COMPLETED, POINTS_AWARDED, SHARE_MADE
+from services.common.topics import ENGAGEMENT_OBSERVED, LESSON_COMPLETED, POINTS_AWARDED, SHARE_MADE, dlq_name
 from services.platform.supervisor import Platform, ServicePorts
 from tests import rewards_reference as oracle
 from tests.conftest import PORT_OFFSET, ROOT, make_isolated
@@ -221,6 +221,39 @@ def with_lessons(
                 timed.append((at + timedelta(days=2), LESSON_COMPLETED.name, key, again))
     timed.sort(key=lambda e: (e[0], e[1], e[3].event_id))
     return [(topic, key, msg) for _, topic, key, msg in timed]
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A message value as produced, whatever it is (`produce` sends `SerializeToString()`)."""
+
+    value: bytes
+
+    def SerializeToString(self) -> bytes:
+        return self.value
+
+
+def poison_lessons(advocates: list[Advocate]) -> list[tuple[str, bytes, object]]:
+    """Completions the award agent must dead-letter: one that does not decode, one without a lesson."""
+    a = advocates[1]
+    no_lesson = LessonCompleted(event_id="lc-poison", occurred_at=to_timestamp(datetime(2026, 10, 5, tzinfo=UTC)))
+    no_lesson.advocate.CopyFrom(a.snapshot())
+    key = a.advocate_id.encode()
+    return [(LESSON_COMPLETED.name, key, Raw(b"\xff\xffnot protobuf")), (LESSON_COMPLETED.name, key, no_lesson)]
+
+
+async def dead_letter_reasons(bootstrap: str, topic: str, expected: int, wait_s: float = 60.0) -> list[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    reasons: list[str] = []
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline and len(reasons) < expected:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                reasons += [dict(r.headers)["dlq.reason"].decode() for r in records]
+    finally:
+        await consumer.stop()
+    return sorted(reasons)
 
 
 def analytics_reference(events: list[tuple[str, bytes, object]]) -> dict[str, int]:
@@ -578,8 +611,10 @@ def run_history(
     advocates, events = generate(total)
     if lessons:
         events = with_lessons(advocates, events)
-    total = len(events)  # every message produced, repeats included: what the group commits
     ref = oracle.expected(events, [CAMPAIGN])
+    poison = poison_lessons(advocates) if lessons else []
+    events += poison  # (after the reference: it sees only what should be awarded)
+    total = len(events)  # every message produced, repeats and poison included: what the group commits
     phases.done("generate")
     platform = start_workers(isolated, "worker", services)
     channel = platform.channel("rewards")
@@ -631,6 +666,11 @@ def run_history(
         phases.done("boards")
         if lessons:
             check_ready_to_share(stub, advocates, ref)
+            dlq = dlq_name(isolated.prefix + LESSON_COMPLETED.name)
+            assert asyncio.run(dead_letter_reasons(stack.kafka_bootstrap, dlq, len(poison))) == [
+                "invalid",
+                "undecodable_value",
+            ]
         # Every ledger entry was announced, and nothing else (re-announcements carry the same id).
         ids = asyncio.run(announced_ids(stack.kafka_bootstrap, isolated.prefix + POINTS_AWARDED.name, len(docs)))
         assert ids == set(ref.entries)
