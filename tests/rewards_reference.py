@@ -1,5 +1,6 @@
 """An independent reference for the rewards service: the ledger, daily totals, balances and
-leaderboards a history of `share-made` / `engagement-observed` events must produce, computed from
+leaderboards a history of `share-made` / `engagement-observed` / `lesson-completed` events must
+produce (and who completed a lesson, for the "ready to share" badge), computed from
 the rule values with this module's own arithmetic. It imports nothing from `services/rewards`, so
 a wrong rule in the service shows up as a difference instead of being repeated here.
 
@@ -19,10 +20,16 @@ silent):
   impressions earn nothing;
 - campaign: each entry times the multiplier of the event's campaign while it runs
   ([starts_at, ends_at) of the event's time), rounded half up, before the daily cap;
+- lesson: 20 for an advocate's first completion of a lesson, as entry "<event id>:lesson" on the
+  local day of the completion, without campaign; a completion sent again (the same event id) or a
+  later completion of the same lesson under another id earns nothing and makes no entry; an entry
+  even at 0 points (a completion is on the record);
 - daily cap: 200 per advocate and local day (the advocate's time zone, UTC if unknown); the excess
-  stays on the entries as `capped`, not awarded.
+  stays on the entries as `capped`, not awarded. Lesson points are outside it: never trimmed, and
+  they leave the day's room to the other rules.
 
-Events must come in time order per advocate, as the share service emits them (asserted).
+Events must come in time order per advocate, as the share service emits them (asserted); a
+completion sent again is the same event (its time is the original's) and may come at any place.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from advocacy.common.v1.common_pb2 import Network
+from advocacy.content.v1.content_pb2 import LessonCompleted
 from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, ShareMade
 
 
@@ -61,6 +69,7 @@ class Rules:
     streak_memory_days: int | None = 14
     duplicate_window: timedelta = timedelta(hours=24)
     daily_cap: int = 200
+    lesson: int = 20
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,17 @@ class Entry:
     campaign_id: str
 
 
+LESSON = "lesson"
+
+
 @dataclass
 class Reference:
     entries: dict[str, Entry] = field(default_factory=dict)  # entry id "<source event id>:<rule>"
     by_day: dict[tuple[str, str], int] = field(default_factory=dict)  # granted, per (advocate, local day)
+    # ... of the rules under the daily cap (all but lessons): what campaigns can carry.
+    capped_rules_by_day: dict[tuple[str, str], int] = field(default_factory=dict)
     capped_days: int = 0
+    lessons_completed: dict[str, int] = field(default_factory=dict)  # distinct lessons per advocate
 
     @property
     def balances(self) -> dict[str, int]:
@@ -100,6 +115,8 @@ class Reference:
         entries the cap trims decide the campaign board, so it is refused."""
         out: dict[tuple[str, str], str] = {}
         for e in self.entries.values():
+            if e.rule == LESSON:  # never of a campaign
+                continue
             assert out.setdefault((e.advocate_id, e.day), e.campaign_id) == e.campaign_id, (e.advocate_id, e.day)
         return out
 
@@ -127,16 +144,21 @@ class _History:
     run: dict[str, tuple[date, int]] = field(default_factory=dict)
     last_counted_click: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     early: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # item -> advocates
+    lesson_events: set[str] = field(default_factory=set)
+    lessons: set[tuple[str, str]] = field(default_factory=set)  # (advocate, lesson)
 
 
 def expected(
     events: Iterable[tuple[str, bytes, object]], campaigns: list[Campaign], rules: Rules = Rules()
 ) -> Reference:
-    """The reference of a history of (topic, key, ShareMade | EngagementObserved)."""
+    """The reference of a history of (topic, key, ShareMade | EngagementObserved | LessonCompleted)."""
     by_id = {c.campaign_id: c for c in campaigns}
     seen = _History()
     ref = Reference()
     for _topic, _key, msg in events:
+        if isinstance(msg, LessonCompleted):
+            _lesson(seen, msg, rules, ref)
+            continue
         if isinstance(msg, ShareMade):
             advocate, at, awards = (
                 msg.share.advocate_id,
@@ -155,11 +177,30 @@ def expected(
         for entry_id, rule, points in awards:
             ref.entries[entry_id] = Entry(advocate, day, rule, times(points, multiplier), msg.campaign_id)
     raw: dict[tuple[str, str], int] = defaultdict(int)
+    lessons: dict[tuple[str, str], int] = defaultdict(int)
     for e in ref.entries.values():
-        raw[(e.advocate_id, e.day)] += e.points
-    ref.by_day = {k: min(v, rules.daily_cap) if rules.daily_cap else v for k, v in raw.items()}
-    ref.capped_days = sum(1 for k, v in raw.items() if v > ref.by_day[k])
+        (lessons if e.rule == LESSON else raw)[(e.advocate_id, e.day)] += e.points
+    ref.capped_rules_by_day = {k: min(v, rules.daily_cap) if rules.daily_cap else v for k, v in raw.items()}
+    ref.capped_days = sum(1 for k, v in raw.items() if v > ref.capped_rules_by_day[k])
+    ref.by_day = {k: ref.capped_rules_by_day.get(k, 0) + lessons.get(k, 0) for k in raw.keys() | lessons.keys()}
+    for advocate, _lesson_id in seen.lessons:
+        ref.lessons_completed[advocate] = ref.lessons_completed.get(advocate, 0) + 1
     return ref
+
+
+def _lesson(seen: _History, msg: LessonCompleted, rules: Rules, ref: Reference) -> None:
+    """A lesson's first completion by its advocate: one entry, outside the cap, without campaign."""
+    if msg.event_id in seen.lesson_events:
+        return  # the same event again: already counted at its first place
+    seen.lesson_events.add(msg.event_id)
+    advocate, at = msg.advocate.advocate_id, msg.occurred_at.ToDatetime(tzinfo=UTC)
+    assert seen.last_event.setdefault(advocate, at) <= at, f"{advocate}: events out of time order"
+    seen.last_event[advocate] = at
+    if (advocate, msg.lesson_id) in seen.lessons:
+        return  # completed before, under another event id
+    seen.lessons.add((advocate, msg.lesson_id))
+    day = local_day(at, msg.advocate.timezone).isoformat()
+    ref.entries[f"{msg.event_id}:{LESSON}"] = Entry(advocate, day, LESSON, rules.lesson, "")
 
 
 def _share(seen: _History, msg: ShareMade, rules: Rules) -> list[tuple[str, str, int]]:
@@ -244,11 +285,15 @@ def period(kind: str, day: date) -> tuple[str, str] | None:
 
 
 def board(
-    ref: Reference, bounds: tuple[str, str] | None, keep: Callable[[str, str], bool] = lambda advocate, day: True
+    ref: Reference,
+    bounds: tuple[str, str] | None,
+    keep: Callable[[str, str], bool] = lambda advocate, day: True,
+    campaign: bool = False,
 ) -> dict[str, int]:
-    """Points per advocate within the period, of the (advocate, day)s `keep` accepts; no zeros."""
+    """Points per advocate within the period, of the (advocate, day)s `keep` accepts; no zeros. A
+    campaign board counts only the rules a campaign can carry (lessons have none)."""
     totals: dict[str, int] = defaultdict(int)
-    for (advocate, day), points in ref.by_day.items():
+    for (advocate, day), points in (ref.capped_rules_by_day if campaign else ref.by_day).items():
         if (bounds is None or bounds[0] <= day <= bounds[1]) and keep(advocate, day):
             totals[advocate] += points
     return {a: p for a, p in totals.items() if p}

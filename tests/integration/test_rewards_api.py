@@ -43,6 +43,31 @@ async def test_rule_sets_through_the_admin_rpc(api):
         await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)
 
 
+async def test_lesson_points_through_the_admin_rpc_absent_means_the_default(api):
+    servicer, h = api
+    current = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    assert current.HasField("lesson_points") and current.lesson_points == 20
+    changed = rewards_pb2.RuleSet()
+    changed.CopyFrom(current)
+    changed.lesson_points = 0  # explicit: completions earn nothing (and are still on the record)
+    assert (await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)).lesson_points == 0
+    changed.lesson_points = 35
+    assert (await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)).lesson_points == 35
+    changed.ClearField("lesson_points")  # a client that does not know the field
+    changed.daily_cap = 150
+    stored = await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)
+    assert stored.version == 4 and stored.daily_cap == 150 and stored.lesson_points == 20
+    changed.lesson_points = -5
+    with pytest.raises(InvalidArgument, match=r"rules\.lesson_points: must be 0\.\."):
+        await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)
+    # A rule set stored before lessons existed reads as the default.
+    doc = {**RuleSet(daily_cap=120).to_doc(), "created_at": datetime.now(UTC)}
+    del doc["lesson_points"], doc["version"]
+    await h.db["rule_sets"].insert_one({"_id": 9, **doc})
+    current = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    assert current.version == 9 and current.daily_cap == 120 and current.lesson_points == 20
+
+
 async def test_catalogue_redemption_statuses_and_balance(api):
     servicer, h = api
     await h.award("e1", "share", 40, "2026-11-02")
@@ -112,7 +137,12 @@ async def test_badges_and_board_validation(api):
         await h.award(f"s{d}", "share", 10, f"2026-10-{d:02d}", leader=True)
     await h.award("c1", "click", 200, today.isoformat(), units=100)
     badges = await servicer.GetBadges(rewards_pb2.GetBadgesRequest(advocate_id="aino"), None)
+    assert "ready-to-share" not in badges.badges
+    await h.award("l1", "lesson", 20, today.isoformat())
+    badges = await servicer.GetBadges(rewards_pb2.GetBadgesRequest(advocate_id="aino"), None)
+    assert badges.earned[-1].kind == rewards_pb2.BADGE_KIND_LESSONS_COMPLETED and badges.earned[-1].threshold == 1
     assert set(badges.badges) == {
+        "ready-to-share",
         "first_share",
         "ten_shares",
         "hundred_clicks",
@@ -132,7 +162,7 @@ async def test_badges_and_board_validation(api):
         ),
         None,
     )
-    assert [(r.rank, r.key, r.points) for r in board.rows] == [(1, "aino", 300)]
+    assert [(r.rank, r.key, r.points) for r in board.rows] == [(1, "aino", 320)]  # the lesson's 20 too
 
 
 async def test_badge_rules_changed_through_put_rule_set_change_get_badges(api):
@@ -145,13 +175,13 @@ async def test_badge_rules_changed_through_put_rule_set_change_get_badges(api):
     assert list(before.badges) == ["first_share", "ten_shares", "seven_day_streak"]
     assert before.rule_set_version == 1 and before.earned[1].name == "10 shares" and before.earned[1].threshold == 10
     rules = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
-    assert [b.badge_id for b in rules.badges][:2] == ["first_share", "ten_shares"] and len(rules.badges) == 6
+    assert [b.badge_id for b in rules.badges][:2] == ["first_share", "ten_shares"] and len(rules.badges) == 7
     rules.badges[1].threshold = 20  # ten_shares now takes 20
     rules.badges.add(
         badge_id="twelve_days", name="12-day streak", kind=rewards_pb2.BADGE_KIND_STREAK_DAYS, threshold=12
     )
     stored = await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=rules), None)
-    assert stored.version == 2 and stored.badges[1].threshold == 20 and stored.badges[6].badge_id == "twelve_days"
+    assert stored.version == 2 and stored.badges[1].threshold == 20 and stored.badges[7].badge_id == "twelve_days"
     after = await servicer.GetBadges(request, None)
     assert "ten_shares" not in after.badges and "twelve_days" in after.badges and after.rule_set_version == 2
     assert [(b.badge_id, b.kind, b.threshold) for b in after.earned if b.badge_id == "twelve_days"] == [

@@ -80,6 +80,20 @@ async def test_rules_badge_adds_changes_and_removes_one_badge(served):
     assert rules["version"] == 4
     badges = {b["badge_id"]: (b["kind"], int(b["threshold"])) for b in rules["badges"]}
     assert badges["two_days"] == ("BADGE_KIND_STREAK_DAYS", 2) and badges["ten_shares"] == ("BADGE_KIND_SHARES", 12)
-    assert "leader_voice" not in badges and len(badges) == 6
+    assert "leader_voice" not in badges and len(badges) == 7  # the seven defaults, one removed, one added
+    await advocacy(
+        address,
+        "rules",
+        "badge",
+        "three_lessons",
+        "--name",
+        "3 lessons",
+        "--kind",
+        "lessons_completed",
+        "--threshold",
+        "3",
+    )
+    shown = await advocacy(address, "rules", "show")
+    assert "three_lessons" in shown and "lesson_points" in shown
     assert "--kind one of" in await advocacy(address, "rules", "badge", "x", "--kind", "likes", code=2)
     assert "no badge" in await advocacy(address, "rules", "badge", "nope", "--remove", code=2)

@@ -1,9 +1,10 @@
 """The rewards and analytics workers as real processes on the real broker and database.
 
-`run_history` produces a generated history of share-made / engagement-observed events with
-aiokafka while the workers (production settings: rocksdb:// tables) run, optionally SIGKILLing
-each of them several times mid-stream and restarting it (R1, tests/faults, kills each 10 times
-in 100,000 events; the small history here runs without kills). At the end, every ledger entry,
+`run_history` produces a generated history of share-made / engagement-observed events (and, for
+rewards alone, lesson-completed ones) with aiokafka while the workers (production settings:
+rocksdb:// tables) run, optionally SIGKILLing each of them several times mid-stream and restarting
+it (R1, tests/faults, kills each 10 times in 100,000 events; the small history here runs without
+kills, with lessons). At the end, every ledger entry,
 each day's capped total, the balances (wallet and ledger), every announced entry, the
 leaderboards and the program's analytics totals must be exactly what references computed from
 the same events say: `tests/rewards_reference.py` for rewards and `analytics_reference` here, both
@@ -12,8 +13,9 @@ independent of the services' code (they import none of it).
 Generator constraints that make the reference exact (documented in the service):
 - early sharers: an item is shared within 24 h of publication by at most 8 advocates, so all of
   them rank (the cross-advocate arrival order only matters beyond the limit of 10);
-- on an advocate's local day, all events belong to one campaign (or none), so which entries the
-  daily cap trims cannot move points between campaign boards.
+- on an advocate's local day, all share and engagement events belong to one campaign (or none),
+  so which entries the daily cap trims cannot move points between campaign boards (lesson
+  completions have no campaign and are outside the cap).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
+from advocacy.content.v1.content_pb2 import LessonCompleted
 from advocacy.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
 from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, Share, ShareMade
@@ -43,7 +46,7 @@ from pymongo import MongoClient
 from bench.stream import produce
 from infra import stack as local_stack
 from services.common.events import to_timestamp
-from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
+from services.common.topics import ENGAGEMENT_OBSERVED, LESSON_COMPLETED, POINTS_AWARDED, SHARE_MADE, dlq_name
 from services.platform.supervisor import Platform, ServicePorts
 from tests import rewards_reference as oracle
 from tests.conftest import PORT_OFFSET, ROOT, make_isolated
@@ -57,6 +60,7 @@ NETWORKS = ["NETWORK_LINKEDIN", "NETWORK_X", "NETWORK_FACEBOOK", "NETWORK_XING",
 START = date(2026, 10, 1)
 DAYS = 28
 CAMPAIGN_DAYS = range(10, 14)
+LESSONS = ["basics", "tone-of-voice", "networks", "privacy"]
 CAMPAIGN = oracle.Campaign(
     "autumn",
     datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=10, hours=-15),
@@ -177,6 +181,79 @@ def generate(total: int, seed: int = 5) -> tuple[list[Advocate], list[tuple[str,
     # Per advocate (= per partition) in time order, as the share service would emit them.
     events.sort(key=lambda e: (e[0], e[1], e[3].event_id))
     return advocates, [(topic, key.encode(), msg) for _, topic, key, msg in events]
+
+
+def with_lessons(
+    advocates: list[Advocate], events: list[tuple[str, bytes, object]], seed: int = 23
+) -> list[tuple[str, bytes, object]]:
+    """The history with lesson completions merged in per-advocate time order: every third advocate
+    completes 1-3 lessons on random days (campaign days included); the first completions are
+    produced twice (a producer's retry: the same event at a later place) and a few advocates get a
+    second completion event, with another id, of a lesson they completed already."""
+    rnd = random.Random(seed)  # apart from the share history's, which stays as R1 knows it
+    timed = [(msg.occurred_at.ToDatetime(tzinfo=UTC), topic, key, msg) for topic, key, msg in events]
+    n = 0
+    for a in advocates[::3]:
+        for lesson in rnd.sample(LESSONS, rnd.randrange(1, 4)):
+            n += 1
+            # Every fourth on a campaign day: a campaign board must not count it.
+            day = rnd.choice(CAMPAIGN_DAYS) if n % 4 == 1 else rnd.randrange(DAYS)
+            at = datetime.combine(START + timedelta(days=day), datetime.min.time(), UTC)
+            at += timedelta(minutes=rnd.randrange(24 * 60))
+            done = LessonCompleted(
+                event_id=f"lc-{n}",
+                occurred_at=to_timestamp(at),
+                lesson_id=lesson,
+                advocate=a.snapshot(),
+                score_percent=80,
+                attempts=1,
+                lesson_title=lesson.title(),
+            )
+            key = a.advocate_id.encode()
+            timed.append((at, LESSON_COMPLETED.name, key, done))
+            if n <= 3:  # sent again, hours later in the stream
+                timed.append((at + timedelta(hours=3), LESSON_COMPLETED.name, key, done))
+            if n % 5 == 0:  # the same lesson completed again under another id, two days later
+                again = LessonCompleted()
+                again.CopyFrom(done)
+                again.event_id = f"lc-{n}-again"
+                again.occurred_at.CopyFrom(to_timestamp(at + timedelta(days=2)))
+                timed.append((at + timedelta(days=2), LESSON_COMPLETED.name, key, again))
+    timed.sort(key=lambda e: (e[0], e[1], e[3].event_id))
+    return [(topic, key, msg) for _, topic, key, msg in timed]
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A message value as produced, whatever it is (`produce` sends `SerializeToString()`)."""
+
+    value: bytes
+
+    def SerializeToString(self) -> bytes:
+        return self.value
+
+
+def poison_lessons(advocates: list[Advocate]) -> list[tuple[str, bytes, object]]:
+    """Completions the award agent must dead-letter: one that does not decode, one without a lesson."""
+    a = advocates[1]
+    no_lesson = LessonCompleted(event_id="lc-poison", occurred_at=to_timestamp(datetime(2026, 10, 5, tzinfo=UTC)))
+    no_lesson.advocate.CopyFrom(a.snapshot())
+    key = a.advocate_id.encode()
+    return [(LESSON_COMPLETED.name, key, Raw(b"\xff\xffnot protobuf")), (LESSON_COMPLETED.name, key, no_lesson)]
+
+
+async def dead_letter_reasons(bootstrap: str, topic: str, expected: int, wait_s: float = 60.0) -> list[str]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    reasons: list[str] = []
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline and len(reasons) < expected:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                reasons += [dict(r.headers)["dlq.reason"].decode() for r in records]
+    finally:
+        await consumer.stop()
+    return sorted(reasons)
 
 
 def analytics_reference(events: list[tuple[str, bytes, object]]) -> dict[str, int]:
@@ -447,10 +524,21 @@ def check_boards(stub, advocates: list[Advocate], ref: oracle.Reference, board_d
             got, _ = got_board(rewards_pb2.BOARD_LEADERS, period, day)
             assert got == oracle.board(ref, bounds, lambda a, d: by_id[a].leader), (name, day)
             got, _ = got_board(rewards_pb2.BOARD_CAMPAIGN, period, day, campaign_id="autumn")
-            assert got == oracle.board(ref, bounds, lambda a, d: campaign_of_day.get((a, d)) == "autumn"), (name, day)
+            in_campaign = oracle.board(ref, bounds, lambda a, d: campaign_of_day.get((a, d)) == "autumn", campaign=True)
+            assert got == in_campaign, (name, day)
     _, fair = got_board(rewards_pb2.BOARD_TEAMS_PER_ACTIVE_ADVOCATE, rewards_pb2.PERIOD_ALL_TIME)
     want = oracle.teams_per_active_advocate(ref.balances, {a.advocate_id: a.team for a in advocates})
     assert [(r.key, r.points, r.active_advocates, r.score) for r in fair.rows] == want
+
+
+def check_ready_to_share(stub, advocates: list[Advocate], ref: oracle.Reference) -> None:
+    """GetBadges shows "ready-to-share" to exactly the advocates with a completed lesson (there are
+    some of both)."""
+    completed = {a for a, n in ref.lessons_completed.items() if n >= 1}
+    assert completed and len(completed) < len(advocates)
+    for a in advocates:
+        got = stub.GetBadges(rewards_pb2.GetBadgesRequest(advocate_id=a.advocate_id), timeout=30)
+        assert ("ready-to-share" in got.badges) == (a.advocate_id in completed), a.advocate_id
 
 
 def check_analytics(platform: Platform, events: list, within: float = 60.0) -> None:
@@ -509,20 +597,29 @@ def run_history(
     database_outage_seconds: float = 0,
     produce_per_second: float = PRODUCE_PER_SECOND,
     board_days: tuple[str, ...] = ("2026-10-12", "2026-10-27"),
+    lessons: bool = False,
 ) -> dict:
     """Streams `total` events through the workers, SIGKILLs each worker `kills` times at points
     spread over the run (each mid-stream), optionally stops the database for
     `database_outage_seconds` once rewards is a third through, and checks the results against the
-    independent references. Returns the run's figures, with the kills as observed (`Kill`s)."""
+    independent references. Returns the run's figures, with the kills as observed (`Kill`s).
+    `lessons` adds lesson completions (`with_lessons`) and checks the "ready to share" badge; only
+    with rewards alone (analytics' completion rates are checked by their own tests)."""
+    assert not lessons or services == ("rewards",)
     phases = Phases()
     isolated = make_isolated(stack)
     advocates, events = generate(total)
+    if lessons:
+        events = with_lessons(advocates, events)
     ref = oracle.expected(events, [CAMPAIGN])
+    poison = poison_lessons(advocates) if lessons else []
+    events += poison  # (after the reference: it sees only what should be awarded)
+    total = len(events)  # every message produced, repeats and poison included: what the group commits
     phases.done("generate")
     platform = start_workers(isolated, "worker", services)
     channel = platform.channel("rewards")
     stub = rewards_pb2_grpc.RewardsServiceStub(channel)
-    inputs = {isolated.prefix + SHARE_MADE.name, isolated.prefix + ENGAGEMENT_OBSERVED.name}
+    inputs = {isolated.prefix + t.name for t in (SHARE_MADE, ENGAGEMENT_OBSERVED, LESSON_COMPLETED)}
     groups = {name: f"{isolated.prefix}advocacy-{name}" for name in services}
     try:
         stub.UpsertCampaign(
@@ -567,6 +664,13 @@ def run_history(
         phases.done("balances")
         check_boards(stub, advocates, ref, board_days)
         phases.done("boards")
+        if lessons:
+            check_ready_to_share(stub, advocates, ref)
+            dlq = dlq_name(isolated.prefix + LESSON_COMPLETED.name)
+            assert asyncio.run(dead_letter_reasons(stack.kafka_bootstrap, dlq, len(poison))) == [
+                "invalid",
+                "undecodable_value",
+            ]
         # Every ledger entry was announced, and nothing else (re-announcements carry the same id).
         ids = asyncio.run(announced_ids(stack.kafka_bootstrap, isolated.prefix + POINTS_AWARDED.name, len(docs)))
         assert ids == set(ref.entries)
@@ -597,4 +701,5 @@ def run_history(
 
 @pytest.mark.timeout(600)
 def test_small_history_matches_the_reference(stack):
-    run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_SMALL_EVENTS", "1500")), kills=0)
+    # With lesson completions: repeats of one event, and a second event of a completed lesson.
+    run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_SMALL_EVENTS", "1500")), kills=0, lessons=True)

@@ -13,6 +13,7 @@ from services.rewards.domain.badges import (
     CLICKS,
     DEFAULT_BADGES,
     LEADER_MONTH_SHARES,
+    LESSONS_COMPLETED,
     MONTHLY_RANK,
     SHARES,
     STREAK_DAYS,
@@ -21,7 +22,9 @@ from services.rewards.domain.badges import (
 )
 from services.rewards.domain.rules import AdvocateState, RuleSet
 
-ALL = BadgeFacts(shares=10, clicks=100, longest_run=7, leader=True, max_month_shares=5, monthly_rank=3)
+ALL = BadgeFacts(
+    shares=10, clicks=100, longest_run=7, leader=True, max_month_shares=5, monthly_rank=3, lessons_completed=1
+)
 NONE = BadgeFacts(shares=0, clicks=0, longest_run=1, leader=False, max_month_shares=0, monthly_rank=11)
 
 
@@ -29,7 +32,7 @@ def ids(rules: tuple[BadgeRule, ...], facts: BadgeFacts) -> list[str]:
     return [b.badge_id for b in badges.earned(rules, facts)]
 
 
-def test_the_default_badges_are_the_six_of_before_with_their_thresholds():
+def test_the_default_badges_are_the_six_of_before_and_ready_to_share_with_their_thresholds():
     assert [(b.badge_id, b.kind, b.threshold) for b in DEFAULT_BADGES] == [
         ("first_share", SHARES, 1),
         ("ten_shares", SHARES, 10),
@@ -37,6 +40,7 @@ def test_the_default_badges_are_the_six_of_before_with_their_thresholds():
         ("seven_day_streak", STREAK_DAYS, 7),
         ("top_ten_of_month", MONTHLY_RANK, 10),
         ("leader_voice", LEADER_MONTH_SHARES, 5),
+        ("ready-to-share", LESSONS_COMPLETED, 1),
     ]
     assert all(b.name and b.description for b in DEFAULT_BADGES)
     assert RuleSet().badges == DEFAULT_BADGES
@@ -50,6 +54,7 @@ def test_the_default_badges_are_the_six_of_before_with_their_thresholds():
         "ten_shares",
         "hundred_clicks",
         "seven_day_streak",
+        "ready-to-share",
     ]
 
 
@@ -156,3 +161,41 @@ def test_a_late_share_closing_a_gap_joins_the_runs_and_a_state_from_before_the_c
     assert (resumed.run_days, resumed.run_last) == (0, "")
     book_share(resumed, date(2026, 10, 6), 10)
     assert (resumed.run_days, resumed.best_run) == (6, 6)
+
+
+def book_lesson(state: AdvocateState, lesson: str, points: int = 20, day: str = "2026-10-01") -> None:
+    doc = account.ledger_document(
+        source_event_id=f"l-{lesson}",
+        rule="lesson",
+        advocate_id="aino",
+        points=points,
+        rule_set_version=1,
+        campaign_id="",
+        content_id=lesson,
+        occurred_at=datetime.fromisoformat(day).replace(tzinfo=UTC),
+        local_day=day,
+    )
+    account.book(state, doc)
+
+
+def test_ready_to_share_is_earned_by_a_completed_lesson_counted_from_the_booked_entries():
+    state = AdvocateState()
+    assert account.summary(state)["lessons"] == 0
+    facts = replace(NONE, lessons_completed=account.summary(state)["lessons"])
+    assert ids(DEFAULT_BADGES, facts) == []
+    book_lesson(state, "intro", points=0)  # a lesson worth 0 points still counts as completed
+    book_lesson(state, "tone")
+    assert account.summary(state)["lessons"] == 2 and state.earned == 20
+    facts = replace(NONE, lessons_completed=account.summary(state)["lessons"])
+    assert ids(DEFAULT_BADGES, facts) == ["ready-to-share"]
+    three = (BadgeRule("three_lessons", "3 lessons", LESSONS_COMPLETED, 3),)
+    assert ids(three, facts) == [] and ids(three, replace(facts, lessons_completed=3)) == ["three_lessons"]
+    # Lesson points are outside the daily cap: the day's total the cap counts is untouched.
+    assert state.days == {} and state.totals["all_time"] == 20
+
+
+def test_a_stored_rule_set_with_its_own_badge_list_keeps_it_without_ready_to_share():
+    before = tuple(b for b in DEFAULT_BADGES if b.kind != LESSONS_COMPLETED)  # as stored before issue 23
+    doc = RuleSet(version=3, badges=before).to_doc()
+    assert [b.badge_id for b in RuleSet.from_doc(doc).badges] == [b.badge_id for b in before]
+    assert "ready-to-share" not in [b.badge_id for b in RuleSet.from_doc(doc).badges]

@@ -15,6 +15,7 @@ from advocacy.share.v1.share_pb2 import Share, ShareMade
 from services.rewards.app.boards import BoardKeeper
 from services.rewards.app.incoming import (
     EARLY_KIND,
+    LESSON_KIND,
     REDEMPTION_KIND,
     SHARE_KIND,
     SWEEP_KIND,
@@ -132,6 +133,23 @@ def share(offset: int, event_id: str, content: str = "c1", at: datetime = AT, ad
         snapshot=snapshot,
         network="NETWORK_LINKEDIN",
         share=msg,
+    )
+
+
+def lesson(offset: int, event_id: str, lesson_id: str = "tone", at: datetime = AT) -> Incoming:
+    snapshot = AdvocateSnapshot(advocate_id="aino", display_name="Aino A", team="sales", leader=True, timezone="UTC")
+    return Incoming(
+        event=object(),
+        kind=LESSON_KIND,
+        source="lesson-completed/0",
+        offset=offset,
+        partition=0,
+        advocate_id="aino",
+        source_id=event_id,
+        at=at,
+        day=at.date().isoformat(),
+        content_id=lesson_id,
+        snapshot=snapshot,
     )
 
 
@@ -264,3 +282,48 @@ async def test_a_replay_in_another_order_after_a_partly_announced_batch_keeps_th
         ledger.setdefault(doc["_id"], doc["points"])  # the sink keeps the first entry of an id
     assert f.state().balance == 15
     assert sum(ledger.values()) == f.state().balance
+
+
+async def test_a_lesson_is_awarded_once_per_event_and_once_per_advocate_and_lesson():
+    f = Fakes()
+    await f.processor().process([lesson(0, "lc-1")])
+    assert f.ids() == ["lc-1:lesson"] and f.state().balance == 20
+    assert f.announced[0]["content_id"] == "tone" and f.announced[0]["team"] == "sales"
+    effects = await f.processor().process([lesson(0, "lc-1")])  # redelivered (same offset)
+    assert effects.replayed == 1
+    effects = await f.processor().process([lesson(1, "lc-1")])  # retried by its producer (another offset)
+    assert effects.replayed == 1
+    # A second completion event of the same lesson, days later, under another id: nothing.
+    effects = await f.processor().process([lesson(2, "lc-2", at=AT + timedelta(days=5))])
+    assert effects.replayed == 1 and f.ids() == ["lc-1:lesson"] and f.state().balance == 20
+    await f.processor().process([lesson(3, "lc-3", lesson_id="hashtags")])  # another lesson pays
+    assert f.ids() == ["lc-1:lesson", "lc-3:lesson"] and f.state().balance == 40
+    assert f.summaries["aino"]["lessons"] == 2 and f.state().lessons_done == {"tone", "hashtags"}
+
+
+async def test_lesson_points_are_outside_the_daily_cap_and_count_on_the_boards():
+    f = Fakes(rules_set=RuleSet(daily_cap=15))
+    # The day is full after the first share; the lesson is granted whole and takes no room.
+    await f.processor().process([share(0, "sh-1"), lesson(0, "lc-1"), share(1, "sh-2", content="c2")])
+    entries = {d["_id"]: (d["points"], d["capped"]) for d in f.announced}
+    assert entries["lc-1:lesson"] == (20, 0) and entries["sh-2:share"] == (0, 10)
+    state = f.state()
+    assert state.balance == 35 and state.days == {"2026-10-14": 15}
+    assert state.totals["week:2026-10-12"] == 35 and state.team_totals["sales|all_time"] == 35
+    assert state.leader_totals["all_time"] == 20  # the completion's snapshot says leader
+    # Lesson first: the shares of that day still get the whole cap.
+    g = Fakes(rules_set=RuleSet(daily_cap=15))
+    await g.processor().process([lesson(0, "lc-1"), share(0, "sh-1")])
+    assert g.state().balance == 35 and g.state().days == {"2026-10-14": 15}
+
+
+async def test_a_crash_after_a_lesson_s_state_is_durable_announces_it_again_never_awards_it_twice():
+    f = Fakes()
+    f.fail_summaries = True
+    with pytest.raises(Crash):
+        await f.processor().process([lesson(0, "lc-1")])
+    f.fail_summaries = False
+    f.restart()
+    f.announced.clear()
+    effects = await f.processor().process([lesson(0, "lc-1"), lesson(1, "lc-2")])  # redelivered, plus a repeat
+    assert effects.carried == 1 and f.ids() == ["lc-1:lesson"] and f.state().balance == 20

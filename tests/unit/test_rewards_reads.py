@@ -152,6 +152,12 @@ async def test_badges_are_earned_from_the_account_facts_under_a_custom_rule_set(
     assert got.rule_set_version == 4
 
 
+async def test_ready_to_share_shows_once_the_account_has_a_completed_lesson():
+    answer = queries(MemoryAccounts(aino={"lessons": 1}, bea={"shares": 1}))
+    assert [b.badge_id for b in (await answer.badges("aino")).earned] == ["ready-to-share"]
+    assert [b.badge_id for b in (await answer.badges("bea")).earned] == ["first_share"]
+
+
 async def test_a_rule_set_without_a_rank_badge_never_reads_the_board():
     rules = RuleSet(version=2, badges=(BadgeRule("first", "First", badges.SHARES, 1),))
     documents = MemoryBoards()

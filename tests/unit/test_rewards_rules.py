@@ -21,6 +21,7 @@ from services.rewards.domain.rules import (
     early_sharer_award,
     evaluate_engagement,
     evaluate_share,
+    lesson_award,
     local_day,
     multiply,
 )
@@ -272,3 +273,31 @@ def test_an_event_id_is_remembered_for_48_hours_of_event_time_then_forgotten_in_
     assert "share:e0" not in state.recent_events  # forgotten once the first was 6 h past the horizon
     assert {f"share:e{h}" for h in range(11, 60)} <= set(state.recent_events)  # the last 48 h kept
     assert len(state.recent_events) <= 54
+
+
+def test_a_lesson_earns_the_lesson_points_of_the_rule_set_even_zero_as_a_record():
+    assert DEFAULT_RULES.lesson_points == 20
+    assert lesson_award(DEFAULT_RULES) == [Award("lesson", 20)]
+    assert lesson_award(RuleSet(lesson_points=35)) == [Award("lesson", 35)]
+    # At 0 the completion is still an entry (the ledger and the badges count it), like a 0-point share.
+    assert lesson_award(RuleSet(lesson_points=0)) == [Award("lesson", 0)]
+    with pytest.raises(ValueError, match="lesson_points: must be 0"):
+        RuleSet(lesson_points=-1).validate()
+    assert "training lesson" in thank_you("Aino", Award("lesson", 20), "", 0)
+
+
+def test_lesson_points_are_outside_the_daily_cap_and_take_no_room():
+    awards = [Award("share", 10), Award("lesson", 20), Award("first_share", 5)]
+    assert apply_daily_cap(awards, 188, DEFAULT_RULES) == [
+        Award("share", 10, 0),
+        Award("lesson", 20, 0),  # granted whole, and the 2 points of room are left for the bonus
+        Award("first_share", 2, 3),
+    ]
+    assert apply_daily_cap([Award("lesson", 20)], 200, DEFAULT_RULES) == [Award("lesson", 20)]
+
+
+def test_a_rule_set_stored_before_lessons_means_the_default_lesson_points():
+    stored = RuleSet(version=6, daily_cap=50, lesson_points=7).to_doc()
+    assert RuleSet.from_doc(stored).lesson_points == 7
+    del stored["lesson_points"]
+    assert RuleSet.from_doc(stored) == RuleSet(version=6, daily_cap=50, lesson_points=20)

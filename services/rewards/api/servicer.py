@@ -50,12 +50,15 @@ PERIODS = {
     rewards_pb2.PERIOD_ALL_TIME: boards.ALL_TIME,
 }
 RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network", "badges")]
+# Fields added later, with presence: absent in PutRuleSet means the default, not 0.
+OPTIONAL_RULE_FIELDS = ("lesson_points",)
 BADGE_KINDS = {
     rewards_pb2.BADGE_KIND_SHARES: badges.SHARES,
     rewards_pb2.BADGE_KIND_CLICKS: badges.CLICKS,
     rewards_pb2.BADGE_KIND_STREAK_DAYS: badges.STREAK_DAYS,
     rewards_pb2.BADGE_KIND_MONTHLY_RANK: badges.MONTHLY_RANK,
     rewards_pb2.BADGE_KIND_LEADER_MONTH_SHARES: badges.LEADER_MONTH_SHARES,
+    rewards_pb2.BADGE_KIND_LESSONS_COMPLETED: badges.LESSONS_COMPLETED,
 }
 BADGE_KIND_VALUES = {kind: value for value, kind in BADGE_KINDS.items()}
 
@@ -238,11 +241,15 @@ class RewardsServicer(rewards_pb2_grpc.RewardsServiceServicer):
         self, request: rewards_pb2.PutRuleSetRequest, context: grpc.aio.ServicerContext
     ) -> rewards_pb2.RuleSet:
         msg = request.rules
+        values = {f: int(getattr(msg, f)) for f in RULE_FIELDS}
+        for f in OPTIONAL_RULE_FIELDS:
+            if not msg.HasField(f):  # a client that does not know the field keeps the default
+                values[f] = getattr(DEFAULT_RULES, f)
         rules = RuleSet(
             version=0,
             share_points_by_network=dict(msg.share_points_by_network),
             badges=badge_rules(msg.badges),
-            **{f: int(getattr(msg, f)) for f in RULE_FIELDS},
+            **values,
         )
         try:
             rules.validate()

@@ -35,6 +35,7 @@ def badge_facts(summary: dict[str, int], monthly_rank: int | None) -> BadgeFacts
         leader=bool(summary.get("leader", 0)),
         max_month_shares=int(summary.get("max_month_shares", 0)),
         monthly_rank=monthly_rank,
+        lessons_completed=int(summary.get("lessons", 0)),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
+from advocacy.content.v1.content_pb2 import LessonCompleted
 from advocacy.share.v1.share_pb2 import EngagementKind, EngagementObserved, ShareMade
 
 from services.rewards.domain.account import ledger_document
@@ -22,9 +23,11 @@ from services.rewards.domain.rules import (
     early_sharer_award,
     evaluate_engagement,
     evaluate_share,
+    lesson_award,
 )
 
 SHARE_KIND, ENGAGEMENT_KIND, EARLY_KIND, REDEMPTION_KIND = "share", "engagement", "early", "redemption"
+LESSON_KIND = "lesson"
 # A message to one partition that only makes its owner search its states for outboxes not
 # announced (sent for partitions with no other traffic after they moved; app/processor.py).
 SWEEP_KIND = "sweep"
@@ -56,7 +59,7 @@ class RedemptionRequest:
 @dataclass
 class Incoming:
     event: Any  # the Faust event: its partition's changelog takes the advocate's state
-    kind: str  # SHARE_KIND, ENGAGEMENT_KIND, EARLY_KIND or REDEMPTION_KIND
+    kind: str  # SHARE_KIND, ENGAGEMENT_KIND, EARLY_KIND, LESSON_KIND or REDEMPTION_KIND
     source: str  # "<topic>/<partition>": the offsets the state records are per source
     offset: int
     partition: int  # of the advocate-keyed topics (all co-partitioned)
@@ -65,13 +68,14 @@ class Incoming:
     at: datetime
     day: str  # the advocate's local day
     campaign_id: str = ""
-    content_id: str = ""
+    content_id: str = ""  # the item shared; of a LESSON_KIND event, the lesson
     snapshot: AdvocateSnapshot | None = None
     network: str = ""
     audience: int = 0
     share: ShareMade | None = None
     engagement: EngagementObserved | None = None
     redemption: RedemptionRequest | None = None
+    lesson: LessonCompleted | None = None
 
     @property
     def first_name(self) -> str:
@@ -80,6 +84,8 @@ class Incoming:
 
     def evaluate(self, state: AdvocateState, rules: RuleSet, campaign: Campaign | None) -> list[Award]:
         """The event's awards before the daily cap (pure domain code; updates `state`)."""
+        if self.kind == LESSON_KIND:
+            return lesson_award(rules)  # (a completion belongs to no campaign)
         factor = campaign_factor(campaign, self.at)
         if self.engagement is not None:
             eng = self.engagement

@@ -7,7 +7,7 @@ Exactly-once in effect, without Kafka transactions:
   batch announces and the redemption outcomes it records. After a crash the recovered state either
   predates the batch (nothing of it was announced: its events are evaluated again) or holds it
   with its outbox, which is announced again, with the same ids, never evaluated again;
-- that matters because the agent reads four topics: a replay interleaves them differently from the
+- that matters because the agent reads five topics: a replay interleaves them differently from the
   first run, and order-dependent rules (the daily cap) would give some entries other points than
   those the ledger already holds;
 - per partition, the offsets through which every batch's effects are done are recorded after them;
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.rewards.app.boards import BoardKeeper
-from services.rewards.app.incoming import EARLY_KIND, SWEEP_KIND, Incoming, RedemptionRequest
+from services.rewards.app.incoming import EARLY_KIND, LESSON_KIND, SWEEP_KIND, Incoming, RedemptionRequest
 from services.rewards.domain import account
 from services.rewards.domain.rules import AdvocateState, Award, Campaign, RuleSet
 from services.rewards.domain.thanks import thank_you
@@ -197,7 +197,11 @@ class AwardProcessor:
     def _first_time(state: AdvocateState, e: Incoming) -> bool:
         if e.kind == EARLY_KIND:
             return account.first_early_bonus(state, e.content_id)
-        return account.first_time(state, f"{e.kind}:{e.source_id}", e.at)
+        first = account.first_time(state, f"{e.kind}:{e.source_id}", e.at)
+        if e.kind == LESSON_KIND:
+            # Also once per lesson: a second completion event (another id) of it awards nothing.
+            return first and account.first_lesson(state, e.content_id)
+        return first
 
     @staticmethod
     def _award(

@@ -13,9 +13,11 @@ from functools import lru_cache
 from services.rewards.domain import boards
 from services.rewards.domain.rules import (
     CLICK,
+    LESSON,
     REDEMPTION,
     SHARE,
     STREAK_MEMORY_DAYS,
+    UNCAPPED,
     AdvocateState,
     Award,
     RuleSet,
@@ -95,8 +97,9 @@ def book(state: AdvocateState, doc: dict) -> None:
         return
     state.earned += points
     day = doc["local_day"]
-    state.days[day] = state.days.get(day, 0) + points
-    _forget_old_days(state, day)
+    if doc["rule"] not in UNCAPPED:  # the day's total is what the cap counts
+        state.days[day] = state.days.get(day, 0) + points
+        _forget_old_days(state, day)
     if points:
         for key in period_keys(day):
             _add(state.totals, key, points)
@@ -139,6 +142,8 @@ def _count_for_badges(state: AdvocateState, doc: dict) -> None:
         state.best_run = max(state.best_run, state.run_days)
     elif doc["rule"] == CLICK:
         state.click_units += int(doc.get("units", 1))
+    elif doc["rule"] == LESSON:
+        state.lessons += 1
 
 
 def _extend_run(state: AdvocateState, day: str) -> None:
@@ -167,6 +172,15 @@ def first_early_bonus(state: AdvocateState, content_id: str) -> bool:
     return True
 
 
+def first_lesson(state: AdvocateState, lesson_id: str) -> bool:
+    """Remembers the lesson's completion; False when it was awarded before, under this event id or
+    another one (at most one award per advocate and lesson, for good: no time horizon)."""
+    if lesson_id in state.lessons_done:
+        return False
+    state.lessons_done.add(lesson_id)
+    return True
+
+
 def first_time(state: AdvocateState, event_key: str, at: datetime) -> bool:
     """Remembers `event_key` (kind and source event id) for at least RECENT_EVENTS_HOURS of event
     time; False when it was applied before."""
@@ -191,7 +205,7 @@ def redemption_decision(state: AdvocateState, key: str, cost: int) -> str | None
     return REDEEMED if state.balance >= cost else INSUFFICIENT_POINTS
 
 
-SUMMARY_FIELDS = ("earned", "redeemed", "shares", "click_units", "best_run", "leader", "max_month_shares")
+SUMMARY_FIELDS = ("earned", "redeemed", "shares", "click_units", "best_run", "leader", "max_month_shares", "lessons")
 
 
 def summary(state: AdvocateState) -> dict[str, int]:
@@ -205,6 +219,7 @@ def summary(state: AdvocateState) -> dict[str, int]:
         "best_run": state.best_run,
         "leader": int(state.leader),
         "max_month_shares": max(state.share_months.values(), default=0),
+        "lessons": state.lessons,
     }
 
 

@@ -18,7 +18,8 @@ CLICKS = "clicks"
 STREAK_DAYS = "streak_days"
 MONTHLY_RANK = "monthly_rank"
 LEADER_MONTH_SHARES = "leader_month_shares"
-KINDS = (SHARES, CLICKS, STREAK_DAYS, MONTHLY_RANK, LEADER_MONTH_SHARES)
+LESSONS_COMPLETED = "lessons_completed"
+KINDS = (SHARES, CLICKS, STREAK_DAYS, MONTHLY_RANK, LEADER_MONTH_SHARES, LESSONS_COMPLETED)
 
 # GetBadges ranks an advocate on the top rows a board keeps (leaderboards.TOP_N): a deeper rank
 # threshold could never be told apart from "not ranked".
@@ -47,7 +48,8 @@ class BadgeRule:
         return cls(**{k: v for k, v in doc.items() if k in known})
 
 
-# Today's six badges (product.md's examples), the badges of any rule set stored without a list.
+# product.md's six examples and issue 23's "ready to share" (one completed lesson): the badges of
+# any rule set stored without a list. A stored list stays as it was (an admin adds the new badge).
 DEFAULT_BADGES: tuple[BadgeRule, ...] = (
     BadgeRule("first_share", "First share", SHARES, 1, "Shared content for the first time."),
     BadgeRule("ten_shares", "10 shares", SHARES, 10, "Shared content 10 times."),
@@ -57,6 +59,7 @@ DEFAULT_BADGES: tuple[BadgeRule, ...] = (
         "top_ten_of_month", "Top ten of the month", MONTHLY_RANK, 10, "Among the top 10 of this month's global board."
     ),
     BadgeRule("leader_voice", "Leader voice", LEADER_MONTH_SHARES, 5, "A leader who shared 5 times in one month."),
+    BadgeRule("ready-to-share", "Ready to share", LESSONS_COMPLETED, 1, "Completed a training lesson."),
 )
 
 
@@ -68,6 +71,7 @@ class BadgeFacts:
     leader: bool
     max_month_shares: int  # the most shares in one calendar month
     monthly_rank: int | None  # rank on this month's global board, 1-based
+    lessons_completed: int = 0  # distinct training lessons completed
 
 
 def reached(rule: BadgeRule, f: BadgeFacts) -> bool:
@@ -81,6 +85,8 @@ def reached(rule: BadgeRule, f: BadgeFacts) -> bool:
         return f.monthly_rank is not None and f.monthly_rank <= rule.threshold
     if rule.kind == LEADER_MONTH_SHARES:
         return f.leader and f.max_month_shares >= rule.threshold
+    if rule.kind == LESSONS_COMPLETED:
+        return f.lessons_completed >= rule.threshold
     raise ValueError(f"kind: unknown {rule.kind!r}")
 
 

@@ -4,11 +4,12 @@ A rule set is versioned data (stored in MongoDB, changed through an admin RPC); 
 the rule and the version that produced it, so a ledger entry can always be explained.
 
 Evaluation is split so that every decision is reproducible:
-- `evaluate_share` / `evaluate_engagement` / `early_sharer_award` give the awards of one event
+- `evaluate_share` / `evaluate_engagement` / `early_sharer_award` / `lesson_award` give the awards of one event
   *before* the daily cap, from the advocate's own history (`AdvocateState`), which depends only on
   the order of that advocate's events within one topic partition (deterministic on replay);
 - `apply_daily_cap` grants what fits under the cap given what the advocate already got that day.
   All points are non-negative, so a day's total is min(cap, sum) whatever order events arrive in.
+  Lesson points (UNCAPPED) stay outside the cap: neither trimmed nor counted in the day's total.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ REACTION = "reaction"
 COMMENT = "comment"
 RESHARE = "reshare"
 REDEMPTION = "redemption"
+LESSON = "lesson"
+# The cap curbs points an advocate can multiply by sharing more; a lesson pays once per advocate
+# and lesson, so capping it would only make a completion on a busy sharing day worth less.
+UNCAPPED = frozenset({LESSON})
 ENGAGEMENT_RULES = {
     "ENGAGEMENT_KIND_CLICK": CLICK,
     "ENGAGEMENT_KIND_REACTION": REACTION,
@@ -72,6 +77,8 @@ class RuleSet:
     duplicate_window_hours: int = 24
     # 0 = no cap.
     daily_cap: int = 200
+    # A completed training lesson (issue 23), once per advocate and lesson.
+    lesson_points: int = 20
     badges: tuple[BadgeRule, ...] = DEFAULT_BADGES
 
     def validate(self) -> None:
@@ -106,7 +113,8 @@ class RuleSet:
     def from_doc(cls, doc: dict) -> RuleSet:
         known = {f.name for f in fields(cls)} - {"badges"}
         values: dict[str, Any] = {k: v for k, v in doc.items() if k in known}
-        # A rule set stored before badges were data has no list: it means the default badges.
+        # A rule set stored before badges were data has no list: it means the default badges (and
+        # one stored before lessons has no lesson_points: the dataclass default).
         stored = doc.get("badges")
         values["badges"] = DEFAULT_BADGES if stored is None else tuple(BadgeRule.from_doc(b) for b in stored)
         return cls(**values)
@@ -160,6 +168,9 @@ class AdvocateState:
     remember, the account (services/rewards/domain/account.py) and the source offsets applied."""
 
     shared_items: set[str] = field(default_factory=set)
+    # Training lessons whose completion was awarded: one award per advocate and lesson, whatever
+    # event ids their completions carry (bounded by the lessons there are).
+    lessons_done: set[str] = field(default_factory=set)
     # Items whose early-sharer bonus was booked: the ranking re-sends a bonus after its own restart,
     # late in event time, so the recent-events horizon cannot be what recognises it.
     early_items: set[str] = field(default_factory=set)
@@ -188,6 +199,7 @@ class AdvocateState:
     # What the badges count.
     shares: int = 0
     click_units: int = 0
+    lessons: int = 0
     best_run: int = 0
     # The run of consecutive share days ending at `run_last` (the newest share day): share_days
     # remembers only a few days, too few to count a longer streak.
@@ -216,6 +228,7 @@ class AdvocateState:
         doc = {name: getattr(self, name) for name in _STATE_FIELDS}
         doc["shared_items"] = sorted(self.shared_items)
         doc["early_items"] = sorted(self.early_items)
+        doc["lessons_done"] = sorted(self.lessons_done)
         return doc
 
     @classmethod
@@ -228,6 +241,7 @@ class AdvocateState:
         }
         values["shared_items"] = set(doc.get("shared_items", []))
         values["early_items"] = set(doc.get("early_items", []))
+        values["lessons_done"] = set(doc.get("lessons_done", []))
         return cls(**values)
 
     def already_applied(self, source: str, offset: int) -> bool:
@@ -340,13 +354,23 @@ def early_sharer_award(rules: RuleSet, factor: float = 1.0) -> list[Award]:
     return [Award(EARLY_SHARER, multiply(rules.early_sharer_bonus, factor))]
 
 
+def lesson_award(rules: RuleSet) -> list[Award]:
+    """The award of a lesson's first completion by the advocate; an entry even at 0 points (the
+    completion is on the record and counts for badges, as a zero-point share does)."""
+    return [Award(LESSON, rules.lesson_points)]
+
+
 def apply_daily_cap(awards: list[Award], already_today: int, rules: RuleSet) -> list[Award]:
-    """Grants what fits under the daily cap; the excess stays on the entry as `capped`, not awarded."""
+    """Grants what fits under the daily cap; the excess stays on the entry as `capped`, not awarded.
+    UNCAPPED rules are granted whole and take no room."""
     if not rules.daily_cap:
         return awards
     room = max(rules.daily_cap - already_today, 0)
     out = []
     for a in awards:
+        if a.rule in UNCAPPED:
+            out.append(a)
+            continue
         granted = min(a.points, room)
         room -= granted
         out.append(replace(a, points=granted, capped=a.capped + a.points - granted))

@@ -8,6 +8,7 @@ from services.rewards.domain.rules import (
     DUPLICATE_SHARE,
     EARLY_SHARER,
     FIRST_SHARE,
+    LESSON,
     PERSONAL_WORDING,
     REACTION,
     RESHARE,
@@ -45,5 +46,6 @@ def thank_you(first_name: str, award: Award, network: str, audience_size: int) -
         REACTION: f"Thanks, {who}: people are reacting to your share on {where} ({pts}).",
         COMMENT: f"Thanks, {who}: your share on {where} started a conversation ({pts}).",
         RESHARE: f"Thanks, {who}: your share on {where} was reshared ({pts}).",
+        LESSON: f"Thanks, {who}, for completing a training lesson: you're ready to share ({pts}).",
     }
     return lines.get(award.rule, f"Thanks, {who} ({pts} for {award.rule.replace('_', ' ')}).")

@@ -1,10 +1,10 @@
 """Faust agents of the rewards service: thin loops over the processors in services/rewards/app.
 
-- `award` consumes `share-made`, `engagement-observed`, the internal early-sharer topic and the
-  internal redemption-request topic, all keyed (and so partitioned) by advocate id, in ONE agent:
-  one advocate's events are applied one at a time, in partition order, to its record in the
-  `rewards-advocates` table (co-partitioned with the topics; see app/processor.py for why a crash
-  loses nothing and a redelivery changes nothing).
+- `award` consumes `share-made`, `engagement-observed`, `lesson-completed`, the internal
+  early-sharer topic and the internal redemption-request topic, all keyed (and so partitioned) by
+  advocate id, in ONE agent: one advocate's events are applied one at a time, in partition order,
+  to its record in the `rewards-advocates` table (co-partitioned with the topics; see
+  app/processor.py for why a crash loses nothing and a redelivery changes nothing).
 - `ledger-sink` consumes `points-awarded` and stores the entries in the database ledger in bulk.
 - `route-shares` + `rank-early-sharers`: early sharer needs state per *content item* across
   advocates, so shares are repartitioned by content id into an internal topic; a content-keyed
@@ -53,7 +53,7 @@ from services.common.stream import (
     topic_label,
     until_done,
 )
-from services.common.topics import ENGAGEMENT_OBSERVED, POINTS_AWARDED, SHARE_MADE
+from services.common.topics import ENGAGEMENT_OBSERVED, LESSON_COMPLETED, POINTS_AWARDED, SHARE_MADE
 from services.rewards.adapters.accounts import ACCOUNTS, AccountBook, records
 from services.rewards.adapters.ledger import LedgerRepository, entry_document, entry_message
 from services.rewards.adapters.store import (
@@ -202,6 +202,7 @@ def register_agents(app: faust.App, topic: Callable[[str], str], deps: Callable[
     inputs = app.topic(
         topic(SHARE_MADE.name),
         topic(ENGAGEMENT_OBSERVED.name),
+        topic(LESSON_COMPLETED.name),
         topic(EARLY_SHARERS),
         topic(REDEMPTION_REQUESTS),
         key_type=None,

@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from advocacy.common.v1.common_pb2 import Network
+from advocacy.content.v1.content_pb2 import LessonCompleted
 from advocacy.share.v1.share_pb2 import EngagementObserved, ShareMade
 from faust.types import EventT
 
 from services.common.events import from_timestamp
-from services.common.topics import ENGAGEMENT_OBSERVED, SHARE_MADE
+from services.common.topics import ENGAGEMENT_OBSERVED, LESSON_COMPLETED, SHARE_MADE
 from services.rewards.app.incoming import (
     EARLY_KIND,
     ENGAGEMENT_KIND,
+    LESSON_KIND,
     REDEMPTION_KIND,
     SHARE_KIND,
     SWEEP_KIND,
@@ -34,6 +36,8 @@ def decode(event: EventT, topic: str) -> Incoming:
         incoming = _engagement(event)
     elif topic == REDEMPTION_REQUESTS:
         incoming = _redemption(event)
+    elif topic == LESSON_COMPLETED.name:
+        incoming = _lesson(event)
     else:
         incoming = _share(event, SHARE_KIND if topic == SHARE_MADE.name else EARLY_KIND)
     if incoming.kind != SWEEP_KIND and not (incoming.advocate_id and incoming.source_id):
@@ -99,6 +103,26 @@ def _share(event: EventT, kind: str) -> Incoming:
     share = made.share
     return _by_advocate(
         event, kind, made, share.advocate_id, share.content_id, share.network, audience=share.audience_size, share=made
+    )
+
+
+def _lesson(event: EventT) -> Incoming:
+    done = LessonCompleted.FromString(event.value)
+    if not done.lesson_id:
+        raise ValueError("lesson_id is required")
+    at = from_timestamp(done.occurred_at)
+    day = local_day(at, done.advocate.timezone).isoformat()
+    # The lesson goes where the ledger names what an award was for (content_id).
+    return _incoming(
+        event,
+        LESSON_KIND,
+        done.advocate.advocate_id,
+        done.event_id,
+        at,
+        day,
+        content_id=done.lesson_id,
+        snapshot=done.advocate,
+        lesson=done,
     )
 
 

@@ -18,6 +18,7 @@ class BadgeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BADGE_KIND_STREAK_DAYS: _ClassVar[BadgeKind]
     BADGE_KIND_MONTHLY_RANK: _ClassVar[BadgeKind]
     BADGE_KIND_LEADER_MONTH_SHARES: _ClassVar[BadgeKind]
+    BADGE_KIND_LESSONS_COMPLETED: _ClassVar[BadgeKind]
 
 class Board(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -42,6 +43,7 @@ BADGE_KIND_CLICKS: BadgeKind
 BADGE_KIND_STREAK_DAYS: BadgeKind
 BADGE_KIND_MONTHLY_RANK: BadgeKind
 BADGE_KIND_LEADER_MONTH_SHARES: BadgeKind
+BADGE_KIND_LESSONS_COMPLETED: BadgeKind
 BOARD_UNSPECIFIED: Board
 BOARD_GLOBAL: Board
 BOARD_TEAM: Board
@@ -138,7 +140,7 @@ class ListLedgerResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RuleSet(_message.Message):
-    __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap", "badges")
+    __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap", "badges", "lesson_points")
     class SharePointsByNetworkEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +166,7 @@ class RuleSet(_message.Message):
     DUPLICATE_WINDOW_HOURS_FIELD_NUMBER: _ClassVar[int]
     DAILY_CAP_FIELD_NUMBER: _ClassVar[int]
     BADGES_FIELD_NUMBER: _ClassVar[int]
+    LESSON_POINTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     share_points_by_network: _containers.ScalarMap[str, int]
     share_points_default: int
@@ -182,7 +185,8 @@ class RuleSet(_message.Message):
     duplicate_window_hours: int
     daily_cap: int
     badges: _containers.RepeatedCompositeFieldContainer[BadgeRule]
-    def __init__(self, version: _Optional[int] = ..., share_points_by_network: _Optional[_Mapping[str, int]] = ..., share_points_default: _Optional[int] = ..., first_share_bonus: _Optional[int] = ..., personal_wording_bonus: _Optional[int] = ..., early_sharer_bonus: _Optional[int] = ..., early_sharer_limit: _Optional[int] = ..., early_sharer_window_hours: _Optional[int] = ..., click_points: _Optional[int] = ..., click_dedup_minutes: _Optional[int] = ..., reaction_points: _Optional[int] = ..., comment_points: _Optional[int] = ..., reshare_points: _Optional[int] = ..., streak_days: _Optional[int] = ..., streak_bonus: _Optional[int] = ..., duplicate_window_hours: _Optional[int] = ..., daily_cap: _Optional[int] = ..., badges: _Optional[_Iterable[_Union[BadgeRule, _Mapping]]] = ...) -> None: ...
+    lesson_points: int
+    def __init__(self, version: _Optional[int] = ..., share_points_by_network: _Optional[_Mapping[str, int]] = ..., share_points_default: _Optional[int] = ..., first_share_bonus: _Optional[int] = ..., personal_wording_bonus: _Optional[int] = ..., early_sharer_bonus: _Optional[int] = ..., early_sharer_limit: _Optional[int] = ..., early_sharer_window_hours: _Optional[int] = ..., click_points: _Optional[int] = ..., click_dedup_minutes: _Optional[int] = ..., reaction_points: _Optional[int] = ..., comment_points: _Optional[int] = ..., reshare_points: _Optional[int] = ..., streak_days: _Optional[int] = ..., streak_bonus: _Optional[int] = ..., duplicate_window_hours: _Optional[int] = ..., daily_cap: _Optional[int] = ..., badges: _Optional[_Iterable[_Union[BadgeRule, _Mapping]]] = ..., lesson_points: _Optional[int] = ...) -> None: ...
 
 class BadgeRule(_message.Message):
     __slots__ = ("badge_id", "name", "description", "kind", "threshold")
