@@ -42,6 +42,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 
+from bench.costs import CpuMeter
 from infra import stack as local_stack
 from services.common.events import to_timestamp
 from services.common.topics import ENGAGEMENT_OBSERVED, SHARE_MADE, provision
@@ -290,9 +291,17 @@ async def _baseline(
         await worker.wait()
 
 
+@dataclass(frozen=True)
+class P1Measured:
+    rates: dict[str, Rate]
+    # CPU seconds each process used while the workers did the pipeline's events (from both
+    # serving until both were done, documents included): rewards, analytics, kafka, mongodb.
+    pipeline_cpu: dict[str, float]
+
+
 async def measure(
     cfg: local_stack.StackConfig, total: int, data: Path, port_base: int = 26151, limit_s: float = 600.0
-) -> dict[str, Rate]:
+) -> P1Measured:
     events = generate(total)
     rates: dict[str, Rate] = {}
 
@@ -316,14 +325,21 @@ async def measure(
         },
     )
     try:
-        platform.start_service("rewards")
-        platform.start_service("analytics")
+        for name in ("rewards", "analytics"):
+            platform.start_service(name)
+        pids = {name: proc.pid for name, proc in platform.processes.items()}
+        pids.update({name: st.pid for name, st in local_stack.status(cfg).items() if st.pid is not None})
+        meter = CpuMeter(pids)
+        for name in ("rewards", "analytics"):
+            await asyncio.to_thread(platform.wait_serving, name, limit_s)
+        meter.start()
         groups = {"rewards": f"{prefix}advocacy-rewards", "analytics": f"{prefix}advocacy-analytics"}
         rates.update(await committed_progress(cfg.kafka_bootstrap, groups, prefix, total, limit_s))
         rates["analytics documents"] = await documents_written(port_base + 101, limit_s)
+        cpu = meter.stop()
     finally:
         platform.stop()
-    return rates
+    return P1Measured(rates, cpu)
 
 
 async def documents_written(metrics_port: int, limit_s: float) -> Rate:
@@ -365,10 +381,26 @@ def _pipeline(rates: dict[str, Rate], total: int) -> tuple[float, str]:
     return min(rewards, analytics), value
 
 
-def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
+def cpu_bound(measured: P1Measured, total: int, cores: int) -> tuple[float, str]:
+    """The fastest the pipeline could run on `cores` if its processes shared them perfectly: cores
+    over the CPU all of them spent per event; and the same for the database and broker alone, a
+    bound no change in the workers' own code can lift."""
+    per_event = {name: seconds / total for name, seconds in measured.pipeline_cpu.items()}
+    ceiling = cores / sum(per_event.values())
+    sinks = cores / sum(v for name, v in per_event.items() if name not in ("rewards", "analytics"))
+    spent = ", ".join(f"{name} {1e6 * v:,.0f}" for name, v in sorted(per_event.items(), key=lambda kv: -kv[1]))
+    return ceiling, (
+        f"CPU per event (µs): {spent}; on {cores} cores at most {ceiling:,.0f} events/s, "
+        f"{sinks:,.0f}/s with the workers' own CPU at zero"
+    )
+
+
+def p1_rows(measured: P1Measured, total: int) -> list[dict[str, object]]:
     from bench.report import row
 
+    rates = measured.rates
     pipeline, value = _pipeline(rates, total)
+    ceiling, spent = cpu_bound(measured, total, os.cpu_count() or 1)
     raw, naive, bare = rates["raw"].per_second, rates["naive"].per_second, rates["faust"].per_second
     rewards = rates["rewards"].per_second
     raw_rates = {
@@ -397,6 +429,17 @@ def p1_rows(rates: dict[str, Rate], total: int) -> list[dict[str, object]]:
                 pipeline / bare >= 0.3,
             ),
             "raw": raw_rates,
+        },
+        {
+            **row(
+                "P1 CPU ceiling vs bare Faust decode",
+                spent,
+                f"bare Faust decode-only agent {bare:,.0f}/s",
+                ceiling / bare,
+                ">= 0.3x",
+                ceiling / bare >= 0.3,
+            ),
+            "cpu_seconds": {name: round(seconds, 2) for name, seconds in measured.pipeline_cpu.items()},
         },
         {
             **row(
@@ -441,9 +484,9 @@ def main() -> None:
     local_stack.install(cfg)
     local_stack.start(cfg)
     try:
-        rows = asyncio.run(measure(cfg, args.events, data, port_base=26151 + offset))
-        print({k: f"{r.per_second:,.0f}/s ({r.events} in {r.seconds:.1f} s)" for k, r in rows.items()})
-        print_table(p1_rows(rows, args.events))
+        measured = asyncio.run(measure(cfg, args.events, data, port_base=26151 + offset))
+        print({k: f"{r.per_second:,.0f}/s ({r.events} in {r.seconds:.1f} s)" for k, r in measured.rates.items()})
+        print_table(p1_rows(measured, args.events))
     finally:
         local_stack.stop(cfg)
 
