@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+
+from services.demo.training import TRAINED_ACTIVITY, trained_advocates
 
 TEAMS = ("sales", "engineering", "marketing", "support", "people", "finance", "product", "operations")
 # (location, language, timezone, weight)
@@ -98,6 +100,8 @@ class DemoCompany:
     items: list[DemoItem]
     campaigns: tuple[tuple[str, str, float], ...] = CAMPAIGNS
     company_channels: dict[str, int] = field(default_factory=lambda: dict(COMPANY_CHANNELS))
+    # Advocates who complete the training lessons (services/demo/training.py).
+    trained: frozenset[str] = frozenset()
 
     @property
     def teams(self) -> list[str]:
@@ -118,7 +122,10 @@ def generate(
     team_names = TEAMS[: max(1, min(teams, len(TEAMS)))]
     # Advocates first, then items: the draws' order keeps a seed's company the same.
     people = _advocates(rng, advocates, team_names)
-    return DemoCompany(name=name, advocates=people, items=_items(rng, items, team_names))
+    content = _items(rng, items, team_names)
+    trained = trained_advocates([a.advocate_id for a in sorted(people, key=lambda a: -a.activity)], seed)
+    people = [replace(a, activity=a.activity * TRAINED_ACTIVITY) if a.advocate_id in trained else a for a in people]
+    return DemoCompany(name=name, advocates=people, items=content, trained=trained)
 
 
 def _advocates(rng: random.Random, advocates: int, team_names: tuple[str, ...]) -> list[DemoAdvocate]:

@@ -1,6 +1,7 @@
 """Seeds the demo company ONLY through the real gRPC APIs: rewards campaigns and catalogue,
 advocates (EnrollAdvocate), content items (Create → SubmitForReview → Approve → Publish, or left
-approved with a future publish_at: scheduled).
+approved with a future publish_at: scheduled), training lessons (Create → Publish) and the trained
+advocates' completions (SubmitQuiz, a third of them failing once first, or CompleteLesson).
 
 Re-running is cheap and safe: enrolled advocates are left alone and an item whose URL is already
 live (published or scheduled, not expired) is reused, so `make run` twice keeps one company."""
@@ -8,6 +9,8 @@ live (published or scheduled, not expired) is reused, so `make run` twice keeps 
 from __future__ import annotations
 
 import threading
+import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
-from advocacy.content.v1 import content_pb2
+from advocacy.content.v1 import content_pb2, training_pb2
 from advocacy.rewards.v1 import rewards_pb2
 from advocacy.share.v1 import share_pb2
 
 from services.clients import Clients, ServiceError
 from services.common.events import from_timestamp, to_timestamp
 from services.demo.company import DemoAdvocate, DemoCompany, DemoItem
+from services.demo.training import FIRST_TRY_FAILS, LESSONS, DemoLesson, answers
 
 AUTHOR = "comms-demo"
 CATALOG = (
@@ -58,6 +62,7 @@ class SeedResult:
     advocates_existing: int = 0
     items_created: int = 0
     items_reused: int = 0
+    lessons_completed: int = 0
     seconds: float = 0.0
 
 
@@ -198,6 +203,97 @@ def _enrol_advocates(clients: Clients, company: DemoCompany, workers: int, resul
             report("advocates", done, len(people))
 
 
+def lesson_message(lesson: DemoLesson) -> training_pb2.Lesson:
+    msg = training_pb2.Lesson(
+        title=lesson.title,
+        body=lesson.body,
+        links=[training_pb2.LessonLink(title=t, url=u) for t, u in lesson.links],
+        author_id=AUTHOR,
+    )
+    if lesson.questions:
+        msg.quiz.CopyFrom(
+            training_pb2.Quiz(
+                questions=[
+                    training_pb2.QuizQuestion(text=q.text, choices=list(q.choices), correct_choice=q.correct)
+                    for q in lesson.questions
+                ],
+                pass_mark_percent=lesson.pass_mark_percent,
+            )
+        )
+    return msg
+
+
+def _seed_lessons(clients: Clients) -> dict[str, DemoLesson]:
+    """Lesson id -> lesson: a published lesson with the title is reused, else one is created and published."""
+    published: dict[str, str] = {}
+    token = ""
+    while True:
+        page = clients.training.ListLessons(
+            training_pb2.ListLessonsRequest(
+                status=training_pb2.LESSON_STATUS_PUBLISHED, page_size=100, page_token=token
+            )
+        )
+        published.update({lesson.title: lesson.lesson_id for lesson in page.lessons})
+        token = page.next_page_token
+        if not token:
+            break
+    seeded: dict[str, DemoLesson] = {}
+    for lesson in LESSONS:
+        lesson_id = published.get(lesson.title)
+        if lesson_id is None:
+            created = clients.training.CreateLesson(training_pb2.CreateLessonRequest(lesson=lesson_message(lesson)))
+            lesson_id = clients.training.PublishLesson(
+                training_pb2.LessonTransitionRequest(lesson_id=created.lesson_id, actor_id=AUTHOR)
+            ).lesson_id
+        seeded[lesson_id] = lesson
+    return seeded
+
+
+def _train(clients: Clients, advocate_id: str, lessons: dict[str, DemoLesson], wait_s: float = 60.0) -> int:
+    """Completes the lessons the advocate has not completed; returns how many it completed now.
+    The content service learns of a new advocate from `advocate-changed`: until then it answers
+    NOT_FOUND, so that is waited out."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            mine = clients.training.ListMyLessons(training_pb2.ListMyLessonsRequest(advocate_id=advocate_id))
+            break
+        except ServiceError as exc:
+            if exc.code != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    done = 0
+    for entry in mine.lessons:
+        lesson = lessons.get(entry.lesson.lesson_id)
+        if lesson is None or entry.progress.state == training_pb2.PROGRESS_STATE_COMPLETED:
+            continue
+        if not lesson.questions:
+            clients.training.CompleteLesson(
+                training_pb2.CompleteLessonRequest(lesson_id=entry.lesson.lesson_id, advocate_id=advocate_id)
+            )
+        else:
+            # Deterministic per advocate and lesson: the same people fail once on every run.
+            if zlib.crc32(f"{advocate_id}|{lesson.title}".encode()) % 100 < FIRST_TRY_FAILS * 100:
+                clients.training.SubmitQuiz(_submission(entry.lesson.lesson_id, advocate_id, lesson, right=False))
+            clients.training.SubmitQuiz(_submission(entry.lesson.lesson_id, advocate_id, lesson, right=True))
+        done += 1
+    return done
+
+
+def _submission(lesson_id: str, advocate_id: str, lesson: DemoLesson, right: bool) -> training_pb2.SubmitQuizRequest:
+    return training_pb2.SubmitQuizRequest(lesson_id=lesson_id, advocate_id=advocate_id, answers=answers(lesson, right))
+
+
+def _seed_training(clients: Clients, company: DemoCompany, workers: int, result: SeedResult, report: Report) -> None:
+    lessons = _seed_lessons(clients)
+    trained = sorted(company.trained)
+    with ThreadPoolExecutor(workers) as pool:
+        completed = pool.map(lambda advocate_id: _train(clients, advocate_id, lessons), trained)
+        for done, count in enumerate(completed, start=1):
+            result.lessons_completed += count
+            report("training", done, len(trained))
+
+
 def seed(
     clients: Clients,
     company: DemoCompany,
@@ -219,6 +315,7 @@ def seed(
     report("rewards", 1, 1)
     _seed_content(clients, company, started, workers, result, report)
     _enrol_advocates(clients, company, workers, result, report)
+    _seed_training(clients, company, workers, result, report)
     result.seconds = (datetime.now(UTC) - started).total_seconds()
     result.done.set()
     return result

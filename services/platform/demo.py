@@ -123,7 +123,8 @@ def seed_in_background(clients: Clients, company: DemoCompany, seeded: SeedResul
         print(
             f"demo company {company.name}: {len(company.advocates)} advocates "
             f"({seeded.advocates_enrolled} enrolled now), {len(seeded.items)} items "
-            f"({seeded.items_created} created, {seeded.items_reused} reused) seeded in {time.monotonic() - t0:.1f} s",
+            f"({seeded.items_created} created, {seeded.items_reused} reused), {len(company.trained)} trained "
+            f"({seeded.lessons_completed} lessons completed now) seeded in {time.monotonic() - t0:.1f} s",
             flush=True,
         )
 

@@ -360,6 +360,8 @@ def test_the_demo_company_moves_analytics_and_rewards(cli):
     before = program(cli)
     seeded = cli.json("demo", "seed", "--advocates", "40", "--items", "8")
     assert (seeded["advocates"], seeded["items"], seeded["advocates_enrolled"]) == (40, 8, 40)
+    # About half train, each completing the three demo lessons (a third failing a quiz once first).
+    assert 0 < seeded["trained"] < 40 and seeded["lessons_completed"] == 3 * seeded["trained"], seeded
     burst = cli.json(
         "demo",
         "run",
@@ -400,6 +402,7 @@ def test_the_demo_company_moves_analytics_and_rewards(cli):
     # Idempotent seeding: a second run enrols nobody and reuses every live item.
     again = cli.json("demo", "seed", "--advocates", "40", "--items", "8")
     assert again["advocates_enrolled"] == 0 and again["items_created"] <= 1  # an expiring item may be renewed
+    assert again["lessons_completed"] == 0, again
 
 
 def replay_process(platform: Platform, service: str) -> subprocess.Popen[str]:

@@ -50,6 +50,8 @@ def demo_seed(
         "advocates_enrolled": result.advocates_enrolled,
         "items": len(result.items),
         "items_created": result.items_created,
+        "trained": len(company.trained),
+        "lessons_completed": result.lessons_completed,
         "seconds": round(result.seconds, 2),
         "content_ids": [i.content_id for i in result.items],
     }
@@ -58,7 +60,8 @@ def demo_seed(
     else:
         out.print(
             f"{company.name}: {len(company.advocates)} advocates ({result.advocates_enrolled} newly enrolled), "
-            f"{len(result.items)} items ({result.items_created} created) in {result.seconds:.1f} s"
+            f"{len(result.items)} items ({result.items_created} created), {len(company.trained)} trained "
+            f"({result.lessons_completed} lessons completed now) in {result.seconds:.1f} s"
         )
 
 
