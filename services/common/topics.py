@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from advocacy.content.v1.content_pb2 import ContentPublished, LessonCompleted
+from advocacy.content.v1.content_pb2 import CampaignPrerequisitesChanged, ContentPublished, LessonCompleted
 from advocacy.notify.v1.notify_pb2 import NotificationSent
 from advocacy.rewards.v1.rewards_pb2 import PointsAwarded
 from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, ShareMade
@@ -56,8 +56,13 @@ ENGAGEMENT_OBSERVED = TopicSpec("engagement-observed", 8, 30 * DAY_MS, Engagemen
 POINTS_AWARDED = TopicSpec("points-awarded", 8, 30 * DAY_MS, PointsAwarded)
 ADVOCATE_CHANGED = TopicSpec("advocate-changed", 8, -1, AdvocateChanged, compacted=True)
 # Keyed by advocate and partitioned as share-made, so the award agent reads an advocate's
-# completions and shares from the same partition number.
-LESSON_COMPLETED = TopicSpec("lesson-completed", 8, 30 * DAY_MS, LessonCompleted)
+# completions and shares from the same partition number. Kept forever (one record per advocate and
+# lesson, so it grows with them, not with time): the share service rebuilds who completed what
+# from the whole topic to enforce campaign prerequisites.
+LESSON_COMPLETED = TopicSpec("lesson-completed", 8, -1, LessonCompleted)
+# The lessons each campaign requires before its items may be shared: the whole list per record,
+# the latest per campaign kept (a view's source). Written by admins only, so one partition.
+CAMPAIGN_PREREQUISITES = TopicSpec("campaign-prerequisites", 1, -1, CampaignPrerequisitesChanged, compacted=True)
 # Rendered notifications for apps that deliver by themselves (push, intranet). A week: a message
 # older than that is no longer worth showing.
 NOTIFICATION_SENT = TopicSpec("notification-sent", 8, 7 * DAY_MS, NotificationSent)
@@ -69,6 +74,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     POINTS_AWARDED,
     ADVOCATE_CHANGED,
     LESSON_COMPLETED,
+    CAMPAIGN_PREREQUISITES,
     NOTIFICATION_SENT,
 )
 

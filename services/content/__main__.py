@@ -128,9 +128,9 @@ def feed_views_consumer(settings: ContentSettings, views: FeedViews) -> Consumer
 
 def build_training(
     settings: ContentSettings, db: AsyncDatabase, views: FeedViews
-) -> tuple[TrainingServicer, Prerequisites, OutboxRelay, list]:
-    """The TrainingService, the prerequisites GetContent attaches, the completions' outbox relay,
-    and the start-up steps (indexes)."""
+) -> tuple[TrainingServicer, Prerequisites, list[OutboxRelay], list]:
+    """The TrainingService, the prerequisites GetContent attaches, the outbox relays (completions,
+    prerequisites) and the start-up steps (indexes, announcing lists not announced yet)."""
     lessons = LessonRepository(db)
     progress = ProgressRepository(db)
     relay = OutboxRelay(
@@ -146,9 +146,21 @@ def build_training(
         TrainingEvents(settings.topic),
         on_completed=lambda advocate_id, lesson_id: relay.notify(progress_id(advocate_id, lesson_id)),
     )
-    prerequisites = Prerequisites(PrerequisiteRepository(db), lessons)
-    servicer = TrainingServicer(LessonAdmin(lessons), learning, prerequisites)
-    return servicer, prerequisites, relay, [lessons.ensure_indexes, progress.ensure_indexes]
+    required = PrerequisiteRepository(db)
+    # Versions of one campaign's list in the order they were written: `campaign-prerequisites` is compacted.
+    prerequisites_relay = OutboxRelay(
+        required.versions.records,
+        lambda: kafka_producer(settings, client_id="content-prerequisites"),
+        topic_prefix=settings.topic_prefix,
+        sweep_interval_seconds=settings.outbox_sweep_seconds,
+        order_by="version",
+    )
+    prerequisites = Prerequisites(
+        required, lessons, TrainingEvents(settings.topic), on_changed=lambda: prerequisites_relay.notify()
+    )
+    servicer = TrainingServicer(LessonAdmin(lessons, on_archived=prerequisites.drop_lesson), learning, prerequisites)
+    setup = [lessons.ensure_indexes, progress.ensure_indexes, required.ensure_indexes, prerequisites.recover]
+    return servicer, prerequisites, [relay, prerequisites_relay], setup
 
 
 async def build(settings: ContentSettings) -> ApiComponents:
@@ -175,7 +187,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
     admin, poller = build_sources(settings, repository, sources, fetcher, notify, previews)
     # A created or edited item's link preview is fetched in the background.
     saved = (lambda item: previews.request(item.url)) if previews is not None else (lambda item: None)
-    training, prerequisites, training_relay, training_setup = build_training(settings, db, views)
+    training, prerequisites, training_relays, training_setup = build_training(settings, db, views)
     servicer = ContentServicer(
         GetItem(repository),
         ListItems(repository),
@@ -195,7 +207,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         settings.scheduler_interval_seconds,
         on_transition=lambda action: SCHEDULED_TRANSITIONS.labels(action.value).inc(),
     )
-    background = [(relay.run, relay.stop), (training_relay.run, training_relay.stop), (scheduler.run, scheduler.stop)]
+    background = [(r.run, r.stop) for r in (relay, *training_relays)] + [(scheduler.run, scheduler.stop)]
     background += [(task.run, task.stop) for task in (previews, poller) if task is not None]
     if settings.feed_views_enabled:
         consumer = feed_views_consumer(settings, views)

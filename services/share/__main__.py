@@ -15,17 +15,18 @@ from services.common.http_server import HttpServer
 from services.common.kafka import kafka_producer
 from services.common.mongo import mongo_client, prepare_database
 from services.common.outbox import OutboxRelay
-from services.common.topics import ADVOCATE_CHANGED, CONTENT_PUBLISHED
+from services.common.topics import ADVOCATE_CHANGED, CAMPAIGN_PREREQUISITES, CONTENT_PUBLISHED, LESSON_COMPLETED
 from services.share.adapters.advocates import AdvocateRepository, AdvocateView
 from services.share.adapters.content_client import ContentClient
 from services.share.adapters.content_view import ContentView
 from services.share.adapters.engagement import ClickWindowRepository, EngagementRepository
 from services.share.adapters.repository import ShareRepository
+from services.share.adapters.training_views import CompletionsView, PrerequisitesView
 from services.share.api.servicer import ShareServicer
 from services.share.app.advocates import Advocates
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
 from services.share.app.queries import ListShares
-from services.share.app.shares import RecordShare
+from services.share.app.shares import LessonCheck, RecordShare
 from services.share.config import ShareSettings
 from services.share.web.tracker import LinkTracker
 
@@ -44,6 +45,24 @@ def outbox_relays(settings: ShareSettings, **collections: AsyncCollection) -> di
         )
 
     return {name: relay(name, collection) for name, collection in collections.items()}
+
+
+def training_views(settings: ShareSettings, content: ContentClient) -> tuple[PrerequisitesView, CompletionsView]:
+    """The request path's views of campaign prerequisites and lesson completions."""
+    return (
+        PrerequisitesView(
+            settings.kafka_bootstrap,
+            settings.topic(CAMPAIGN_PREREQUISITES.name),
+            content,
+            max_lag_seconds=settings.view_max_lag_seconds,
+        ),
+        CompletionsView(
+            settings.kafka_bootstrap,
+            settings.topic(LESSON_COMPLETED.name),
+            max_lag_seconds=settings.view_max_lag_seconds,
+            wait_seconds=settings.completion_wait_seconds,
+        ),
+    )
 
 
 def local_views(
@@ -83,6 +102,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
     windows = ClickWindowRepository(db, commit)
     engagements = EngagementRepository(db, commit)
     content, view, advocate_view = local_views(settings, advocates)
+    prerequisites, completions = training_views(settings, content)
 
     relays = outbox_relays(
         settings,
@@ -105,6 +125,7 @@ async def build(settings: ShareSettings) -> ApiComponents:
             settings.public_base_url,
             salt,
             relays["shares"].notify,
+            lessons=LessonCheck(prerequisites, completions),
         ),
         RecordEngagement(shares, engagements, events, salt, relays["engagements"].notify),
     )
@@ -121,7 +142,10 @@ async def build(settings: ShareSettings) -> ApiComponents:
         service_names=[share_pb2.DESCRIPTOR.services_by_name["ShareService"].full_name],
         mongo=mongo,
         background=[(relay.run, relay.stop) for relay in relays.values()]
-        + [(f.run, f.stop) for f in (view.follower, advocate_view.follower)],
+        + [
+            (f.run, f.stop)
+            for f in (view.follower, advocate_view.follower, prerequisites.follower, completions.follower)
+        ],
         start=start,
         stop=http.stop,
         close=content.close,

@@ -18,6 +18,10 @@ class ShareSettings(ServiceSettings):
     # `advocate-changed`; a view answers only while the broker confirmed it at the end of its topic
     # this recently, else the source is asked (GetContent; the advocate by `_id`).
     view_max_lag_seconds: float = Field(default=2.0, ge=0)
+    # A share refused for a campaign's required lessons first waits at most this long for the view
+    # of `lesson-completed` to read what Kafka held when it was asked (a lesson completed just
+    # before sharing); only refusals wait.
+    completion_wait_seconds: float = Field(default=1.0, ge=0, le=10)
     # Group commit: inserts of concurrent calls coalesced into one insert_many per collection,
     # at most this many documents per batch and this many batches in the database at once.
     group_commit_max_batch: int = Field(default=500, ge=1, le=5000)

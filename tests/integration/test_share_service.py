@@ -14,7 +14,8 @@ import aiohttp
 import grpc
 import pytest
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
-from advocacy.content.v1 import content_pb2, content_pb2_grpc
+from advocacy.content.v1 import content_pb2, content_pb2_grpc, training_pb2, training_pb2_grpc
+from advocacy.content.v1.content_pb2 import CampaignPrerequisitesChanged
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
 from advocacy.share.v1.share_pb2 import (
     AdvocateChanged,
@@ -30,6 +31,7 @@ from infra import stack as local_stack
 from services.common.events import to_timestamp
 from services.platform.supervisor import Platform, ServicePorts
 from tests.conftest import PORT_OFFSET, ROOT, Isolated, make_isolated
+from tests.integration.content_harness import eventually
 
 HTTP_PORT = 19190 + PORT_OFFSET
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -521,3 +523,95 @@ async def test_personal_wording_compares_with_every_suggested_text(svc):
     wording = {e.share.share_id: e.personal_wording for e in events}
     assert wording[copied.share_id] is False
     assert wording[own.share_id] is True
+
+
+async def share_outcome(svc: Services, item, advocate_id: str) -> str:
+    """ "ok", or the refusal's code and message."""
+    try:
+        await share_item(svc, item, advocate_id)
+    except grpc.aio.AioRpcError as exc:
+        return f"{exc.code().name}: {exc.details()}"
+    return "ok"
+
+
+async def outcome_becomes(svc: Services, item, advocate_id: str, check: Callable[[str], bool]) -> str:
+    """Shares until `check` holds for the outcome (the views follow Kafka), or 20 s are up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20.0
+    while True:
+        outcome = await share_outcome(svc, item, advocate_id)
+        if check(outcome) or loop.time() > deadline:
+            return outcome
+        await asyncio.sleep(0.2)
+
+
+async def published_lesson(training: training_pb2_grpc.TrainingServiceStub, title: str) -> str:
+    created = await training.CreateLesson(
+        training_pb2.CreateLessonRequest(lesson=training_pb2.Lesson(title=title, body="Read it."))
+    )
+    lesson = await training.PublishLesson(
+        training_pb2.LessonTransitionRequest(lesson_id=created.lesson_id, expected_version=created.version)
+    )
+    return lesson.lesson_id
+
+
+async def test_a_campaigns_required_lessons_gate_its_shares(svc):
+    """Issue 23: an item whose campaign requires lessons is shared only by advocates who completed
+    them; changes of the list (and an archived lesson leaving it) take effect; other campaigns
+    are unaffected."""
+    training = training_pb2_grpc.TrainingServiceStub(svc.content_channel)
+    campaign = f"camp-{uuid.uuid4().hex[:8]}"
+    guidelines = await published_lesson(training, "Social media guidelines")
+    tone = await published_lesson(training, "Your own words")
+    gated = await publish_item(svc, campaign_id=campaign)
+    free = await publish_item(svc, campaign_id=f"free-{uuid.uuid4().hex[:8]}")
+    advocate_id = await enroll(svc)
+    await training.SetCampaignPrerequisites(
+        training_pb2.SetCampaignPrerequisitesRequest(campaign_id=campaign, lesson_ids=[guidelines])
+    )
+
+    refused = await outcome_becomes(svc, gated, advocate_id, lambda o: o != "ok")
+    assert refused.startswith("FAILED_PRECONDITION") and guidelines in refused and tone not in refused
+    assert "a moment ago" in refused
+    assert await share_outcome(svc, free, advocate_id) == "ok"
+
+    async def completed():
+        try:  # NOT_FOUND until the content service read the advocate from advocate-changed
+            return await training.CompleteLesson(
+                training_pb2.CompleteLessonRequest(lesson_id=guidelines, advocate_id=advocate_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
+
+    assert (await eventually(completed, within=20.0)).newly_completed
+    # Right after completing: the refusal path waits for the completions view to catch up.
+    assert await outcome_becomes(svc, gated, advocate_id, lambda o: o == "ok") == "ok"
+
+    # The list changed later: a second lesson is required, named alone.
+    await training.SetCampaignPrerequisites(
+        training_pb2.SetCampaignPrerequisitesRequest(campaign_id=campaign, lesson_ids=[guidelines, tone])
+    )
+    refused = await outcome_becomes(svc, gated, advocate_id, lambda o: o != "ok")
+    assert refused.startswith("FAILED_PRECONDITION") and tone in refused and guidelines not in refused
+    # Archiving the lesson removes it from the campaign's list: sharing is allowed again.
+    current = await training.GetLesson(training_pb2.GetLessonRequest(lesson_id=tone))
+    await training.ArchiveLesson(training_pb2.LessonTransitionRequest(lesson_id=tone, expected_version=current.version))
+    assert await outcome_becomes(svc, gated, advocate_id, lambda o: o == "ok") == "ok"
+    shown = await svc.content.GetContent(content_pb2.GetContentRequest(content_id=gated.content_id))
+    assert list(shown.required_lesson_ids) == [guidelines]
+
+    # What the share service read: every version of the list, whole, keyed by the campaign.
+    events = await read_events(
+        svc.isolated.stack.kafka_bootstrap,
+        svc.topic("campaign-prerequisites"),
+        CampaignPrerequisitesChanged,
+        lambda evs: sum(e.campaign_id == campaign for e in evs) >= 3,
+        settle=0.5,
+    )
+    assert [(e.version, list(e.lesson_ids)) for e in events if e.campaign_id == campaign] == [
+        (1, [guidelines]),
+        (2, [guidelines, tone]),
+        (3, [guidelines]),
+    ]

@@ -130,10 +130,33 @@ class FakeViewers:
 
 @dataclass
 class FakePrerequisites:
-    stored: dict[str, CampaignPrerequisites] = field(default_factory=dict)
+    """Versions per campaign, each with its event, as the MongoDB store keeps them."""
+
+    versions: dict[str, list[tuple[CampaignPrerequisites, OutboxEvent]]] = field(default_factory=dict)
+    lose_next: bool = False  # the next put loses to another writer (who stored that version first)
+    # Lists stored before versions existed (version 0, never announced).
+    unversioned: dict[str, CampaignPrerequisites] = field(default_factory=dict)
 
     async def get(self, campaign_id: str) -> CampaignPrerequisites | None:
-        return self.stored.get(campaign_id)
+        return (await self.current(campaign_id))[1]
 
-    async def put(self, prerequisites: CampaignPrerequisites) -> None:
-        self.stored[prerequisites.campaign_id] = prerequisites
+    async def current(self, campaign_id: str) -> tuple[int, CampaignPrerequisites | None]:
+        held = self.versions.get(campaign_id, [])
+        return len(held), (held[-1][0] if held else self.unversioned.get(campaign_id))
+
+    async def put(self, prerequisites: CampaignPrerequisites, version: int, event: OutboxEvent) -> bool:
+        held = self.versions.setdefault(prerequisites.campaign_id, [])
+        if self.lose_next:
+            self.lose_next = False
+            held.append((CampaignPrerequisites(campaign_id=prerequisites.campaign_id, lesson_ids=["x"]), event))
+            return False
+        if version != len(held) + 1:
+            return False
+        held.append((prerequisites, event))
+        return True
+
+    async def requiring(self, lesson_id: str) -> list[str]:
+        return [c for c, held in self.versions.items() if held and lesson_id in held[-1][0].lesson_ids]
+
+    async def campaigns(self) -> list[str]:
+        return list({**self.unversioned, **self.versions})

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from advocacy.content.v1.content_pb2 import Audience, ContentItem, LessonCompleted
+from advocacy.content.v1.content_pb2 import Audience, CampaignPrerequisitesChanged, ContentItem, LessonCompleted
 from advocacy.content.v1.training_pb2 import (
+    CampaignPrerequisites,
     Lesson,
     LessonLink,
     LessonStatus,
@@ -20,7 +21,7 @@ from services.content.adapters.training import TrainingEvents
 from services.content.app.advocate_feed import UnknownViewer, ViewerLeft
 from services.content.app.learning import Learning, NotCompletable, NotInAudience
 from services.content.app.lessons import LessonAdmin, LessonNotFound, TooManyPublished
-from services.content.app.prerequisites import Prerequisites
+from services.content.app.prerequisites import SYSTEM_ACTOR, Prerequisites
 from services.content.domain.item import VersionConflict
 from services.content.domain.lifecycle import InvalidContent
 from services.content.domain.training import (
@@ -304,7 +305,7 @@ async def test_refusals():
 async def test_campaign_prerequisites_are_attached_to_items():
     w = World()
     store = FakePrerequisites()
-    prerequisites = Prerequisites(store, w.lessons, clock=lambda: NOW)
+    prerequisites = Prerequisites(store, w.lessons, TrainingEvents(lambda name: f"p-{name}"), clock=lambda: NOW)
     lesson = await w.published()
     other = await w.admin.create(lesson_message(), "comms")
     saved = await prerequisites.set("spring", [lesson.lesson_id, other.lesson_id, lesson.lesson_id], "comms")
@@ -319,3 +320,88 @@ async def test_campaign_prerequisites_are_attached_to_items():
     await w.admin.transition(other.lesson_id, LessonAction.ARCHIVE, 0)
     with pytest.raises(InvalidContent, match=r"lesson_ids\[1\]"):
         await prerequisites.set("spring", [lesson.lesson_id, other.lesson_id], "comms")
+
+
+def announced(store: FakePrerequisites, campaign_id: str) -> list[tuple[str, str, int, list[str], str]]:
+    """(topic, key, version, lessons, updated_by) of every event the campaign's versions carry."""
+    out = []
+    for _, event in store.versions.get(campaign_id, []):
+        changed = CampaignPrerequisitesChanged.FromString(event.value)
+        out.append((event.topic, event.key, changed.version, list(changed.lesson_ids), changed.updated_by))
+    return out
+
+
+def with_prerequisites(w: World) -> tuple[FakePrerequisites, Prerequisites, list[str]]:
+    store, woken = FakePrerequisites(), []
+    prerequisites = Prerequisites(
+        store,
+        w.lessons,
+        TrainingEvents(lambda name: f"p-{name}"),
+        clock=lambda: NOW,
+        on_changed=lambda: woken.append("!"),
+    )
+    w.admin.on_archived = prerequisites.drop_lesson
+    return store, prerequisites, woken
+
+
+async def test_every_change_of_a_campaigns_list_is_announced_whole_in_version_order():
+    w = World()
+    store, prerequisites, woken = with_prerequisites(w)
+    a, b = await w.published(), await w.published()
+    await prerequisites.set("spring", [a.lesson_id], "comms")
+    await prerequisites.set("spring", [a.lesson_id, b.lesson_id], "lead")
+    await prerequisites.set("spring", [], "comms")
+    assert announced(store, "spring") == [
+        ("p-campaign-prerequisites", "spring", 1, [a.lesson_id], "comms"),
+        ("p-campaign-prerequisites", "spring", 2, [a.lesson_id, b.lesson_id], "lead"),
+        ("p-campaign-prerequisites", "spring", 3, [], "comms"),
+    ]
+    assert woken == ["!"] * 3  # the relay is woken after each stored change
+
+
+async def test_a_change_that_loses_a_race_is_written_after_the_winner():
+    w = World()
+    store, prerequisites, _ = with_prerequisites(w)
+    a = await w.published()
+    store.lose_next = True  # another admin stores version 1 first
+    saved = await prerequisites.set("spring", [a.lesson_id], "comms")
+    assert list(saved.lesson_ids) == [a.lesson_id]
+    assert [v for _, _, v, _, _ in announced(store, "spring")] == [1, 2]
+    assert list((await prerequisites.get("spring")).lesson_ids) == [a.lesson_id]
+
+
+async def test_archiving_a_lesson_removes_it_from_every_campaign_that_required_it():
+    w = World()
+    store, prerequisites, _ = with_prerequisites(w)
+    a, b = await w.published(), await w.published()
+    await prerequisites.set("spring", [a.lesson_id, b.lesson_id], "comms")
+    await prerequisites.set("autumn", [a.lesson_id], "comms")
+    await prerequisites.set("winter", [b.lesson_id], "comms")
+    await w.admin.transition(a.lesson_id, LessonAction.ARCHIVE, 0)
+    assert announced(store, "spring")[-1] == ("p-campaign-prerequisites", "spring", 2, [b.lesson_id], SYSTEM_ACTOR)
+    assert announced(store, "autumn")[-1] == ("p-campaign-prerequisites", "autumn", 2, [], SYSTEM_ACTOR)
+    assert len(announced(store, "winter")) == 1  # did not list it: not written again
+    items = [ContentItem(content_id="x", campaign_id="spring")]
+    await prerequisites.attach(items)
+    assert list(items[0].required_lesson_ids) == [b.lesson_id]
+
+
+async def test_recovery_announces_unannounced_lists_and_drops_archived_lessons():
+    w = World()
+    store, prerequisites, _ = with_prerequisites(w)
+    a, b = await w.published(), await w.published()
+    await prerequisites.set("spring", [a.lesson_id, b.lesson_id], "comms")
+    await prerequisites.set("autumn", [b.lesson_id], "comms")
+    w.admin.on_archived = None  # a crash between the archive and the campaigns' changes
+    await w.admin.transition(a.lesson_id, LessonAction.ARCHIVE, 0)
+    await prerequisites.recover()
+    assert [(v, ids) for _, _, v, ids, _ in announced(store, "spring")] == [
+        (1, [a.lesson_id, b.lesson_id]),
+        (2, [b.lesson_id]),
+    ]
+    assert len(announced(store, "autumn")) == 1
+    store.unversioned["summer"] = CampaignPrerequisites(campaign_id="summer", lesson_ids=[b.lesson_id], updated_by="x")
+    await prerequisites.recover()
+    assert announced(store, "summer") == [("p-campaign-prerequisites", "summer", 1, [b.lesson_id], "x")]
+    await prerequisites.recover()  # nothing left to do: nothing written
+    assert (len(announced(store, "spring")), len(announced(store, "summer"))) == (2, 1)

@@ -11,7 +11,9 @@
 - `lesson_completions`, `<advocate>|<lesson>`: inserted once, with the `lesson-completed` event in
   its outbox (drained by its own relay); the unique `_id` makes a retried or concurrent completion
   fail to insert and emit nothing.
-- `campaign_prerequisites`, `<campaign id>`: the lessons a campaign requires.
+- `campaign_prerequisites`, `<campaign id>`: the lessons a campaign requires, versioned like a
+  lesson (`campaign_prerequisite_versions`, `<campaign id>@<version>`), each version carrying its
+  `campaign-prerequisites` event in its outbox (drained in version order by its own relay).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
-from advocacy.content.v1.content_pb2 import LessonCompleted
+from advocacy.content.v1.content_pb2 import CampaignPrerequisitesChanged, LessonCompleted
 from advocacy.content.v1.training_pb2 import CampaignPrerequisites, Lesson, LessonStatus
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -29,10 +31,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.common.events import new_event_id, to_timestamp, utcnow
-from services.common.mongo import upsert_by_id
 from services.common.outbox import OutboxEvent, ensure_outbox_index
 from services.common.retry import retrying
-from services.common.topics import LESSON_COMPLETED
+from services.common.topics import CAMPAIGN_PREREQUISITES, LESSON_COMPLETED
 from services.content.app.ports import Attempts, Completion
 from services.content.domain.feed import Viewer
 
@@ -53,17 +54,21 @@ class Versioned:
         self.current = current
         self.records = records
 
-    async def write(self, doc_id: str, version: int, fields: dict[str, Any]) -> bool:
-        """Records version `version` of the document; False when another writer recorded it first."""
+    async def write(
+        self, doc_id: str, version: int, fields: dict[str, Any], outbox: list[dict[str, Any]] | None = None
+    ) -> bool:
+        """Records version `version` of the document (with the events it emits in its `outbox`, sent
+        by a relay of `records`); False when another writer recorded it first."""
+        record: dict[str, Any] = {"_id": f"{doc_id}@{version:010d}", "doc_id": doc_id, "version": version}
+        if outbox is not None:
+            record["outbox"] = outbox
         try:
-            await self.records.insert_one(
-                {"_id": f"{doc_id}@{version:010d}", "doc_id": doc_id, "fields": fields, "recorded_at": utcnow()}
-            )
+            await self.records.insert_one({**record, "fields": fields, "recorded_at": utcnow()})
         except DuplicateKeyError:
             # Lost the race; if the winner died before projecting, finish its work.
-            record = await self.records.find_one({"_id": f"{doc_id}@{version:010d}"})
-            if record is not None:
-                await self._project(doc_id, version, record["fields"])
+            winner = await self.records.find_one({"_id": record["_id"]})
+            if winner is not None:
+                await self._project(doc_id, version, winner["fields"])
             return False
         await self._project(doc_id, version, fields)
         return True
@@ -73,7 +78,11 @@ class Versioned:
             try:
                 await self.current.insert_one({"_id": doc_id, "version": 1, **fields})
             except DuplicateKeyError:
-                pass  # projected already (by the winner, or a roll-forward)
+                # Projected already (by the winner, or a roll-forward), or a document written
+                # before it was versioned, which version 1 replaces.
+                await self.current.update_one(
+                    {"_id": doc_id, "version": {"$exists": False}}, {"$set": {"version": 1, **fields}}
+                )
             return
         await self.current.update_one({"_id": doc_id, "version": version - 1}, {"$set": {"version": version, **fields}})
 
@@ -195,18 +204,41 @@ class ProgressRepository:
 
 
 class PrerequisiteRepository:
+    """The list in force per campaign (`campaign_prerequisites`, read by `_id`) and every version of
+    it (`campaign_prerequisite_versions`, `<campaign>@<version>`), each inserted once with its
+    `campaign-prerequisites` event in its outbox: two admins changing one campaign at once cannot
+    both write the same version, and the relay sends versions in order (`order_by="version"`), so
+    the compacted topic ends on the list in force."""
+
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db["campaign_prerequisites"]
+        self.versions = Versioned(self.collection, db["campaign_prerequisite_versions"])
+
+    async def ensure_indexes(self) -> None:
+        await self.versions.records.create_index([("version", 1)])
+        await ensure_outbox_index(self.versions.records)
 
     async def get(self, campaign_id: str) -> CampaignPrerequisites | None:
-        doc = await self.collection.find_one({"_id": campaign_id}, {"prerequisites": 1})
-        return CampaignPrerequisites.FromString(doc["prerequisites"]) if doc else None
+        return (await self.current(campaign_id))[1]
 
-    async def put(self, prerequisites: CampaignPrerequisites) -> None:
-        # Last write wins: one admin document per campaign, replaced whole.
-        await upsert_by_id(
-            self.collection, prerequisites.campaign_id, {"$set": {"prerequisites": prerequisites.SerializeToString()}}
-        )
+    async def current(self, campaign_id: str) -> tuple[int, CampaignPrerequisites | None]:
+        doc = await self.collection.find_one({"_id": campaign_id}, {"prerequisites": 1, "version": 1})
+        if doc is None:
+            return 0, None
+        # A list stored before versions existed is version 0: never announced yet.
+        return doc.get("version", 0), CampaignPrerequisites.FromString(doc["prerequisites"])
+
+    async def put(self, prerequisites: CampaignPrerequisites, version: int, event: OutboxEvent) -> bool:
+        fields = {"lesson_ids": list(prerequisites.lesson_ids), "prerequisites": prerequisites.SerializeToString()}
+        return await self.versions.write(prerequisites.campaign_id, version, fields, [event.to_document()])
+
+    async def requiring(self, lesson_id: str) -> list[str]:
+        # Campaigns with prerequisites are few and archiving is rare: a filtered scan is fine here.
+        cursor = self.collection.find({"lesson_ids": lesson_id}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    async def campaigns(self) -> list[str]:
+        return [doc["_id"] async for doc in self.collection.find({}, {"_id": 1})]
 
 
 class TrainingEvents:
@@ -233,3 +265,14 @@ class TrainingEvents:
             lesson_title=lesson.title,
         )
         return OutboxEvent.of(event, self._topic(LESSON_COMPLETED.name), key=viewer.advocate_id)
+
+    def prerequisites_changed(self, prerequisites: CampaignPrerequisites, version: int) -> OutboxEvent:
+        event = CampaignPrerequisitesChanged(
+            event_id=new_event_id(),
+            occurred_at=prerequisites.updated_at,
+            campaign_id=prerequisites.campaign_id,
+            lesson_ids=prerequisites.lesson_ids,
+            version=version,
+            updated_by=prerequisites.updated_by,
+        )
+        return OutboxEvent.of(event, self._topic(CAMPAIGN_PREREQUISITES.name), key=prerequisites.campaign_id)

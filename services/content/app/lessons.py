@@ -8,7 +8,7 @@ that are published (an interrupted publish or archive leaves an id that is filte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,6 +93,8 @@ class LessonAdmin:
     lessons: LessonStore
     clock: Callable[[], datetime] = utcnow
     next_id: Callable[[], str] = new_id
+    # Told of a lesson just archived (campaigns stop requiring it).
+    on_archived: Callable[[str], Awaitable[None]] | None = None
 
     async def get(self, lesson_id: str) -> Lesson:
         lesson = await self.lessons.get(lesson_id)
@@ -151,6 +153,8 @@ class LessonAdmin:
         lesson = await self._record(current, lesson)
         if action is LessonAction.ARCHIVE:
             await self.lessons.index(lesson_id, False, MAX_PUBLISHED)
+            if self.on_archived is not None:
+                await self.on_archived(lesson_id)
         return lesson
 
     async def list(self, status: int, size: int, after_id: str | None) -> tuple[list[Lesson], str | None]:

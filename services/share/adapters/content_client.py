@@ -1,5 +1,6 @@
 """The content service as seen from the share service: GetContent, with published items kept
-for a moment (`cache_seconds`) so a burst of shares of one item costs one call, not one each."""
+for a moment (`cache_seconds`) so a burst of shares of one item costs one call, not one each, and
+GetCampaignPrerequisites (kept as long), asked only while the local view of them cannot answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import time
 
 import grpc
-from advocacy.content.v1 import content_pb2, content_pb2_grpc
+from advocacy.content.v1 import content_pb2, content_pb2_grpc, training_pb2, training_pb2_grpc
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
 
 from services.share.app.ports import ContentUnavailable
@@ -23,6 +24,8 @@ class ContentClient:
         # The channel carries the share service's own token (services.common.auth.service_channel).
         self._channel = channel
         self._stub = content_pb2_grpc.ContentServiceStub(self._channel)
+        self._training = training_pb2_grpc.TrainingServiceStub(self._channel)
+        self._required: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._timeout = timeout_seconds
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, ContentItem]] = {}
@@ -65,6 +68,23 @@ class ContentClient:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
             raise ContentUnavailable(f"content service: {exc.code().name}: {exc.details()}") from exc
+
+    async def prerequisites(self, campaign_id: str) -> tuple[str, ...]:
+        cached = self._required.get(campaign_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            found = await self._training.GetCampaignPrerequisites(
+                training_pb2.GetCampaignPrerequisitesRequest(campaign_id=campaign_id), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise ContentUnavailable(f"content service: {exc.code().name}: {exc.details()}") from exc
+        required = tuple(found.lesson_ids)
+        if self._ttl > 0:
+            if len(self._required) >= MAX_CACHED:
+                self._required.clear()
+            self._required[campaign_id] = (time.monotonic() + self._ttl, required)
+        return required
 
     async def close(self) -> None:
         await self._channel.close()

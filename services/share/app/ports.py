@@ -3,7 +3,7 @@ adapters implement them in production, in-memory fakes in unit tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -56,6 +56,31 @@ class ContentUnavailable(Exception):
 
 class ContentReader(Protocol):
     async def get(self, content_id: str) -> ContentItem | None: ...
+
+
+class PrerequisiteSource(Protocol):
+    async def prerequisites(self, campaign_id: str) -> Sequence[str]:
+        """The lessons the campaign requires; raises ContentUnavailable."""
+        ...
+
+
+class PrerequisiteReader(Protocol):
+    async def required(self, campaign_id: str) -> Sequence[str]:
+        """The lessons the campaign requires (empty: none); raises ContentUnavailable."""
+        ...
+
+
+class CompletionReader(Protocol):
+    def missing(self, advocate_id: str, lesson_ids: Sequence[str]) -> list[str]:
+        """Those of `lesson_ids` the advocate has not completed, as far as this view knows."""
+        ...
+
+    @property
+    def current(self) -> bool: ...
+
+    async def caught_up(self, asked_at: float) -> bool:
+        """Waits briefly until the view holds what its topic held at `asked_at` (wall clock)."""
+        ...
 
 
 class AdvocateReader(Protocol):

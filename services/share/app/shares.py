@@ -1,10 +1,12 @@
-"""Use case: record a share. Validates the request, decides from the advocate and the item (read
-from local views, no call to another service on the hot path) whether it may be shared, and stores
-the share with its `share-made` event in one write (group-committed by the store)."""
+"""Use case: record a share. Validates the request, decides from the advocate, the item and the
+lessons the advocate completed (read from local views, no call to another service on the hot
+path) whether it may be shared, and stores the share with its `share-made` event in one write
+(group-committed by the store)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +21,20 @@ from services.common.events import new_event_id, optional_time, to_timestamp, ut
 from services.common.outbox import OutboxEvent
 from services.common.topics import SHARE_MADE
 from services.common.validation import check_request_id
-from services.share.app.ports import AdvocateReader, ContentReader, ContentUnavailable, Notify, ShareStore
+from services.share.app.ports import (
+    AdvocateReader,
+    CompletionReader,
+    ContentReader,
+    ContentUnavailable,
+    Notify,
+    PrerequisiteReader,
+    ShareStore,
+)
 from services.share.domain.links import fingerprint, is_http_url, target_url
 from services.share.domain.sharing import (
     AdvocateTraits,
     AudienceRule,
+    LessonsMissing,
     NotShareable,
     check_shareable,
     is_personal_wording,
@@ -96,6 +107,38 @@ def check_may_share(
     return advocate, connection, item
 
 
+class LessonCheck:
+    """Whether the advocate completed every lesson the item's campaign requires: dict lookups in
+    local views. Only a share that looks refused waits (briefly) for the completions view to read
+    what Kafka held when it was asked, so a lesson completed just before sharing counts."""
+
+    def __init__(
+        self, prerequisites: PrerequisiteReader, completions: CompletionReader, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._prerequisites = prerequisites
+        self._completions = completions
+        self._clock = clock
+
+    async def __call__(self, advocate_id: str, campaign_id: str) -> None:
+        """Raises FailedPrecondition naming the missing lessons, Unavailable when they cannot be told."""
+        if not campaign_id:
+            return
+        asked_at = self._clock()
+        try:
+            required = await self._prerequisites.required(campaign_id)
+        except ContentUnavailable as exc:
+            raise Unavailable(f"the campaign's required lessons cannot be read now: {exc}") from exc
+        if not required or not self._completions.missing(advocate_id, required):
+            return
+        caught_up = await self._completions.caught_up(asked_at)
+        missing = self._completions.missing(advocate_id, required)
+        if not missing:
+            return
+        if not caught_up and not self._completions.current:
+            raise Unavailable("completed lessons cannot be checked now (catching up with Kafka); retry shortly")
+        raise FailedPrecondition(str(LessonsMissing(missing)))
+
+
 class RecordShare:
     def __init__(
         self,
@@ -107,7 +150,10 @@ class RecordShare:
         fingerprint_salt: str,
         notify: Notify,
         clock: Callable[[], datetime] = utcnow,
+        lessons: LessonCheck | None = None,
     ) -> None:
+        # None: no campaign requires lessons (unit tests of other rules).
+        self._lessons = lessons
         self._advocates = advocates
         self._content = content
         self._shares = shares
@@ -127,6 +173,8 @@ class RecordShare:
             advocate, item = await asyncio.gather(self._advocates.get(request.advocate_id), self._item(request))
             now = self._clock()
             advocate, connection, item = check_may_share(request, advocate, item, now)
+            if self._lessons is not None:
+                await self._lessons(request.advocate_id, item.campaign_id)
         except GrpcException:
             # A retry of a share recorded before (the item since expired, say) still gets its share.
             existing = await self._shares.get(share_id) if request.idempotency_key else None

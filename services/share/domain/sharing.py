@@ -69,3 +69,14 @@ def share_id_for(advocate_id: str, idempotency_key: str) -> str:
     (and a retry finds it with one `_id` read). 128 bits of SHA-256: collisions are not a concern.
     The share's tracked code is the same string, so a click finds its share by `_id` too."""
     return hashlib.sha256(f"share\0{advocate_id}\0{idempotency_key}".encode()).hexdigest()[:32]
+
+
+class LessonsMissing(Exception):
+    """The item's campaign requires lessons this advocate has not completed (in the order required)."""
+
+    def __init__(self, lesson_ids: list[str]) -> None:
+        self.lesson_ids = lesson_ids
+        super().__init__(
+            f"content_id: the item's campaign requires lessons not completed yet: {', '.join(lesson_ids)} "
+            "(a lesson completed a moment ago counts within seconds; retry then)"
+        )

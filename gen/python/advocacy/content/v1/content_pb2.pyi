@@ -134,6 +134,22 @@ class LessonCompleted(_message.Message):
     lesson_title: str
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lesson_id: _Optional[str] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., score_percent: _Optional[int] = ..., attempts: _Optional[int] = ..., lesson_title: _Optional[str] = ...) -> None: ...
 
+class CampaignPrerequisitesChanged(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "campaign_id", "lesson_ids", "version", "updated_by")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    LESSON_IDS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    campaign_id: str
+    lesson_ids: _containers.RepeatedScalarFieldContainer[str]
+    version: int
+    updated_by: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign_id: _Optional[str] = ..., lesson_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., updated_by: _Optional[str] = ...) -> None: ...
+
 class ContentPublished(_message.Message):
     __slots__ = ("event_id", "occurred_at", "kind", "item")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
