@@ -32,11 +32,15 @@ def enrol(version: int, team: str, first: datetime | None, now: bool = True, lea
 
 
 def test_nearest_rank_and_top_share() -> None:
-    assert nearest_rank({}, 0.5) is None
-    assert nearest_rank({3: 1}, 0.9) == 3
-    assert nearest_rank({1: 1, 5: 1}, 0.5) == 1  # rank ceil(0.5 * 2) = 1
-    assert nearest_rank({1: 5, 2: 4, 30: 1}, 0.9) == 2  # rank 9 of 10
-    assert nearest_rank({1: 5, 2: 4, 30: 1}, 0.91) == 30
+    assert nearest_rank({}, 50) is None
+    assert nearest_rank({3: 1}, 90) == 3
+    assert nearest_rank({1: 1, 5: 1}, 50) == 1  # rank ceil(0.5 * 2) = 1
+    assert nearest_rank({1: 5, 2: 4, 30: 1}, 90) == 2  # rank 9 of 10
+    assert nearest_rank({1: 5, 2: 4, 30: 1}, 91) == 30
+    # 70 values: rank 63 exactly (0.9 * 70 is 63.00000000000001 in floats).
+    assert nearest_rank({1: 63, 2: 7}, 90) == 1
+    # 30 advocates: the top 3 (0.1 * 30 is 3.0000000000000004 in floats).
+    assert top_share({5: 3, 1: 27}) == pytest.approx(15 / 42)
     # 20 advocates: top 2 (ceil 10 %) made 16 + 8 of 24 + 18 = 42 shares.
     assert top_share({16: 1, 8: 1, 1: 18}) == pytest.approx(24 / 42)
     # 3 advocates: ceil(0.3) = 1 advocate.

@@ -29,7 +29,8 @@ class HealthRecords(Protocol):
 
     def load(self, record_id: str, anchor: Any) -> dict[str, Any] | None: ...
 
-    def put(self, records: Mapping[str, Any], anchor: Any) -> None: ...
+    def put(self, records: Mapping[str, Any], anchor: Any) -> None:
+        """Stores each value; None removes the key."""
 
     async def durable(self) -> None: ...
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,12 @@ from services.analytics.domain.health import PROGRAM, Counters, key, months_afte
 # Shares per active advocate in a month: [low, high] (None: no upper bound).
 BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 1), (2, 3), (4, 7), (8, 15), (16, None))
 BUCKET_LABELS = tuple(f"{lo}" if lo == hi else (f"{lo}+" if hi is None else f"{lo}-{hi}") for lo, hi in BUCKETS)
-TOP_FRACTION = 0.10
+TOP_PERCENT = 10
+
+
+def ceil_percent(percent: int, n: int) -> int:
+    """ceil(percent % of n) in integers (0.1 * 30 is 3.0000000000000004 in floats)."""
+    return -(-percent * n // 100)
 
 
 def scope_of(team: str | None) -> str:
@@ -40,12 +44,12 @@ def months_between(first: str, last: str) -> list[str]:
     return [add_month(first, n) for n in range(months_after(first, last) + 1)]
 
 
-def nearest_rank(histogram: Mapping[int, int], q: float) -> int | None:
-    """The value at rank ceil(q x n) (1-based) of the values sorted ascending."""
+def nearest_rank(histogram: Mapping[int, int], percent: int) -> int | None:
+    """The value at rank ceil(percent % of n) (1-based) of the n values sorted ascending."""
     n = sum(histogram.values())
     if n == 0:
         return None
-    rank, seen = max(1, math.ceil(q * n)), 0
+    rank, seen = max(1, ceil_percent(percent, n)), 0
     for value in sorted(histogram):
         seen += histogram[value]
         if seen >= rank:
@@ -53,13 +57,13 @@ def nearest_rank(histogram: Mapping[int, int], q: float) -> int | None:
     raise AssertionError("unreachable")
 
 
-def top_share(histogram: Mapping[int, int], fraction: float = TOP_FRACTION) -> float | None:
-    """Share of all shares made by the ceil(fraction) of advocates with the most shares."""
+def top_share(histogram: Mapping[int, int], percent: int = TOP_PERCENT) -> float | None:
+    """Share of all shares made by the ceil(percent %) of advocates with the most shares."""
     advocates = sum(histogram.values())
     total = sum(value * n for value, n in histogram.items())
     if not advocates or not total:
         return None
-    left, top = max(1, math.ceil(fraction * advocates)), 0
+    left, top = max(1, ceil_percent(percent, advocates)), 0
     for value in sorted(histogram, reverse=True):
         take = min(left, histogram[value])
         top += take * value
@@ -123,8 +127,8 @@ def cohort_row(month: str, counters: Counters, scope: str, last: str) -> CohortR
         month=month,
         enrolled=enrolled,
         shared=sum(_entries(counters, "shared", scope).values()),
-        median_days=nearest_rank(days, 0.5),
-        p90_days=nearest_rank(days, 0.9),
+        median_days=nearest_rank(days, 50),
+        p90_days=nearest_rank(days, 90),
         retained=tuple(retained.get(k, 0) for k in range(months_after(month, last) + 1)),
     )
 

@@ -39,7 +39,10 @@ class TableHealthRecords:
     def put(self, records: Mapping[str, Any], anchor: Any) -> None:
         with acting_as(anchor):  # the changelog partition is the anchor event's
             for record_id, value in records.items():
-                self._table[record_id] = value
+                if value is None:
+                    self._table.pop(record_id, None)  # a tombstone in the changelog
+                else:
+                    self._table[record_id] = value
 
     async def durable(self) -> None:
         await self._table.changelog_acknowledged()
