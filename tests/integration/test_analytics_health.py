@@ -28,9 +28,13 @@ from advocacy.analytics.v1 import analytics_pb2_grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.content.v1.content_pb2 import LessonCompleted
 from advocacy.share.v1 import share_pb2 as spb
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from pymongo import MongoClient
+from typer.testing import CliRunner
 
+import services.cli.__main__ as cli
+from services.common.policy import ADMIN
 from services.platform.supervisor import Platform
 from tests.conftest import Isolated, make_isolated
 from tests.integration.test_analytics_pipeline import analytics_worker, produce, ts
@@ -360,6 +364,27 @@ def check_csv_and_errors(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: Histo
     assert default.to_month == datetime.now(UTC).strftime("%Y-%m") and default.from_month < default.to_month
 
 
+def check_cli(platform: Platform, h: History) -> None:
+    """`advocacy analytics health|training|health-csv` against the worker, as an admin would run it."""
+    runner = CliRunner(env={"COLUMNS": "250"})  # tables wide enough not to fold their titles
+    base = ["--analytics-addr", platform.address("analytics"), "--token", platform.token(ADMIN, "tests")]
+    got = runner.invoke(
+        cli.app, [*base, "--json", "analytics", "health", "--team", "red", "--from", FIRST, "--to", LAST]
+    )
+    assert got.exit_code == 0, got.output
+    answer = json_format.Parse(got.output, pb.ProgramHealth(), ignore_unknown_fields=True)
+    assert actual_health(answer) == reference_health(h, "red")
+    got = runner.invoke(cli.app, [*base, "--json", "analytics", "training"])
+    assert got.exit_code == 0, got.output
+    assert actual_training(json_format.Parse(got.output, pb.TrainingStats())) == reference_training(h, "")
+    got = runner.invoke(cli.app, [*base, "analytics", "health", "--from", FIRST, "--to", LAST])
+    assert got.exit_code == 0 and "cohorts 2025-01..2025-09" in got.output and "top 10 %" in got.output
+    got = runner.invoke(cli.app, [*base, "analytics", "health-csv", "--from", FIRST, "--to", LAST])
+    assert got.exit_code == 0 and got.output.startswith("figure,team,month,enrolled")
+    got = runner.invoke(cli.app, [*base, "analytics", "health", "--from", "2025-1"])
+    assert got.exit_code == 1 and "from_month" in got.output
+
+
 def test_health_figures_match_the_reference(isolated):
     h = generate(seed=23)
     check_history(h)
@@ -372,6 +397,7 @@ def test_health_figures_match_the_reference(isolated):
             stub = analytics_pb2_grpc.AnalyticsServiceStub(channel)
             wait_for_reference(stub, h)
             check_csv_and_errors(stub, h)
+        check_cli(platform, h)
     finally:
         assert platform.stop_service("analytics") == 0
 
