@@ -30,6 +30,7 @@ from advocacy.content.v1.content_pb2 import LessonCompleted
 from advocacy.share.v1 import share_pb2 as spb
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from kafka import KafkaConsumer, KafkaProducer
 from pymongo import MongoClient
 from typer.testing import CliRunner
 
@@ -385,11 +386,38 @@ def check_cli(platform: Platform, h: History) -> None:
     assert got.exit_code == 1 and "from_month" in got.output
 
 
+def produce_poison(isolated: Isolated) -> None:
+    """Per topic one record that does not decode and one that decodes but is unusable."""
+    producer = KafkaProducer(bootstrap_servers=isolated.stack.kafka_bootstrap, acks="all")
+    unusable = {
+        "lesson-completed": LessonCompleted(event_id="no-lesson", occurred_at=ts(datetime(YEAR, 3, 1, tzinfo=UTC))),
+        "share-made": spb.ShareMade(occurred_at=ts(datetime(YEAR, 3, 1, tzinfo=UTC))),
+    }
+    for topic, message in unusable.items():
+        producer.send(isolated.prefix + topic, key=b"adv1", value=b"\xff\xff not protobuf")
+        producer.send(isolated.prefix + topic, key=b"adv1", value=message.SerializeToString())
+    producer.flush(60)
+    producer.close()
+
+
+def dead_letters(isolated: Isolated, topic: str) -> list[str]:
+    consumer = KafkaConsumer(
+        isolated.prefix + topic + ".dlq",
+        bootstrap_servers=isolated.stack.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+    )
+    reasons = sorted(dict(m.headers)["dlq.reason"].decode() for m in consumer)
+    consumer.close()
+    return reasons
+
+
 def test_health_figures_match_the_reference(isolated):
     h = generate(seed=23)
     check_history(h)
     platform = analytics_worker(isolated)
     produce(isolated, h.produced)
+    produce_poison(isolated)
     platform.start_service("analytics")
     try:
         platform.wait_serving("analytics", timeout=120)
@@ -398,6 +426,9 @@ def test_health_figures_match_the_reference(isolated):
             wait_for_reference(stub, h)
             check_csv_and_errors(stub, h)
         check_cli(platform, h)
+        # Each poison record once in its DLQ: share-made's by analytics-facts only, not by both agents.
+        assert dead_letters(isolated, "lesson-completed") == ["invalid", "undecodable_value"]
+        assert dead_letters(isolated, "share-made") == ["invalid", "undecodable_value"]
     finally:
         assert platform.stop_service("analytics") == 0
 

@@ -18,10 +18,12 @@ from services.analytics.app.health import HealthEvent, HealthProcessor, HealthSi
 from services.analytics.domain import health as h
 from services.common.batching import process_batches
 from services.common.events import nonzero_time
+from services.common.logging import get_logger
 from services.common.offsets import InOrder
 from services.common.stream import DurableTable, acting_as, dead_letter_all, durable_table, sort_out, topic_label
 from services.common.topics import ADVOCATE_CHANGED, LESSON_COMPLETED, SHARE_MADE
 
+log = get_logger(__name__)
 AGENT = "analytics-health"
 BATCH_WITHIN_SECONDS = 1.0
 
@@ -109,7 +111,13 @@ def register_health(
     async def store(batch: Sequence[EventT]) -> None:
         # Returns None: `analytics-facts` already counts these share-made events consumed.
         items, poison = sort_out(batch, decode)
-        await dead_letter_all(app, poison)
+        # Only lesson-completed is this agent's alone: a bad share-made or advocate-changed record
+        # is dead-lettered by the other agent reading it (once in the DLQ, not twice).
+        ours = [p for p in poison if topic_label(app, p.message.topic) == LESSON_COMPLETED.name]
+        for p in poison:
+            if p not in ours:
+                log.warning("health_skipped_unusable", topic=p.message.topic, offset=p.message.offset, error=p.error)
+        await dead_letter_all(app, ours)
         await processor.process(items)
 
     in_order = InOrder(app, AGENT)
