@@ -8,10 +8,12 @@ from typing import Any
 from advocacy.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 
 from services.analytics.adapters.facts import AnalyticsRepository
+from services.analytics.adapters.health import HealthDocuments
 from services.analytics.adapters.rate_cards import RateCardRepository
 from services.analytics.adapters.reader import AnalyticsReader
 from services.analytics.adapters.rollups import RollupDocuments
 from services.analytics.api.servicer import AnalyticsServicer
+from services.analytics.app.health import HealthQueries
 from services.analytics.app.ingest import Ingest
 from services.analytics.app.queries import AnalyticsQueries
 from services.analytics.app.rate_cards import RateCards
@@ -32,6 +34,7 @@ class _Adapters:
     rollups: RollupDocuments
     reader: AnalyticsReader
     rate_cards: RateCardRepository
+    health: HealthDocuments
 
 
 def main() -> None:
@@ -39,7 +42,9 @@ def main() -> None:
     app = create_app("analytics", settings)
     adapters = _Adapters()
     ingest = Ingest(lambda: adapters.repo, settings.allowed_lateness)
-    register_agents(app, settings.topic, ingest, lambda: adapters.rollups, settings.batch_max_events)
+    register_agents(
+        app, settings.topic, ingest, lambda: adapters.rollups, settings.batch_max_events, lambda: adapters.health
+    )
     config = Config(
         rate_card=settings.rate_cards(),
         organic_reach_rate=settings.organic_reach_rate,
@@ -61,6 +66,7 @@ def main() -> None:
         adapters.repo = AnalyticsRepository(mongo[settings.mongo_db])
         adapters.rollups = RollupDocuments(mongo[settings.mongo_db], SHARE_MADE.partitions)
         adapters.reader = AnalyticsReader(adapters.repo, adapters.rollups)
+        adapters.health = HealthDocuments(mongo[settings.mongo_db])
         adapters.rate_cards = RateCardRepository(mongo[settings.mongo_db])
         rate_cards = RateCards(
             lambda: adapters.rate_cards, settings.currency, settings.rate_cards(), settings.rate_card_refresh_seconds
@@ -73,7 +79,8 @@ def main() -> None:
             max(settings.stats_max_stale_seconds, settings.stats_cache_seconds),
             name="stats",
         )
-        servicer = AnalyticsServicer(queries, cache, rate_cards=rate_cards)
+        health = HealthQueries(lambda: adapters.health, SHARE_MADE.partitions)
+        servicer = AnalyticsServicer(queries, cache, rate_cards=rate_cards, health=health)
         return StreamComponents(
             register=lambda s: analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(servicer, s.server),
             service_names=[analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name],

@@ -12,6 +12,7 @@ import typer
 
 from services.cli.commands import (
     admin,
+    analytics,
     content,
     demo,
     dlq,
@@ -78,6 +79,7 @@ for command in (
 app.add_typer(content.content_app, name="content")
 app.add_typer(content.suggestions_app, name="suggestions")
 app.add_typer(stats.stats_app, name="stats")
+app.add_typer(analytics.analytics_app, name="analytics")
 app.add_typer(rewards.catalog_app, name="catalog")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(sources.sources_app, name="sources")

@@ -156,6 +156,10 @@ POLICY: dict[str, Rule] = {
             "TopContent": Rule(STAFF),
             "GetProgramOverview": Rule(STAFF),
             "ExportStatsCsv": Rule(STAFF),
+            # Programme health and training (issue 23): aggregates, no advocate named.
+            "GetProgramHealth": Rule(STAFF),
+            "ExportHealthCsv": Rule(STAFF),
+            "GetTrainingStats": Rule(STAFF),
             # Customers' comments go to the item's author (the servicer checks authorship).
             "ListComments": Rule(EVERYONE, self_field="requester_id"),
             # What EMV is priced with: the program team's to read and change.

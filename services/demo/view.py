@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Self
 
 from advocacy.analytics.v1 import analytics_pb2
@@ -24,6 +25,9 @@ from rich.text import Text
 from services.clients import Clients, ServiceError
 from services.demo.activity import DriverStats
 
+# Enrolment months the live view's cohort table shows (the current one and those before).
+COHORT_MONTHS = 6
+
 
 @dataclass
 class Snapshot:
@@ -31,6 +35,7 @@ class Snapshot:
     leaderboard: list[rewards_pb2.LeaderboardRow] = field(default_factory=list)
     top: list[analytics_pb2.TopContentEntry] = field(default_factory=list)
     overview: analytics_pb2.ProgramOverview | None = None
+    health: analytics_pb2.ProgramHealth | None = None
     errors: list[str] = field(default_factory=list)
     note: str = ""  # e.g. seeding progress
     sources: list[content_pb2.FeedSource] = field(default_factory=list)
@@ -61,6 +66,14 @@ def take_snapshot(clients: Clients, limit: int = 8, with_sources: bool = False) 
             ).entries
         )
         snap.overview = clients.analytics.GetProgramOverview(analytics_pb2.GetProgramOverviewRequest())
+    except ServiceError as exc:
+        snap.errors.append(str(exc))
+    try:
+        now = datetime.now(UTC)
+        index = now.year * 12 + now.month - 1 - (COHORT_MONTHS - 1)  # months since year 0
+        first = f"{index // 12:04d}-{index % 12 + 1:02d}"
+        request = analytics_pb2.GetProgramHealthRequest(from_month=first, to_month=f"{now:%Y-%m}")
+        snap.health = clients.analytics.GetProgramHealth(request)
     except ServiceError as exc:
         snap.errors.append(str(exc))
     return snap
@@ -156,7 +169,7 @@ def render(
     grid.add_column(ratio=1)
     grid.add_column(ratio=1)
     grid.add_row(Panel(_program(snap.overview), title="Program", box=box.ROUNDED), _leaderboard(snap, names))
-    parts: list[RenderableType] = [grid, _top_content(snap)]
+    parts: list[RenderableType] = [grid, _top_content(snap), _cohorts(snap.health)]
     if thanks is not None:
         lines = list(thanks.lines) or ["(waiting for the first points…)"]
         parts.append(Panel(Text("\n".join(lines)), title="Latest thank-yous (points-awarded)", box=box.ROUNDED))
@@ -193,6 +206,20 @@ def _top_content(snap: Snapshot) -> Table:
             str(e.stats.engagements),
         )
     return top
+
+
+def _cohorts(h: analytics_pb2.ProgramHealth | None) -> Table:
+    """Compact retention triangle: per enrolment month, the share of its advocates who shared in
+    that month and each month since (issue 23)."""
+    table = Table(title="Cohorts (retention by enrolment month)", box=box.SIMPLE_HEAD, expand=True)
+    for name in ("cohort", "enrolled", "shared", "median days", *(f"M+{k}" for k in range(COHORT_MONTHS))):
+        table.add_column(name, justify="left" if name == "cohort" else "right")
+    for c in h.cohorts if h is not None else []:
+        median = str(c.median_days_to_first_share) if c.HasField("median_days_to_first_share") else "—"
+        cells = [_pct(r) for r in c.retention][:COHORT_MONTHS]
+        cells += [""] * (COHORT_MONTHS - len(cells))
+        table.add_row(c.month, str(c.enrolled), str(c.shared), median, *cells)
+    return table
 
 
 def _program(o: analytics_pb2.ProgramOverview | None) -> Table:

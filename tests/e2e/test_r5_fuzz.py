@@ -226,6 +226,7 @@ def seeds(ids: dict[str, str]) -> dict[str, Message]:
     stats = analytics_pb2.GetStatsRequest(
         dimension=analytics_pb2.DIMENSION_CONTENT, key=ids["content"], granularity=analytics_pb2.GRANULARITY_DAY
     )
+    health = analytics_pb2.GetProgramHealthRequest(team="team-a", from_month="2026-01", to_month="2026-06")
     transition = content_pb2.TransitionRequest(content_id=ids["content"], actor_id="r5", reason="r")
     lesson = training_pb2.Lesson(
         title="Fuzz lesson",
@@ -300,6 +301,9 @@ def seeds(ids: dict[str, str]) -> dict[str, Message]:
         "AnalyticsService/TopContent": analytics_pb2.TopContentRequest(
             metric=analytics_pb2.TOP_METRIC_ENGAGEMENTS, limit=5, start=earlier, end=later
         ),
+        "AnalyticsService/GetProgramHealth": health,
+        "AnalyticsService/ExportHealthCsv": health,
+        "AnalyticsService/GetTrainingStats": analytics_pb2.GetTrainingStatsRequest(team="team-a"),
         "AnalyticsService/ListComments": analytics_pb2.ListCommentsRequest(
             content_id=ids["content"], requester_id="r5-ada", limit=5
         ),

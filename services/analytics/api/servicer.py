@@ -12,7 +12,9 @@ from advocacy.analytics.v1 import analytics_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_interceptor.exceptions import InvalidArgument, NotFound, PermissionDenied
 
+from services.analytics.api.health import HealthApi
 from services.analytics.api.rate_card import RateCardApi
+from services.analytics.app.health import HealthQueries
 from services.analytics.app.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
 from services.analytics.app.rate_cards import RateCards
 from services.analytics.domain.metrics import RateBasis
@@ -133,7 +135,7 @@ def _series_range(token: str, scope: str) -> SeriesRange:
     return SeriesRange(first, end, page_from)
 
 
-class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer):
+class AnalyticsServicer(RateCardApi, HealthApi, analytics_pb2_grpc.AnalyticsServiceServicer):
     """Figures are summed from the facts per query; `cache` (off unless given) keeps each query's
     result for a few seconds, so a dashboard's repeated questions do not rescan the facts.
     Comments are never cached: an author reads them right after they arrive. EMV is priced with
@@ -145,8 +147,10 @@ class AnalyticsServicer(RateCardApi, analytics_pb2_grpc.AnalyticsServiceServicer
         cache: ReadCache[Any] | None = None,
         *,
         rate_cards: RateCards,
+        health: HealthQueries | None = None,
     ) -> None:
         self._queries = queries
+        self._health = health
         self._cache = cache or ReadCache[Any](ttl=0)
         self._rate_cards = rate_cards
 

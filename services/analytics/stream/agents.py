@@ -23,9 +23,11 @@ from advocacy.share.v1.share_pb2 import AdvocateChanged, EngagementObserved, Sha
 from faust.types import EventT
 from google.protobuf.message import Message as ProtoMessage
 
+from services.analytics.app.health import HealthSink
 from services.analytics.app.ingest import Ingest, InvalidEvent
 from services.analytics.app.rollups import Positioned, RollupProcessor, RollupSink
 from services.analytics.metrics import UNWRITTEN_DOCUMENTS
+from services.analytics.stream.health import register_health
 from services.analytics.stream.records import TableRecords
 from services.common.batching import process_batches
 from services.common.logging import get_logger
@@ -49,6 +51,7 @@ def register_agents(
     ingest: Ingest,
     documents: Callable[[], RollupSink],
     batch_max_events: int,
+    health: Callable[[], HealthSink] | None = None,
 ) -> None:
     # The two high-volume topics, consumed together so that partition p of both feeds the same
     # rollup records (one writer each): a batch of facts in bulk writes, then its rollups.
@@ -60,6 +63,9 @@ def register_agents(
     ]
     for spec, message_type, handle in handlers:
         _register(app, spec, _raw_topic(app, topic(spec.name)), message_type, handle)
+    if health is not None:
+        # Programme health and training (issue 23): its own agent and table beside the rollups.
+        register_health(app, topic, health, batch_max_events)
 
 
 def arrived_at(event: EventT) -> datetime | None:

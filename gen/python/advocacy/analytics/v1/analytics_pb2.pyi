@@ -348,3 +348,99 @@ class PutRateCardRequest(_message.Message):
     RATE_CARD_FIELD_NUMBER: _ClassVar[int]
     rate_card: RateCard
     def __init__(self, rate_card: _Optional[_Union[RateCard, _Mapping]] = ...) -> None: ...
+
+class GetProgramHealthRequest(_message.Message):
+    __slots__ = ("team", "from_month", "to_month")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    FROM_MONTH_FIELD_NUMBER: _ClassVar[int]
+    TO_MONTH_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    from_month: str
+    to_month: str
+    def __init__(self, team: _Optional[str] = ..., from_month: _Optional[str] = ..., to_month: _Optional[str] = ...) -> None: ...
+
+class HealthCohort(_message.Message):
+    __slots__ = ("month", "enrolled", "shared", "median_days_to_first_share", "p90_days_to_first_share", "retained", "retention")
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_DAYS_TO_FIRST_SHARE_FIELD_NUMBER: _ClassVar[int]
+    P90_DAYS_TO_FIRST_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RETAINED_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
+    month: str
+    enrolled: int
+    shared: int
+    median_days_to_first_share: int
+    p90_days_to_first_share: int
+    retained: _containers.RepeatedScalarFieldContainer[int]
+    retention: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, month: _Optional[str] = ..., enrolled: _Optional[int] = ..., shared: _Optional[int] = ..., median_days_to_first_share: _Optional[int] = ..., p90_days_to_first_share: _Optional[int] = ..., retained: _Optional[_Iterable[int]] = ..., retention: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class HealthActivity(_message.Message):
+    __slots__ = ("month", "shares", "active_advocates", "advocates_per_bucket", "top_decile_share", "leader_shares", "active_leaders", "leader_share_of_shares", "leader_share_of_active")
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_ADVOCATES_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATES_PER_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    TOP_DECILE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    LEADER_SHARES_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_LEADERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_SHARE_OF_SHARES_FIELD_NUMBER: _ClassVar[int]
+    LEADER_SHARE_OF_ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    month: str
+    shares: int
+    active_advocates: int
+    advocates_per_bucket: _containers.RepeatedScalarFieldContainer[int]
+    top_decile_share: float
+    leader_shares: int
+    active_leaders: int
+    leader_share_of_shares: float
+    leader_share_of_active: float
+    def __init__(self, month: _Optional[str] = ..., shares: _Optional[int] = ..., active_advocates: _Optional[int] = ..., advocates_per_bucket: _Optional[_Iterable[int]] = ..., top_decile_share: _Optional[float] = ..., leader_shares: _Optional[int] = ..., active_leaders: _Optional[int] = ..., leader_share_of_shares: _Optional[float] = ..., leader_share_of_active: _Optional[float] = ...) -> None: ...
+
+class ProgramHealth(_message.Message):
+    __slots__ = ("team", "from_month", "to_month", "cohorts", "activity", "bucket_labels")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    FROM_MONTH_FIELD_NUMBER: _ClassVar[int]
+    TO_MONTH_FIELD_NUMBER: _ClassVar[int]
+    COHORTS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_LABELS_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    from_month: str
+    to_month: str
+    cohorts: _containers.RepeatedCompositeFieldContainer[HealthCohort]
+    activity: _containers.RepeatedCompositeFieldContainer[HealthActivity]
+    bucket_labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, team: _Optional[str] = ..., from_month: _Optional[str] = ..., to_month: _Optional[str] = ..., cohorts: _Optional[_Iterable[_Union[HealthCohort, _Mapping]]] = ..., activity: _Optional[_Iterable[_Union[HealthActivity, _Mapping]]] = ..., bucket_labels: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetTrainingStatsRequest(_message.Message):
+    __slots__ = ("team",)
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    team: str
+    def __init__(self, team: _Optional[str] = ...) -> None: ...
+
+class LessonStats(_message.Message):
+    __slots__ = ("lesson_id", "lesson_title", "team", "completions", "completers_enrolled", "enrolled", "completion_rate")
+    LESSON_ID_FIELD_NUMBER: _ClassVar[int]
+    LESSON_TITLE_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    COMPLETIONS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETERS_ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_RATE_FIELD_NUMBER: _ClassVar[int]
+    lesson_id: str
+    lesson_title: str
+    team: str
+    completions: int
+    completers_enrolled: int
+    enrolled: int
+    completion_rate: float
+    def __init__(self, lesson_id: _Optional[str] = ..., lesson_title: _Optional[str] = ..., team: _Optional[str] = ..., completions: _Optional[int] = ..., completers_enrolled: _Optional[int] = ..., enrolled: _Optional[int] = ..., completion_rate: _Optional[float] = ...) -> None: ...
+
+class TrainingStats(_message.Message):
+    __slots__ = ("lessons",)
+    LESSONS_FIELD_NUMBER: _ClassVar[int]
+    lessons: _containers.RepeatedCompositeFieldContainer[LessonStats]
+    def __init__(self, lessons: _Optional[_Iterable[_Union[LessonStats, _Mapping]]] = ...) -> None: ...

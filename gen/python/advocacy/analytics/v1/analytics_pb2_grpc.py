@@ -74,6 +74,21 @@ class AnalyticsServiceStub:
                 request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.PutRateCardRequest.SerializeToString,
                 response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.FromString,
                 _registered_method=True)
+        self.GetProgramHealth = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/GetProgramHealth',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramHealthRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ProgramHealth.FromString,
+                _registered_method=True)
+        self.ExportHealthCsv = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/ExportHealthCsv',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramHealthRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.FromString,
+                _registered_method=True)
+        self.GetTrainingStats = channel.unary_unary(
+                '/advocacy.analytics.v1.AnalyticsService/GetTrainingStats',
+                request_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetTrainingStatsRequest.SerializeToString,
+                response_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TrainingStats.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -133,6 +148,28 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProgramHealth(self, request, context):
+        """Programme health per month: cohorts, time to first share, retention, activity distribution,
+        leaders' share (issue 23).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportHealthCsv(self, request, context):
+        """The same figures as CSV (currency and rate_card_version unset: no EMV in them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrainingStats(self, request, context):
+        """Lesson completions and completion rates per lesson and team.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +212,21 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.PutRateCard,
                     request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.PutRateCardRequest.FromString,
                     response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.SerializeToString,
+            ),
+            'GetProgramHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProgramHealth,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramHealthRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ProgramHealth.SerializeToString,
+            ),
+            'ExportHealthCsv': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportHealthCsv,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramHealthRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.SerializeToString,
+            ),
+            'GetTrainingStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingStats,
+                    request_deserializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetTrainingStatsRequest.FromString,
+                    response_serializer=advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TrainingStats.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -393,6 +445,87 @@ class AnalyticsService:
             '/advocacy.analytics.v1.AnalyticsService/PutRateCard',
             advocacy_dot_analytics_dot_v1_dot_analytics__pb2.PutRateCardRequest.SerializeToString,
             advocacy_dot_analytics_dot_v1_dot_analytics__pb2.RateCard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProgramHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/GetProgramHealth',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramHealthRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.ProgramHealth.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportHealthCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/ExportHealthCsv',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetProgramHealthRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.CsvExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.analytics.v1.AnalyticsService/GetTrainingStats',
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.GetTrainingStatsRequest.SerializeToString,
+            advocacy_dot_analytics_dot_v1_dot_analytics__pb2.TrainingStats.FromString,
             options,
             channel_credentials,
             insecure,

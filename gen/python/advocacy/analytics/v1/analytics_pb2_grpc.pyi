@@ -64,6 +64,14 @@ class AnalyticsServiceStub:
     """Admin: stores a new rate card version, in force at once on this replica and within
     ADVOCACY_RATE_CARD_REFRESH_SECONDS on every other; returns it with its version.
     """
+    GetProgramHealth: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetProgramHealthRequest, _analytics_pb2.ProgramHealth]
+    """Programme health per month: cohorts, time to first share, retention, activity distribution,
+    leaders' share (issue 23).
+    """
+    ExportHealthCsv: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetProgramHealthRequest, _analytics_pb2.CsvExport]
+    """The same figures as CSV (currency and rate_card_version unset: no EMV in them)."""
+    GetTrainingStats: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetTrainingStatsRequest, _analytics_pb2.TrainingStats]
+    """Lesson completions and completion rates per lesson and team."""
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
@@ -83,6 +91,14 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     """Admin: stores a new rate card version, in force at once on this replica and within
     ADVOCACY_RATE_CARD_REFRESH_SECONDS on every other; returns it with its version.
     """
+    GetProgramHealth: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetProgramHealthRequest, _analytics_pb2.ProgramHealth]  # type: ignore[assignment]
+    """Programme health per month: cohorts, time to first share, retention, activity distribution,
+    leaders' share (issue 23).
+    """
+    ExportHealthCsv: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetProgramHealthRequest, _analytics_pb2.CsvExport]  # type: ignore[assignment]
+    """The same figures as CSV (currency and rate_card_version unset: no EMV in them)."""
+    GetTrainingStats: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetTrainingStatsRequest, _analytics_pb2.TrainingStats]  # type: ignore[assignment]
+    """Lesson completions and completion rates per lesson and team."""
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -147,5 +163,31 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         """Admin: stores a new rate card version, in force at once on this replica and within
         ADVOCACY_RATE_CARD_REFRESH_SECONDS on every other; returns it with its version.
         """
+
+    @_abc_1.abstractmethod
+    def GetProgramHealth(
+        self,
+        request: _analytics_pb2.GetProgramHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.ProgramHealth, _abc.Awaitable[_analytics_pb2.ProgramHealth]]:
+        """Programme health per month: cohorts, time to first share, retention, activity distribution,
+        leaders' share (issue 23).
+        """
+
+    @_abc_1.abstractmethod
+    def ExportHealthCsv(
+        self,
+        request: _analytics_pb2.GetProgramHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.CsvExport, _abc.Awaitable[_analytics_pb2.CsvExport]]:
+        """The same figures as CSV (currency and rate_card_version unset: no EMV in them)."""
+
+    @_abc_1.abstractmethod
+    def GetTrainingStats(
+        self,
+        request: _analytics_pb2.GetTrainingStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.TrainingStats, _abc.Awaitable[_analytics_pb2.TrainingStats]]:
+        """Lesson completions and completion rates per lesson and team."""
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
