@@ -258,3 +258,25 @@ def test_ranges_at_the_ends_of_time_read_nothing_or_everything():
     assert days_between(None, earliest, spans) == []
     everything = days_between(earliest, datetime.max.replace(tzinfo=UTC), spans)
     assert [d.isoformat() for d in everything] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+
+
+def test_a_range_over_sparse_days_reads_only_the_days_with_facts():
+    """Facts years apart (an event dated 1970 beside this year's) must not make a question read
+    every day between them: the spans list their days."""
+    writers = [RollupWriter(p, lambda _id: None) for p in (0, 1)]
+    for n, (p, at) in enumerate(
+        [
+            (0, datetime(1970, 1, 1, 5, tzinfo=UTC)),
+            (1, datetime(2026, 3, 2, 9, tzinfo=UTC)),
+            (0, datetime(2026, 3, 2, 23, tzinfo=UTC)),
+        ]
+    ):
+        writers[p].apply("share-made", n, {**random_fact(random.Random(n), n), "occurred_at": at})
+    spans = [w.changed[f"S|{w.partition}"] for w in writers]
+    whole = days_between(None, None, spans)
+    assert [d.isoformat() for d in whole] == ["1970-01-01", "2026-03-02"]
+    after = days_between(datetime(1971, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC), spans)
+    assert [d.isoformat() for d in after] == ["2026-03-02"]
+    # A span stored before it listed its days still covers every day between its ends.
+    legacy = [{"first": "2026-03-01", "last": "2026-03-03"}]
+    assert len(days_between(None, None, legacy)) == 3

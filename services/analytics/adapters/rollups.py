@@ -93,10 +93,14 @@ class RollupDocuments:
 
     async def assemble(self, q: Question) -> Assembly:
         spans = await self.read(span_id(p) for p in range(self.partitions))
-        days = days_between(q.start, q.end, list(spans.values()))
-        wanted = [
-            (day_id(q.dimension, b, d, p), d, p) for d in days for p in range(self.partitions) for b in q.buckets()
-        ]
+        # Per partition, only the days it has facts on: no read of a document that cannot exist.
+        on_days = sorted(
+            (d, p)
+            for p in range(self.partitions)
+            if span_id(p) in spans
+            for d in days_between(q.start, q.end, [spans[span_id(p)]])
+        )
+        wanted = [(day_id(q.dimension, b, d, p), d, p) for d, p in on_days for b in q.buckets()]
         docs = await self.read(rid for rid, _, _ in wanted)
         assembly = Assembly(q)
         cut: set[tuple[datetime, int]] = set()

@@ -13,7 +13,8 @@ consumed together), so every record has one writer.
   or ends inside an hour (exact to the microsecond, as summing facts was). The PROGRAM day record
   says how many chunks its day has. By day, not by hour: a batch of events spread over many hours
   (a replay of a long history) touches one chunk per day, not one per hour.
-- Spans, `S|<partition>`: the first and last day with facts, for questions without a bound.
+- Spans, `S|<partition>`: the first and last day with facts, for questions without a bound, and
+  every day with facts, so that a range over sparse days (years apart) reads only those days.
 
 Exactly once: a day record keeps, per source topic, the last offset it applied, and skips events
 at or below it (events come in offset order per partition); a chunk appends a fact only if no
@@ -128,6 +129,10 @@ class RollupWriter:
         iso = day.isoformat()
         span["first"] = min(span.get("first", iso), iso)
         span["last"] = max(span.get("last", iso), iso)
+        days = span.setdefault("days", [])
+        at_day = bisect.bisect_left(days, iso)  # ISO days (4-digit years) sort as strings
+        if at_day == len(days) or days[at_day] != iso:
+            days.insert(at_day, iso)
 
     def _append(self, day: date, source: str, offset: int, fact: Mapping[str, Any], counters: list[int]) -> None:
         ids, held = self._chunks(day)
@@ -230,20 +235,25 @@ class Question:
 
 
 def days_between(start: datetime | None, end: datetime | None, spans: Iterable[Mapping[str, Any]]) -> list[date]:
-    """The days a question reads: its range within the days any partition has facts on."""
+    """The days a question reads: the days in its range on which any partition has facts."""
     spans = [s for s in spans if s.get("first") and s.get("last")]
-    firsts = [date.fromisoformat(s["first"]) for s in spans]
-    lasts = [date.fromisoformat(s["last"]) for s in spans]
-    if not firsts:
-        return []
-    first, last = min(firsts), max(lasts)
-    if start is not None:
-        first = max(first, start.astimezone(UTC).date())
+    low = date.min if start is None else start.astimezone(UTC).date()
+    high = date.max
     if end is not None:
         if end.astimezone(UTC) <= datetime.min.replace(tzinfo=UTC) + timedelta(microseconds=1):
             return []  # nothing happens before the first representable instant
-        last = min(last, (end.astimezone(UTC) - timedelta(microseconds=1)).date())
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        high = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    days: set[str] = set()
+    for span in spans:
+        if "days" in span:
+            listed = span["days"]
+            days.update(
+                listed[bisect.bisect_left(listed, low.isoformat()) : bisect.bisect_right(listed, high.isoformat())]
+            )
+        else:  # a span written before it listed its days: every day between its first and last
+            first, last = max(low, date.fromisoformat(span["first"])), min(high, date.fromisoformat(span["last"]))
+            days.update((first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1))
+    return [date.fromisoformat(day) for day in sorted(days)]
 
 
 @dataclass
