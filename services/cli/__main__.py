@@ -62,6 +62,7 @@ for command in (
     share.enroll,
     share.feed,
     share.share,
+    share.own_post,
     notify.notifications,
     rewards.points,
     rewards.history,
