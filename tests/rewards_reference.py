@@ -20,6 +20,11 @@ silent):
   impressions earn nothing;
 - campaign: each entry times the multiplier of the event's campaign while it runs
   ([starts_at, ends_at) of the event's time), rounded half up, before the daily cap;
+- own post (`share.own_post`: the advocate's own URL and text, a synthetic content id per advocate
+  and URL): `own_post` points (None = as a share: 10) as entry "<event id>:own_post", instead of
+  the share's 10; first share (of that synthetic id), duplicate window, streak and daily cap as for a
+  share; never a personal-wording nor an early-sharer bonus, never a campaign; engagement on it
+  earns as on any share;
 - lesson: 20 for an advocate's first completion of a lesson, as entry "<event id>:lesson" on the
   local day of the completion, without campaign; a completion sent again (the same event id) or a
   later completion of the same lesson under another id earns nothing and makes no entry; an entry
@@ -70,6 +75,8 @@ class Rules:
     duplicate_window: timedelta = timedelta(hours=24)
     daily_cap: int = 200
     lesson: int = 20
+    # None: an own post earns what a share earns.
+    own_post: int | None = None
 
 
 @dataclass(frozen=True)
@@ -213,11 +220,14 @@ def _share(seen: _History, msg: ShareMade, rules: Rules) -> list[tuple[str, str,
     if last is not None and at - last < rules.duplicate_window:
         return [(f"{msg.event_id}:duplicate_share", "duplicate_share", 0), *awards]
     seen.last_counted_share[key] = at
-    bonuses = [("share", rules.share)]
+    own = msg.share.own_post
+    bonuses = [
+        ("own_post", rules.share if rules.own_post is None else rules.own_post) if own else ("share", rules.share)
+    ]
     if (advocate, item) not in seen.items_shared:
         seen.items_shared.add((advocate, item))
         bonuses.append(("first_share", rules.first_share))
-    if msg.personal_wording:
+    if msg.personal_wording and not own:
         bonuses.append(("personal_wording", rules.personal_wording))
     day = local_day(at, msg.advocate.timezone)
     last_day, run = seen.run.get(advocate, (date.min, 0))
@@ -227,11 +237,11 @@ def _share(seen: _History, msg: ShareMade, rules: Rules) -> list[tuple[str, str,
         if min(run, rules.streak_memory_days or run) % rules.streak_days == 0:
             bonuses.append(("streak", rules.streak))
     # A zero-point share is still recorded; a zero bonus is not an entry.
-    return [(f"{msg.event_id}:{r}", r, p) for r, p in bonuses if p or r == "share"] + awards
+    return [(f"{msg.event_id}:{r}", r, p) for r, p in bonuses if p or r in ("share", "own_post")] + awards
 
 
 def _early_sharer(seen: _History, msg: ShareMade, rules: Rules) -> list[tuple[str, str, int]]:
-    if not msg.HasField("content_published_at"):
+    if msg.share.own_post or not msg.HasField("content_published_at"):
         return []
     ranked = seen.early[msg.share.content_id]
     since = msg.occurred_at.ToDatetime(tzinfo=UTC) - msg.content_published_at.ToDatetime(tzinfo=UTC)

@@ -63,6 +63,7 @@ for command in (
     share.enroll,
     share.feed,
     share.share,
+    share.own_post,
     notify.notifications,
     rewards.points,
     rewards.history,

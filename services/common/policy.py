@@ -124,6 +124,8 @@ POLICY: dict[str, Rule] = {
             "ConnectNetwork": Rule(EVERYONE, self_field="advocate_id"),
             "DisconnectNetwork": Rule(EVERYONE, self_field="advocate_id"),
             "RecordShare": Rule(EVERYONE, self_field="advocate_id"),
+            # As RecordShare: an advocate posts as themself, an internal app on behalf of anyone.
+            "RecordOwnPost": Rule(EVERYONE, self_field="advocate_id"),
             "ListSharesByAdvocate": Rule(EVERYONE, self_field="advocate_id"),
             # Lists other advocates' shares.
             "ListSharesByContent": Rule(STAFF),

@@ -281,6 +281,22 @@ def test_stats_and_export(cli, world, tmp_path: Path):
     assert "1240" in cli("export", "content", world["item"], "--granularity", "all").stdout
 
 
+def test_own_post_and_the_origin_figures(cli):
+    advocate = f"own-{uuid.uuid4().hex[:8]}"
+    cli.json("enroll", advocate, "--name", "Bo Berg", "--team", "ops", "--network", "linkedin=700")
+    url = "https://blog.example.org/bo/a-year-at-the-plant"
+    args = ("own-post", "--as", advocate, "--url", url, "--message", "A year at the plant", "--key", "own-cli-1")
+    posted = cli.json(*args)
+    assert posted["created"] is True and posted["share"]["own_post"] is True
+    assert posted["share"]["content_id"].startswith("own:") and posted["share"]["target_url"] == url
+    assert "already posted (same key)" in cli(*args).stdout
+    assert "url" in cli("own-post", "--as", advocate, "--url", "not-a-url", code=1).output
+    own = eventually(lambda: (s := cli.json("stats", "origin", "own")).get("points") and s)
+    assert int(own["points"][0]["shares"]) >= 1 and int(own["points"][0]["potential_reach"]) >= 700
+    shown = cli("stats", "program").stdout
+    assert "company items and own posts" in shown and "own posts' share of the reach" in shown
+
+
 def test_catalog_and_redeem(cli, world):
     assert (
         cli.json("catalog", "set", "sticker", "--name", "Sticker pack", "--cost", "10", "--stock", "5")["cost"] == "10"

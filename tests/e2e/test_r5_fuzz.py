@@ -273,6 +273,9 @@ def seeds(ids: dict[str, str]) -> dict[str, Message]:
         "ShareService/RecordShare": share_pb2.RecordShareRequest(
             content_id=ids["content"], advocate_id="r5-ada", network=Network.NETWORK_LINKEDIN, message="hi"
         ),
+        "ShareService/RecordOwnPost": share_pb2.RecordOwnPostRequest(
+            advocate_id="r5-ada", network=Network.NETWORK_LINKEDIN, url="https://example.com/own", message="mine"
+        ),
         "ShareService/RecordEngagement": share_pb2.RecordEngagementRequest(
             reports=[
                 share_pb2.EngagementReport(

@@ -62,6 +62,7 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
     "ShareService/ConnectNetwork": ("a s v*", "advocate_id"),
     "ShareService/DisconnectNetwork": ("a s v*", "advocate_id"),
     "ShareService/RecordShare": ("a s v*", "advocate_id"),
+    "ShareService/RecordOwnPost": ("a s v*", "advocate_id"),
     "ShareService/ListSharesByAdvocate": ("a s v*", "advocate_id"),
     "ShareService/ListSharesByContent": ("a s", None),
     "ShareService/RecordEngagement": ("a s", None),
@@ -129,8 +130,10 @@ def request_for(rpc: Rpc, content_id: str) -> Message:
     fields = req.DESCRIPTOR.fields_by_name
     if "content_id" in fields:
         req.content_id = content_id  # type: ignore[attr-defined]
-    if rpc.short == "ShareService/RecordShare":
+    if rpc.short in ("ShareService/RecordShare", "ShareService/RecordOwnPost"):
         req.network = Network.NETWORK_LINKEDIN  # type: ignore[attr-defined]
+    if rpc.short == "ShareService/RecordOwnPost":
+        req.url = "https://example.com/ada-own"  # type: ignore[attr-defined]
     if rpc.short == "ContentService/SuggestContent":
         req.item.title, req.item.url = "Idea", "https://example.com/idea"  # type: ignore[attr-defined]
     return req

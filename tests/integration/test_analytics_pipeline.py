@@ -97,6 +97,11 @@ class Fact:
     comments: int = 0
     reshares: int = 0
     comment_text: str = ""
+    own: bool = False  # an advocate's own post (or engagement on one): no content item
+
+    @property
+    def origin(self) -> str:
+        return "own" if self.own else "company"
 
 
 @dataclass
@@ -173,7 +178,10 @@ def generate(seed: int = 7, shares: int = 60) -> History:
             a, cid, net = rnd.choice(triples)
         else:
             a, cid, net = rnd.choice(active), rnd.choice(list(contents)), rnd.choice(list(NETWORKS))
+            if n % 5 == 1:  # an advocate's own post (one page each: own triples repeat too)
+                cid = f"own:{a.id}"
             triples.append((a, cid, net))
+        own = cid.startswith("own:")
         if a.id == "adv11":
             at = now - timedelta(hours=rnd.uniform(0.1, 9.5))
         else:
@@ -186,7 +194,7 @@ def generate(seed: int = 7, shares: int = 60) -> History:
         replayed = shares - 8 <= n < shares - 4
         if replayed:
             at = now - timedelta(days=5, hours=rnd.uniform(0, 5))
-        campaign = contents[cid][1]
+        campaign = "" if own else contents[cid][1]
         snap = AdvocateSnapshot(advocate_id=a.id, team=a.team, leader=a.leader)
         audience = rnd.randint(100, 5000)
         share_id = f"s{n}"
@@ -197,12 +205,13 @@ def generate(seed: int = 7, shares: int = 60) -> History:
             network=NETWORKS[net],
             audience_size=audience,
             shared_at=ts(at),
+            own_post=own,
         )
         ev = spb.ShareMade(event_id=f"share-{n}", occurred_at=ts(at), share=share, advocate=snap, campaign_id=campaign)
         if replayed:
             h.arrivals[ev.event_id] = at + timedelta(minutes=10)
         (late if 20 <= n < 25 else topics).append(("share-made", a.id.encode(), ev))
-        base = dict(content=cid, advocate=a.id, team=a.team, leader=a.leader, campaign=campaign, network=net)
+        base = dict(content=cid, advocate=a.id, team=a.team, leader=a.leader, campaign=campaign, network=net, own=own)
         h.facts.append(Fact(f"share-{n}", **base, at=at, too_late=too_late, shares=1, audience=audience))
         for k in range(rnd.randint(0, 6)):
             kind = rnd.choice(list(KINDS))
@@ -214,7 +223,7 @@ def generate(seed: int = 7, shares: int = 60) -> History:
             count = rnd.randint(50, 500) if kind == "IMPRESSION" else rnd.randint(1, 3)
             fp = rnd.choice(fingerprints)
             bot = kind == "CLICK" and rnd.random() < 0.15
-            own = kind == "CLICK" and not bot and rnd.random() < 0.1
+            self_click = kind == "CLICK" and not bot and rnd.random() < 0.1
             text = f"Question {n}-{k} about {cid}?" if kind == "COMMENT" else ""
             eid = f"eng-{n}-{k}"
             if replayed:
@@ -232,14 +241,15 @@ def generate(seed: int = 7, shares: int = 60) -> History:
                 comment_text=text,
                 campaign_id=campaign,
                 is_bot=bot,
-                is_self=own,
+                is_self=self_click,
+                own_post=own,
             )
             f = Fact(eid, **base, at=e_at, too_late=too_late, comment_text=text)
             if kind == "IMPRESSION":
                 f.impressions = count
             elif kind == "CLICK":
                 slot = (share_id, fp, int(e_at.timestamp()) // 1800)
-                if not bot and not own and slot not in click_slots:
+                if not bot and not self_click and slot not in click_slots:
                     click_slots.add(slot)
                     f.clicks = 1
             elif kind == "REACTION":
@@ -393,11 +403,13 @@ def reference_series(
         "TEAM": "team",
         "CAMPAIGN": "campaign",
         "NETWORK": "network",
+        "ORIGIN": "origin",
     }
     facts = [
         f
         for f in h.facts
         if (dim == "PROGRAM" or getattr(f, field_of[dim]) == key)
+        and not (dim == "CONTENT" and f.own)  # an own post is no content item
         and (start is None or f.at >= start)
         and (end is None or f.at < end)
     ]
@@ -485,6 +497,7 @@ def series_cases(h: History) -> list[tuple[str, str, str, datetime | None]]:
         "TEAM": ["red", "green", "blue"],
         "CAMPAIGN": ["camp-a", "camp-b"],
         "NETWORK": list(NETWORKS),
+        "ORIGIN": ["company", "own"],
         "PROGRAM": [""],
     }
     cases: list[tuple[str, str, str, datetime | None]] = [
@@ -580,6 +593,14 @@ def check_overview(
     }
     assert top == {k: e[k] for k in top}
     assert ov.company_channel_audience == sum(COMPANY.values())
+    # Company items and own posts side by side: each as its ORIGIN figures, adding up to the totals.
+    for origin, got in (("company", ov.company_items), ("own", ov.own_posts)):
+        want = reference_point(h, [f for f in facts if f.origin == origin], "ORIGIN", origin, start, end)
+        diff = {k: (actual_point(got).get(k), v) for k, v in want.items() if actual_point(got).get(k) != v}
+        assert not diff, f"overview {start}..{end} {origin}: {diff}"
+    own_reach, reach = sum(f.reach for f in facts if f.own), e["potential_reach"]
+    got_share = ov.own_post_reach_share if ov.HasField("own_post_reach_share") else None
+    assert got_share == (pytest.approx(own_reach / reach) if reach else None)
     # Spelled out once more from the history, so the range is seen to matter.
     enrolled = {a.id for a in h.advocates.values() if _enrolled(a, start, end)}
     sharers = {f.advocate for f in facts if f.shares}
@@ -669,6 +690,7 @@ def check_other_queries(stub: analytics_pb2_grpc.AnalyticsServiceStub, h: Histor
         ("CONTENT", "c-everyone", "HOUR", None),  # share rate
         ("TEAM", "red", "DAY", h.now - timedelta(hours=12, minutes=30)),  # adoption, leaders, a range
         ("NETWORK", "FACEBOOK", "ALL_TIME", None),  # no window start, amplification not computable
+        ("ORIGIN", "own", "DAY", None),  # advocates' own posts
     ):
         check_csv(stub, h, dim, key, gran, since)
 
@@ -687,6 +709,7 @@ def check_invalid_requests(stub: analytics_pb2_grpc.AnalyticsServiceStub) -> Non
     for bad, name in (
         (pb.GetStatsRequest(granularity=pb.GRANULARITY_DAY), "dimension"),
         (req("TEAM", "", "DAY"), "key"),
+        (req("ORIGIN", "items", "DAY"), "key"),
         (pb.GetStatsRequest(dimension=pb.DIMENSION_PROGRAM, granularity=99), "granularity"),
         (req("PROGRAM", "", "DAY", later, earlier), "end"),
     ):
@@ -727,6 +750,12 @@ def test_generated_history_matches_the_reference(isolated):
     replayed = [f for f in h.facts if f.event_id in h.arrivals]
     assert replayed and all(not f.too_late and f.at < h.now - timedelta(days=4) for f in replayed)
     check_repeated_shares(h)
+    # Own posts: with reach in every overview range, engagement, and repeats of their own triples.
+    for start, end in overview_ranges(h):
+        assert any(
+            f.own and f.reach and (start is None or f.at >= start) and (end is None or f.at < end) for f in h.facts
+        )
+    assert any(f.own and not f.shares for f in h.facts) and any(f.own and f.shares and not f.reach for f in h.facts)
     platform = analytics_worker(isolated)
     produce(isolated, h.produced, h.arrivals)
     # Two poison messages: one that does not decode, one without an event id.

@@ -68,6 +68,32 @@ async def test_lesson_points_through_the_admin_rpc_absent_means_the_default(api)
     assert current.version == 9 and current.daily_cap == 120 and current.lesson_points == 20
 
 
+async def test_own_post_points_through_the_admin_rpc_absent_means_as_a_share(api):
+    servicer, h = api
+    current = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    assert not current.HasField("own_post_points")  # "as a share" (the network's share points)
+    changed = rewards_pb2.RuleSet()
+    changed.CopyFrom(current)
+    changed.own_post_points = 0  # explicit: own posts earn nothing (still on the record)
+    stored = await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)
+    assert stored.HasField("own_post_points") and stored.own_post_points == 0
+    changed.own_post_points = 12
+    assert (await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)).own_post_points == 12
+    assert (await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)).own_post_points == 12
+    changed.ClearField("own_post_points")  # a client that does not know the field: as a share again
+    stored = await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)
+    assert not stored.HasField("own_post_points")
+    changed.own_post_points = -1
+    with pytest.raises(InvalidArgument, match=r"rules\.own_post_points: must be 0\.\."):
+        await servicer.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=changed), None)
+    # A rule set stored before own posts existed: as a share.
+    doc = {**RuleSet(daily_cap=90).to_doc(), "created_at": datetime.now(UTC)}
+    del doc["own_post_points"], doc["version"]
+    await h.db["rule_sets"].insert_one({"_id": 9, **doc})
+    current = await servicer.GetRuleSet(rewards_pb2.GetRuleSetRequest(), None)
+    assert current.version == 9 and current.daily_cap == 90 and not current.HasField("own_post_points")
+
+
 async def test_catalogue_redemption_statuses_and_balance(api):
     servicer, h = api
     await h.award("e1", "share", 40, "2026-11-02")

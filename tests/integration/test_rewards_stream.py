@@ -223,6 +223,77 @@ def with_lessons(
     return [(topic, key, msg) for _, topic, key, msg in timed]
 
 
+# The small history's rule set sets own_post_points apart from a share's 10, so an own post
+# booked as a share (or at a share's points) shows as a difference.
+OWN_POST_POINTS = 7
+
+
+def with_own_posts(
+    advocates: list[Advocate], events: list[tuple[str, bytes, object]], seed: int = 31
+) -> list[tuple[str, bytes, object]]:
+    """The history with advocates' own posts merged in per-advocate time order: every fourth advocate
+    posts 2-4 times on non-campaign days (an own post has no campaign: a day stays one campaign's),
+    some the same page on the same network again within the hour (a repeat), with a personal-wording
+    flag set on some (no bonus may follow) and clicks, reactions and comments on them."""
+    rnd = random.Random(seed)  # apart from the share history's, which stays as R1 knows it
+    timed = [(msg.occurred_at.ToDatetime(tzinfo=UTC), topic, key, msg) for topic, key, msg in events]
+    n = 0
+    quiet_days = [d for d in range(DAYS) if d not in CAMPAIGN_DAYS]
+    for a in advocates[1::4]:
+        pages = [f"https://blog.example.org/{a.advocate_id}/{p}" for p in range(2)]
+        for _ in range(rnd.randrange(2, 5)):
+            n += 1
+            local = datetime.combine(START + timedelta(days=rnd.choice(quiet_days)), datetime.min.time())
+            at = (
+                local.replace(tzinfo=ZoneInfo(a.timezone)) + timedelta(minutes=rnd.randrange(8 * 60, 17 * 60))
+            ).astimezone(UTC)
+            network = rnd.choice(NETWORKS[:2])
+            page = rnd.choice(pages)
+            posts = [at] + ([at + timedelta(minutes=20)] if n % 3 == 0 else [])  # every third: posted again
+            for k, post_at in enumerate(posts):
+                event = _own_post(a, f"op-{n}-{k}", post_at, network, page, personal=rnd.random() < 0.5)
+                timed.append((post_at, SHARE_MADE.name, a.advocate_id.encode(), event))
+                for e, kind in enumerate(rnd.sample(["CLICK", "CLICK", "REACTION", "COMMENT"], rnd.randrange(0, 4))):
+                    eng_at = post_at + timedelta(minutes=rnd.randrange(1, 30))
+                    eng = EngagementObserved(
+                        event_id=f"oe-{n}-{k}-{e}",
+                        occurred_at=to_timestamp(eng_at),
+                        share_id=event.share.share_id,
+                        content_id=event.share.content_id,
+                        advocate=a.snapshot(),
+                        network=event.share.network,
+                        kind=EngagementKind.Value(f"ENGAGEMENT_KIND_{kind}"),
+                        count=1,
+                        actor_fingerprint=f"fp{e}",
+                        own_post=True,
+                    )
+                    timed.append((eng_at, ENGAGEMENT_OBSERVED.name, a.advocate_id.encode(), eng))
+    timed.sort(key=lambda e: (e[0], e[1], e[3].event_id))
+    return [(topic, key, msg) for _, topic, key, msg in timed]
+
+
+def _own_post(a: Advocate, event_id: str, at: datetime, network: str, page: str, personal: bool) -> ShareMade:
+    # The share service's synthetic id: one per advocate and page (its exact hash does not matter here).
+    content_id = "own:" + page.rsplit("/", 2)[-2] + "-" + page.rsplit("/", 1)[-1]
+    return ShareMade(
+        event_id=event_id,
+        occurred_at=to_timestamp(at),
+        share=Share(
+            share_id=f"s-{event_id}",
+            content_id=content_id,
+            advocate_id=a.advocate_id,
+            network=Network.Value(network),
+            message="my own post",
+            audience_size=300,
+            shared_at=to_timestamp(at),
+            target_url=page,
+            own_post=True,
+        ),
+        advocate=a.snapshot(),
+        personal_wording=personal,
+    )
+
+
 @dataclass(frozen=True)
 class Raw:
     """A message value as produced, whatever it is (`produce` sends `SerializeToString()`)."""
@@ -531,6 +602,13 @@ def check_boards(stub, advocates: list[Advocate], ref: oracle.Reference, board_d
     assert [(r.key, r.points, r.active_advocates, r.score) for r in fair.rows] == want
 
 
+def put_own_post_points(stub, points: int) -> None:
+    """The rule set in force with own_post_points set (every other value as it is)."""
+    rules = stub.GetRuleSet(rewards_pb2.GetRuleSetRequest(), timeout=30)
+    rules.own_post_points = points
+    assert stub.PutRuleSet(rewards_pb2.PutRuleSetRequest(rules=rules), timeout=30).own_post_points == points
+
+
 def check_ready_to_share(stub, advocates: list[Advocate], ref: oracle.Reference) -> None:
     """GetBadges shows "ready-to-share" to exactly the advocates with a completed lesson (there are
     some of both)."""
@@ -598,20 +676,25 @@ def run_history(
     produce_per_second: float = PRODUCE_PER_SECOND,
     board_days: tuple[str, ...] = ("2026-10-12", "2026-10-27"),
     lessons: bool = False,
+    own_posts: bool = False,
 ) -> dict:
     """Streams `total` events through the workers, SIGKILLs each worker `kills` times at points
     spread over the run (each mid-stream), optionally stops the database for
     `database_outage_seconds` once rewards is a third through, and checks the results against the
     independent references. Returns the run's figures, with the kills as observed (`Kill`s).
     `lessons` adds lesson completions (`with_lessons`) and checks the "ready to share" badge; only
-    with rewards alone (analytics' completion rates are checked by their own tests)."""
+    with rewards alone (analytics' completion rates are checked by their own tests). `own_posts`
+    adds advocates' own posts and their engagement (`with_own_posts`), at OWN_POST_POINTS each."""
     assert not lessons or services == ("rewards",)
     phases = Phases()
     isolated = make_isolated(stack)
     advocates, events = generate(total)
     if lessons:
         events = with_lessons(advocates, events)
-    ref = oracle.expected(events, [CAMPAIGN])
+    if own_posts:
+        events = with_own_posts(advocates, events)
+    rules = oracle.Rules(own_post=OWN_POST_POINTS if own_posts else None)
+    ref = oracle.expected(events, [CAMPAIGN], rules)
     poison = poison_lessons(advocates) if lessons else []
     events += poison  # (after the reference: it sees only what should be awarded)
     total = len(events)  # every message produced, repeats and poison included: what the group commits
@@ -632,6 +715,8 @@ def run_history(
                 )
             )
         )
+        if own_posts:
+            put_own_post_points(stub, OWN_POST_POINTS)
         time.sleep(1.5)  # the agent's rule/campaign cache refreshes every second
         phases.done("start")
         started = time.monotonic()
@@ -701,5 +786,7 @@ def run_history(
 
 @pytest.mark.timeout(600)
 def test_small_history_matches_the_reference(stack):
-    # With lesson completions: repeats of one event, and a second event of a completed lesson.
-    run_history(stack, total=int(os.environ.get("ADVOCACY_REWARDS_SMALL_EVENTS", "1500")), kills=0, lessons=True)
+    # With lesson completions (repeats of one event, and a second event of a completed lesson) and
+    # advocates' own posts (their own rule's points, repeats, engagement on them).
+    total = int(os.environ.get("ADVOCACY_REWARDS_SMALL_EVENTS", "1500"))
+    run_history(stack, total=total, kills=0, lessons=True, own_posts=True)

@@ -276,3 +276,12 @@ async def test_only_the_first_event_of_a_triple_counts_even_when_a_later_one_is_
     await store(repo, shared("first", 700), shared("again", 900))
     assert await store(repo, shared("again", 900), shared("first", 700)) == [False, False]
     assert reach_of(repo) == {"first": (1, 700), "again": (1, 0)}
+
+
+def test_an_own_posts_facts_carry_their_origin_and_company_items_theirs():
+    own = share()
+    own.share.own_post = True
+    assert ingest().share_fact(own, PROCESSED).doc["post_origin"] == "own"
+    assert ingest().share_fact(share(), PROCESSED).doc["post_origin"] == "company"
+    assert ingest().engagement_fact(engagement(own_post=True), PROCESSED).doc["post_origin"] == "own"
+    assert ingest().engagement_fact(engagement(), PROCESSED).doc["post_origin"] == "company"

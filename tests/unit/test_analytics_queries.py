@@ -30,7 +30,9 @@ class MemoryFacts:
         self.comment_rows: dict[str, list[Comment]] = {}
         self.comment_calls: list[tuple[str, int, tuple[datetime, str] | None]] = []
 
-    def share(self, event_id: str, content: str, advocate: str, team: str, at: datetime, reach: int = 100) -> None:
+    def share(
+        self, event_id: str, content: str, advocate: str, team: str, at: datetime, reach: int = 100, own: bool = False
+    ) -> None:
         self.docs.append(
             fact_document(
                 event_id=event_id,
@@ -45,6 +47,7 @@ class MemoryFacts:
                 received_at=at,
                 too_late=False,
                 totals=Totals(shares=1, potential_reach=reach),
+                own_post=own,
             )
         )
 
@@ -181,3 +184,24 @@ async def test_only_the_items_author_reads_its_comments():
     assert facts.comment_calls == []  # neither read a comment
     assert [c.text for c in await q.comments("c1", "author", 10, (T0, "e0"))] == ["Great news"]
     assert facts.comment_calls == [("c1", 10, (T0, "e0"))]
+
+
+async def test_the_overview_splits_company_items_and_own_posts():
+    facts = MemoryFacts()
+    facts.members = [member("a1", "red"), member("a2", "blue")]
+    facts.share("e1", "c1", "a1", "red", T0, reach=3000)
+    facts.share("e2", "own:x", "a1", "red", T0, reach=1000, own=True)
+    facts.share("e3", "own:y", "a2", "blue", T0, reach=500, own=True)
+    q = queries(facts)
+    totals, _ = await q.overview(None, None)
+    split = await q.by_origin(None, None)
+    assert (split["company"].shares, split["company"].potential_reach, split["company"].distinct_sharers) == (
+        1,
+        3000,
+        1,
+    )
+    assert (split["own"].shares, split["own"].potential_reach, split["own"].distinct_sharers) == (2, 1500, 2)
+    assert totals.potential_reach == split["company"].potential_reach + split["own"].potential_reach
+    # A range without own posts still answers both origins.
+    empty = await q.by_origin(T0 + timedelta(days=1), None)
+    assert set(empty) == {"company", "own"} and empty["own"].shares == 0

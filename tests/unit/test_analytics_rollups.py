@@ -36,9 +36,12 @@ def random_fact(rnd: random.Random, n: int) -> dict[str, Any]:
         counters["potential_reach"] = rnd.choice([0, 100, 250])
     else:
         counters[rnd.choice(COUNTER_FIELDS[2:])] = rnd.choice([0, 1, 3])
+    # An advocate's own post (synthetic content id): in every figure but the CONTENT dimension's.
+    own = rnd.random() < 0.25
     return {
         "_id": f"e{n}",
-        "content_id": rnd.choice(["c1", "c2", "c3", "c.4"]),
+        "content_id": rnd.choice(["own:a1", "own:b2"] if own else ["c1", "c2", "c3", "c.4"]),
+        "post_origin": "own" if own else "company",
         "advocate_id": f"a{rnd.randrange(12)}",
         "team": rnd.choice(TEAMS),
         "leader": rnd.random() < 0.2,
@@ -55,6 +58,8 @@ def reference(facts: list[dict[str, Any]], match: dict[str, str], gran: Granular
     for f in facts:
         if any(f[k] != v for k, v in match.items()):
             continue
+        if f["post_origin"] == "own" and "content_id" in (*match, by):
+            continue  # an own post is no content item
         if (start is not None and f["occurred_at"] < start) or (end is not None and f["occurred_at"] >= end):
             continue
         if gran is not Granularity.ALL_TIME and f["too_late"]:
@@ -130,6 +135,7 @@ def questions(facts: list[dict]) -> list[tuple[dict, Granularity, datetime | Non
     ]
     matches = [{}, {"team": "a.b"}, {"team": "$x"}, {"content_id": "c.4"}, {"advocate_id": "a3"}]
     matches += [{"network": "X"}, {"campaign_id": ""}, {"campaign_id": "camp"}]
+    matches += [{"post_origin": "own"}, {"post_origin": "company"}, {"content_id": "own:a1"}]
     out = []
     for match in matches:
         for gran in Granularity:
@@ -137,6 +143,7 @@ def questions(facts: list[dict]) -> list[tuple[dict, Granularity, datetime | Non
                 out.append((match, gran, start, end, None))
     for start, end in ranges:
         out.append(({}, Granularity.ALL_TIME, start, end, "content_id"))
+        out.append(({}, Granularity.ALL_TIME, start, end, "post_origin"))
     return out
 
 
@@ -161,6 +168,7 @@ def test_every_question_equals_the_facts_summed_after_redeliveries_and_crashes(s
                     f["occurred_at"]
                     for f in facts
                     if all(f[k] == v for k, v in match.items())
+                    and not ("content_id" in match and f["post_origin"] == "own")
                     and (start is None or f["occurred_at"] >= start)
                     and (end is None or f["occurred_at"] < end)
                 ]
@@ -280,3 +288,29 @@ def test_a_range_over_sparse_days_reads_only_the_days_with_facts():
     # A span stored before it listed its days still covers every day between its ends.
     legacy = [{"first": "2026-03-01", "last": "2026-03-03"}]
     assert len(days_between(None, None, legacy)) == 3
+
+
+def test_chunks_written_before_the_origin_existed_read_as_company_items():
+    # A chunk fact stored before own posts ends with its counters: it must count as a company item's.
+    rnd = random.Random(11)
+    hour = window_start(NOW, Granularity.HOUR)
+    facts = []
+    for n in range(200):
+        f = random_fact(rnd, n)
+        f.update(occurred_at=hour + timedelta(seconds=rnd.uniform(0, 3599)), post_origin="company")
+        f["content_id"] = f["content_id"].replace("own:", "c")
+        facts.append(f)
+    stored = Stored()
+    run(stored, [[(0, "share-made", n, f) for n, f in enumerate(facts)]], rnd)
+    for rid, record in stored.table.items():
+        if rid.startswith("F|"):
+            record["facts"] = [entry[:-1] for entry in record["facts"]]  # the old shape
+            stored.docs[rid] = _document(record)
+    docs = RollupDocuments.__new__(RollupDocuments)
+    docs.collection = stored
+    docs.partitions = 1
+    start, end = hour + timedelta(minutes=5), hour + timedelta(minutes=50)  # a cut hour: read from chunks
+    for match in ({}, {"post_origin": "company"}, {"content_id": "c1"}):
+        got = asyncio.run(docs.grouped(match, Granularity.ALL_TIME, start, end))
+        assert got == reference(facts, match, Granularity.ALL_TIME, start, end), match
+    assert asyncio.run(docs.grouped({"post_origin": "own"}, Granularity.ALL_TIME, start, end)) == {}

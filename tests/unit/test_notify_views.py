@@ -79,3 +79,12 @@ def test_an_award_and_a_share_are_held_compactly() -> None:
     per_award, _ = held_bytes(NotifyViews(), "apply_award", award, 10_000)
     per_share, _ = held_bytes(NotifyViews(), "apply_share", share, 10_000)
     assert per_award < 300 and per_share < 320, (per_award, per_share)
+
+
+def test_an_own_post_counts_in_the_advocates_shares_but_makes_no_sharer_of_an_item() -> None:
+    views = NotifyViews()
+    own = shared("s9", T0, 800)
+    own.share.content_id, own.share.own_post = "own:abc", True
+    views.apply_share(own)
+    assert views.shares("ada") == [ShareFact("ada", "own:abc", 800, T0)]  # the digest's reach and shares
+    assert views.sharers("own:abc") == set()

@@ -327,3 +327,19 @@ async def test_a_crash_after_a_lesson_s_state_is_durable_announces_it_again_neve
     f.announced.clear()
     effects = await f.processor().process([lesson(0, "lc-1"), lesson(1, "lc-2")])  # redelivered, plus a repeat
     assert effects.carried == 1 and f.ids() == ["lc-1:lesson"] and f.state().balance == 20
+
+
+async def test_an_own_post_share_made_is_booked_under_its_own_rule_and_counts_as_a_share_for_badges():
+    f = Fakes(rules_set=RuleSet(own_post_points=3))
+    post = share(0, "own-1", content="own:abc")
+    assert post.share is not None
+    post.share.share.own_post = True
+    post.share.personal_wording = True  # even if a producer set it: no bonus for an own post
+    await f.processor().process([post, share(1, "sh-1")])
+    assert {d["_id"]: d["points"] for d in f.announced} == {
+        "own-1:own_post": 3,
+        "own-1:first_share": 5,
+        "sh-1:share": 10,
+        "sh-1:first_share": 5,
+    }
+    assert f.state().shares == 2 and f.state().balance == 23

@@ -301,3 +301,47 @@ def test_a_rule_set_stored_before_lessons_means_the_default_lesson_points():
     assert RuleSet.from_doc(stored).lesson_points == 7
     del stored["lesson_points"]
     assert RuleSet.from_doc(stored) == RuleSet(version=6, daily_cap=50, lesson_points=20)
+
+
+def own(at: datetime, content: str = "own:abc", network: str = "NETWORK_LINKEDIN", personal: bool = False):
+    return ShareFacts(network=network, personal_wording=personal, content_id=content, occurred_at=at, own_post=True)
+
+
+def test_an_own_post_earns_as_a_share_on_its_network_unless_the_rule_set_says_otherwise():
+    assert DEFAULT_RULES.own_post_points is None  # "as a share"
+    by_network = RuleSet(share_points_by_network={"NETWORK_XING": 12})
+    assert rules_of(evaluate_share(AdvocateState(), own(T0), DEFAULT_RULES)) == {"own_post": 10, "first_share": 5}
+    assert rules_of(evaluate_share(AdvocateState(), own(T0, network="NETWORK_XING"), by_network))["own_post"] == 12
+    fixed = RuleSet(share_points_by_network={"NETWORK_XING": 12}, own_post_points=4)
+    assert rules_of(evaluate_share(AdvocateState(), own(T0, network="NETWORK_XING"), fixed))["own_post"] == 4
+    # An explicit 0 is still a (zero-point) entry, like a zero-point share.
+    assert evaluate_share(AdvocateState(), own(T0), RuleSet(own_post_points=0))[0] == Award("own_post", 0)
+    with pytest.raises(ValueError, match="own_post_points: must be 0"):
+        RuleSet(own_post_points=-1).validate()
+
+
+def test_an_own_post_gets_no_personal_wording_bonus_and_repeats_like_an_item():
+    state = AdvocateState()
+    assert rules_of(evaluate_share(state, own(T0, personal=True), DEFAULT_RULES)) == {"own_post": 10, "first_share": 5}
+    # The same page (synthetic id) on the same network within 24 h: a repeat, worth nothing.
+    assert rules_of(evaluate_share(state, own(T0 + timedelta(hours=1)), DEFAULT_RULES)) == {"duplicate_share": 0}
+    # ... on another network: counts, but it is not the first share of that page any more.
+    assert rules_of(evaluate_share(state, own(T0, network="NETWORK_X"), DEFAULT_RULES)) == {"own_post": 10}
+
+
+def test_own_posts_make_streak_days_like_shares_and_take_the_campaign_free_path():
+    state = AdvocateState()
+    evaluate_share(state, share(T0), DEFAULT_RULES)
+    evaluate_share(state, own(T0 + timedelta(days=1)), DEFAULT_RULES)
+    third = evaluate_share(state, own(T0 + timedelta(days=2), content="own:def"), DEFAULT_RULES)
+    assert rules_of(third) == {"own_post": 10, "first_share": 5, "streak": 20}
+    assert "your own post on LinkedIn can reach 1,240 people" in thank_you(
+        "Aino", Award("own_post", 10), "NETWORK_LINKEDIN", 1240
+    )
+
+
+def test_a_rule_set_without_own_post_points_means_as_a_share():
+    stored = RuleSet(version=3, own_post_points=7).to_doc()
+    assert RuleSet.from_doc(stored).own_post_points == 7
+    del stored["own_post_points"]
+    assert RuleSet.from_doc(stored) == RuleSet(version=3)

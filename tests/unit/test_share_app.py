@@ -27,7 +27,7 @@ from services.common.outbox import OutboxEvent
 from services.share.adapters.content_view import ContentView
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
 from services.share.app.ports import ContentUnavailable, EngagementRecord, TrackedShare
-from services.share.app.shares import RecordShare, ShareRequest
+from services.share.app.shares import OwnPostRequest, RecordShare, ShareRequest
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -80,6 +80,7 @@ class Shares:
             share.target_url,
             sharer_fingerprint,
             advocate,
+            share.own_post,
         )
         return share, outbox
 
@@ -276,6 +277,83 @@ async def test_engagement_is_idempotent_per_source_event_and_carries_the_share()
         await ingest([report("nope", "r2")])
     with pytest.raises(InvalidArgument, match="reports"):
         await ingest([])
+
+
+def own_post(url: str = "https://blog.example.org/my-talk", key: str = "o1", **fields: Any) -> OwnPostRequest:
+    return OwnPostRequest(
+        **{
+            "advocate_id": "aino",
+            "network": Network.NETWORK_LINKEDIN,
+            "url": url,
+            "message": "I spoke about our plant",
+            "idempotency_key": key,
+            **fields,
+        }
+    )
+
+
+async def test_an_own_post_is_a_flagged_share_without_item_campaign_or_utm():
+    # No content item exists at all: an own post never asks for one.
+    record, shares, notified = use_case(Content(down=True))
+    share, created = await record.own_post(own_post())
+    assert created and share.own_post and list(shares.stored) == [share.share_id]
+    assert share.content_id.startswith("own:") and len(share.content_id) == 28
+    assert share.target_url == "https://blog.example.org/my-talk"  # as given: no company UTM parameters
+    assert share.tracked_url == f"https://go.example.com/l/{share.share_id}" and share.tracked_code == share.share_id
+    assert share.audience_size == 1240 and share.campaign_id == "" and share.message == "I spoke about our plant"
+    event = made(notified[0][1])
+    assert event.share == share and event.share.own_post
+    assert not event.campaign_id and not event.personal_wording and not event.HasField("content_published_at")
+    assert notified[0][1][0]["topic"] == "t.share-made" and notified[0][1][0]["key"] == "aino"
+
+
+async def test_the_same_page_posted_again_is_the_same_synthetic_item_and_a_retry_the_same_post():
+    record, shares, _ = use_case()
+    first, _ = await record.own_post(own_post())
+    again, created = await record.own_post(own_post(message="another try"))
+    assert again == first and not created
+    second, created = await record.own_post(own_post("HTTPS://Blog.Example.org:443/my-talk#top", key="o2"))
+    assert created and second.share_id != first.share_id and second.content_id == first.content_id
+    other, _ = await record.own_post(own_post("https://blog.example.org/other", key="o3"))
+    assert other.content_id != first.content_id and len(shares.stored) == 3
+
+
+@pytest.mark.parametrize(
+    ("advocates", "fields", "error", "match"),
+    [
+        (Advocates(), {}, NotFound, "advocate"),
+        (Advocates(advocate(enrolled=False)), {}, FailedPrecondition, "not enrolled"),
+        (Advocates(advocate()), {"network": Network.NETWORK_X}, FailedPrecondition, "NETWORK_X"),
+        (Advocates(advocate()), {"url": "javascript:alert(1)"}, InvalidArgument, "url"),
+        (Advocates(advocate()), {"url": "/relative/path"}, InvalidArgument, "url"),
+        (Advocates(advocate()), {"url": ""}, InvalidArgument, "url"),
+        (Advocates(advocate()), {"network": Network.NETWORK_UNSPECIFIED}, InvalidArgument, "network"),
+        (Advocates(advocate()), {"message": "x" * 5001}, InvalidArgument, "message"),
+        (Advocates(advocate()), {"advocate_id": ""}, InvalidArgument, "advocate_id"),
+    ],
+)
+async def test_own_post_refusals_name_the_reason_and_store_nothing(advocates, fields, error, match):
+    record, shares, notified = use_case(advocates=advocates)
+    with pytest.raises(error, match=match):
+        await record.own_post(own_post(**fields))
+    assert not shares.stored and not notified
+
+
+async def test_engagement_and_clicks_on_an_own_post_are_flagged():
+    record, shares, _ = use_case()
+    share, _ = await record.own_post(own_post())
+    notified = Notified()
+    ingest = RecordEngagement(shares, Engagements(), EngagementEvents(lambda n: n), "salt", notified, clock=lambda: NOW)
+    await ingest([report(share.share_id)])
+    count = CountClick(shares, Windows(), EngagementEvents(lambda n: n), "salt", timedelta(minutes=30), notified)
+    click = await count(share.share_id, "10.0.0.1", FIREFOX)
+    assert click.outcome == "counted" and click.target_url == "https://blog.example.org/my-talk"
+    events = [EngagementObserved.FromString(outbox[0]["value"]) for _, outbox in notified]
+    assert [(e.own_post, e.content_id, e.campaign_id) for e in events] == [(True, share.content_id, "")] * 2
+    # ... and a company item's engagement is not.
+    item_share, _ = await record(request())
+    await ingest([report(item_share.share_id, "r9")])
+    assert not EngagementObserved.FromString(notified[-1][1][0]["value"]).own_post
 
 
 class Windows:

@@ -17,7 +17,8 @@ from services.analytics.api.rate_card import RateCardApi
 from services.analytics.app.health import HealthQueries
 from services.analytics.app.queries import AnalyticsQueries, NotAuthor, SeriesRange, UnknownContent
 from services.analytics.app.rate_cards import RateCards
-from services.analytics.domain.metrics import RateBasis
+from services.analytics.domain.fact import COMPANY, ORIGINS, OWN
+from services.analytics.domain.metrics import RateBasis, ratio
 from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Point, to_csv
 from services.analytics.domain.windows import Granularity
@@ -120,6 +121,8 @@ def series_query(request: pb.GetStatsRequest) -> SeriesQuery:
     dimension = pb.Dimension.Name(request.dimension).removeprefix("DIMENSION_")
     if dimension != "PROGRAM":
         check_request_id(request.key, "key")
+    if dimension == "ORIGIN" and request.key not in ORIGINS:
+        raise InvalidArgument(f"key: an ORIGIN key is one of {', '.join(ORIGINS)}")
     asked = request.granularity or DEFAULT_GRANULARITY
     if asked not in _GRANULARITY:
         raise InvalidArgument(f"granularity: unknown value {request.granularity}")
@@ -261,6 +264,7 @@ class AnalyticsServicer(RateCardApi, HealthApi, analytics_pb2_grpc.AnalyticsServ
         totals, company = await self._cache.get(
             ("overview", start, end, card.version), lambda: queries.overview(start, end)
         )
+        origins = await self._cache.get(("origins", start, end, card.version), lambda: queries.by_origin(start, end))
         out = pb.ProgramOverview(
             currency=card.currency,
             rate_card_version=card.version,
@@ -275,7 +279,12 @@ class AnalyticsServicer(RateCardApi, HealthApi, analytics_pb2_grpc.AnalyticsServ
             leader_engagements=totals.leader_engagements,
             non_leader_engagements=totals.non_leader_engagements,
             totals=point_pb(totals),
+            company_items=point_pb(origins[COMPANY]),
+            own_posts=point_pb(origins[OWN]),
         )
+        own_share = ratio(origins[OWN].potential_reach, totals.potential_reach)
+        if own_share is not None:
+            out.own_post_reach_share = own_share
         for name in ("adoption", "amplification_ratio", "leader_participation"):
             value = getattr(totals, name)
             if value is not None:

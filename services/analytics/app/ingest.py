@@ -105,6 +105,7 @@ class Ingest:
             # The audience counts only if this is its triple's first share (decided in `facts`).
             totals=Totals(shares=1, potential_reach=max(share.audience_size, 0)),
             share_id=share.share_id,
+            own_post=share.own_post,
         )
         return Fact(doc, "share-made", reach_key=reach_key(share.content_id, share.advocate_id, network))
 
@@ -149,6 +150,7 @@ class Ingest:
             totals=totals,
             share_id=event.share_id,
             comment_text=event.comment_text if kind == EngagementKind.ENGAGEMENT_KIND_COMMENT else "",
+            own_post=event.own_post,
         )
         return Fact(doc, "engagement-observed", slot)
 

@@ -20,6 +20,8 @@ DIMENSION_FIELDS = {
     "TEAM": "team",
     "CAMPAIGN": "campaign_id",
     "NETWORK": "network",
+    # "company" or "own" (domain/fact.py).
+    "ORIGIN": "post_origin",
     "PROGRAM": None,
 }
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from services.analytics.app.ports import DIMENSION_FIELDS, Comment, ContentState, FactReader
 from services.analytics.domain import metrics as m
+from services.analytics.domain.fact import ORIGINS
 from services.analytics.domain.rate_card import VersionedRateCard
 from services.analytics.domain.report import Config, Member, Point, enrolled, in_audience, point
 from services.analytics.domain.windows import WINDOW_SIZE, Granularity, later, window_start, windows_between
@@ -161,6 +162,12 @@ class AnalyticsQueries:
         members = enrolled(await self._repo().all_advocates(), start, end)
         company = m.company_channels(self.config.company_channel_audience)  # amplification's denominator
         return point(by_leader, self.config, None, adoption_base=members), company
+
+    async def by_origin(self, start: datetime | None, end: datetime | None) -> dict[str, Point]:
+        """The program in [start, end) split by origin: "company" (shares of company items) and
+        "own" (advocates' own posts), each a point even when empty, with no adoption (a program figure)."""
+        rows = await self._repo().grouped({}, Granularity.ALL_TIME, start, end, by="post_origin")
+        return {origin: point(rows.get((None, origin), {}), self.config, None) for origin in ORIGINS}
 
     async def comments(
         self, content_id: str, requester_id: str, limit: int, after: tuple[datetime, str] | None = None

@@ -8,6 +8,10 @@ from typing import Any
 from services.analytics.domain.metrics import COUNTER_FIELDS, Totals
 from services.analytics.domain.windows import Granularity, window_start
 
+# The ORIGIN dimension's keys: shares of company items, and advocates' own posts (Share.own_post).
+COMPANY, OWN = "company", "own"
+ORIGINS = (COMPANY, OWN)
+
 
 def fact_document(
     *,
@@ -25,6 +29,7 @@ def fact_document(
     totals: Totals,
     share_id: str = "",
     comment_text: str = "",
+    own_post: bool = False,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "_id": event_id,
@@ -36,6 +41,8 @@ def fact_document(
         "campaign_id": campaign_id,
         "network": network,
         "share_id": share_id,
+        # (Not "origin": that names the Kafka record a stored fact came from.)
+        "post_origin": OWN if own_post else COMPANY,
         "occurred_at": occurred_at,
         "hour": window_start(occurred_at, Granularity.HOUR),
         "day": window_start(occurred_at, Granularity.DAY),

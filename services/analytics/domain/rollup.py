@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from services.analytics.domain.fact import COMPANY, OWN
 from services.analytics.domain.metrics import COUNTER_FIELDS, Group, Totals
 from services.analytics.domain.windows import Granularity, window_start
 
@@ -40,27 +41,38 @@ DIMENSIONS: dict[str, tuple[str | None, int]] = {
     "PROGRAM": (None, 1),
     "TEAM": ("team", 1),
     "NETWORK": ("network", 1),
+    "ORIGIN": ("post_origin", 1),
     "CAMPAIGN": ("campaign_id", 1),
     "CONTENT": ("content_id", 8),
     "ADVOCATE": ("advocate_id", 16),
 }
 FIELD_DIMENSION = {f: dim for dim, (f, _) in DIMENSIONS.items() if f}
+# An own post is no content item: counted everywhere but in CONTENT (TopContent, GetContentStats).
+NOT_FOR_OWN_POSTS = "CONTENT"
 CHUNK_FACTS = 1000
 HOUR = timedelta(hours=1)
 
 # A fact in a chunk: [time µs, source, offset, content, advocate, team, campaign, network, leader,
-# late, *counters in COUNTER_FIELDS order].
+# late, *counters in COUNTER_FIELDS order, post origin]. The origin came last, later: a fact
+# stored before it has none and is a company item's.
 _T, _SRC, _OFF, _CONTENT, _ADVOCATE, _TEAM, _CAMPAIGN, _NETWORK, _LEADER, _LATE = range(10)
+_COUNTERS_END = _LATE + 1 + len(COUNTER_FIELDS)
+_ORIGIN = _COUNTERS_END
 _CHUNK_FIELDS = {
     "content_id": _CONTENT,
     "advocate_id": _ADVOCATE,
     "team": _TEAM,
     "campaign_id": _CAMPAIGN,
     "network": _NETWORK,
+    "post_origin": _ORIGIN,
 }
 
 # (window start, `by` value) -> leader flag -> the group (as `ports.Grouped`).
 Grouped = dict[tuple[datetime | None, str], dict[bool, Group]]
+
+
+def _chunk_value(fact: list[Any], index: int) -> Any:
+    return fact[index] if index < len(fact) else COMPANY
 
 
 def bucket_of(key: str, buckets: int) -> int:
@@ -107,6 +119,14 @@ class RollupWriter:
         self._load = load
         self.changed: dict[str, dict[str, Any]] = {}
         self._chunked: dict[date, tuple[list[str], set[tuple[str, int]]]] = {}
+        self._day_ids: dict[tuple[str, int, date], str] = {}
+
+    def _day_record(self, dimension: str, bucket: int, day: date) -> dict[str, Any]:
+        # Record ids formatted once per batch, not per fact and dimension (the agent is CPU-bound).
+        record_id = self._day_ids.get((dimension, bucket, day))
+        if record_id is None:
+            record_id = self._day_ids[(dimension, bucket, day)] = day_id(dimension, bucket, day, self.partition)
+        return self.record(record_id)
 
     def record(self, record_id: str) -> dict[str, Any]:
         if record_id not in self.changed:
@@ -119,9 +139,12 @@ class RollupWriter:
         hour = window_start(at, Granularity.HOUR)
         day = hour.date()
         counters = [int(fact[name] or 0) for name in COUNTER_FIELDS]
+        own = fact.get("post_origin") == OWN
         for dimension, (field_name, buckets) in DIMENSIONS.items():
-            key = str(fact[field_name]) if field_name else ""
-            record = self.record(day_id(dimension, bucket_of(key, buckets), day, self.partition))
+            if own and dimension == NOT_FOR_OWN_POSTS:
+                continue
+            key = str(fact.get(field_name, COMPANY)) if field_name else ""
+            record = self._day_record(dimension, bucket_of(key, buckets), day)
             if _first_time(record, source, offset):
                 _add(record, key, hour, fact, counters)
         self._append(day, source, offset, fact, counters)
@@ -151,6 +174,7 @@ class RollupWriter:
                 bool(fact["leader"]),
                 bool(fact["too_late"]),
                 *counters,
+                fact.get("post_origin", COMPANY),
             ]
             self.record(ids[-1]).setdefault("facts", []).append(entry)
             held.add((source, offset))
@@ -296,6 +320,7 @@ class Assembly:
         q = self.question
         field_name = DIMENSIONS[q.dimension][0]
         index = _CHUNK_FIELDS[field_name] if field_name else None
+        skip_own = q.dimension == NOT_FOR_OWN_POSTS
         lo = _micros(q.start) if q.start is not None else None
         hi = _micros(q.end) if q.end is not None else None
         for f in facts:
@@ -303,16 +328,18 @@ class Assembly:
                 continue
             if f[_LATE] and q.windowed:
                 continue
-            if index is not None and q.key is not None and f[index] != q.key:
+            if skip_own and _chunk_value(f, _ORIGIN) == OWN:
+                continue
+            if index is not None and q.key is not None and _chunk_value(f, index) != q.key:
                 continue
             at = _from_micros(f[_T])
             hour = window_start(at, Granularity.HOUR)
             if hour not in cut:
                 continue
             self._seen(at, at)
-            key = f[index] if index is not None and q.key is None else ""
+            key = _chunk_value(f, index) if index is not None and q.key is None else ""
             group = self._group(q.window(hour), key, bool(f[_LEADER]))
-            counters = f[_LATE + 1 :]
+            counters = f[_LATE + 1 : _COUNTERS_END]
             _add_totals(group, f[_NETWORK], counters)
             if counters[0] > 0:
                 group.sharers.add(f[_ADVOCATE])

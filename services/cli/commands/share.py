@@ -116,3 +116,35 @@ def share(
         out.print(
             f"{verb}: {reply.share.share_id} to {reply.share.audience_size:,} people; link {reply.share.tracked_url}"
         )
+
+
+@handled
+def own_post(
+    ctx: typer.Context,
+    url: str = typer.Option(..., "--url", help="Your own page: an absolute http(s) URL."),
+    advocate: str = typer.Option(..., "--as", "--advocate", envvar="ADVOCACY_ADVOCATE", help="Advocate id."),
+    network: str = typer.Option("linkedin", "--network"),
+    message: str = typer.Option("", "--message", help="What you wrote with it."),
+    key: str = typer.Option("", "--key", help="Idempotency key: a retry with the same key is the same post."),
+) -> None:
+    """Record a post of my own (my URL and text, no company item) on one of my networks; prints
+    the tracked link. It earns points and is measured like a share."""
+    s = state(ctx)
+    net = parse_network(network)
+    reply = s.clients.share.RecordOwnPost(
+        share_pb2.RecordOwnPostRequest(
+            advocate_id=advocate,
+            network=net,
+            url=url,
+            message=message,
+            idempotency_key=key or f"cli-own-{advocate}-{network}-{time.time_ns()}",
+        )
+    )
+    if s.json:
+        emit_json(reply)
+    else:
+        verb = "posted" if reply.created else "already posted (same key)"
+        out.print(
+            f"{verb}: {reply.share.share_id} ({reply.share.content_id}) to {reply.share.audience_size:,} people; "
+            f"link {reply.share.tracked_url}"
+        )

@@ -208,8 +208,28 @@ def stats_program(ctx: typer.Context) -> None:
         ("adoption", f"{_opt(o, 'adoption')} ({o.active_advocates}/{o.enrolled_advocates})"),
         ("amplification vs company channels", _opt(o, "amplification_ratio", "{:.2f}x")),
         ("leader participation", f"{_opt(o, 'leader_participation')} ({o.active_leaders}/{o.enrolled_leaders})"),
+        ("own posts' share of the reach", _opt(o, "own_post_reach_share")),
     ]
     out.print(table("program", ["figure", "value"], rows))
+    origins = (("company items", o.company_items), ("own posts", o.own_posts))
+    out.print(
+        table(
+            "company items and own posts",
+            ["origin", "shares", "potential reach", "unique clicks", "engagements", f"EMV ({o.currency})"],
+            (
+                [name, *(f"{n:,}" for n in (p.shares, p.potential_reach, p.unique_clicks, p.engagements)), emv]
+                for name, p in origins
+                for emv in [f"{p.earned_media_value:,.2f}"]
+            ),
+        )
+    )
+
+
+@stats_app.command("origin")
+@handled
+def stats_origin(ctx: typer.Context, origin: str, granularity: str = GRANULARITY) -> None:
+    """Stats of company items ("company") or advocates' own posts ("own")."""
+    stats_of(ctx, analytics_pb2.DIMENSION_ORIGIN, origin, granularity, f"origin {origin}")
 
 
 DIMENSIONS = {enum_name(analytics_pb2.Dimension, v, "DIMENSION_"): v for v in analytics_pb2.Dimension.values() if v}

@@ -61,6 +61,8 @@ class FeedViews:
         share = event.share
         if not share.advocate_id or not share.content_id:
             raise ValueError("share.advocate_id and share.content_id are required")
+        if share.own_post:
+            return  # an advocate's own post shares no item of ours
         try:
             await self.shared.update_one(
                 {"_id": f"{share.advocate_id}/{share.content_id}"},

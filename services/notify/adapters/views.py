@@ -102,7 +102,8 @@ class NotifyViews:
         content_id = sys.intern(fact.content_id)
         held = (micros(fact.occurred_at), content_id, fact.audience)
         self._shares.setdefault(fact.advocate_id, {})[event.share.share_id or event.event_id] = held
-        self._sharers.setdefault(content_id, set()).add(sys.intern(fact.advocate_id))
+        if not event.share.own_post:  # sharers of items; an own post's id names no item
+            self._sharers.setdefault(content_id, set()).add(sys.intern(fact.advocate_id))
         self._prune(fact.occurred_at)
 
     def _prune(self, at: datetime) -> None:

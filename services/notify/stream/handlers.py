@@ -26,7 +26,10 @@ def subscriptions(planner: Planner, topic: Callable[[str], str]) -> list[Subscri
             await planner.content_published(item, from_timestamp(event.occurred_at))
 
     async def on_share(event: ShareMade) -> None:
-        await planner.share_made(events.share(event), leader=event.advocate.leader)
+        fact = events.share(event)
+        if event.share.own_post:
+            return  # a leader's own post is no company item to invite the team to share
+        await planner.share_made(fact, leader=event.advocate.leader)
 
     return [
         Subscription(topic("points-awarded"), PointsAwarded, on_points, "points-awarded"),

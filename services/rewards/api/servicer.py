@@ -51,7 +51,7 @@ PERIODS = {
 }
 RULE_FIELDS = [f for f in RuleSet.__dataclass_fields__ if f not in ("version", "share_points_by_network", "badges")]
 # Fields added later, with presence: absent in PutRuleSet means the default, not 0.
-OPTIONAL_RULE_FIELDS = ("lesson_points",)
+OPTIONAL_RULE_FIELDS = ("lesson_points", "own_post_points")
 BADGE_KINDS = {
     rewards_pb2.BADGE_KIND_SHARES: badges.SHARES,
     rewards_pb2.BADGE_KIND_CLICKS: badges.CLICKS,
@@ -83,7 +83,9 @@ def _account_view() -> Iterator[None]:
 
 
 def rules_message(rules: RuleSet) -> rewards_pb2.RuleSet:
-    msg = rewards_pb2.RuleSet(version=rules.version, **{f: getattr(rules, f) for f in RULE_FIELDS})
+    # own_post_points unset = "as a share": absent from the message too.
+    values = {f: getattr(rules, f) for f in RULE_FIELDS if getattr(rules, f) is not None}
+    msg = rewards_pb2.RuleSet(version=rules.version, **values)
     msg.share_points_by_network.update(rules.share_points_by_network)
     msg.badges.extend(badge_message(b) for b in rules.badges)
     return msg

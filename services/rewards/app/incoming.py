@@ -102,7 +102,12 @@ class Incoming:
         if self.kind == SHARE_KIND:
             assert self.share is not None and self.snapshot is not None
             share_facts = ShareFacts(
-                self.network, self.share.personal_wording, self.content_id, self.at, self.snapshot.timezone
+                self.network,
+                self.share.personal_wording,
+                self.content_id,
+                self.at,
+                self.snapshot.timezone,
+                own_post=self.share.share.own_post,
             )
             return evaluate_share(state, share_facts, rules, factor)
         return early_sharer_award(rules, factor)

@@ -15,7 +15,7 @@ from services.rewards.domain.rules import (
     CLICK,
     LESSON,
     REDEMPTION,
-    SHARE,
+    SHARE_RULES,
     STREAK_MEMORY_DAYS,
     UNCAPPED,
     AdvocateState,
@@ -131,7 +131,7 @@ def _forget_old_days(state: AdvocateState, day: str) -> None:
 
 
 def _count_for_badges(state: AdvocateState, doc: dict) -> None:
-    if doc["rule"] == SHARE:
+    if doc["rule"] in SHARE_RULES:  # own posts count as shares for the badges
         state.shares += 1
         month = doc["local_day"][:7]
         state.share_months[month] = state.share_months.get(month, 0) + 1

@@ -27,6 +27,10 @@ from services.rewards.domain.badges import DEFAULT_BADGES, BadgeRule
 
 # Rule names: stable identifiers written into the ledger (entry id = "<source event id>:<rule>").
 SHARE = "share"
+# An advocate's own post (their own URL and text, no company item): its base award.
+OWN_POST = "own_post"
+# The base awards of a share: what badges and streak runs count as a share.
+SHARE_RULES = frozenset({SHARE, OWN_POST})
 DUPLICATE_SHARE = "duplicate_share"
 FIRST_SHARE = "first_share"
 PERSONAL_WORDING = "personal_wording"
@@ -79,6 +83,8 @@ class RuleSet:
     daily_cap: int = 200
     # A completed training lesson (issue 23), once per advocate and lesson.
     lesson_points: int = 20
+    # An advocate's own post (issue 23): None = as a share on its network, else this many points.
+    own_post_points: int | None = None
     badges: tuple[BadgeRule, ...] = DEFAULT_BADGES
 
     def validate(self) -> None:
@@ -97,6 +103,9 @@ class RuleSet:
 
     def share_points(self, network: str) -> int:
         return self.share_points_by_network.get(network, self.share_points_default)
+
+    def own_post_points_on(self, network: str) -> int:
+        return self.share_points(network) if self.own_post_points is None else self.own_post_points
 
     def engagement_points(self, rule: str) -> int:
         return {
@@ -263,6 +272,8 @@ class ShareFacts:
     content_id: str = ""
     occurred_at: datetime | None = None
     timezone: str = ""
+    # An advocate's own post: its content_id is synthetic (one per advocate and URL).
+    own_post: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,12 +314,16 @@ def evaluate_share(state: AdvocateState, share: ShareFacts, rules: RuleSet, fact
     horizon = at - 2 * rules.duplicate_window_hours * 3600
     state.last_share = {k: v for k, v in state.last_share.items() if v >= horizon}
 
-    awards = [Award(SHARE, rules.share_points(share.network))]
+    if share.own_post:
+        awards = [Award(OWN_POST, rules.own_post_points_on(share.network))]
+    else:
+        awards = [Award(SHARE, rules.share_points(share.network))]
     if share.content_id not in state.shared_items:
         state.shared_items.add(share.content_id)
         if rules.first_share_bonus:
             awards.append(Award(FIRST_SHARE, rules.first_share_bonus))
-    if share.personal_wording and rules.personal_wording_bonus:
+    # Personal wording rewards rewording an item's suggested texts: an own post has none to copy.
+    if share.personal_wording and rules.personal_wording_bonus and not share.own_post:
         awards.append(Award(PERSONAL_WORDING, rules.personal_wording_bonus))
 
     day = local_day(share.occurred_at, share.timezone)

@@ -9,6 +9,7 @@ from services.rewards.domain.rules import (
     EARLY_SHARER,
     FIRST_SHARE,
     LESSON,
+    OWN_POST,
     PERSONAL_WORDING,
     REACTION,
     RESHARE,
@@ -37,6 +38,7 @@ def thank_you(first_name: str, award: Award, network: str, audience_size: int) -
         pts += f", {award.capped} over today's cap"
     lines = {
         SHARE: f"Thanks, {who}: your share on {where} can reach {audience_size:,} people ({pts}).",
+        OWN_POST: f"Thanks, {who}: your own post on {where} can reach {audience_size:,} people ({pts}).",
         PERSONAL_WORDING: f"Thanks, {who}, for sharing in your own words ({pts}).",
         FIRST_SHARE: f"Thanks, {who}, for sharing this item for the first time ({pts}).",
         EARLY_SHARER: f"Thanks, {who}: you were among the first to share this item ({pts}).",

@@ -7,9 +7,10 @@
   app/processor.py for why a crash loses nothing and a redelivery changes nothing).
 - `ledger-sink` consumes `points-awarded` and stores the entries in the database ledger in bulk.
 - `route-shares` + `rank-early-sharers`: early sharer needs state per *content item* across
-  advocates, so shares are repartitioned by content id into an internal topic; a content-keyed
-  table ranks the first sharers, and each early sharer's share goes back, keyed by advocate, to the
-  internal early-sharer topic that `award` consumes (so the daily cap sees the bonus like any award).
+  advocates, so shares of items (never advocates' own posts) are repartitioned by content id into
+  an internal topic; a content-keyed table ranks the first sharers, and each early sharer's share
+  goes back, keyed by advocate, to the internal early-sharer topic that `award` consumes (so the
+  daily cap sees the bonus like any award).
   Both take their partitions in offset order (`InOrder`): an advocate's later share of an item
   routed ahead of its first would take the bonus from it. A ranking is durable before its bonus
   goes out, so a replayed share re-sends the same bonus and never ranks another.
@@ -331,7 +332,8 @@ def _register_early_sharers(app: faust.App, topic: Callable[[str], str], deps: C
                 share = ShareMade.FromString(event.value)
             except DecodeError:
                 continue  # the award agent dead-letters it
-            if share.share.content_id:
+            # Own posts have no item to be early on: never ranked.
+            if share.share.content_id and not share.share.own_post:
                 key = share.share.content_id.encode()
                 acks.append(await app.producer.send(by_content_name, key, event.value, None, None, None))
         await asyncio.gather(*acks)  # acknowledged before the batch's offsets are

@@ -32,6 +32,7 @@ def _tracked_share(share: Share, advocate: AdvocateSnapshot, sharer_fingerprint:
         target_url=share.target_url,
         sharer_fingerprint=sharer_fingerprint,
         advocate=advocate,
+        own_post=share.own_post,
     )
 
 
@@ -124,6 +125,7 @@ class ShareRepository:
                 "tracked_code": share.tracked_code,
                 "target_url": share.target_url,
                 "sharer_fingerprint": sharer_fingerprint,
+                "own_post": share.own_post,
                 # The advocate as they were when sharing: engagement events carry this snapshot.
                 "advocate": advocate.SerializeToString(),
                 "shared_at": from_timestamp(share.shared_at),
@@ -162,6 +164,7 @@ class ShareRepository:
                 "campaign_id": 1,
                 "target_url": 1,
                 "sharer_fingerprint": 1,
+                "own_post": 1,
                 "advocate": 1,
                 "share": 1,
             },
@@ -179,6 +182,7 @@ class ShareRepository:
             target_url=doc["target_url"],
             sharer_fingerprint=doc.get("sharer_fingerprint", ""),
             advocate=AdvocateSnapshot.FromString(doc["advocate"]),
+            own_post=bool(doc.get("own_post", False)),  # shares stored before own posts: not one
         )
         if doc_id == tracked.share_id:  # aliases (old codes) are resolved again: they are rare
             self._remember(tracked)

@@ -18,11 +18,12 @@ from services.common.validation import check_request_id
 from services.share.app.advocates import Advocates
 from services.share.app.engagement import RecordEngagement
 from services.share.app.queries import InvalidPageToken, ListShares, SharePage
-from services.share.app.shares import RecordShare, ShareRequest
+from services.share.app.shares import OwnPostRequest, RecordShare, ShareRequest
 from services.share.domain.links import network_source
 
 # A business counter: new shares (retries excluded), by network (a small fixed set of values).
 SHARES = Counter("advocacy_share_shares_total", "Shares recorded (retries of a recorded share excluded).", ["network"])
+OWN_POSTS = Counter("advocacy_share_own_posts_total", "Advocates' own posts recorded (retries excluded).", ["network"])
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -105,6 +106,24 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
         )
         if created:
             SHARES.labels(network_source(share.network)).inc()
+        return share_pb2.RecordShareResponse(share=share, created=created)
+
+    async def RecordOwnPost(
+        self, request: share_pb2.RecordOwnPostRequest, context: grpc.aio.ServicerContext
+    ) -> share_pb2.RecordShareResponse:
+        share, created = await self._record_share.own_post(
+            OwnPostRequest(
+                advocate_id=request.advocate_id,
+                network=request.network,
+                url=request.url,
+                message=request.message,
+                idempotency_key=request.idempotency_key,
+                sharer_client_ip=request.sharer_client_ip,
+                sharer_user_agent=request.sharer_user_agent,
+            )
+        )
+        if created:
+            OWN_POSTS.labels(network_source(share.network)).inc()
         return share_pb2.RecordShareResponse(share=share, created=created)
 
     async def ListSharesByAdvocate(

@@ -59,6 +59,7 @@ def engagement_event(
         campaign_id=share.campaign_id,
         is_bot=click.is_bot if click else False,
         is_self=click.is_self if click else False,
+        own_post=share.own_post,
     )
 
 

@@ -30,6 +30,7 @@ class TrackedShare:
     target_url: str
     sharer_fingerprint: str
     advocate: AdvocateSnapshot
+    own_post: bool = False  # an advocate's own post: its engagement events say so
 
 
 @dataclass(frozen=True)

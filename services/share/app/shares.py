@@ -1,14 +1,15 @@
-"""Use case: record a share. Validates the request, decides from the advocate, the item and the
-lessons the advocate completed (read from local views, no call to another service on the hot
-path) whether it may be shared, and stores the share with its `share-made` event in one write
-(group-committed by the store)."""
+"""Use cases: record a share, and an advocate's own post through the same write path. Validates the
+request, decides from the advocate, the item and the lessons the advocate completed (read from
+local views, no call to another service on the hot path) whether it may be shared, and stores the
+share with its `share-made` event in one write (group-committed by the store). An own post has no
+item (nor campaign, nor required lessons): its URL and text are the advocate's."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,7 @@ from services.share.app.ports import (
     ShareStore,
 )
 from services.share.domain.links import fingerprint, is_http_url, target_url
+from services.share.domain.own_posts import InvalidOwnUrl, check_own_url, own_post_content_id
 from services.share.domain.sharing import (
     AdvocateTraits,
     AudienceRule,
@@ -56,8 +58,37 @@ class ShareRequest:
     sharer_user_agent: str = ""
 
 
+@dataclass(frozen=True)
+class OwnPostRequest:
+    advocate_id: str
+    network: int
+    url: str
+    message: str = ""
+    idempotency_key: str = ""
+    sharer_client_ip: str = ""
+    sharer_user_agent: str = ""
+
+
+# What the one write path needs of either request.
+_Sharing = ShareRequest | OwnPostRequest
+# Checks a request and builds (advocate, share, its share-made event) under (share id, key).
+_Decide = Callable[[str, str], Awaitable[tuple[Advocate, Share, OutboxEvent]]]
+
+
 def validate(request: ShareRequest) -> None:
     check_request_id(request.content_id, "content_id")
+    _validate_common(request)
+
+
+def validate_own_post(request: OwnPostRequest) -> None:
+    try:
+        check_own_url(request.url)
+    except InvalidOwnUrl as exc:
+        raise InvalidArgument(str(exc)) from exc
+    _validate_common(request)
+
+
+def _validate_common(request: _Sharing) -> None:
     check_request_id(request.advocate_id, "advocate_id")
     if request.network == Network.NETWORK_UNSPECIFIED or request.network not in Network.values():
         raise InvalidArgument("network: must name a known network")
@@ -77,10 +108,8 @@ def _audience(item: ContentItem) -> AudienceRule:
     return AudienceRule(frozenset(a.teams), frozenset(a.locations), frozenset(a.languages), frozenset(a.roles))
 
 
-def check_may_share(
-    request: ShareRequest, advocate: Advocate | None, item: ContentItem | None, now: datetime
-) -> tuple[Advocate, NetworkConnection, ContentItem]:
-    """The advocate, their connection to the network and the item, when this share is allowed."""
+def check_may_post(request: _Sharing, advocate: Advocate | None) -> tuple[Advocate, NetworkConnection]:
+    """The advocate and their connection to the network, when they may post there (enrolled, connected)."""
     if advocate is None:
         raise NotFound(f"advocate {request.advocate_id!r} not found")
     if not advocate.enrolled:
@@ -88,6 +117,14 @@ def check_may_share(
     connection = next((n for n in advocate.networks if n.network == request.network), None)
     if connection is None:
         raise FailedPrecondition(f"network: {Network.Name(request.network)} is not connected for this advocate")
+    return advocate, connection
+
+
+def check_may_share(
+    request: ShareRequest, advocate: Advocate | None, item: ContentItem | None, now: datetime
+) -> tuple[Advocate, NetworkConnection, ContentItem]:
+    """The advocate, their connection to the network and the item, when this share is allowed."""
+    advocate, connection = check_may_post(request, advocate)
     if item is None:
         raise NotFound(f"content {request.content_id!r} not found")
     p = advocate.profile
@@ -166,30 +203,72 @@ class RecordShare:
     async def __call__(self, request: ShareRequest) -> tuple[Share, bool]:
         """(the share, created): a retry with the same idempotency key answers the first share."""
         validate(request)
+        return await self._record(request, self._item_share(request))
+
+    async def own_post(self, request: OwnPostRequest) -> tuple[Share, bool]:
+        """An advocate's own post, recorded and announced as a share (`Share.own_post`)."""
+        validate_own_post(request)
+        return await self._record(request, self._own_share(request))
+
+    async def _record(self, request: _Sharing, decide: _Decide) -> tuple[Share, bool]:
+        """The one write path of shares and own posts: `decide` checks the request and builds the
+        share with its `share-made` event; stored in one write, then handed to the relay."""
         # Without a client key every call is a new share; with one, a retry returns the first share.
         key = request.idempotency_key or uuid.uuid4().hex
         share_id = share_id_for(request.advocate_id, key)
         try:
-            advocate, item = await asyncio.gather(self._advocates.get(request.advocate_id), self._item(request))
-            now = self._clock()
-            advocate, connection, item = check_may_share(request, advocate, item, now)
-            if self._lessons is not None:
-                await self._lessons(request.advocate_id, item.campaign_id)
+            advocate, share, event = await decide(share_id, key)
         except GrpcException:
             # A retry of a share recorded before (the item since expired, say) still gets its share.
             existing = await self._shares.get(share_id) if request.idempotency_key else None
             if existing is None:
                 raise
             return existing, False
-        share = self._share(request, share_id, key, connection, item, now)
-        stored, written = await self._shares.insert(
-            share, advocate.profile, self._sharer(request), [self._event(request, share, advocate, item)]
-        )
+        stored, written = await self._shares.insert(share, advocate.profile, self._sharer(request), [event])
         if written is None:
             # A concurrent or earlier call with the same key won: answer with its share.
             return stored, False
         self._notify(share.share_id, written)
         return share, True
+
+    def _item_share(self, request: ShareRequest) -> _Decide:
+        async def decide(share_id: str, key: str) -> tuple[Advocate, Share, OutboxEvent]:
+            advocate, item = await asyncio.gather(self._advocates.get(request.advocate_id), self._item(request))
+            now = self._clock()
+            advocate, connection, item = check_may_share(request, advocate, item, now)
+            if self._lessons is not None:
+                await self._lessons(request.advocate_id, item.campaign_id)
+            share = self._share(request, share_id, key, connection, item, now)
+            return advocate, share, self._event(request, share, advocate, item)
+
+        return decide
+
+    def _own_share(self, request: OwnPostRequest) -> _Decide:
+        async def decide(share_id: str, key: str) -> tuple[Advocate, Share, OutboxEvent]:
+            advocate, connection = check_may_post(request, await self._advocates.get(request.advocate_id))
+            now = self._clock()
+            # The tracked code is the share id, as for items; the link leads to the URL as given.
+            share = Share(
+                share_id=share_id,
+                content_id=own_post_content_id(request.advocate_id, request.url),
+                advocate_id=request.advocate_id,
+                network=request.network,  # type: ignore[arg-type]
+                message=request.message,
+                tracked_code=share_id,
+                tracked_url=f"{self._base_url}/l/{share_id}",
+                audience_size=connection.audience_size,
+                shared_at=to_timestamp(now),
+                idempotency_key=key,
+                target_url=request.url,
+                own_post=True,
+            )
+            # No campaign, no publication time (no early-sharer ranking), no personal wording.
+            event = ShareMade(
+                event_id=new_event_id(), occurred_at=share.shared_at, share=share, advocate=advocate.profile
+            )
+            return advocate, share, OutboxEvent.of(event, self._topic(SHARE_MADE.name), key=share.advocate_id)
+
+        return decide
 
     async def _item(self, request: ShareRequest) -> ContentItem | None:
         try:
@@ -197,7 +276,7 @@ class RecordShare:
         except ContentUnavailable as exc:
             raise Unavailable(str(exc)) from exc
 
-    def _sharer(self, request: ShareRequest) -> str:
+    def _sharer(self, request: _Sharing) -> str:
         if not (request.sharer_client_ip or request.sharer_user_agent):
             return ""
         return fingerprint(self._salt, request.sharer_client_ip, request.sharer_user_agent)

@@ -20,6 +20,7 @@ class Dimension(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIMENSION_CAMPAIGN: _ClassVar[Dimension]
     DIMENSION_NETWORK: _ClassVar[Dimension]
     DIMENSION_PROGRAM: _ClassVar[Dimension]
+    DIMENSION_ORIGIN: _ClassVar[Dimension]
 
 class Granularity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ DIMENSION_TEAM: Dimension
 DIMENSION_CAMPAIGN: Dimension
 DIMENSION_NETWORK: Dimension
 DIMENSION_PROGRAM: Dimension
+DIMENSION_ORIGIN: Dimension
 GRANULARITY_UNSPECIFIED: Granularity
 GRANULARITY_HOUR: Granularity
 GRANULARITY_DAY: Granularity
@@ -222,7 +224,7 @@ class GetProgramOverviewRequest(_message.Message):
     def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ProgramOverview(_message.Message):
-    __slots__ = ("currency", "adoption", "active_advocates", "enrolled_advocates", "amplification_ratio", "employee_potential_reach", "company_channel_audience", "leader_participation", "active_leaders", "enrolled_leaders", "leader_potential_reach", "non_leader_potential_reach", "leader_engagements", "non_leader_engagements", "totals", "rate_card_version")
+    __slots__ = ("currency", "adoption", "active_advocates", "enrolled_advocates", "amplification_ratio", "employee_potential_reach", "company_channel_audience", "leader_participation", "active_leaders", "enrolled_leaders", "leader_potential_reach", "non_leader_potential_reach", "leader_engagements", "non_leader_engagements", "totals", "rate_card_version", "company_items", "own_posts", "own_post_reach_share")
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     ADOPTION_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_ADVOCATES_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +241,9 @@ class ProgramOverview(_message.Message):
     NON_LEADER_ENGAGEMENTS_FIELD_NUMBER: _ClassVar[int]
     TOTALS_FIELD_NUMBER: _ClassVar[int]
     RATE_CARD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    COMPANY_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    OWN_POSTS_FIELD_NUMBER: _ClassVar[int]
+    OWN_POST_REACH_SHARE_FIELD_NUMBER: _ClassVar[int]
     currency: str
     adoption: float
     active_advocates: int
@@ -255,7 +260,10 @@ class ProgramOverview(_message.Message):
     non_leader_engagements: int
     totals: StatsPoint
     rate_card_version: int
-    def __init__(self, currency: _Optional[str] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., amplification_ratio: _Optional[float] = ..., employee_potential_reach: _Optional[int] = ..., company_channel_audience: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., totals: _Optional[_Union[StatsPoint, _Mapping]] = ..., rate_card_version: _Optional[int] = ...) -> None: ...
+    company_items: StatsPoint
+    own_posts: StatsPoint
+    own_post_reach_share: float
+    def __init__(self, currency: _Optional[str] = ..., adoption: _Optional[float] = ..., active_advocates: _Optional[int] = ..., enrolled_advocates: _Optional[int] = ..., amplification_ratio: _Optional[float] = ..., employee_potential_reach: _Optional[int] = ..., company_channel_audience: _Optional[int] = ..., leader_participation: _Optional[float] = ..., active_leaders: _Optional[int] = ..., enrolled_leaders: _Optional[int] = ..., leader_potential_reach: _Optional[int] = ..., non_leader_potential_reach: _Optional[int] = ..., leader_engagements: _Optional[int] = ..., non_leader_engagements: _Optional[int] = ..., totals: _Optional[_Union[StatsPoint, _Mapping]] = ..., rate_card_version: _Optional[int] = ..., company_items: _Optional[_Union[StatsPoint, _Mapping]] = ..., own_posts: _Optional[_Union[StatsPoint, _Mapping]] = ..., own_post_reach_share: _Optional[float] = ...) -> None: ...
 
 class ListCommentsRequest(_message.Message):
     __slots__ = ("content_id", "requester_id", "limit", "page_size", "page_token")

@@ -140,7 +140,7 @@ class ListLedgerResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RuleSet(_message.Message):
-    __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap", "badges", "lesson_points")
+    __slots__ = ("version", "share_points_by_network", "share_points_default", "first_share_bonus", "personal_wording_bonus", "early_sharer_bonus", "early_sharer_limit", "early_sharer_window_hours", "click_points", "click_dedup_minutes", "reaction_points", "comment_points", "reshare_points", "streak_days", "streak_bonus", "duplicate_window_hours", "daily_cap", "badges", "lesson_points", "own_post_points")
     class SharePointsByNetworkEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,7 @@ class RuleSet(_message.Message):
     DAILY_CAP_FIELD_NUMBER: _ClassVar[int]
     BADGES_FIELD_NUMBER: _ClassVar[int]
     LESSON_POINTS_FIELD_NUMBER: _ClassVar[int]
+    OWN_POST_POINTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     share_points_by_network: _containers.ScalarMap[str, int]
     share_points_default: int
@@ -186,7 +187,8 @@ class RuleSet(_message.Message):
     daily_cap: int
     badges: _containers.RepeatedCompositeFieldContainer[BadgeRule]
     lesson_points: int
-    def __init__(self, version: _Optional[int] = ..., share_points_by_network: _Optional[_Mapping[str, int]] = ..., share_points_default: _Optional[int] = ..., first_share_bonus: _Optional[int] = ..., personal_wording_bonus: _Optional[int] = ..., early_sharer_bonus: _Optional[int] = ..., early_sharer_limit: _Optional[int] = ..., early_sharer_window_hours: _Optional[int] = ..., click_points: _Optional[int] = ..., click_dedup_minutes: _Optional[int] = ..., reaction_points: _Optional[int] = ..., comment_points: _Optional[int] = ..., reshare_points: _Optional[int] = ..., streak_days: _Optional[int] = ..., streak_bonus: _Optional[int] = ..., duplicate_window_hours: _Optional[int] = ..., daily_cap: _Optional[int] = ..., badges: _Optional[_Iterable[_Union[BadgeRule, _Mapping]]] = ..., lesson_points: _Optional[int] = ...) -> None: ...
+    own_post_points: int
+    def __init__(self, version: _Optional[int] = ..., share_points_by_network: _Optional[_Mapping[str, int]] = ..., share_points_default: _Optional[int] = ..., first_share_bonus: _Optional[int] = ..., personal_wording_bonus: _Optional[int] = ..., early_sharer_bonus: _Optional[int] = ..., early_sharer_limit: _Optional[int] = ..., early_sharer_window_hours: _Optional[int] = ..., click_points: _Optional[int] = ..., click_dedup_minutes: _Optional[int] = ..., reaction_points: _Optional[int] = ..., comment_points: _Optional[int] = ..., reshare_points: _Optional[int] = ..., streak_days: _Optional[int] = ..., streak_bonus: _Optional[int] = ..., duplicate_window_hours: _Optional[int] = ..., daily_cap: _Optional[int] = ..., badges: _Optional[_Iterable[_Union[BadgeRule, _Mapping]]] = ..., lesson_points: _Optional[int] = ..., own_post_points: _Optional[int] = ...) -> None: ...
 
 class BadgeRule(_message.Message):
     __slots__ = ("badge_id", "name", "description", "kind", "threshold")

@@ -86,7 +86,7 @@ class AdvocateChanged(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., advocate: _Optional[_Union[Advocate, _Mapping]] = ..., enrolments: _Optional[_Iterable[_Union[EnrolmentPeriod, _Mapping]]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class Share(_message.Message):
-    __slots__ = ("share_id", "content_id", "advocate_id", "network", "message", "tracked_code", "tracked_url", "audience_size", "shared_at", "idempotency_key", "campaign_id", "target_url")
+    __slots__ = ("share_id", "content_id", "advocate_id", "network", "message", "tracked_code", "tracked_url", "audience_size", "shared_at", "idempotency_key", "campaign_id", "target_url", "own_post")
     SHARE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
     ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class Share(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     TARGET_URL_FIELD_NUMBER: _ClassVar[int]
+    OWN_POST_FIELD_NUMBER: _ClassVar[int]
     share_id: str
     content_id: str
     advocate_id: str
@@ -111,7 +112,8 @@ class Share(_message.Message):
     idempotency_key: str
     campaign_id: str
     target_url: str
-    def __init__(self, share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., tracked_code: _Optional[str] = ..., tracked_url: _Optional[str] = ..., audience_size: _Optional[int] = ..., shared_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., campaign_id: _Optional[str] = ..., target_url: _Optional[str] = ...) -> None: ...
+    own_post: bool
+    def __init__(self, share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., tracked_code: _Optional[str] = ..., tracked_url: _Optional[str] = ..., audience_size: _Optional[int] = ..., shared_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., campaign_id: _Optional[str] = ..., target_url: _Optional[str] = ..., own_post: _Optional[bool] = ...) -> None: ...
 
 class ShareMade(_message.Message):
     __slots__ = ("event_id", "occurred_at", "share", "advocate", "campaign_id", "personal_wording", "content_published_at")
@@ -132,7 +134,7 @@ class ShareMade(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share: _Optional[_Union[Share, _Mapping]] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., campaign_id: _Optional[str] = ..., personal_wording: _Optional[bool] = ..., content_published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EngagementObserved(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "share_id", "content_id", "advocate", "network", "kind", "count", "source", "actor_fingerprint", "comment_text", "campaign_id", "is_bot", "is_self")
+    __slots__ = ("event_id", "occurred_at", "share_id", "content_id", "advocate", "network", "kind", "count", "source", "actor_fingerprint", "comment_text", "campaign_id", "is_bot", "is_self", "own_post")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SHARE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +149,7 @@ class EngagementObserved(_message.Message):
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     IS_BOT_FIELD_NUMBER: _ClassVar[int]
     IS_SELF_FIELD_NUMBER: _ClassVar[int]
+    OWN_POST_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     share_id: str
@@ -161,7 +164,8 @@ class EngagementObserved(_message.Message):
     campaign_id: str
     is_bot: bool
     is_self: bool
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., kind: _Optional[_Union[EngagementKind, str]] = ..., count: _Optional[int] = ..., source: _Optional[_Union[EngagementSource, str]] = ..., actor_fingerprint: _Optional[str] = ..., comment_text: _Optional[str] = ..., campaign_id: _Optional[str] = ..., is_bot: _Optional[bool] = ..., is_self: _Optional[bool] = ...) -> None: ...
+    own_post: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., kind: _Optional[_Union[EngagementKind, str]] = ..., count: _Optional[int] = ..., source: _Optional[_Union[EngagementSource, str]] = ..., actor_fingerprint: _Optional[str] = ..., comment_text: _Optional[str] = ..., campaign_id: _Optional[str] = ..., is_bot: _Optional[bool] = ..., is_self: _Optional[bool] = ..., own_post: _Optional[bool] = ...) -> None: ...
 
 class EnrollAdvocateRequest(_message.Message):
     __slots__ = ("advocate",)
@@ -192,6 +196,24 @@ class RecordShareRequest(_message.Message):
     sharer_client_ip: str
     sharer_user_agent: str
     def __init__(self, content_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., sharer_client_ip: _Optional[str] = ..., sharer_user_agent: _Optional[str] = ...) -> None: ...
+
+class RecordOwnPostRequest(_message.Message):
+    __slots__ = ("advocate_id", "network", "url", "message", "idempotency_key", "sharer_client_ip", "sharer_user_agent")
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SHARER_CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
+    SHARER_USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    advocate_id: str
+    network: _common_pb2.Network
+    url: str
+    message: str
+    idempotency_key: str
+    sharer_client_ip: str
+    sharer_user_agent: str
+    def __init__(self, advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., url: _Optional[str] = ..., message: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., sharer_client_ip: _Optional[str] = ..., sharer_user_agent: _Optional[str] = ...) -> None: ...
 
 class RecordShareResponse(_message.Message):
     __slots__ = ("share", "created")

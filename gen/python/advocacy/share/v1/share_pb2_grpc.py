@@ -69,6 +69,11 @@ class ShareServiceStub:
                 request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareRequest.SerializeToString,
                 response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.FromString,
                 _registered_method=True)
+        self.RecordOwnPost = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/RecordOwnPost',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordOwnPostRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.FromString,
+                _registered_method=True)
         self.ListSharesByAdvocate = channel.unary_unary(
                 '/advocacy.share.v1.ShareService/ListSharesByAdvocate',
                 request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ListSharesByAdvocateRequest.SerializeToString,
@@ -134,6 +139,14 @@ class ShareServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOwnPost(self, request, context):
+        """Records an advocate's own post (own URL and text) as a share with Share.own_post set: tracked
+        link, `share-made` through the same outbox; no content item, no campaign.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListSharesByAdvocate(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -190,6 +203,11 @@ def add_ShareServiceServicer_to_server(servicer, server):
             'RecordShare': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordShare,
                     request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.SerializeToString,
+            ),
+            'RecordOwnPost': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOwnPost,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordOwnPostRequest.FromString,
                     response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.SerializeToString,
             ),
             'ListSharesByAdvocate': grpc.unary_unary_rpc_method_handler(
@@ -396,6 +414,33 @@ class ShareService:
             target,
             '/advocacy.share.v1.ShareService/RecordShare',
             advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOwnPost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/RecordOwnPost',
+            advocacy_dot_share_dot_v1_dot_share__pb2.RecordOwnPostRequest.SerializeToString,
             advocacy_dot_share_dot_v1_dot_share__pb2.RecordShareResponse.FromString,
             options,
             channel_credentials,

@@ -41,6 +41,10 @@ class ShareServiceStub:
     DisconnectNetwork: _grpc.UnaryUnaryMultiCallable[_share_pb2.DisconnectNetworkRequest, _share_pb2.Advocate]
     RecordShare: _grpc.UnaryUnaryMultiCallable[_share_pb2.RecordShareRequest, _share_pb2.RecordShareResponse]
     """Records a share of a published item and emits `share-made` through the outbox."""
+    RecordOwnPost: _grpc.UnaryUnaryMultiCallable[_share_pb2.RecordOwnPostRequest, _share_pb2.RecordShareResponse]
+    """Records an advocate's own post (own URL and text) as a share with Share.own_post set: tracked
+    link, `share-made` through the same outbox; no content item, no campaign.
+    """
     ListSharesByAdvocate: _grpc.UnaryUnaryMultiCallable[_share_pb2.ListSharesByAdvocateRequest, _share_pb2.ListSharesResponse]
     ListSharesByContent: _grpc.UnaryUnaryMultiCallable[_share_pb2.ListSharesByContentRequest, _share_pb2.ListSharesResponse]
     RecordEngagement: _grpc.UnaryUnaryMultiCallable[_share_pb2.RecordEngagementRequest, _share_pb2.RecordEngagementResponse]
@@ -61,6 +65,10 @@ class ShareServiceAsyncStub(ShareServiceStub):
     DisconnectNetwork: _aio.UnaryUnaryMultiCallable[_share_pb2.DisconnectNetworkRequest, _share_pb2.Advocate]  # type: ignore[assignment]
     RecordShare: _aio.UnaryUnaryMultiCallable[_share_pb2.RecordShareRequest, _share_pb2.RecordShareResponse]  # type: ignore[assignment]
     """Records a share of a published item and emits `share-made` through the outbox."""
+    RecordOwnPost: _aio.UnaryUnaryMultiCallable[_share_pb2.RecordOwnPostRequest, _share_pb2.RecordShareResponse]  # type: ignore[assignment]
+    """Records an advocate's own post (own URL and text) as a share with Share.own_post set: tracked
+    link, `share-made` through the same outbox; no content item, no campaign.
+    """
     ListSharesByAdvocate: _aio.UnaryUnaryMultiCallable[_share_pb2.ListSharesByAdvocateRequest, _share_pb2.ListSharesResponse]  # type: ignore[assignment]
     ListSharesByContent: _aio.UnaryUnaryMultiCallable[_share_pb2.ListSharesByContentRequest, _share_pb2.ListSharesResponse]  # type: ignore[assignment]
     RecordEngagement: _aio.UnaryUnaryMultiCallable[_share_pb2.RecordEngagementRequest, _share_pb2.RecordEngagementResponse]  # type: ignore[assignment]
@@ -120,6 +128,16 @@ class ShareServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_share_pb2.RecordShareResponse, _abc.Awaitable[_share_pb2.RecordShareResponse]]:
         """Records a share of a published item and emits `share-made` through the outbox."""
+
+    @_abc_1.abstractmethod
+    def RecordOwnPost(
+        self,
+        request: _share_pb2.RecordOwnPostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_share_pb2.RecordShareResponse, _abc.Awaitable[_share_pb2.RecordShareResponse]]:
+        """Records an advocate's own post (own URL and text) as a share with Share.own_post set: tracked
+        link, `share-made` through the same outbox; no content item, no campaign.
+        """
 
     @_abc_1.abstractmethod
     def ListSharesByAdvocate(
