@@ -52,6 +52,8 @@ class Rates:
     engagement_reports_per_second: float = 5.0
     bot_click_share: float = 0.05
     personal_wording_share: float = 0.4
+    # Of the shares, the advocates' own posts (their own URL and words, no company item).
+    own_post_share: float = 0.12
     # A share's clicks and engagement decay with this half-life (seconds of wall time).
     attention_half_life_seconds: float = 300.0
 
@@ -82,7 +84,8 @@ class LiveShare:
 @dataclass
 class DriverStats:
     started: float = field(default_factory=time.monotonic)
-    shares: int = 0
+    shares: int = 0  # own posts included
+    own_posts: int = 0
     share_refusals: int = 0  # the service said no (expired, not targeted): expected now and then
     clicks: int = 0
     bot_clicks: int = 0
@@ -180,6 +183,9 @@ class ActivityDriver:
         if not enrolled:
             return
         advocate: DemoAdvocate = self.rng.choices(enrolled, weights=[a.activity for a in enrolled])[0]
+        if self.rng.random() < self.rates.own_post_share:
+            self._own_post(advocate)
+            return
         options = [
             (s, n)
             for s in live
@@ -222,6 +228,36 @@ class ActivityDriver:
                 advocate.advocate_id,
                 time.monotonic(),
             )
+        )
+
+    def _own_post(self, advocate: DemoAdvocate) -> None:
+        """The advocate writes about their own work on one of their networks."""
+        net = self.rng.choice(sorted(advocate.networks))
+        key = self._next_key("o")
+        topic = self.rng.choice(advocate.interests)
+        try:
+            reply = self.clients.share.RecordOwnPost(
+                share_pb2.RecordOwnPostRequest(
+                    advocate_id=advocate.advocate_id,
+                    network=network(net),
+                    url=f"https://{advocate.advocate_id}.blog.example/posts/{key}",
+                    message=f"What I learned this week about {topic}, with the people I work with.",
+                    idempotency_key=key,
+                    sharer_client_ip=f"10.20.{self._ip_suffix(advocate.advocate_id)}",
+                    sharer_user_agent=f"AdvocacyApp/1.0 ({advocate.advocate_id})",
+                )
+            )
+        except ServiceError as exc:
+            if exc.code.name in ("FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED"):
+                self.stats.share_refusals += 1
+            else:
+                self._error(exc)
+            return
+        self.stats.shares += 1
+        self.stats.own_posts += 1
+        share = reply.share
+        self.shares.append(
+            LiveShare(share.share_id, share.tracked_url, share.audience_size, advocate.advocate_id, time.monotonic())
         )
 
     @staticmethod

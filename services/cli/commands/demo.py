@@ -92,6 +92,7 @@ def demo_run(
     summary = {
         "seconds": round(elapsed, 1),
         "shares": st.shares,
+        "own_posts": st.own_posts,
         "share_refusals": st.share_refusals,
         "clicks": st.clicks,
         "bot_clicks": st.bot_clicks,
