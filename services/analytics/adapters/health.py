@@ -18,6 +18,8 @@ def _document(record: Mapping[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {"e": [{"k": k, "n": n} for k, n in record.get("e", {}).items()]}
     if "titles" in record:
         doc["titles"] = [{"l": lesson, "t": title} for lesson, title in record["titles"].items()]
+    if "months" in record:
+        doc["months"] = list(record["months"])
     return doc
 
 
@@ -25,6 +27,8 @@ def _record(doc: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"e": {entry["k"]: int(entry["n"]) for entry in doc.get("e", [])}}
     if "titles" in doc:
         out["titles"] = {entry["l"]: entry["t"] for entry in doc["titles"]}
+    if "months" in doc:
+        out["months"] = list(doc["months"])
     return out
 
 

@@ -15,7 +15,7 @@ events by offset, and the intent says which documents to write again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -109,6 +109,7 @@ class HealthProcessor:
                 if rid not in changed:
                     changed[rid] = records.load(rid, anchor) or {"e": {}}
                 h.add_counters(changed[rid]["e"], changes)
+        self._index_months(records, changed, partition, anchor)
         if titles:
             rid = record_id("training", partition)
             changed.setdefault(rid, records.load(rid, anchor) or {"e": {}}).setdefault("titles", {}).update(titles)
@@ -116,6 +117,15 @@ class HealthProcessor:
         records.put({intent_id(partition): intent}, anchor)  # first: the changelog keeps the order
         records.put(intent, anchor)
         return intent
+
+    @staticmethod
+    def _index_months(records: HealthRecords, changed: dict[str, dict[str, Any]], partition: int, anchor: Any) -> None:
+        """Adds the months of the changed cohort and activity records to the partition's index."""
+        months = {rid.split("|")[1] for rid in changed if rid.startswith(("cohort|", "activity|"))}
+        rid = record_id("months", partition)
+        index = changed.get(rid) or records.load(rid, anchor) or {"e": {}, "months": []}
+        if not months <= set(index.get("months", [])):
+            changed[rid] = {**index, "months": sorted(months | set(index.get("months", [])))}
 
 
 class HealthQueries:
@@ -125,8 +135,12 @@ class HealthQueries:
         self._documents = documents
         self._partitions = partitions
 
-    async def _merged(self, suffixes: list[str]) -> tuple[dict[str, h.Counters], dict[str, str]]:
-        ids = [record_id(s, p) for s in suffixes for p in range(self._partitions)]
+    async def _merged(
+        self, suffixes: list[str], partitions_of: Callable[[str], Iterable[int]] | None = None
+    ) -> tuple[dict[str, h.Counters], dict[str, str]]:
+        """`partitions_of(suffix)`: the partitions that may hold it (default: every one)."""
+        every = range(self._partitions)
+        ids = [record_id(s, p) for s in suffixes for p in (partitions_of(s) if partitions_of else every)]
         docs = await self._documents().read(ids)
         merged: dict[str, h.Counters] = {}
         titles: dict[str, str] = {}
@@ -139,7 +153,15 @@ class HealthQueries:
 
     async def program_health(self, team: str, first: str, last: str) -> ProgramHealth:
         months = months_between(first, last)
-        merged, _ = await self._merged([f"cohort|{m}" for m in months] + [f"activity|{m}" for m in months])
+        # Each partition's index lists the months it has records of: a range over empty months
+        # (years back, say) reads nothing for them.
+        indexes = await self._documents().read([record_id("months", p) for p in range(self._partitions)])
+        holding: dict[str, list[int]] = {}
+        for p in range(self._partitions):
+            for month in indexes.get(record_id("months", p), {}).get("months", []):
+                holding.setdefault(month, []).append(p)
+        suffixes = [f"cohort|{m}" for m in months] + [f"activity|{m}" for m in months]
+        merged, _ = await self._merged(suffixes, lambda suffix: holding.get(suffix.split("|")[1], []))
         cohorts = {m: merged[f"cohort|{m}"] for m in months}
         activity = {m: merged[f"activity|{m}"] for m in months}
         return program_health(team, first, last, cohorts, activity)
