@@ -395,9 +395,13 @@ def cpu_bound(measured: P1Measured, total: int, cores: int) -> tuple[float, str]
     )
 
 
-def p1_rows(measured: P1Measured, total: int) -> list[dict[str, object]]:
+def _ratio_row(name: str, value: str, baseline: str, ratio: float, at_least: float) -> dict[str, object]:
     from bench.report import row
 
+    return row(name, value, baseline, ratio, f">= {at_least:g}x", ratio >= at_least)
+
+
+def p1_rows(measured: P1Measured, total: int) -> list[dict[str, object]]:
     rates = measured.rates
     pipeline, value = _pipeline(rates, total)
     ceiling, spent = cpu_bound(measured, total, os.cpu_count() or 1)
@@ -407,60 +411,19 @@ def p1_rows(measured: P1Measured, total: int) -> list[dict[str, object]]:
         k: {"events": r.events, "seconds": round(r.seconds, 3), "per_second": round(r.per_second, 1)}
         for k, r in rates.items()
     }
+    decode = f"bare Faust decode-only agent {bare:,.0f}/s"
+    rewards_value = f"rewards {rewards:,.0f} events/s ({total:,} events)"
+    cpu = {name: round(seconds, 2) for name, seconds in measured.pipeline_cpu.items()}
     return [
+        {**_ratio_row("P1 rewards vs bare Faust decode", rewards_value, decode, rewards / bare, 0.3), "raw": raw_rates},
+        {**_ratio_row("P1 stream vs bare Faust decode", value, decode, pipeline / bare, 0.3), "raw": raw_rates},
+        {**_ratio_row("P1 CPU ceiling vs bare Faust decode", spent, decode, ceiling / bare, 0.3), "cpu_seconds": cpu},
         {
-            **row(
-                "P1 rewards vs bare Faust decode",
-                f"rewards {rewards:,.0f} events/s ({total:,} events)",
-                f"bare Faust decode-only agent {bare:,.0f}/s",
-                rewards / bare,
-                ">= 0.3x",
-                rewards / bare >= 0.3,
-            ),
+            **_ratio_row("P1 stream vs raw decode", value, f"raw aiokafka decode {raw:,.0f}/s", pipeline / raw, 0.5),
             "raw": raw_rates,
         },
         {
-            **row(
-                "P1 stream vs bare Faust decode",
-                value,
-                f"bare Faust decode-only agent {bare:,.0f}/s",
-                pipeline / bare,
-                ">= 0.3x",
-                pipeline / bare >= 0.3,
-            ),
-            "raw": raw_rates,
-        },
-        {
-            **row(
-                "P1 CPU ceiling vs bare Faust decode",
-                spent,
-                f"bare Faust decode-only agent {bare:,.0f}/s",
-                ceiling / bare,
-                ">= 0.3x",
-                ceiling / bare >= 0.3,
-            ),
-            "cpu_seconds": {name: round(seconds, 2) for name, seconds in measured.pipeline_cpu.items()},
-        },
-        {
-            **row(
-                "P1 stream vs raw decode",
-                value,
-                f"raw aiokafka decode {raw:,.0f}/s",
-                pipeline / raw,
-                ">= 0.5x",
-                pipeline / raw >= 0.5,
-            ),
-            "raw": raw_rates,
-        },
-        {
-            **row(
-                "P1 stream vs naive Faust",
-                value,
-                f"naive Faust agent {naive:,.0f}/s",
-                pipeline / naive,
-                ">= 3x",
-                pipeline / naive >= 3,
-            ),
+            **_ratio_row("P1 stream vs naive Faust", value, f"naive Faust agent {naive:,.0f}/s", pipeline / naive, 3),
             "raw": raw_rates,
         },
     ]
