@@ -163,6 +163,28 @@ def build_training(
     return servicer, prerequisites, [relay, prerequisites_relay], setup
 
 
+def _fetcher(settings: ContentSettings) -> SafeFetcher:
+    return SafeFetcher(
+        settings.content_fetch_timeout_seconds,
+        settings.content_fetch_max_redirects,
+        settings.content_fetch_allow_private,
+        settings.fetch_allow_hosts(),
+    )
+
+
+def _scheduler(
+    settings: ContentSettings, repository: ContentRepository, events: ContentEvents, notify: OutboxWritten
+) -> Scheduler:
+    return Scheduler(
+        repository,
+        events,
+        notify,
+        (PyMongoError,),
+        settings.scheduler_interval_seconds,
+        on_transition=lambda action: SCHEDULED_TRANSITIONS.labels(action.value).inc(),
+    )
+
+
 async def build(settings: ContentSettings) -> ApiComponents:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
@@ -174,12 +196,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         topic_prefix=settings.topic_prefix,
         sweep_interval_seconds=settings.outbox_sweep_seconds,
     )
-    fetcher = SafeFetcher(
-        settings.content_fetch_timeout_seconds,
-        settings.content_fetch_max_redirects,
-        settings.content_fetch_allow_private,
-        settings.fetch_allow_hosts(),
-    )
+    fetcher = _fetcher(settings)
     sources = SourceRepository(db)
     previews = build_previews(settings, db, fetcher)
     notify = outbox_notifier(relay.notify)
@@ -199,14 +216,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         previews,
         prerequisites,
     )
-    scheduler = Scheduler(
-        repository,
-        events,
-        notify,
-        (PyMongoError,),
-        settings.scheduler_interval_seconds,
-        on_transition=lambda action: SCHEDULED_TRANSITIONS.labels(action.value).inc(),
-    )
+    scheduler = _scheduler(settings, repository, events, notify)
     background = [(r.run, r.stop) for r in (relay, *training_relays)] + [(scheduler.run, scheduler.stop)]
     background += [(task.run, task.stop) for task in (previews, poller) if task is not None]
     if settings.feed_views_enabled:
