@@ -91,6 +91,8 @@ POLICY: dict[str, Rule] = {
             "ListSources": Rule(ADMIN_ONLY),
             "PauseSource": Rule(ADMIN_ONLY),
             "DeleteSource": Rule(ADMIN_ONLY),
+            # Migrating a previous tool's history writes the past: the program team's alone.
+            "ImportContent": Rule(ADMIN_ONLY),
         },
     ),
     **_service(
@@ -131,6 +133,9 @@ POLICY: dict[str, Rule] = {
             "ListSharesByContent": Rule(STAFF),
             # Network webhooks, pollers and imports.
             "RecordEngagement": Rule(STAFF),
+            # Migrating a previous tool's history writes the past: the program team's alone.
+            "ImportAdvocates": Rule(ADMIN_ONLY),
+            "ImportShares": Rule(ADMIN_ONLY),
         },
     ),
     **_service(

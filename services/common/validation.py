@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -20,6 +21,7 @@ from google.protobuf.message import Message
 from grpc_interceptor import AsyncServerInterceptor
 from grpc_interceptor.exceptions import InvalidArgument
 
+from services.common.events import from_timestamp
 from services.common.ids import check_id
 
 # Above every field-specific limit in the services (the longest is a 10,000-character comment).
@@ -36,6 +38,24 @@ MAX_SECONDS = 253_402_300_799
 def check_request_id(value: str, field: str, *, optional: bool = False) -> str:
     """An id a request names, by the one rule (services/common/ids.py); INVALID_ARGUMENT if not."""
     return check_id(value, field, optional=optional, error=InvalidArgument)
+
+
+# History imported from a previous tool (Import* RPCs) reaches back no further than this.
+EARLIEST_HISTORY = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_past_time(message: Message, field: str, name: str, now: datetime) -> datetime:
+    """A required Timestamp of imported history: set, not before EARLIEST_HISTORY, not after
+    `now`; INVALID_ARGUMENT naming `name` otherwise."""
+    if not message.HasField(field):
+        raise InvalidArgument(f"{name}: required")
+    ts = getattr(message, field)
+    at = from_timestamp(ts)
+    if at < EARLIEST_HISTORY:
+        raise InvalidArgument(f"{name}: before {EARLIEST_HISTORY.date().isoformat()} ({ts.ToJsonString()})")
+    if at > now:
+        raise InvalidArgument(f"{name}: lies in the future ({ts.ToJsonString()}); only the past can be imported")
+    return at
 
 
 def check_request(message: Message, prefix: str = "") -> None:

@@ -25,6 +25,7 @@ from services.share.adapters.training_views import CompletionsView, Prerequisite
 from services.share.api.servicer import ShareServicer
 from services.share.app.advocates import Advocates
 from services.share.app.engagement import CountClick, EngagementEvents, RecordEngagement
+from services.share.app.imports import ImportAdvocates, ImportShares
 from services.share.app.queries import ListShares
 from services.share.app.shares import LessonCheck, RecordShare
 from services.share.config import ShareSettings
@@ -114,20 +115,25 @@ async def build(settings: ShareSettings) -> ApiComponents:
     salt = settings.fingerprint_salt.get_secret_value()
     events = EngagementEvents(settings.topic)
     click_window = timedelta(seconds=settings.click_window_seconds)
+    enrolments = Advocates(advocates, settings.topic, relays["advocates"].notify)
+    record = RecordShare(
+        advocate_view,
+        view,
+        shares,
+        settings.topic,
+        settings.public_base_url,
+        salt,
+        relays["shares"].notify,
+        lessons=LessonCheck(prerequisites, completions),
+    )
     servicer = ShareServicer(
-        Advocates(advocates, settings.topic, relays["advocates"].notify),
+        enrolments,
         ListShares(shares),
-        RecordShare(
-            advocate_view,
-            view,
-            shares,
-            settings.topic,
-            settings.public_base_url,
-            salt,
-            relays["shares"].notify,
-            lessons=LessonCheck(prerequisites, completions),
-        ),
+        record,
         RecordEngagement(shares, engagements, events, salt, relays["engagements"].notify),
+        # History imports read advocates from the store: exact right after ImportAdvocates.
+        ImportAdvocates(enrolments),
+        ImportShares(record, advocates, shares),
     )
     http = link_tracker(settings, CountClick(shares, windows, events, salt, click_window, relays["clicks"].notify))
 

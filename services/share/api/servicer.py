@@ -17,12 +17,16 @@ from services.common import paging
 from services.common.validation import check_request_id
 from services.share.app.advocates import Advocates
 from services.share.app.engagement import RecordEngagement
+from services.share.app.imports import ImportAdvocates, ImportShares
 from services.share.app.queries import InvalidPageToken, ListShares, SharePage
 from services.share.app.shares import OwnPostRequest, RecordShare, ShareRequest
 from services.share.domain.links import network_source
 
 # A business counter: new shares (retries excluded), by network (a small fixed set of values).
 SHARES = Counter("advocacy_share_shares_total", "Shares recorded (retries of a recorded share excluded).", ["network"])
+IMPORTED = Counter(
+    "advocacy_share_imported_total", "History imported (repeats excluded), by kind (advocate, share).", ["kind"]
+)
 OWN_POSTS = Counter("advocacy_share_own_posts_total", "Advocates' own posts recorded (retries excluded).", ["network"])
 
 DEFAULT_PAGE = 50
@@ -48,7 +52,11 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
         list_shares: ListShares,
         record_share: RecordShare,
         record_engagement: RecordEngagement,
+        import_advocates: ImportAdvocates | None = None,
+        import_shares: ImportShares | None = None,
     ) -> None:
+        self._import_advocates = import_advocates
+        self._import_shares = import_shares
         self._advocates = advocates
         self._list_shares = list_shares
         self._record_share = record_share
@@ -154,4 +162,26 @@ class ShareServicer(share_pb2_grpc.ShareServiceServicer):
             results=[
                 share_pb2.EngagementResult(event_id=r.event_id, created=r.created, share_id=r.share_id) for r in results
             ]
+        )
+
+    # --- history import (admin) ----------------------------------------------------------------
+
+    async def ImportAdvocates(
+        self, request: share_pb2.ImportAdvocatesRequest, context: grpc.aio.ServicerContext
+    ) -> share_pb2.ImportAdvocatesResponse:
+        assert self._import_advocates is not None, "wired by the composition root"
+        results = await self._import_advocates(list(request.advocates))
+        IMPORTED.labels("advocate").inc(sum(created for _, created in results))
+        return share_pb2.ImportAdvocatesResponse(
+            results=[share_pb2.ImportedAdvocateResult(advocate=a, created=c) for a, c in results]
+        )
+
+    async def ImportShares(
+        self, request: share_pb2.ImportSharesRequest, context: grpc.aio.ServicerContext
+    ) -> share_pb2.ImportSharesResponse:
+        assert self._import_shares is not None, "wired by the composition root"
+        results = await self._import_shares(list(request.shares))
+        IMPORTED.labels("share").inc(sum(created for _, created in results))
+        return share_pb2.ImportSharesResponse(
+            results=[share_pb2.RecordShareResponse(share=s, created=c) for s, c in results]
         )

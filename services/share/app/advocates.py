@@ -9,7 +9,7 @@ from datetime import datetime
 
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot
 from advocacy.share.v1.share_pb2 import Advocate, AdvocateChanged, NetworkConnection
-from grpc_interceptor.exceptions import Aborted, InvalidArgument, NotFound
+from grpc_interceptor.exceptions import Aborted, FailedPrecondition, InvalidArgument, NotFound
 
 from services.common.events import new_event_id, to_timestamp, utcnow
 from services.common.outbox import OutboxEvent
@@ -60,6 +60,24 @@ class Advocates:
     async def enrol(self, request: Advocate) -> Advocate:
         return await self._change(request.profile.advocate_id, lambda cur, now: rules.enrol(cur, request, now))
 
+    async def import_enrolment(self, request: Advocate, enrolled_at: datetime) -> tuple[Advocate, bool]:
+        """(the advocate, created): a migrated advocate enrolled since the past `enrolled_at`, its
+        `advocate-changed` marked imported; an identical repeat returns the stored advocate."""
+        advocate_id = request.profile.advocate_id
+        created = False
+
+        def change(cur: Advocate | None, now: datetime) -> Advocate | None:
+            nonlocal created
+            try:
+                nxt = rules.import_enrolment(cur, request, enrolled_at, now)
+            except rules.HasHistory as exc:
+                raise FailedPrecondition(str(exc)) from exc
+            created = nxt is not None
+            return nxt
+
+        advocate = await self._change(advocate_id, change, imported=True)
+        return advocate, created
+
     async def leave(self, advocate_id: str) -> Advocate:
         return await self._change(advocate_id, lambda cur, now: rules.leave(self._require(cur, advocate_id), now))
 
@@ -86,7 +104,7 @@ class Advocates:
             raise _not_found(advocate_id)
         return current
 
-    async def _change(self, advocate_id: str, change: Change) -> Advocate:
+    async def _change(self, advocate_id: str, change: Change, imported: bool = False) -> Advocate:
         """Reads, applies `change`, stores the result with its `advocate-changed` event; re-reads and
         re-applies when a concurrent write won, ABORTED when that keeps happening."""
         # A lost compare-and-set is retried at once: the next read sees the winner's version.
@@ -99,11 +117,11 @@ class Advocates:
             advocate_id=advocate_id,
         )
         try:
-            return await policy(self._change_once, advocate_id, change)
+            return await policy(self._change_once, advocate_id, change, imported)
         except _VersionConflict:
             raise Aborted(f"advocate {advocate_id!r} is being changed concurrently; retry") from None
 
-    async def _change_once(self, advocate_id: str, change: Change) -> Advocate:
+    async def _change_once(self, advocate_id: str, change: Change, imported: bool) -> Advocate:
         current = await self._store.get(advocate_id)
         now = self._clock()
         try:
@@ -119,6 +137,7 @@ class Advocates:
             advocate=nxt,
             enrolments=list(nxt.enrolments),
             version=nxt.version,
+            imported=imported,
         )
         outbox = OutboxEvent.of(event, self._topic(ADVOCATE_CHANGED.name), key=advocate_id)
         if not await self._store.save(nxt, outbox):

@@ -125,14 +125,22 @@ def check_may_share(
 ) -> tuple[Advocate, NetworkConnection, ContentItem]:
     """The advocate, their connection to the network and the item, when this share is allowed."""
     advocate, connection = check_may_post(request, advocate)
+    published = item is not None and item.status == ContentStatus.CONTENT_STATUS_PUBLISHED
+    return advocate, connection, check_item(request, advocate, item, now, published)
+
+
+def check_item(
+    request: ShareRequest, advocate: Advocate, item: ContentItem | None, when: datetime, published: bool
+) -> ContentItem:
+    """The item, when the advocate may share it at `when` (`published`: it was visible then)."""
     if item is None:
         raise NotFound(f"content {request.content_id!r} not found")
     p = advocate.profile
     try:
         check_shareable(
-            published=item.status == ContentStatus.CONTENT_STATUS_PUBLISHED,
+            published=published,
             expires_at=optional_time(item, "expires_at"),
-            now=now,
+            now=when,
             advocate=AdvocateTraits(team=p.team, location=p.location, language=p.language, role=p.role),
             audience=_audience(item),
         )
@@ -141,7 +149,7 @@ def check_may_share(
     if not is_http_url(item.url):
         # The tracked link may only ever lead to an http(s) page of the item itself.
         raise FailedPrecondition("content_id: the item has no http(s) URL to link to")
-    return advocate, connection, item
+    return item
 
 
 class LessonCheck:
@@ -224,6 +232,13 @@ class RecordShare:
             if existing is None:
                 raise
             return existing, False
+        return await self.store(request, advocate, share, event)
+
+    async def store(
+        self, request: _Sharing, advocate: Advocate, share: Share, event: OutboxEvent
+    ) -> tuple[Share, bool]:
+        """Stores the share with its `share-made` event in one write and hands it to the relay;
+        (the share that holds its id, False) when an earlier call with the same key won."""
         stored, written = await self._shares.insert(share, advocate.profile, self._sharer(request), [event])
         if written is None:
             # A concurrent or earlier call with the same key won: answer with its share.
@@ -238,43 +253,77 @@ class RecordShare:
             advocate, connection, item = check_may_share(request, advocate, item, now)
             if self._lessons is not None:
                 await self._lessons(request.advocate_id, item.campaign_id)
-            share = self._share(request, share_id, key, connection, item, now)
-            return advocate, share, self._event(request, share, advocate, item)
+            return advocate, *self.item_share(request, share_id, key, connection, advocate, item, now)
 
         return decide
 
     def _own_share(self, request: OwnPostRequest) -> _Decide:
         async def decide(share_id: str, key: str) -> tuple[Advocate, Share, OutboxEvent]:
             advocate, connection = check_may_post(request, await self._advocates.get(request.advocate_id))
-            now = self._clock()
-            # The tracked code is the share id, as for items; the link leads to the URL as given.
-            share = Share(
-                share_id=share_id,
-                content_id=own_post_content_id(request.advocate_id, request.url),
-                advocate_id=request.advocate_id,
-                network=request.network,  # type: ignore[arg-type]
-                message=request.message,
-                tracked_code=share_id,
-                tracked_url=f"{self._base_url}/l/{share_id}",
-                audience_size=connection.audience_size,
-                shared_at=to_timestamp(now),
-                idempotency_key=key,
-                target_url=request.url,
-                own_post=True,
-            )
-            # No campaign, no publication time (no early-sharer ranking), no personal wording.
-            event = ShareMade(
-                event_id=new_event_id(), occurred_at=share.shared_at, share=share, advocate=advocate.profile
-            )
-            return advocate, share, OutboxEvent.of(event, self._topic(SHARE_MADE.name), key=share.advocate_id)
+            return advocate, *self.own_post_share(request, share_id, key, connection, advocate, self._clock())
 
         return decide
 
-    async def _item(self, request: ShareRequest) -> ContentItem | None:
+    def own_post_share(
+        self,
+        request: OwnPostRequest,
+        share_id: str,
+        key: str,
+        connection: NetworkConnection,
+        advocate: Advocate,
+        when: datetime,
+        imported: bool = False,
+    ) -> tuple[Share, OutboxEvent]:
+        """The own post shared at `when` and its `share-made` event (`imported`: migrated history)."""
+        # The tracked code is the share id, as for items; the link leads to the URL as given.
+        share = Share(
+            share_id=share_id,
+            content_id=own_post_content_id(request.advocate_id, request.url),
+            advocate_id=request.advocate_id,
+            network=request.network,  # type: ignore[arg-type]
+            message=request.message,
+            tracked_code=share_id,
+            tracked_url=f"{self._base_url}/l/{share_id}",
+            audience_size=connection.audience_size,
+            shared_at=to_timestamp(when),
+            idempotency_key=key,
+            target_url=request.url,
+            own_post=True,
+        )
+        # No campaign, no publication time (no early-sharer ranking), no personal wording.
+        event = ShareMade(
+            event_id=new_event_id(),
+            occurred_at=share.shared_at,
+            share=share,
+            advocate=advocate.profile,
+            imported=imported,
+        )
+        return share, OutboxEvent.of(event, self._topic(SHARE_MADE.name), key=share.advocate_id)
+
+    def item_share(
+        self,
+        request: ShareRequest,
+        share_id: str,
+        key: str,
+        connection: NetworkConnection,
+        advocate: Advocate,
+        item: ContentItem,
+        when: datetime,
+        imported: bool = False,
+    ) -> tuple[Share, OutboxEvent]:
+        """The share of `item` made at `when` and its `share-made` event (`imported`: migrated history)."""
+        share = self._share(request, share_id, key, connection, item, when)
+        return share, self._event(request, share, advocate, item, imported)
+
+    async def item(self, content_id: str) -> ContentItem | None:
+        """The item as RecordShare reads it (the local view, else the content service)."""
         try:
-            return await self._content.get(request.content_id)
+            return await self._content.get(content_id)
         except ContentUnavailable as exc:
             raise Unavailable(str(exc)) from exc
+
+    async def _item(self, request: ShareRequest) -> ContentItem | None:
+        return await self.item(request.content_id)
 
     def _sharer(self, request: _Sharing) -> str:
         if not (request.sharer_client_ip or request.sharer_user_agent):
@@ -312,7 +361,9 @@ class RecordShare:
             ),
         )
 
-    def _event(self, request: ShareRequest, share: Share, advocate: Advocate, item: ContentItem) -> OutboxEvent:
+    def _event(
+        self, request: ShareRequest, share: Share, advocate: Advocate, item: ContentItem, imported: bool
+    ) -> OutboxEvent:
         event = ShareMade(
             event_id=new_event_id(),
             occurred_at=share.shared_at,
@@ -321,6 +372,7 @@ class RecordShare:
             campaign_id=item.campaign_id,
             # Every suggested text of the item, whatever network it was written for, is a copy.
             personal_wording=is_personal_wording(request.message, [t.text for t in item.suggested_texts]),
+            imported=imported,
         )
         if item.HasField("published_at"):
             event.content_published_at.CopyFrom(item.published_at)

@@ -90,6 +90,29 @@ def enrol(current: Advocate | None, request: Advocate, now: datetime) -> Advocat
     return nxt
 
 
+class HasHistory(Exception):
+    """An imported enrolment would rewrite an advocate's existing enrolment history."""
+
+
+def import_enrolment(
+    current: Advocate | None, request: Advocate, enrolled_at: datetime, now: datetime
+) -> Advocate | None:
+    """An advocate migrated from a previous tool: enrolled as `enrol` would, but since `enrolled_at`.
+    Only for an advocate without enrolment history; None when the same import was recorded before
+    (its first period starts at `enrolled_at`, still open), HasHistory for any other history."""
+    if current is not None and current.enrolments:
+        first = current.enrolments[0]
+        if len(current.enrolments) == 1 and current.enrolled and from_timestamp(first.enrolled_at) == enrolled_at:
+            return None
+        raise HasHistory(
+            f"advocate {current.profile.advocate_id!r} has an enrolment history already "
+            f"(since {first.enrolled_at.ToJsonString()}): only advocates without one can be imported"
+        )
+    nxt = enrol(current, request, now)
+    nxt.enrolments[-1].enrolled_at.CopyFrom(to_timestamp(enrolled_at))
+    return nxt
+
+
 def leave(current: Advocate, now: datetime) -> Advocate | None:
     """Closes the open enrolment period; None when there is none (a retried Leave changes nothing)."""
     if not current.enrolled:

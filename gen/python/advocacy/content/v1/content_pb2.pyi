@@ -151,7 +151,7 @@ class CampaignPrerequisitesChanged(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign_id: _Optional[str] = ..., lesson_ids: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., updated_by: _Optional[str] = ...) -> None: ...
 
 class ContentPublished(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "kind", "item")
+    __slots__ = ("event_id", "occurred_at", "kind", "item", "imported")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[ContentPublished.Kind]
@@ -166,11 +166,43 @@ class ContentPublished(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     kind: ContentPublished.Kind
     item: ContentItem
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ContentPublished.Kind, str]] = ..., item: _Optional[_Union[ContentItem, _Mapping]] = ...) -> None: ...
+    imported: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[ContentPublished.Kind, str]] = ..., item: _Optional[_Union[ContentItem, _Mapping]] = ..., imported: _Optional[bool] = ...) -> None: ...
+
+class ImportedContent(_message.Message):
+    __slots__ = ("import_key", "item", "published_at")
+    IMPORT_KEY_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    import_key: str
+    item: ContentItem
+    published_at: _timestamp_pb2.Timestamp
+    def __init__(self, import_key: _Optional[str] = ..., item: _Optional[_Union[ContentItem, _Mapping]] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ImportContentRequest(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ImportedContent]
+    def __init__(self, items: _Optional[_Iterable[_Union[ImportedContent, _Mapping]]] = ...) -> None: ...
+
+class ImportedContentResult(_message.Message):
+    __slots__ = ("item", "created")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    item: ContentItem
+    created: bool
+    def __init__(self, item: _Optional[_Union[ContentItem, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class ImportContentResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ImportedContentResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ImportedContentResult, _Mapping]]] = ...) -> None: ...
 
 class CreateContentRequest(_message.Message):
     __slots__ = ("item",)

@@ -109,6 +109,11 @@ class ContentServiceStub:
                 request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceRequest.SerializeToString,
                 response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceResponse.FromString,
                 _registered_method=True)
+        self.ImportContent = channel.unary_unary(
+                '/advocacy.content.v1.ContentService/ImportContent',
+                request_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ImportContentRequest.SerializeToString,
+                response_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ImportContentResponse.FromString,
+                _registered_method=True)
 
 
 class ContentServiceServicer:
@@ -217,6 +222,15 @@ class ContentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportContent(self, request, context):
+        """Admin only, for migrating a previous tool's history: items recorded directly as PUBLISHED at a
+        past published_at (EXPIRED when their expires_at has passed too), with `content-published`
+        (imported) through the outbox, so imported shares can reference them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -294,6 +308,11 @@ def add_ContentServiceServicer_to_server(servicer, server):
                     servicer.DeleteSource,
                     request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceRequest.FromString,
                     response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceResponse.SerializeToString,
+            ),
+            'ImportContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportContent,
+                    request_deserializer=advocacy_dot_content_dot_v1_dot_content__pb2.ImportContentRequest.FromString,
+                    response_serializer=advocacy_dot_content_dot_v1_dot_content__pb2.ImportContentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -701,6 +720,33 @@ class ContentService:
             '/advocacy.content.v1.ContentService/DeleteSource',
             advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceRequest.SerializeToString,
             advocacy_dot_content_dot_v1_dot_content__pb2.DeleteSourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.content.v1.ContentService/ImportContent',
+            advocacy_dot_content_dot_v1_dot_content__pb2.ImportContentRequest.SerializeToString,
+            advocacy_dot_content_dot_v1_dot_content__pb2.ImportContentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -62,6 +62,11 @@ class ContentServiceStub:
     ListSources: _grpc.UnaryUnaryMultiCallable[_content_pb2.ListSourcesRequest, _content_pb2.ListSourcesResponse]
     PauseSource: _grpc.UnaryUnaryMultiCallable[_content_pb2.PauseSourceRequest, _content_pb2.FeedSource]
     DeleteSource: _grpc.UnaryUnaryMultiCallable[_content_pb2.DeleteSourceRequest, _content_pb2.DeleteSourceResponse]
+    ImportContent: _grpc.UnaryUnaryMultiCallable[_content_pb2.ImportContentRequest, _content_pb2.ImportContentResponse]
+    """Admin only, for migrating a previous tool's history: items recorded directly as PUBLISHED at a
+    past published_at (EXPIRED when their expires_at has passed too), with `content-published`
+    (imported) through the outbox, so imported shares can reference them.
+    """
 
 @_typing.type_check_only
 class ContentServiceAsyncStub(ContentServiceStub):
@@ -97,6 +102,11 @@ class ContentServiceAsyncStub(ContentServiceStub):
     ListSources: _aio.UnaryUnaryMultiCallable[_content_pb2.ListSourcesRequest, _content_pb2.ListSourcesResponse]  # type: ignore[assignment]
     PauseSource: _aio.UnaryUnaryMultiCallable[_content_pb2.PauseSourceRequest, _content_pb2.FeedSource]  # type: ignore[assignment]
     DeleteSource: _aio.UnaryUnaryMultiCallable[_content_pb2.DeleteSourceRequest, _content_pb2.DeleteSourceResponse]  # type: ignore[assignment]
+    ImportContent: _aio.UnaryUnaryMultiCallable[_content_pb2.ImportContentRequest, _content_pb2.ImportContentResponse]  # type: ignore[assignment]
+    """Admin only, for migrating a previous tool's history: items recorded directly as PUBLISHED at a
+    past published_at (EXPIRED when their expires_at has passed too), with `content-published`
+    (imported) through the outbox, so imported shares can reference them.
+    """
 
 class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -219,5 +229,16 @@ class ContentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _content_pb2.DeleteSourceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_content_pb2.DeleteSourceResponse, _abc.Awaitable[_content_pb2.DeleteSourceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ImportContent(
+        self,
+        request: _content_pb2.ImportContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_content_pb2.ImportContentResponse, _abc.Awaitable[_content_pb2.ImportContentResponse]]:
+        """Admin only, for migrating a previous tool's history: items recorded directly as PUBLISHED at a
+        past published_at (EXPIRED when their expires_at has passed too), with `content-published`
+        (imported) through the outbox, so imported shares can reference them.
+        """
 
 def add_ContentServiceServicer_to_server(servicer: ContentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -72,18 +72,20 @@ class EnrolmentPeriod(_message.Message):
     def __init__(self, enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., left_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AdvocateChanged(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "advocate", "enrolments", "version")
+    __slots__ = ("event_id", "occurred_at", "advocate", "enrolments", "version", "imported")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ADVOCATE_FIELD_NUMBER: _ClassVar[int]
     ENROLMENTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     advocate: Advocate
     enrolments: _containers.RepeatedCompositeFieldContainer[EnrolmentPeriod]
     version: int
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., advocate: _Optional[_Union[Advocate, _Mapping]] = ..., enrolments: _Optional[_Iterable[_Union[EnrolmentPeriod, _Mapping]]] = ..., version: _Optional[int] = ...) -> None: ...
+    imported: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., advocate: _Optional[_Union[Advocate, _Mapping]] = ..., enrolments: _Optional[_Iterable[_Union[EnrolmentPeriod, _Mapping]]] = ..., version: _Optional[int] = ..., imported: _Optional[bool] = ...) -> None: ...
 
 class Share(_message.Message):
     __slots__ = ("share_id", "content_id", "advocate_id", "network", "message", "tracked_code", "tracked_url", "audience_size", "shared_at", "idempotency_key", "campaign_id", "target_url", "own_post")
@@ -116,7 +118,7 @@ class Share(_message.Message):
     def __init__(self, share_id: _Optional[str] = ..., content_id: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., tracked_code: _Optional[str] = ..., tracked_url: _Optional[str] = ..., audience_size: _Optional[int] = ..., shared_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., campaign_id: _Optional[str] = ..., target_url: _Optional[str] = ..., own_post: _Optional[bool] = ...) -> None: ...
 
 class ShareMade(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "share", "advocate", "campaign_id", "personal_wording", "content_published_at")
+    __slots__ = ("event_id", "occurred_at", "share", "advocate", "campaign_id", "personal_wording", "content_published_at", "imported")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SHARE_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +126,7 @@ class ShareMade(_message.Message):
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     PERSONAL_WORDING_FIELD_NUMBER: _ClassVar[int]
     CONTENT_PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     share: Share
@@ -131,7 +134,8 @@ class ShareMade(_message.Message):
     campaign_id: str
     personal_wording: bool
     content_published_at: _timestamp_pb2.Timestamp
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share: _Optional[_Union[Share, _Mapping]] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., campaign_id: _Optional[str] = ..., personal_wording: _Optional[bool] = ..., content_published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    imported: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., share: _Optional[_Union[Share, _Mapping]] = ..., advocate: _Optional[_Union[_common_pb2.AdvocateSnapshot, _Mapping]] = ..., campaign_id: _Optional[str] = ..., personal_wording: _Optional[bool] = ..., content_published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., imported: _Optional[bool] = ...) -> None: ...
 
 class EngagementObserved(_message.Message):
     __slots__ = ("event_id", "occurred_at", "share_id", "content_id", "advocate", "network", "kind", "count", "source", "actor_fingerprint", "comment_text", "campaign_id", "is_bot", "is_self", "own_post")
@@ -324,3 +328,61 @@ class RecordEngagementResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[EngagementResult]
     def __init__(self, results: _Optional[_Iterable[_Union[EngagementResult, _Mapping]]] = ...) -> None: ...
+
+class ImportedAdvocate(_message.Message):
+    __slots__ = ("advocate", "enrolled_at")
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    advocate: Advocate
+    enrolled_at: _timestamp_pb2.Timestamp
+    def __init__(self, advocate: _Optional[_Union[Advocate, _Mapping]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ImportAdvocatesRequest(_message.Message):
+    __slots__ = ("advocates",)
+    ADVOCATES_FIELD_NUMBER: _ClassVar[int]
+    advocates: _containers.RepeatedCompositeFieldContainer[ImportedAdvocate]
+    def __init__(self, advocates: _Optional[_Iterable[_Union[ImportedAdvocate, _Mapping]]] = ...) -> None: ...
+
+class ImportedAdvocateResult(_message.Message):
+    __slots__ = ("advocate", "created")
+    ADVOCATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    advocate: Advocate
+    created: bool
+    def __init__(self, advocate: _Optional[_Union[Advocate, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class ImportAdvocatesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ImportedAdvocateResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ImportedAdvocateResult, _Mapping]]] = ...) -> None: ...
+
+class ImportedShare(_message.Message):
+    __slots__ = ("idempotency_key", "advocate_id", "network", "message", "shared_at", "content_id", "own_post_url")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ADVOCATE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SHARED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWN_POST_URL_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    advocate_id: str
+    network: _common_pb2.Network
+    message: str
+    shared_at: _timestamp_pb2.Timestamp
+    content_id: str
+    own_post_url: str
+    def __init__(self, idempotency_key: _Optional[str] = ..., advocate_id: _Optional[str] = ..., network: _Optional[_Union[_common_pb2.Network, str]] = ..., message: _Optional[str] = ..., shared_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., content_id: _Optional[str] = ..., own_post_url: _Optional[str] = ...) -> None: ...
+
+class ImportSharesRequest(_message.Message):
+    __slots__ = ("shares",)
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    shares: _containers.RepeatedCompositeFieldContainer[ImportedShare]
+    def __init__(self, shares: _Optional[_Iterable[_Union[ImportedShare, _Mapping]]] = ...) -> None: ...
+
+class ImportSharesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[RecordShareResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[RecordShareResponse, _Mapping]]] = ...) -> None: ...

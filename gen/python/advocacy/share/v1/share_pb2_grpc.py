@@ -89,6 +89,16 @@ class ShareServiceStub:
                 request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementRequest.SerializeToString,
                 response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementResponse.FromString,
                 _registered_method=True)
+        self.ImportAdvocates = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/ImportAdvocates',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportAdvocatesRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportAdvocatesResponse.FromString,
+                _registered_method=True)
+        self.ImportShares = channel.unary_unary(
+                '/advocacy.share.v1.ShareService/ImportShares',
+                request_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportSharesRequest.SerializeToString,
+                response_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportSharesResponse.FromString,
+                _registered_method=True)
 
 
 class ShareServiceServicer:
@@ -167,6 +177,24 @@ class ShareServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportAdvocates(self, request, context):
+        """Admin only, for migrating a previous tool's history: advocates whose first enrolment started
+        at a past `enrolled_at`; emits `advocate-changed` (imported) through the outbox. Only for an
+        advocate without enrolment history (FAILED_PRECONDITION otherwise; an identical repeat is a no-op).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportShares(self, request, context):
+        """Admin only: historical shares and own posts at their past `shared_at`, recorded as RecordShare /
+        RecordOwnPost would have then; emits `share-made` (imported, occurred_at = shared_at) through
+        the outbox. The whole batch is checked first: an error names the entry (`shares[i]`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShareServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +252,16 @@ def add_ShareServiceServicer_to_server(servicer, server):
                     servicer.RecordEngagement,
                     request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementRequest.FromString,
                     response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementResponse.SerializeToString,
+            ),
+            'ImportAdvocates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportAdvocates,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportAdvocatesRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportAdvocatesResponse.SerializeToString,
+            ),
+            'ImportShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportShares,
+                    request_deserializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportSharesRequest.FromString,
+                    response_serializer=advocacy_dot_share_dot_v1_dot_share__pb2.ImportSharesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -523,6 +561,60 @@ class ShareService:
             '/advocacy.share.v1.ShareService/RecordEngagement',
             advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementRequest.SerializeToString,
             advocacy_dot_share_dot_v1_dot_share__pb2.RecordEngagementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportAdvocates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/ImportAdvocates',
+            advocacy_dot_share_dot_v1_dot_share__pb2.ImportAdvocatesRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.ImportAdvocatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/advocacy.share.v1.ShareService/ImportShares',
+            advocacy_dot_share_dot_v1_dot_share__pb2.ImportSharesRequest.SerializeToString,
+            advocacy_dot_share_dot_v1_dot_share__pb2.ImportSharesResponse.FromString,
             options,
             channel_credentials,
             insecure,

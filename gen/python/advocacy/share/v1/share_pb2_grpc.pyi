@@ -51,6 +51,16 @@ class ShareServiceStub:
     """Network webhooks / pollers report engagement; idempotent per (source, source_event_id); emits
     `engagement-observed`. All reports are validated before any is recorded.
     """
+    ImportAdvocates: _grpc.UnaryUnaryMultiCallable[_share_pb2.ImportAdvocatesRequest, _share_pb2.ImportAdvocatesResponse]
+    """Admin only, for migrating a previous tool's history: advocates whose first enrolment started
+    at a past `enrolled_at`; emits `advocate-changed` (imported) through the outbox. Only for an
+    advocate without enrolment history (FAILED_PRECONDITION otherwise; an identical repeat is a no-op).
+    """
+    ImportShares: _grpc.UnaryUnaryMultiCallable[_share_pb2.ImportSharesRequest, _share_pb2.ImportSharesResponse]
+    """Admin only: historical shares and own posts at their past `shared_at`, recorded as RecordShare /
+    RecordOwnPost would have then; emits `share-made` (imported, occurred_at = shared_at) through
+    the outbox. The whole batch is checked first: an error names the entry (`shares[i]`).
+    """
 
 @_typing.type_check_only
 class ShareServiceAsyncStub(ShareServiceStub):
@@ -74,6 +84,16 @@ class ShareServiceAsyncStub(ShareServiceStub):
     RecordEngagement: _aio.UnaryUnaryMultiCallable[_share_pb2.RecordEngagementRequest, _share_pb2.RecordEngagementResponse]  # type: ignore[assignment]
     """Network webhooks / pollers report engagement; idempotent per (source, source_event_id); emits
     `engagement-observed`. All reports are validated before any is recorded.
+    """
+    ImportAdvocates: _aio.UnaryUnaryMultiCallable[_share_pb2.ImportAdvocatesRequest, _share_pb2.ImportAdvocatesResponse]  # type: ignore[assignment]
+    """Admin only, for migrating a previous tool's history: advocates whose first enrolment started
+    at a past `enrolled_at`; emits `advocate-changed` (imported) through the outbox. Only for an
+    advocate without enrolment history (FAILED_PRECONDITION otherwise; an identical repeat is a no-op).
+    """
+    ImportShares: _aio.UnaryUnaryMultiCallable[_share_pb2.ImportSharesRequest, _share_pb2.ImportSharesResponse]  # type: ignore[assignment]
+    """Admin only: historical shares and own posts at their past `shared_at`, recorded as RecordShare /
+    RecordOwnPost would have then; emits `share-made` (imported, occurred_at = shared_at) through
+    the outbox. The whole batch is checked first: an error names the entry (`shares[i]`).
     """
 
 class ShareServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -161,6 +181,28 @@ class ShareServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_share_pb2.RecordEngagementResponse, _abc.Awaitable[_share_pb2.RecordEngagementResponse]]:
         """Network webhooks / pollers report engagement; idempotent per (source, source_event_id); emits
         `engagement-observed`. All reports are validated before any is recorded.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportAdvocates(
+        self,
+        request: _share_pb2.ImportAdvocatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_share_pb2.ImportAdvocatesResponse, _abc.Awaitable[_share_pb2.ImportAdvocatesResponse]]:
+        """Admin only, for migrating a previous tool's history: advocates whose first enrolment started
+        at a past `enrolled_at`; emits `advocate-changed` (imported) through the outbox. Only for an
+        advocate without enrolment history (FAILED_PRECONDITION otherwise; an identical repeat is a no-op).
+        """
+
+    @_abc_1.abstractmethod
+    def ImportShares(
+        self,
+        request: _share_pb2.ImportSharesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_share_pb2.ImportSharesResponse, _abc.Awaitable[_share_pb2.ImportSharesResponse]]:
+        """Admin only: historical shares and own posts at their past `shared_at`, recorded as RecordShare /
+        RecordOwnPost would have then; emits `share-made` (imported, occurred_at = shared_at) through
+        the outbox. The whole batch is checked first: an error names the entry (`shares[i]`).
         """
 
 def add_ShareServiceServicer_to_server(servicer: ShareServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
