@@ -137,7 +137,7 @@ async def test_an_item_that_expired_since_can_be_shared_in_the_past():
         published_at=to_timestamp(PUBLISHED),
         expires_at=to_timestamp(NOW - 20 * DAY),
     )
-    use, shares, _ = importer(content=Content(expired))
+    use, _, _ = importer(content=Content(expired))
     [(_, created)] = await use([historical(shared_at=NOW - 25 * DAY)])
     assert created
     with pytest.raises(FailedPrecondition, match=r"shares\[0\]: the item has expired"):
