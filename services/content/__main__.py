@@ -36,6 +36,7 @@ from services.content.api.training import TrainingServicer
 from services.content.app.advocate_feed import ListFeed
 from services.content.app.authoring import CreateItem, EditItem, new_id
 from services.content.app.feed_items import FeedItemWriter
+from services.content.app.imports import ImportItems
 from services.content.app.learning import Learning
 from services.content.app.lessons import LessonAdmin
 from services.content.app.poller import SourcePoller
@@ -215,6 +216,7 @@ async def build(settings: ContentSettings) -> ApiComponents:
         admin,
         previews,
         prerequisites,
+        ImportItems(repository, events, notify, saved),
     )
     scheduler = _scheduler(settings, repository, events, notify)
     background = [(r.run, r.stop) for r in (relay, *training_relays)] + [(scheduler.run, scheduler.stop)]

@@ -16,6 +16,8 @@ class ContentEvents:
     def __init__(self, topic: Callable[[str], str]) -> None:
         self._topic = topic
 
-    def published(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:
-        event = ContentPublished(event_id=new_event_id(), occurred_at=to_timestamp(now), kind=kind, item=item)
+    def published(self, item: ContentItem, kind: int, now: datetime, imported: bool = False) -> OutboxEvent:
+        event = ContentPublished(
+            event_id=new_event_id(), occurred_at=to_timestamp(now), kind=kind, item=item, imported=imported
+        )
         return OutboxEvent.of(event, self._topic(CONTENT_PUBLISHED.name), key=item.content_id)

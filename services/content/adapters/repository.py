@@ -91,6 +91,37 @@ class ContentRepository:
         except DuplicateKeyError as exc:
             raise ItemExists(item.content_id) from exc
 
+    async def insert_recorded(self, item: ContentItem, events: list[OutboxEvent]) -> bool:
+        """A new item (version 1) recorded with its events: the change record first (its unique
+        `_id` claims the content id and carries the outbox), then the projection. False when the
+        id was recorded before; the projection is then written if that writer died before it."""
+        assert item.version == 1, "a new item starts at version 1"
+        created = True
+        try:
+            await self.versions.insert_one(self._record(item, events))
+        except DuplicateKeyError:
+            created = False
+            record = await self.versions.find_one({"_id": version_id(item.content_id, 1)}, {"item": 1})
+            if record is None:
+                raise
+            item = ContentItem.FromString(record["item"])
+        try:
+            await self.collection.insert_one({"_id": item.content_id, **_document(item)})
+        except DuplicateKeyError:
+            pass  # projected before (and perhaps changed since): the projection stays as it is
+        return created
+
+    def _record(self, item: ContentItem, events: list[OutboxEvent]) -> dict:
+        return {
+            "_id": version_id(item.content_id, item.version),
+            "content_id": item.content_id,
+            "version": item.version,
+            "status": status_name(item.status),
+            "item": item.SerializeToString(),
+            "recorded_at": utcnow(),
+            "outbox": [e.to_document() for e in events],
+        }
+
     async def get(self, content_id: str) -> ContentItem | None:
         doc = await self.collection.find_one({"_id": content_id}, {"item": 1})
         return ContentItem.FromString(doc["item"]) if doc else None
@@ -105,17 +136,8 @@ class ContentRepository:
         """Records `item` (whose version must be expected_version + 1) with its events, if nobody
         else recorded that version first; False when another writer got there first."""
         assert item.version == expected_version + 1, "a change moves the version by one"
-        record = {
-            "_id": version_id(item.content_id, item.version),
-            "content_id": item.content_id,
-            "version": item.version,
-            "status": status_name(item.status),
-            "item": item.SerializeToString(),
-            "recorded_at": utcnow(),
-            "outbox": [e.to_document() for e in events],
-        }
         try:
-            await self.versions.insert_one(record)
+            await self.versions.insert_one(self._record(item, events))
         except DuplicateKeyError:
             # Lost the race. If the winner died before updating the projection, finish its work.
             await self._roll_forward(item.content_id, expected_version)

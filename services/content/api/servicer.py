@@ -16,6 +16,7 @@ from services.common.validation import check_request_id
 from services.content.api.sources import SourceAdmin
 from services.content.app.advocate_feed import ListFeed, UnknownViewer, ViewerLeft
 from services.content.app.authoring import CreateItem, EditItem
+from services.content.app.imports import ImportItems
 from services.content.app.prerequisites import Prerequisites
 from services.content.app.previews import PreviewReader
 from services.content.app.queries import GetItem, InvalidPageToken, ListItems
@@ -67,7 +68,9 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         sources: SourceAdmin | None = None,
         previews: PreviewReader | None = None,
         prerequisites: Prerequisites | None = None,
+        import_items: ImportItems | None = None,
     ):
+        self._import_items = import_items
         self._get_item = get_item
         self._list_items = list_items
         self._transitions = transitions
@@ -245,3 +248,12 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         self, request: content_pb2.DeleteSourceRequest, context: grpc.aio.ServicerContext
     ) -> content_pb2.DeleteSourceResponse:
         return await self._source_admin().delete(request)
+
+    async def ImportContent(
+        self, request: content_pb2.ImportContentRequest, context: grpc.aio.ServicerContext
+    ) -> content_pb2.ImportContentResponse:
+        assert self._import_items is not None, "wired by the composition root"
+        results = await self._import_items(list(request.items))
+        return content_pb2.ImportContentResponse(
+            results=[content_pb2.ImportedContentResult(item=item, created=created) for item, created in results]
+        )

@@ -25,8 +25,8 @@ class ItemExists(Exception):
 
 
 class ContentEventFactory(Protocol):
-    def published(self, item: ContentItem, kind: int, now: datetime) -> OutboxEvent:
-        """The `content-published` event of `kind` announcing `item`."""
+    def published(self, item: ContentItem, kind: int, now: datetime, imported: bool = False) -> OutboxEvent:
+        """The `content-published` event of `kind` announcing `item` (`imported`: migrated history)."""
         ...
 
 
@@ -65,6 +65,13 @@ class Items(ItemReader, Protocol):
     async def replace(
         self, item: ContentItem, expected_version: int, events: list[OutboxEvent], expected_status: int | None = None
     ) -> bool: ...
+
+
+class ImportedItems(ItemReader, Protocol):
+    async def insert_recorded(self, item: ContentItem, events: list[OutboxEvent]) -> bool:
+        """Records a new item (version 1) with its events; False when its id was recorded before
+        (nothing is written but what that earlier write may have left unfinished)."""
+        ...
 
 
 class ScheduledItems(Items, Protocol):

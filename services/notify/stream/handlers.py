@@ -21,14 +21,18 @@ def subscriptions(planner: Planner, topic: Callable[[str], str]) -> list[Subscri
         await planner.points_awarded(events.award(event))
 
     async def on_content(event: ContentPublished) -> None:
+        if event.imported:
+            return  # history migrated from a previous tool: news of then is nobody's news now
         item = events.item(event.item)
         if event.kind == ContentPublished.Kind.KIND_PUBLISHED:
             await planner.content_published(item, from_timestamp(event.occurred_at))
 
     async def on_share(event: ShareMade) -> None:
         fact = events.share(event)
-        if event.share.own_post:
-            return  # a leader's own post is no company item to invite the team to share
+        if event.share.own_post or event.imported:
+            # A leader's own post is no company item to invite the team to share; an imported
+            # share is history migrated from a previous tool.
+            return
         await planner.share_made(fact, leader=event.advocate.leader)
 
     return [
