@@ -102,6 +102,8 @@ class DemoCompany:
     company_channels: dict[str, int] = field(default_factory=lambda: dict(COMPANY_CHANNELS))
     # Advocates who complete the training lessons (services/demo/training.py).
     trained: frozenset[str] = frozenset()
+    # The seed it was generated from: its history (services/demo/history.py) draws from it too.
+    seed: int = 42
 
     @property
     def teams(self) -> list[str]:
@@ -125,7 +127,7 @@ def generate(
     content = _items(rng, items, team_names)
     trained = trained_advocates([a.advocate_id for a in sorted(people, key=lambda a: -a.activity)], seed)
     people = [replace(a, activity=a.activity * TRAINED_ACTIVITY) if a.advocate_id in trained else a for a in people]
-    return DemoCompany(name=name, advocates=people, items=content, trained=trained)
+    return DemoCompany(name=name, advocates=people, items=content, trained=trained, seed=seed)
 
 
 def _advocates(rng: random.Random, advocates: int, team_names: tuple[str, ...]) -> list[DemoAdvocate]:

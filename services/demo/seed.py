@@ -1,19 +1,23 @@
 """Seeds the demo company ONLY through the real gRPC APIs: rewards campaigns and catalogue,
-advocates (EnrollAdvocate), content items (Create → SubmitForReview → Approve → Publish, or left
-approved with a future publish_at: scheduled), training lessons (Create → Publish) and the trained
-advocates' completions (SubmitQuiz, a third of them failing once first, or CompleteLesson).
+content items (Create → SubmitForReview → Approve → Publish, or left approved with a future
+publish_at: scheduled), about four months of history as a migration would bring it (archive items
+by ImportContent, most advocates by ImportAdvocates with a past first enrolment, their past shares
+and own posts by ImportShares: services/demo/history.py), the other advocates (EnrollAdvocate),
+training lessons (Create → Publish) and the trained advocates' completions (SubmitQuiz, a third of
+them failing once first, or CompleteLesson).
 
-Re-running is cheap and safe: enrolled advocates are left alone and an item whose URL is already
-live (published or scheduled, not expired) is reused, so `make run` twice keeps one company."""
+Re-running is cheap and safe: enrolled advocates are left alone, an item whose URL is already
+live (published or scheduled, not expired) is reused, archive items are found by their import key
+and past shares by their idempotency key, so `make run` twice keeps one company and one history."""
 
 from __future__ import annotations
 
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -24,6 +28,7 @@ from advocacy.share.v1 import share_pb2
 
 from services.clients import Clients, ServiceError
 from services.common.events import from_timestamp, to_timestamp
+from services.demo import history
 from services.demo.company import DemoAdvocate, DemoCompany, DemoItem
 from services.demo.training import FIRST_TRY_FAILS, LESSONS, DemoLesson, answers
 
@@ -35,6 +40,9 @@ CATALOG = (
     ("ticket", "Conference ticket", 800, 3),
 )
 LIVE = (content_pb2.CONTENT_STATUS_PUBLISHED, content_pb2.CONTENT_STATUS_APPROVED)
+# Entries per import call (the services take up to 100 items, 500 advocates or shares).
+ADVOCATE_BATCH = 100
+SHARE_BATCH = 500
 
 
 @dataclass
@@ -63,6 +71,12 @@ class SeedResult:
     items_created: int = 0
     items_reused: int = 0
     lessons_completed: int = 0
+    # The history (services/demo/history.py): imported now, and what earlier runs imported already.
+    advocates_imported: int = 0
+    history_items_imported: int = 0
+    history_shares_imported: int = 0
+    history_own_posts_imported: int = 0
+    history_shares_existing: int = 0
     seconds: float = 0.0
 
 
@@ -162,16 +176,28 @@ def _publish(clients: Clients, existing: dict[str, content_pb2.ContentItem], ite
     ), created is not None
 
 
-def _enrol(clients: Clients, a: DemoAdvocate) -> bool:
-    """True when the advocate was enrolled now, False when already enrolled."""
+def _stored(clients: Clients, advocate_id: str) -> share_pb2.Advocate | None:
     try:
-        if clients.share.GetAdvocate(share_pb2.GetAdvocateRequest(advocate_id=a.advocate_id)).enrolled:
-            return False
+        return clients.share.GetAdvocate(share_pb2.GetAdvocateRequest(advocate_id=advocate_id))
     except ServiceError as exc:
         if exc.code != grpc.StatusCode.NOT_FOUND:
             raise
-    clients.share.EnrollAdvocate(share_pb2.EnrollAdvocateRequest(advocate=advocate_message(a)))
-    return True
+        return None
+
+
+def _enrol(clients: Clients, a: DemoAdvocate, stored: share_pb2.Advocate | None) -> share_pb2.Advocate:
+    """The advocate enrolled now (or re-enrolled), unless enrolled already."""
+    if stored is not None and stored.enrolled:
+        return stored
+    return clients.share.EnrollAdvocate(share_pb2.EnrollAdvocateRequest(advocate=advocate_message(a)))
+
+
+def _first_enrolment(advocate: share_pb2.Advocate) -> datetime | None:
+    """When the advocate's one, still open enrolment started (None otherwise: no history planned)."""
+    periods = advocate.enrolments
+    if len(periods) != 1 or periods[0].HasField("left_at"):
+        return None
+    return from_timestamp(periods[0].enrolled_at)
 
 
 Report = Callable[[str, int, int], None]
@@ -191,16 +217,131 @@ def _seed_content(
     result.content_ready.set()
 
 
-def _enrol_advocates(clients: Clients, company: DemoCompany, workers: int, result: SeedResult, report: Report) -> None:
+def _enrol_advocates(
+    clients: Clients, company: DemoCompany, now: datetime, workers: int, result: SeedResult, report: Report
+) -> dict[str, datetime]:
+    """Enrols the company, the planned history's advocates since their past time; returns advocate id ->
+    first enrolment of those whose history may be imported."""
     # The keenest sharers first: activity can start while the long tail is still enrolling.
     people = sorted(company.advocates, key=lambda a: -a.activity)
+    planned = history.enrolment_times(company, company.seed, now)
+    firsts: dict[str, datetime] = {}
+
+    def enrolled(advocate: share_pb2.Advocate, created: bool) -> None:
+        advocate_id = advocate.profile.advocate_id
+        result.enrolled.add(advocate_id)
+        result.advocates_enrolled += created
+        result.advocates_existing += not created
+        if (first := _first_enrolment(advocate)) is not None:
+            firsts[advocate_id] = first
+        report("advocates", len(result.enrolled), len(people))
+
     with ThreadPoolExecutor(workers) as pool:
-        enrolled = pool.map(lambda a: _enrol(clients, a), people)
-        for done, (a, created) in enumerate(zip(people, enrolled, strict=True), start=1):
-            result.enrolled.add(a.advocate_id)
-            result.advocates_enrolled += created
-            result.advocates_existing += not created
-            report("advocates", done, len(people))
+        stored = dict(
+            zip(
+                [a.advocate_id for a in people],
+                pool.map(lambda a: _stored(clients, a.advocate_id), people),
+                strict=True,
+            )
+        )
+        migrating = [a for a in people if stored[a.advocate_id] is None and a.advocate_id in planned]
+        for advocate, created in _import_advocates(clients, migrating, planned):
+            result.advocates_imported += created
+            enrolled(advocate, created)
+        rest = [a for a in people if a not in migrating]
+        for a, advocate in zip(rest, pool.map(lambda a: _enrol(clients, a, stored[a.advocate_id]), rest), strict=True):
+            enrolled(advocate, advocate is not stored[a.advocate_id])
+    return firsts
+
+
+def _import_advocates(
+    clients: Clients, people: list[DemoAdvocate], planned: dict[str, datetime]
+) -> Iterator[tuple[share_pb2.Advocate, bool]]:
+    """ImportAdvocates in batches: each advocate enrolled since their planned past time."""
+    for start in range(0, len(people), ADVOCATE_BATCH):
+        entries = [
+            share_pb2.ImportedAdvocate(advocate=advocate_message(a), enrolled_at=to_timestamp(planned[a.advocate_id]))
+            for a in people[start : start + ADVOCATE_BATCH]
+        ]
+        for r in clients.share.ImportAdvocates(share_pb2.ImportAdvocatesRequest(advocates=entries)).results:
+            yield r.advocate, r.created
+
+
+def _seed_archive(
+    clients: Clients, company: DemoCompany, now: datetime, result: SeedResult
+) -> list[history.ArchiveItem]:
+    """The archive items as stored: content ids, and the times an earlier run may have recorded."""
+    planned = history.archive(company.seed, now)
+    entries = [
+        content_pb2.ImportedContent(
+            import_key=i.import_key,
+            item=content_pb2.ContentItem(
+                title=i.title,
+                summary=f"{i.title}. From the newsroom archive.",
+                url=i.url,
+                topics=[i.topic],
+                language="en",
+                suggested_texts=[content_pb2.SuggestedText(network=network(n), text=t) for n, t in i.suggested.items()],
+                expires_at=to_timestamp(i.expires_at),
+                author_id=AUTHOR,
+            ),
+            published_at=to_timestamp(i.published_at),
+        )
+        for i in planned
+    ]
+    stored = []
+    for start in range(0, len(entries), 100):
+        reply = clients.content.ImportContent(content_pb2.ImportContentRequest(items=entries[start : start + 100]))
+        stored += reply.results
+    result.history_items_imported = sum(r.created for r in stored)
+    return [
+        replace(
+            i,
+            content_id=r.item.content_id,
+            published_at=from_timestamp(r.item.published_at),
+            expires_at=from_timestamp(r.item.expires_at),
+        )
+        for i, r in zip(planned, stored, strict=True)
+    ]
+
+
+def _seed_past_shares(
+    clients: Clients,
+    company: DemoCompany,
+    firsts: dict[str, datetime],
+    archive: list[history.ArchiveItem],
+    now: datetime,
+    result: SeedResult,
+    report: Report,
+) -> None:
+    """The advocates' past shares and own posts, in batches."""
+    entries = []
+    for s in history.shares(company, company.seed, firsts, archive, now):
+        entry = share_pb2.ImportedShare(
+            idempotency_key=s.idempotency_key,
+            advocate_id=s.advocate_id,
+            network=network(s.network),
+            message=s.message,
+            shared_at=to_timestamp(s.shared_at),
+        )
+        if s.own_post_url:
+            entry.own_post_url = s.own_post_url
+        else:
+            entry.content_id = s.content_id
+        entries.append(entry)
+    batches = [entries[i : i + SHARE_BATCH] for i in range(0, len(entries), SHARE_BATCH)]
+    done = 0
+    with ThreadPoolExecutor(2) as pool:
+        calls = pool.map(
+            lambda b: clients.share.ImportShares(share_pb2.ImportSharesRequest(shares=b), timeout=120), batches
+        )
+        for reply in calls:
+            for r in reply.results:
+                result.history_shares_imported += r.created
+                result.history_own_posts_imported += r.created and r.share.own_post
+                result.history_shares_existing += not r.created
+            done += len(reply.results)
+            report("history", done, len(entries))
 
 
 def lesson_message(lesson: DemoLesson) -> training_pb2.Lesson:
@@ -314,7 +455,9 @@ def seed(
     _seed_rewards(clients, company, started)
     report("rewards", 1, 1)
     _seed_content(clients, company, started, workers, result, report)
-    _enrol_advocates(clients, company, workers, result, report)
+    archive = _seed_archive(clients, company, started, result)
+    firsts = _enrol_advocates(clients, company, started, workers, result, report)
+    _seed_past_shares(clients, company, firsts, archive, started, result, report)
     _seed_training(clients, company, workers, result, report)
     result.seconds = (datetime.now(UTC) - started).total_seconds()
     result.done.set()

@@ -124,7 +124,9 @@ def seed_in_background(clients: Clients, company: DemoCompany, seeded: SeedResul
             f"demo company {company.name}: {len(company.advocates)} advocates "
             f"({seeded.advocates_enrolled} enrolled now), {len(seeded.items)} items "
             f"({seeded.items_created} created, {seeded.items_reused} reused), {len(company.trained)} trained "
-            f"({seeded.lessons_completed} lessons completed now) seeded in {time.monotonic() - t0:.1f} s",
+            f"({seeded.lessons_completed} lessons completed now) seeded in {time.monotonic() - t0:.1f} s; "
+            f"history imported: {seeded.advocates_imported} advocates enrolled in past months, "
+            f"{seeded.history_items_imported} archive items, {seeded.history_shares_imported} past shares",
             flush=True,
         )
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -378,6 +379,15 @@ def test_the_demo_company_moves_analytics_and_rewards(cli):
     assert (seeded["advocates"], seeded["items"], seeded["advocates_enrolled"]) == (40, 8, 40)
     # About half train, each completing the three demo lessons (a third failing a quiz once first).
     assert 0 < seeded["trained"] < 40 and seeded["lessons_completed"] == 3 * seeded["trained"], seeded
+    # About four months of history, through the admin import RPCs: most advocates enrolled in past
+    # months, archive items, past shares and own posts.
+    assert seeded["advocates_imported"] == 32 and seeded["history_items_imported"] > 0, seeded
+    assert seeded["history_shares_imported"] > seeded["history_own_posts_imported"] > 0, seeded
+    history = eventually(lambda: past_cohorts(cli, seeded["advocates_imported"]), timeout=90)
+    assert history, cli.json("analytics", "health")
+    assert len(history) >= 3, history  # cohorts in at least three past months
+    assert any(c.get("median_days_to_first_share") is not None for c in history), history
+    assert any(len(c["retained"]) > 1 and int(c["retained"][1]) > 0 for c in history), history
     burst = cli.json(
         "demo",
         "run",
@@ -419,6 +429,19 @@ def test_the_demo_company_moves_analytics_and_rewards(cli):
     again = cli.json("demo", "seed", "--advocates", "40", "--items", "8")
     assert again["advocates_enrolled"] == 0 and again["items_created"] <= 1  # an expiring item may be renewed
     assert again["lessons_completed"] == 0, again
+    # ... and imports no history twice.
+    assert again["advocates_imported"] == 0 and again["history_items_imported"] == 0, again
+    assert again["history_shares_imported"] == 0, again
+    assert again["history_shares_existing"] == seeded["history_shares_imported"], again
+
+
+def past_cohorts(cli, imported: int) -> list[dict] | None:
+    """The programme's cohorts of months before this one, once they hold every imported advocate
+    (only the history import enrols anybody in the past) and some of them have shared."""
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    past = [c for c in cli.json("analytics", "health").get("cohorts", []) if c["month"] < this_month]
+    complete = sum(int(c["enrolled"]) for c in past) == imported and any(int(c.get("shared", 0)) for c in past)
+    return past if complete else None
 
 
 def replay_process(platform: Platform, service: str) -> subprocess.Popen[str]:

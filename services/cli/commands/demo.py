@@ -52,6 +52,12 @@ def demo_seed(
         "items_created": result.items_created,
         "trained": len(company.trained),
         "lessons_completed": result.lessons_completed,
+        # The history imported now (services/demo/history.py); a re-run imports nothing twice.
+        "advocates_imported": result.advocates_imported,
+        "history_items_imported": result.history_items_imported,
+        "history_shares_imported": result.history_shares_imported,
+        "history_own_posts_imported": result.history_own_posts_imported,
+        "history_shares_existing": result.history_shares_existing,
         "seconds": round(result.seconds, 2),
         "content_ids": [i.content_id for i in result.items],
     }
@@ -61,7 +67,10 @@ def demo_seed(
         out.print(
             f"{company.name}: {len(company.advocates)} advocates ({result.advocates_enrolled} newly enrolled), "
             f"{len(result.items)} items ({result.items_created} created), {len(company.trained)} trained "
-            f"({result.lessons_completed} lessons completed now) in {result.seconds:.1f} s"
+            f"({result.lessons_completed} lessons completed now) in {result.seconds:.1f} s\n"
+            f"history imported: {result.advocates_imported} advocates enrolled in past months, "
+            f"{result.history_items_imported} archive items, {result.history_shares_imported} past shares "
+            f"({result.history_own_posts_imported} own posts; {result.history_shares_existing} imported before)"
         )
 
 
