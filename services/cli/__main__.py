@@ -16,6 +16,7 @@ from services.cli.commands import (
     content,
     demo,
     dlq,
+    history_import,
     notify,
     rate_card,
     replay,
@@ -89,6 +90,7 @@ app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rate_card.rate_card_app, name="rate-card")
 app.add_typer(dlq.dlq_app, name="dlq")
 app.add_typer(admin.admin_app, name="admin")
+app.add_typer(history_import.import_app, name="import")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -24,6 +24,9 @@ from typer.testing import CliRunner
 
 from services.cli.__main__ import app
 from services.common.auth import ADMIN
+from services.content.app.imports import imported_content_id
+from services.demo import history as history_plan
+from services.demo.company import generate
 from services.platform.supervisor import Platform
 from tests.conftest import ROOT
 
@@ -375,6 +378,7 @@ def program(cli) -> dict:
 
 def test_the_demo_company_moves_analytics_and_rewards(cli):
     before = program(cli)
+    started = datetime.now(UTC)
     seeded = cli.json("demo", "seed", "--advocates", "40", "--items", "8")
     assert (seeded["advocates"], seeded["items"], seeded["advocates_enrolled"]) == (40, 8, 40)
     # About half train, each completing the three demo lessons (a third failing a quiz once first).
@@ -383,8 +387,13 @@ def test_the_demo_company_moves_analytics_and_rewards(cli):
     # months, archive items, past shares and own posts.
     assert seeded["advocates_imported"] == 32 and seeded["history_items_imported"] > 0, seeded
     assert seeded["history_shares_imported"] > seeded["history_own_posts_imported"] > 0, seeded
-    history = eventually(lambda: past_cohorts(cli, seeded["advocates_imported"]), timeout=90)
-    assert history, cli.json("analytics", "health")
+    # The plan the seed followed (times from its start, a moment after `started`): who joined before
+    # this month. Some imported advocates joined earlier this month, with the live ones.
+    planned = history_plan.enrolment_times(generate(seed=42, advocates=40, items=8), 42, started)
+    this_month = started.strftime("%Y-%m")
+    past = sum(1 for t in planned.values() if t.strftime("%Y-%m") < this_month)
+    history = eventually(lambda: past_cohorts(cli, this_month, past), timeout=90)
+    assert history, (past, cli.json("analytics", "health"))
     assert len(history) >= 3, history  # cohorts in at least three past months
     assert any(c.get("median_days_to_first_share") is not None for c in history), history
     assert any(len(c["retained"]) > 1 and int(c["retained"][1]) > 0 for c in history), history
@@ -435,12 +444,12 @@ def test_the_demo_company_moves_analytics_and_rewards(cli):
     assert again["history_shares_existing"] == seeded["history_shares_imported"], again
 
 
-def past_cohorts(cli, imported: int) -> list[dict] | None:
-    """The programme's cohorts of months before this one, once they hold every imported advocate
-    (only the history import enrols anybody in the past) and some of them have shared."""
-    this_month = datetime.now(UTC).strftime("%Y-%m")
+def past_cohorts(cli, this_month: str, enrolled: int) -> list[dict] | None:
+    """The programme's cohorts of months before this one, once they hold the `enrolled` advocates
+    imported with a past month's enrolment (only the history import enrols anybody in the past)
+    and some of them have shared."""
     past = [c for c in cli.json("analytics", "health").get("cohorts", []) if c["month"] < this_month]
-    complete = sum(int(c["enrolled"]) for c in past) == imported and any(int(c.get("shared", 0)) for c in past)
+    complete = sum(int(c["enrolled"]) for c in past) == enrolled and any(int(c.get("shared", 0)) for c in past)
     return past if complete else None
 
 
@@ -514,3 +523,73 @@ def test_notification_settings_and_opt_out(cli):
     assert "OPTED OUT" in cli("notifications", "--as", me, "--opt-out").stdout
     after = cli.json("notifications", "--as", me)
     assert after["preferences"]["opted_out"] is True and after["company_default"] is False
+
+
+def test_history_import_from_json_lines_files(cli, tmp_path: Path):
+    """`advocacy import content|advocates|shares FILE.jsonl`: entries in the protos' JSON form, sent in
+    batches; a second run records nothing; a refused batch is named by its lines."""
+    tag = uuid.uuid4().hex[:8]
+    now = datetime.now(UTC)
+
+    def iso(days_ago: float) -> str:
+        return (now - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
+
+    def write(name: str, entries: list[dict]) -> str:
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in entries) + "\n\n")  # a blank line is skipped
+        return str(path)
+
+    content = write(
+        "content",
+        [
+            {
+                "import_key": f"cli-{tag}",
+                "item": {"title": "From the old tool", "url": f"https://example.com/old/{tag}"},
+                "published_at": iso(40),
+            }
+        ],
+    )
+    people = [f"cli-imp-{tag}-{n}" for n in range(2)]
+    advocates = write(
+        "advocates",
+        [
+            {
+                "advocate": {
+                    "profile": {"advocate_id": a, "team": "cli"},
+                    "networks": [{"network": "NETWORK_X", "audience_size": 90}],
+                },
+                "enrolled_at": iso(30),
+            }
+            for a in people
+        ],
+    )
+    item_id = imported_content_id(f"cli-{tag}")
+    past = [
+        {
+            "idempotency_key": "old-1",
+            "advocate_id": a,
+            "network": "NETWORK_X",
+            "shared_at": iso(20),
+            "content_id": item_id,
+        }
+        for a in people
+    ] + [
+        {
+            "idempotency_key": "old-2",
+            "advocate_id": people[0],
+            "network": "NETWORK_X",
+            "shared_at": iso(10),
+            "own_post_url": "https://example.org/mine",
+        }
+    ]
+    shares = write("shares", past)
+    ids = {f"cli-{tag}": item_id}  # the content id the shares file refers to, printed by the import
+    for kind, path, count in (("content", content, 1), ("advocates", advocates, 2), ("shares", shares, 3)):
+        extra = {"content_ids": ids} if kind == "content" else {}
+        assert cli.json("import", kind, path) == {"entries": count, "created": count, "existing": 0, **extra}
+        assert cli.json("import", kind, path) == {"entries": count, "created": 0, "existing": count, **extra}
+    early = write("early", [{**past[0], "idempotency_key": "old-3", "shared_at": iso(35)}])
+    refused = cli("import", "shares", early, code=2)
+    assert "lines 1..1 refused" in refused.output and "not enrolled at shared_at" in refused.output, refused.output
+    bad = write("bad", [{"idempotency_key": "x", "no_such_field": 1}])
+    assert f"{bad}:1: not an ImportedShare" in cli("import", "shares", bad, code=2).output

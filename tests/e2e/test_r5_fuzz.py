@@ -238,7 +238,36 @@ def seeds(ids: dict[str, str]) -> dict[str, Message]:
         ),
     )
     lesson_step = training_pb2.LessonTransitionRequest(lesson_id=ids["draft_lesson"], actor_id="r5")
+    # History import: r5-ada was enrolled and the item published by the `known` fixture, before now.
+    just_now = Timestamp()
+    just_now.FromNanoseconds(time.time_ns() - 1_000_000)
+    past = Timestamp(seconds=NOW - 30 * 86400)
+    imported = share_pb2.ImportedAdvocate(advocate=advocate, enrolled_at=past)
+    imported.advocate.profile.advocate_id = "r5-bob"
     return {
+        "ContentService/ImportContent": content_pb2.ImportContentRequest(
+            items=[content_pb2.ImportedContent(import_key="r5-old", item=item, published_at=past)]
+        ),
+        "ShareService/ImportAdvocates": share_pb2.ImportAdvocatesRequest(advocates=[imported]),
+        "ShareService/ImportShares": share_pb2.ImportSharesRequest(
+            shares=[
+                share_pb2.ImportedShare(
+                    idempotency_key="r5-h1",
+                    advocate_id="r5-ada",
+                    network=Network.NETWORK_LINKEDIN,
+                    message="then",
+                    shared_at=just_now,
+                    content_id=ids["content"],
+                ),
+                share_pb2.ImportedShare(
+                    idempotency_key="r5-h2",
+                    advocate_id="r5-ada",
+                    network=Network.NETWORK_LINKEDIN,
+                    shared_at=just_now,
+                    own_post_url="https://example.com/then",
+                ),
+            ]
+        ),
         "TrainingService/CreateLesson": training_pb2.CreateLessonRequest(lesson=lesson),
         "TrainingService/EditLesson": training_pb2.EditLessonRequest(
             lesson_id=ids["draft_lesson"], expected_version=1, lesson=lesson
