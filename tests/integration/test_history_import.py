@@ -2,8 +2,10 @@
 processes on the real broker and FerretDB. Items are imported as published months ago, advocates
 as enrolled in two past months, and their shares and own posts at past times; GetProgramHealth's
 cohorts (enrolled, shared, days to first share, retention) and activity must then equal what this
-test computes from the imported data with its own arithmetic. A repeated import records nothing
-new, and a batch with one impossible entry records none of it."""
+test computes from the imported data with its own arithmetic; the rollups count the imported
+shares in all-time figures only (late beyond the allowed lateness), and every share reached
+`share-made` once, marked imported, at its past time. A repeated import records nothing new, and
+a batch with one impossible entry records none of it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from advocacy.analytics.v1 import analytics_pb2_grpc
 from advocacy.common.v1.common_pb2 import AdvocateSnapshot, Network
 from advocacy.content.v1 import content_pb2, content_pb2_grpc
 from advocacy.share.v1 import share_pb2, share_pb2_grpc
+from kafka import KafkaConsumer
 
 from services.common.events import to_timestamp
 from services.platform.supervisor import Platform
@@ -205,7 +208,48 @@ def test_imported_history_shows_in_the_programme_health_cohorts(stack_of_three):
             ).results
         )
         check_refusals(share, persons, live, expired)
-        wait_for_cohorts(analytics_pb2_grpc.AnalyticsServiceStub(a), persons)
+        stub = analytics_pb2_grpc.AnalyticsServiceStub(a)
+        wait_for_cohorts(stub, persons)
+        check_rollups(stub, persons)
+    check_events(isolated, {r.share.share_id: e for r, e in zip(first.results, entries, strict=True)})
+
+
+def check_events(isolated: Isolated, imported: dict[str, share_pb2.ImportedShare]) -> None:
+    """Each imported share reached share-made once, marked imported, at its past shared_at."""
+    consumer = KafkaConsumer(
+        isolated.prefix + "share-made",
+        bootstrap_servers=isolated.stack.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    seen: dict[str, share_pb2.ShareMade] = {}
+    for record in consumer:
+        event = share_pb2.ShareMade.FromString(record.value)
+        assert event.share.share_id not in seen or seen[event.share.share_id].event_id == event.event_id
+        seen[event.share.share_id] = event
+    consumer.close()
+    assert set(seen) == set(imported)
+    for share_id, event in seen.items():
+        assert event.imported and event.occurred_at == imported[share_id].shared_at
+        assert event.share.own_post == imported[share_id].HasField("own_post_url")
+
+
+def check_rollups(stub: analytics_pb2_grpc.AnalyticsServiceStub, persons: list[Person]) -> None:
+    """The rollups count imported shares in all-time figures only: they reached Kafka long after the
+    allowed lateness (48 h) of their hour, so no hourly or daily window takes them."""
+    for p in persons[:3]:
+        request = apb.GetStatsRequest(
+            dimension=apb.DIMENSION_ADVOCATE, key=p.advocate_id, granularity=apb.GRANULARITY_ALL_TIME
+        )
+        deadline = time.monotonic() + 60  # the rollups are another agent than the health figures'
+        while not (points := stub.GetStats(request).points) or points[0].shares < len(p.shares):
+            assert time.monotonic() < deadline, points
+            time.sleep(0.5)
+        assert [pt.shares for pt in points] == [len(p.shares)]
+        request.granularity = apb.GRANULARITY_DAY
+        request.start.CopyFrom(to_timestamp(M1 - 5 * DAY))
+        request.end.CopyFrom(to_timestamp(NOW))
+        assert sum(pt.shares for pt in stub.GetStats(request).points) == 0
 
 
 def check_refusals(share: share_pb2_grpc.ShareServiceStub, persons: list[Person], live: str, expired: str) -> None:
