@@ -93,6 +93,37 @@ def link_tracker(settings: ShareSettings, count_click: CountClick) -> HttpServer
     )
 
 
+def share_servicer(
+    settings: ShareSettings,
+    stores: tuple[AdvocateRepository, ShareRepository, EngagementRepository],
+    relays: dict[str, OutboxRelay],
+    views: tuple[ContentView, AdvocateView, PrerequisitesView, CompletionsView],
+) -> ShareServicer:
+    advocates, shares, engagements = stores
+    view, advocate_view, prerequisites, completions = views
+    salt = settings.fingerprint_salt.get_secret_value()
+    enrolments = Advocates(advocates, settings.topic, relays["advocates"].notify)
+    record = RecordShare(
+        advocate_view,
+        view,
+        shares,
+        settings.topic,
+        settings.public_base_url,
+        salt,
+        relays["shares"].notify,
+        lessons=LessonCheck(prerequisites, completions),
+    )
+    return ShareServicer(
+        enrolments,
+        ListShares(shares),
+        record,
+        RecordEngagement(shares, engagements, EngagementEvents(settings.topic), salt, relays["engagements"].notify),
+        # History imports read advocates from the store: exact right after ImportAdvocates.
+        ImportAdvocates(enrolments),
+        ImportShares(record, advocates, shares),
+    )
+
+
 async def build(settings: ShareSettings) -> ApiComponents:
     mongo = mongo_client(settings)
     db = mongo[settings.mongo_db]
@@ -115,25 +146,8 @@ async def build(settings: ShareSettings) -> ApiComponents:
     salt = settings.fingerprint_salt.get_secret_value()
     events = EngagementEvents(settings.topic)
     click_window = timedelta(seconds=settings.click_window_seconds)
-    enrolments = Advocates(advocates, settings.topic, relays["advocates"].notify)
-    record = RecordShare(
-        advocate_view,
-        view,
-        shares,
-        settings.topic,
-        settings.public_base_url,
-        salt,
-        relays["shares"].notify,
-        lessons=LessonCheck(prerequisites, completions),
-    )
-    servicer = ShareServicer(
-        enrolments,
-        ListShares(shares),
-        record,
-        RecordEngagement(shares, engagements, events, salt, relays["engagements"].notify),
-        # History imports read advocates from the store: exact right after ImportAdvocates.
-        ImportAdvocates(enrolments),
-        ImportShares(record, advocates, shares),
+    servicer = share_servicer(
+        settings, (advocates, shares, engagements), relays, (view, advocate_view, prerequisites, completions)
     )
     http = link_tracker(settings, CountClick(shares, windows, events, salt, click_window, relays["clicks"].notify))
 

@@ -2,7 +2,9 @@
 request, decides from the advocate, the item and the lessons the advocate completed (read from
 local views, no call to another service on the hot path) whether it may be shared, and stores the
 share with its `share-made` event in one write (group-committed by the store). An own post has no
-item (nor campaign, nor required lessons): its URL and text are the advocate's."""
+item (nor campaign, nor required lessons): its URL and text are the advocate's. The history import
+(app/imports.py) builds and stores past shares with the same `item_share`, `own_post_share` and
+`store`, at their past time."""
 
 from __future__ import annotations
 
