@@ -1,6 +1,7 @@
 """What a worker commits and in which order it processes: nothing is committed before it was
-processed (the three Faust behaviours patched in services/common/offsets.py), and an event
-delivered ahead of unprocessed ones is held back while its partition is fetched again.
+processed, nothing delivered is dropped without being fetched again (the five Faust behaviours
+patched in services/common/offsets.py), and an event delivered ahead of unprocessed ones is held
+back while its partition is fetched again.
 
 The patched methods run on a stand-in holding the consumer's bookkeeping (Faust's `Consumer` is
 abstract); the stand-in's fields are the ones Faust's own methods read."""
@@ -14,6 +15,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from intervaltree import IntervalTree
+from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
 from services.common.offsets import RESEEK_AFTER_SECONDS, InOrder, commit_only_processed
 
@@ -83,15 +85,60 @@ def test_an_event_faust_skipped_during_a_rebalance_is_not_recorded_as_acknowledg
         assert Consumer._new_offset(c, TP0) is None
 
 
+async def test_resuming_a_flowing_stream_keeps_what_its_buffer_holds():
+    commit_only_processed()
+    flow = FlowControlEvent()  # suspended, as a worker starts
+    buffer: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    buffer.put_nowait(1)
+    flow.resume()  # events of before the assignment: dropped (Faust seeks back to them)
+    assert buffer.qsize() == 0
+    buffer.put_nowait(2)
+    flow.resume()  # the end of a recovery, already flowing (unpatched mode: cleared, never refetched)
+    assert buffer.qsize() == 1
+    flow.suspend()
+    flow.resume()
+    assert buffer.qsize() == 0
+
+
+async def test_the_seek_after_an_assignment_puts_partitions_never_committed_at_the_log_start():
+    commit_only_processed()
+    changelog = TP("advocacy-analytics-rollups-changelog", 0)
+    sought: list[TP] = []
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return {TP0: 10, TP1: None, changelog: None}
+
+    async def seek_to_beginning(*partitions: TP) -> None:
+        sought.extend(partitions)
+
+    c = SimpleNamespace(
+        _read_offset=defaultdict(lambda: None),
+        _committed_offset=defaultdict(lambda: None),
+        seek_to_committed=seek_to_committed,
+        seek_to_beginning=seek_to_beginning,
+        assignment=lambda: {TP0, TP1, changelog},
+        _is_changelog_tp=lambda tp: tp == changelog,
+    )
+    await Consumer.perform_seek(c)  # type: ignore[arg-type]
+    assert c._committed_offset[TP0] == 10
+    assert sought == [TP1]  # aiokafka alone leaves it wherever it was fetching
+
+
 class FakeApp:
-    def __init__(self, committed: dict[TP, int]) -> None:
+    def __init__(self, committed: dict[TP, int], log_starts: dict[TP, int] | None = None) -> None:
         # Only `seek_wait`, which seeks in the consumer's thread: `seek` seeks from the caller's.
-        self.consumer = SimpleNamespace(_committed_offset=committed, seek_wait=self._seek_wait)
+        self.consumer = SimpleNamespace(
+            _committed_offset=committed, seek_wait=self._seek_wait, earliest_offsets=self._earliest
+        )
         self.on_partitions_assigned = SimpleNamespace(connect=lambda handler: None)
         self.seeks: list[tuple[TP, int]] = []
+        self.log_starts = log_starts or {}
 
     async def _seek_wait(self, partitions: dict[TP, int]) -> None:
         self.seeks.extend(partitions.items())
+
+    async def _earliest(self, *partitions: TP) -> dict[TP, int]:
+        return {tp: self.log_starts.get(tp, 0) for tp in partitions}
 
 
 def events(*positions: tuple[TP, int]) -> list[SimpleNamespace]:
@@ -108,7 +155,7 @@ async def test_events_in_offset_order_are_all_admitted():
 
 
 async def test_an_event_ahead_of_unprocessed_ones_is_held_back_and_its_partition_fetched_again():
-    app = FakeApp({TP0: 5})
+    app = FakeApp({TP0: 5, TP1: 3})
     guard = InOrder(app, "award")  # type: ignore[arg-type]
     batch = events((TP0, 5), (TP1, 3), (TP0, 9), (TP0, 10), (TP1, 4))
     admitted = await guard.admit(batch)
@@ -129,6 +176,16 @@ async def test_the_first_event_after_an_assignment_must_be_at_the_committed_offs
     assert app.seeks == [(TP0, 8224)]
     await guard._forget(None)
     assert await guard.admit(events((TP0, 8224))) != []
+
+
+async def test_on_a_partition_never_committed_the_first_event_must_be_at_the_log_start():
+    app = FakeApp({}, log_starts={TP1: 40})
+    guard = InOrder(app, "rank-early-sharers")  # type: ignore[arg-type]
+    # Events 0.. of a partition no worker committed were dropped; a later share arrives first.
+    assert await guard.admit(events((TP0, 3))) == []
+    assert await guard.admit(events((TP1, 41))) == []
+    assert app.seeks == [(TP0, 0), (TP1, 40)]
+    assert await guard.admit(events((TP0, 0), (TP1, 40))) != []
 
 
 async def test_events_buffered_ahead_of_a_seek_do_not_seek_again_until_the_refetch_is_overdue():
