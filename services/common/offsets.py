@@ -90,7 +90,8 @@ def commit_only_processed() -> None:
         committed = self._committed_offset
         never = [tp for tp in self.assignment() if not self._is_changelog_tp(tp) and not committed.get(tp)]
         if never:
-            await cast(Any, self).seek_to_beginning(*never)
+            starts = await self.earliest_offsets(*never)
+            await self.seek_wait({tp: starts.get(tp) or 0 for tp in never})
 
     Consumer.ack = ack  # type: ignore[method-assign]
     Consumer._new_offset = new_offset  # type: ignore[method-assign]

@@ -103,25 +103,29 @@ async def test_resuming_a_flowing_stream_keeps_what_its_buffer_holds():
 async def test_the_seek_after_an_assignment_puts_partitions_never_committed_at_the_log_start():
     commit_only_processed()
     changelog = TP("advocacy-analytics-rollups-changelog", 0)
-    sought: list[TP] = []
+    sought: dict[TP, int] = {}
 
     async def seek_to_committed() -> dict[TP, int | None]:
         return {TP0: 10, TP1: None, changelog: None}
 
-    async def seek_to_beginning(*partitions: TP) -> None:
-        sought.extend(partitions)
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return {tp: 40 for tp in partitions}
+
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.update(partitions)
 
     c = SimpleNamespace(
         _read_offset=defaultdict(lambda: None),
         _committed_offset=defaultdict(lambda: None),
         seek_to_committed=seek_to_committed,
-        seek_to_beginning=seek_to_beginning,
+        earliest_offsets=earliest_offsets,
+        seek_wait=seek_wait,
         assignment=lambda: {TP0, TP1, changelog},
         _is_changelog_tp=lambda tp: tp == changelog,
     )
     await Consumer.perform_seek(c)  # type: ignore[arg-type]
     assert c._committed_offset[TP0] == 10
-    assert sought == [TP1]  # aiokafka alone leaves it wherever it was fetching
+    assert sought == {TP1: 40}  # aiokafka alone leaves it wherever it was fetching
 
 
 class FakeApp:
