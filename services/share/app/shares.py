@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from advocacy.common.v1.common_pb2 import Network
 from advocacy.content.v1.content_pb2 import ContentItem, ContentStatus
@@ -277,18 +278,14 @@ class RecordShare:
         imported: bool = False,
     ) -> tuple[Share, OutboxEvent]:
         """The own post shared at `when` and its `share-made` event (`imported`: migrated history)."""
-        # The tracked code is the share id, as for items; the link leads to the URL as given.
-        share = Share(
-            share_id=share_id,
+        # The link leads to the URL as given.
+        share = self._tracked(
+            request,
+            share_id,
+            key,
+            connection,
+            when,
             content_id=own_post_content_id(request.advocate_id, request.url),
-            advocate_id=request.advocate_id,
-            network=request.network,  # type: ignore[arg-type]
-            message=request.message,
-            tracked_code=share_id,
-            tracked_url=f"{self._base_url}/l/{share_id}",
-            audience_size=connection.audience_size,
-            shared_at=to_timestamp(when),
-            idempotency_key=key,
             target_url=request.url,
             own_post=True,
         )
@@ -341,18 +338,13 @@ class RecordShare:
         item: ContentItem,
         now: datetime,
     ) -> Share:
-        # The tracked code is the share id: a click finds the share with one `_id` read.
-        return Share(
-            share_id=share_id,
+        return self._tracked(
+            request,
+            share_id,
+            key,
+            connection,
+            now,
             content_id=item.content_id,
-            advocate_id=request.advocate_id,
-            network=request.network,  # type: ignore[arg-type]
-            message=request.message,
-            tracked_code=share_id,
-            tracked_url=f"{self._base_url}/l/{share_id}",
-            audience_size=connection.audience_size,
-            shared_at=to_timestamp(now),
-            idempotency_key=key,
             campaign_id=item.campaign_id,
             target_url=target_url(
                 item.url,
@@ -361,6 +353,30 @@ class RecordShare:
                 content_id=item.content_id,
                 share_id=share_id,
             ),
+        )
+
+    def _tracked(
+        self,
+        request: _Sharing,
+        share_id: str,
+        key: str,
+        connection: NetworkConnection,
+        when: datetime,
+        **specific: Any,
+    ) -> Share:
+        """A share's fields common to items and own posts, with `specific` (content id, target...).
+        The tracked code is the share id: a click finds the share with one `_id` read."""
+        return Share(
+            share_id=share_id,
+            advocate_id=request.advocate_id,
+            network=request.network,  # type: ignore[arg-type]
+            message=request.message,
+            tracked_code=share_id,
+            tracked_url=f"{self._base_url}/l/{share_id}",
+            audience_size=connection.audience_size,
+            shared_at=to_timestamp(when),
+            idempotency_key=key,
+            **specific,
         )
 
     def _event(
